@@ -1,0 +1,332 @@
+//! Dossiers: their code (mã hồ sơ) and their lifecycle.
+//!
+//! Code format, Điều 19 TT 01/2018/TT-VPCP: `<agency code>-YYMMDD-XXXX`, where YYMMDD is the date
+//! of receipt in Asia/Ho_Chi_Minh and XXXX the 4-digit sequence of dossiers received that day by
+//! that agency. The code identifies a dossier; it is not a secret and grants no access to
+//! personal data.
+
+use crate::agency::AgencyCode;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DossierCode {
+    agency: AgencyCode,
+    date: Date,
+    seq: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DossierCodeError {
+    #[error("Mã hồ sơ có dạng <mã cơ quan>-YYMMDD-XXXX, ví dụ 000.00.00.H31-261128-0001.")]
+    Shape,
+    #[error("Phần ngày của mã hồ sơ (YYMMDD) không phải ngày có thật.")]
+    Date,
+    #[error("Số thứ tự trong ngày phải từ 0001 đến 9999.")]
+    Sequence,
+}
+
+impl DossierCode {
+    pub fn new(agency: AgencyCode, date: Date, seq: u16) -> Result<Self, DossierCodeError> {
+        if seq == 0 || seq > 9999 {
+            return Err(DossierCodeError::Sequence);
+        }
+        if !(2000..=2099).contains(&date.year()) {
+            return Err(DossierCodeError::Date);
+        }
+        Ok(Self { agency, date, seq })
+    }
+
+    pub fn parse(s: &str) -> Result<Self, DossierCodeError> {
+        let s = s.trim().to_ascii_uppercase();
+        let (rest, seq) = s.rsplit_once('-').ok_or(DossierCodeError::Shape)?;
+        let (agency, ymd) = rest.rsplit_once('-').ok_or(DossierCodeError::Shape)?;
+        if seq.len() != 4
+            || !seq.chars().all(|c| c.is_ascii_digit())
+            || ymd.len() != 6
+            || !ymd.chars().all(|c| c.is_ascii_digit())
+        {
+            return Err(DossierCodeError::Shape);
+        }
+        let agency = AgencyCode::parse(agency).map_err(|_| DossierCodeError::Shape)?;
+        let yy: i16 = ymd[0..2].parse().map_err(|_| DossierCodeError::Shape)?;
+        let mm: i8 = ymd[2..4].parse().map_err(|_| DossierCodeError::Shape)?;
+        let dd: i8 = ymd[4..6].parse().map_err(|_| DossierCodeError::Shape)?;
+        let date = Date::new(2000 + yy, mm, dd).map_err(|_| DossierCodeError::Date)?;
+        let seq: u16 = seq.parse().map_err(|_| DossierCodeError::Shape)?;
+        Self::new(agency, date, seq)
+    }
+
+    pub fn agency(&self) -> &AgencyCode {
+        &self.agency
+    }
+    pub fn date(&self) -> Date {
+        self.date
+    }
+    pub fn seq(&self) -> u16 {
+        self.seq
+    }
+}
+
+impl fmt::Display for DossierCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}-{:02}{:02}{:02}-{:04}",
+            self.agency,
+            self.date.year() % 100,
+            self.date.month(),
+            self.date.day(),
+            self.seq
+        )
+    }
+}
+
+impl TryFrom<String> for DossierCode {
+    type Error = DossierCodeError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<DossierCode> for String {
+    fn from(value: DossierCode) -> Self {
+        value.to_string()
+    }
+}
+
+/// Where a dossier is in its lifecycle (DESIGN.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DossierStatus {
+    /// Filed online, waiting for the one-stop desk to check it.
+    Submitted,
+    /// Accepted by the one-stop desk; the appointment date is set.
+    Received,
+    /// Being handled by a unit or a specialist.
+    Processing,
+    /// Waiting for the citizen to add what is missing; the clock is paused.
+    AwaitingSupplement,
+    /// Proposed result waiting for a leader's decision.
+    AwaitingApproval,
+    /// Result ready to be returned.
+    ResultReady,
+    /// Result returned to the citizen.
+    Done,
+    /// Refused (not accepted) with a reason.
+    Refused,
+    /// Processing stopped with a legal reason.
+    Stopped,
+    /// Withdrawn by the applicant.
+    Withdrawn,
+}
+
+impl DossierStatus {
+    pub const ALL: [DossierStatus; 10] = [
+        DossierStatus::Submitted,
+        DossierStatus::Received,
+        DossierStatus::Processing,
+        DossierStatus::AwaitingSupplement,
+        DossierStatus::AwaitingApproval,
+        DossierStatus::ResultReady,
+        DossierStatus::Done,
+        DossierStatus::Refused,
+        DossierStatus::Stopped,
+        DossierStatus::Withdrawn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DossierStatus::Submitted => "submitted",
+            DossierStatus::Received => "received",
+            DossierStatus::Processing => "processing",
+            DossierStatus::AwaitingSupplement => "awaiting_supplement",
+            DossierStatus::AwaitingApproval => "awaiting_approval",
+            DossierStatus::ResultReady => "result_ready",
+            DossierStatus::Done => "done",
+            DossierStatus::Refused => "refused",
+            DossierStatus::Stopped => "stopped",
+            DossierStatus::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// The label citizens and officials see.
+    pub fn label(self) -> &'static str {
+        match self {
+            DossierStatus::Submitted => "Đã nộp trực tuyến, chờ tiếp nhận",
+            DossierStatus::Received => "Đã tiếp nhận",
+            DossierStatus::Processing => "Đang xử lý",
+            DossierStatus::AwaitingSupplement => "Chờ công dân bổ sung hồ sơ",
+            DossierStatus::AwaitingApproval => "Chờ lãnh đạo phê duyệt",
+            DossierStatus::ResultReady => "Đã có kết quả, chờ trả",
+            DossierStatus::Done => "Đã trả kết quả",
+            DossierStatus::Refused => "Từ chối tiếp nhận",
+            DossierStatus::Stopped => "Dừng xử lý",
+            DossierStatus::Withdrawn => "Công dân đã rút hồ sơ",
+        }
+    }
+
+    /// Closed states accept no further action.
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            DossierStatus::Done
+                | DossierStatus::Refused
+                | DossierStatus::Stopped
+                | DossierStatus::Withdrawn
+        )
+    }
+
+    /// The deadline clock is paused while waiting for the citizen.
+    pub fn clock_paused(self) -> bool {
+        matches!(self, DossierStatus::AwaitingSupplement)
+    }
+}
+
+/// Actions that move a dossier between states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Receive,
+    RequestSupplement,
+    Supplement,
+    Refuse,
+    Forward,
+    SubmitForApproval,
+    Approve,
+    SendBack,
+    ReturnResult,
+    Stop,
+    Withdraw,
+    ApologiseAndExtend,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Không thể thực hiện thao tác này khi hồ sơ đang ở trạng thái “{}”.", .from.label())]
+pub struct IllegalTransition {
+    pub from: DossierStatus,
+    pub action: Action,
+}
+
+/// The state machine: the state after `action` in state `from`, or why not.
+pub fn transition(from: DossierStatus, action: Action) -> Result<DossierStatus, IllegalTransition> {
+    use Action as A;
+    use DossierStatus as S;
+    let to = match (from, action) {
+        (S::Submitted, A::Receive) => S::Received,
+        (S::Submitted, A::RequestSupplement) => S::AwaitingSupplement,
+        (S::Submitted, A::Refuse) => S::Refused,
+        (S::Received | S::Processing, A::Forward) => S::Processing,
+        (S::Received | S::Processing, A::RequestSupplement) => S::AwaitingSupplement,
+        (S::Received | S::Processing, A::SubmitForApproval) => S::AwaitingApproval,
+        (S::AwaitingSupplement, A::Supplement) => S::Processing,
+        (S::AwaitingApproval, A::Approve) => S::ResultReady,
+        (S::AwaitingApproval, A::SendBack) => S::Processing,
+        (S::ResultReady, A::ReturnResult) => S::Done,
+        (S::Received | S::Processing | S::AwaitingApproval | S::AwaitingSupplement, A::Stop) => {
+            S::Stopped
+        }
+        (s, A::ApologiseAndExtend) if !s.is_closed() && s != S::Submitted => s,
+        (s, A::Withdraw) if !s.is_closed() && s != S::ResultReady => S::Withdrawn,
+        _ => return Err(IllegalTransition { from, action }),
+    };
+    Ok(to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn formats_and_parses() {
+        let agency = AgencyCode::parse("000.00.00.H49").expect("agency");
+        let code =
+            DossierCode::new(agency, Date::new(2025, 7, 15).expect("date"), 1).expect("code");
+        assert_eq!(code.to_string(), "000.00.00.H49-250715-0001");
+        assert_eq!(DossierCode::parse("000.00.00.h49-250715-0001"), Ok(code));
+    }
+
+    #[test]
+    fn rejects_bad_codes() {
+        assert_eq!(DossierCode::parse("abc"), Err(DossierCodeError::Shape));
+        assert_eq!(
+            DossierCode::parse("H49-250230-0001"),
+            Err(DossierCodeError::Date)
+        );
+        assert_eq!(
+            DossierCode::parse("H49-250715-0000"),
+            Err(DossierCodeError::Sequence)
+        );
+        assert_eq!(
+            DossierCode::parse("H49-250715-001"),
+            Err(DossierCodeError::Shape)
+        );
+        assert_eq!(
+            DossierCode::parse("-250715-0001"),
+            Err(DossierCodeError::Shape)
+        );
+    }
+
+    #[test]
+    fn happy_path_transitions() {
+        use Action::*;
+        let mut s = DossierStatus::Submitted;
+        for a in [
+            Receive,
+            Forward,
+            RequestSupplement,
+            Supplement,
+            SubmitForApproval,
+            SendBack,
+            SubmitForApproval,
+            Approve,
+            ReturnResult,
+        ] {
+            s = transition(s, a).expect("legal");
+        }
+        assert_eq!(s, DossierStatus::Done);
+    }
+
+    #[test]
+    fn closed_states_refuse_everything() {
+        use Action::*;
+        for s in DossierStatus::ALL.into_iter().filter(|s| s.is_closed()) {
+            for a in [
+                Receive,
+                RequestSupplement,
+                Supplement,
+                Refuse,
+                Forward,
+                SubmitForApproval,
+                Approve,
+                SendBack,
+                ReturnResult,
+                Stop,
+                Withdraw,
+                ApologiseAndExtend,
+            ] {
+                assert!(transition(s, a).is_err(), "{s:?} {a:?}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(y in 2000i16..2100, m in 1i8..=12, d in 1i8..=28, seq in 1u16..=9999, a in "[0-9]{3}\\.[0-9]{2}\\.[0-9]{2}\\.[A-Z][0-9]{2}") {
+            let code = DossierCode::new(AgencyCode::parse(&a).expect("agency"), Date::new(y, m, d).expect("date"), seq).expect("code");
+            prop_assert_eq!(DossierCode::parse(&code.to_string()), Ok(code));
+        }
+
+        #[test]
+        fn parse_never_panics(s in any::<String>()) {
+            let _ = DossierCode::parse(&s);
+        }
+    }
+}

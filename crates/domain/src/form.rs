@@ -1,0 +1,759 @@
+//! Online declaration forms as data, and their server-side validation.
+//!
+//! A form is a list of sections of fields. Every rule is checked on the server; the browser's own
+//! checks are only a convenience. Messages are Vietnamese and say how to fix the answer
+//! (GOV.UK style: "Nhập …", "… phải …").
+
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Field types of the form engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    Text,
+    Textarea,
+    Number,
+    Date,
+    Email,
+    Phone,
+    CitizenId,
+    Select,
+    Radio,
+    Checkbox,
+    File,
+}
+
+impl FieldKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldKind::Text => "text",
+            FieldKind::Textarea => "textarea",
+            FieldKind::Number => "number",
+            FieldKind::Date => "date",
+            FieldKind::Email => "email",
+            FieldKind::Phone => "phone",
+            FieldKind::CitizenId => "citizen_id",
+            FieldKind::Select => "select",
+            FieldKind::Radio => "radio",
+            FieldKind::Checkbox => "checkbox",
+            FieldKind::File => "file",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldOption {
+    pub value: String,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    /// Machine name: lower-case ASCII letters, digits and `_`.
+    pub name: String,
+    pub label: String,
+    #[serde(rename = "type")]
+    pub kind: FieldKind,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub help: Option<String>,
+    /// Choices for `select`, `radio` and `checkbox` (a checkbox without options is a single box).
+    #[serde(default)]
+    pub options: Vec<FieldOption>,
+    #[serde(default)]
+    pub min_length: Option<u32>,
+    #[serde(default)]
+    pub max_length: Option<u32>,
+    /// A regular expression the whole answer must match (text fields).
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// The message shown when `pattern` does not match.
+    #[serde(default)]
+    pub pattern_message: Option<String>,
+    /// Bounds for `number`.
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// For `date`: the date may not be after today.
+    #[serde(default)]
+    pub not_future: bool,
+    /// For `file`: the required document (by id) this upload provides.
+    #[serde(default)]
+    pub document: Option<String>,
+    /// For `file`: maximum size in MB (default [`DEFAULT_MAX_FILE_MB`]).
+    #[serde(default)]
+    pub max_size_mb: Option<u32>,
+}
+
+pub const DEFAULT_MAX_FILE_MB: u32 = 10;
+/// Default maximum length of a text answer when the field sets none.
+pub const DEFAULT_MAX_TEXT: u32 = 500;
+pub const DEFAULT_MAX_TEXTAREA: u32 = 5000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Section {
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub fields: Vec<Field>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormDefinition {
+    /// The paper form this declaration replaces, e.g. "Tờ khai đăng ký khai sinh (TT 04/2020/TT-BTP)".
+    #[serde(default)]
+    pub title: Option<String>,
+    pub sections: Vec<Section>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormDefinitionError {
+    #[error("tên trường '{0}' không hợp lệ (chỉ dùng a–z, 0–9 và _)")]
+    BadName(String),
+    #[error("tên trường '{0}' bị trùng")]
+    Duplicate(String),
+    #[error("trường '{0}' cần có danh sách lựa chọn")]
+    MissingOptions(String),
+    #[error("trường '{0}': biểu thức kiểm tra không hợp lệ")]
+    BadPattern(String),
+}
+
+impl FormDefinition {
+    pub fn fields(&self) -> impl Iterator<Item = &Field> {
+        self.sections.iter().flat_map(|s| s.fields.iter())
+    }
+
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields().find(|f| f.name == name)
+    }
+
+    pub fn check(&self) -> Result<(), FormDefinitionError> {
+        let mut seen = BTreeSet::new();
+        for f in self.fields() {
+            let ok = !f.name.is_empty()
+                && f.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok {
+                return Err(FormDefinitionError::BadName(f.name.clone()));
+            }
+            if !seen.insert(f.name.as_str()) {
+                return Err(FormDefinitionError::Duplicate(f.name.clone()));
+            }
+            if matches!(f.kind, FieldKind::Select | FieldKind::Radio) && f.options.is_empty() {
+                return Err(FormDefinitionError::MissingOptions(f.name.clone()));
+            }
+            if let Some(p) = &f.pattern {
+                if regex::Regex::new(&format!("^(?:{p})$")).is_err() {
+                    return Err(FormDefinitionError::BadPattern(f.name.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole declaration: the applicant block first, then the procedure's own sections.
+    pub fn with_applicant(&self) -> FormDefinition {
+        let mut sections = vec![applicant_section()];
+        sections.extend(self.sections.iter().cloned());
+        FormDefinition {
+            title: self.title.clone(),
+            sections,
+        }
+    }
+
+    /// Names of the file fields.
+    pub fn file_fields(&self) -> impl Iterator<Item = &Field> {
+        self.fields().filter(|f| f.kind == FieldKind::File)
+    }
+}
+
+/// Field names of the applicant block, shared by every procedure.
+pub mod applicant {
+    pub const FULL_NAME: &str = "applicant_full_name";
+    pub const BIRTH_DATE: &str = "applicant_birth_date";
+    pub const ID_NUMBER: &str = "applicant_id_number";
+    pub const PHONE: &str = "applicant_phone";
+    pub const EMAIL: &str = "applicant_email";
+    pub const ADDRESS: &str = "applicant_address";
+}
+
+fn field(name: &str, label: &str, kind: FieldKind, help: Option<&str>) -> Field {
+    Field {
+        name: name.into(),
+        label: label.into(),
+        kind,
+        required: true,
+        help: help.map(Into::into),
+        options: vec![],
+        min_length: None,
+        max_length: None,
+        pattern: None,
+        pattern_message: None,
+        min: None,
+        max: None,
+        not_future: false,
+        document: None,
+        max_size_mb: None,
+    }
+}
+
+/// The applicant block (thông tin người nộp hồ sơ).
+pub fn applicant_section() -> Section {
+    let mut name = field(
+        applicant::FULL_NAME,
+        "Họ, chữ đệm và tên",
+        FieldKind::Text,
+        Some("Viết đầy đủ, có dấu, như trên Căn cước."),
+    );
+    name.min_length = Some(2);
+    name.max_length = Some(100);
+    let mut birth = field(
+        applicant::BIRTH_DATE,
+        "Ngày, tháng, năm sinh",
+        FieldKind::Date,
+        Some("Ví dụ: 27/03/1990"),
+    );
+    birth.not_future = true;
+    let id = field(
+        applicant::ID_NUMBER,
+        "Số định danh cá nhân (số Căn cước, Căn cước công dân)",
+        FieldKind::CitizenId,
+        Some("Gồm 12 chữ số, in trên thẻ Căn cước hoặc Căn cước công dân."),
+    );
+    let phone = field(
+        applicant::PHONE,
+        "Số điện thoại di động",
+        FieldKind::Phone,
+        Some("Ví dụ: 0912 345 678"),
+    );
+    let email = field(
+        applicant::EMAIL,
+        "Thư điện tử (email)",
+        FieldKind::Email,
+        Some("Mã hồ sơ và đường dẫn theo dõi hồ sơ sẽ được gửi tới địa chỉ này."),
+    );
+    let mut address = field(
+        applicant::ADDRESS,
+        "Nơi cư trú",
+        FieldKind::Textarea,
+        Some("Số nhà, đường/thôn, xã/phường, tỉnh/thành phố."),
+    );
+    address.max_length = Some(300);
+    Section {
+        title: "Thông tin người nộp hồ sơ".into(),
+        description: None,
+        fields: vec![name, birth, id, phone, email, address],
+    }
+}
+
+/// Raw answers as they come from a form: field name → values (several for a checkbox group).
+pub type RawAnswers = BTreeMap<String, Vec<String>>;
+
+/// Validated, normalised answers (no file fields; files are stored separately).
+pub type Answers = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Validates every field of `form` against `raw`. `uploaded` names the file fields that already
+/// have a stored file. Returns the normalised answers, or every error found (not only the first).
+pub fn validate(
+    form: &FormDefinition,
+    raw: &RawAnswers,
+    uploaded: &BTreeSet<String>,
+    today: Date,
+) -> Result<Answers, Vec<FieldError>> {
+    let mut answers = Answers::new();
+    let mut errors = Vec::new();
+    for f in form.fields() {
+        if f.kind == FieldKind::File {
+            if f.required && !uploaded.contains(&f.name) {
+                errors.push(FieldError {
+                    field: f.name.clone(),
+                    message: format!("Chọn tệp cho mục “{}” (PDF, JPG hoặc PNG).", f.label),
+                });
+            }
+            continue;
+        }
+        let values: Vec<String> = raw
+            .get(&f.name)
+            .map(|vs| {
+                vs.iter()
+                    .map(|v| crate::text::clean_input(v))
+                    .filter(|v| !v.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        match validate_field(f, &values, today) {
+            Ok(Some(v)) => {
+                answers.insert(f.name.clone(), v);
+            }
+            Ok(None) => {}
+            Err(message) => errors.push(FieldError {
+                field: f.name.clone(),
+                message,
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(answers)
+    } else {
+        Err(errors)
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn validate_field(
+    f: &Field,
+    values: &[String],
+    today: Date,
+) -> Result<Option<Vec<String>>, String> {
+    if values.is_empty() {
+        if f.required {
+            return Err(match f.kind {
+                FieldKind::Select | FieldKind::Radio => format!("Chọn {}.", lower_first(&f.label)),
+                FieldKind::Checkbox if f.options.is_empty() => {
+                    format!("Đánh dấu vào ô “{}” để tiếp tục.", f.label)
+                }
+                FieldKind::Checkbox => format!("Chọn ít nhất một mục cho “{}”.", f.label),
+                _ => format!("Nhập {}.", lower_first(&f.label)),
+            });
+        }
+        return Ok(None);
+    }
+    match f.kind {
+        FieldKind::Checkbox => {
+            if f.options.is_empty() {
+                return Ok(Some(vec!["co".into()]));
+            }
+            let mut out = Vec::new();
+            for v in values {
+                if !f.options.iter().any(|o| &o.value == v) {
+                    return Err(format!(
+                        "Lựa chọn cho “{}” không hợp lệ. Chọn lại trong danh sách.",
+                        f.label
+                    ));
+                }
+                if !out.contains(v) {
+                    out.push(v.clone());
+                }
+            }
+            return Ok(Some(out));
+        }
+        _ => {}
+    }
+    if values.len() > 1 {
+        return Err(format!("“{}” chỉ nhận một giá trị.", f.label));
+    }
+    let v = &values[0];
+    let value = match f.kind {
+        FieldKind::Text | FieldKind::Textarea => {
+            let max = f.max_length.unwrap_or(if f.kind == FieldKind::Text { DEFAULT_MAX_TEXT } else { DEFAULT_MAX_TEXTAREA });
+            let len = v.chars().count() as u32;
+            if len > max {
+                return Err(format!("“{}” dài tối đa {max} ký tự (hiện có {len} ký tự).", f.label));
+            }
+            if let Some(min) = f.min_length {
+                if len < min {
+                    return Err(format!("“{}” phải có ít nhất {min} ký tự.", f.label));
+                }
+            }
+            if f.kind == FieldKind::Text && v.contains('\n') {
+                return Err(format!("“{}” chỉ viết trên một dòng.", f.label));
+            }
+            if let Some(p) = &f.pattern {
+                let ok = regex::Regex::new(&format!("^(?:{p})$")).map(|re| re.is_match(v)).unwrap_or(false);
+                if !ok {
+                    return Err(f.pattern_message.clone().unwrap_or_else(|| format!("“{}” không đúng định dạng.", f.label)));
+                }
+            }
+            v.clone()
+        }
+        FieldKind::Number => {
+            let n: f64 = v.replace(' ', "").replace(',', ".").parse().map_err(|_| format!("“{}” phải là một số, ví dụ 2.", f.label))?;
+            if !n.is_finite() {
+                return Err(format!("“{}” phải là một số, ví dụ 2.", f.label));
+            }
+            if let Some(min) = f.min {
+                if n < min {
+                    return Err(format!("“{}” phải từ {min} trở lên.", f.label));
+                }
+            }
+            if let Some(max) = f.max {
+                if n > max {
+                    return Err(format!("“{}” phải không lớn hơn {max}.", f.label));
+                }
+            }
+            if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { n.to_string() }
+        }
+        FieldKind::Date => {
+            let d = parse_date(v).ok_or_else(|| format!("“{}” phải là ngày có thật, dạng ngày/tháng/năm, ví dụ 27/03/1990.", f.label))?;
+            if f.not_future && d > today {
+                return Err(format!("“{}” không được sau ngày hôm nay.", f.label));
+            }
+            if d.year() < 1900 {
+                return Err(format!("“{}” phải từ năm 1900 trở đi.", f.label));
+            }
+            d.to_string()
+        }
+        FieldKind::Email => parse_email(v).ok_or_else(|| format!("Nhập địa chỉ thư điện tử đúng dạng, ví dụ ten@example.com, cho “{}”.", f.label))?,
+        FieldKind::Phone => parse_vn_mobile(v).ok_or_else(|| {
+            format!("“{}” phải là số di động Việt Nam gồm 10 chữ số, bắt đầu bằng 03, 05, 07, 08 hoặc 09, ví dụ 0912345678.", f.label)
+        })?,
+        FieldKind::CitizenId => parse_citizen_id(v).map_err(|e| format!("“{}” {e}", f.label))?,
+        FieldKind::Select | FieldKind::Radio => {
+            if !f.options.iter().any(|o| &o.value == v) {
+                return Err(format!("Lựa chọn cho “{}” không hợp lệ. Chọn lại trong danh sách.", f.label));
+            }
+            v.clone()
+        }
+        FieldKind::Checkbox | FieldKind::File => unreachable_kind(),
+    };
+    Ok(Some(vec![value]))
+}
+
+#[allow(clippy::panic)]
+fn unreachable_kind() -> String {
+    // Checkbox and file fields are handled before this match; keep a harmless value rather than panic.
+    String::new()
+}
+
+/// Parses `YYYY-MM-DD` (HTML date input) or `DD/MM/YYYY` (typed by hand).
+pub fn parse_date(s: &str) -> Option<Date> {
+    let s = s.trim();
+    if let Some((d, rest)) = s.split_once('/') {
+        let (m, y) = rest.split_once('/')?;
+        let (d, m, y): (i8, i8, i16) = (
+            d.trim().parse().ok()?,
+            m.trim().parse().ok()?,
+            y.trim().parse().ok()?,
+        );
+        if y < 1000 {
+            return None;
+        }
+        return Date::new(y, m, d).ok();
+    }
+    let mut parts = s.split('-');
+    let y: i16 = parts.next()?.parse().ok()?;
+    let m: i8 = parts.next()?.parse().ok()?;
+    let d: i8 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || y < 1000 {
+        return None;
+    }
+    Date::new(y, m, d).ok()
+}
+
+/// A pragmatic e-mail check: one `@`, a non-empty local part, a dotted domain, no spaces, ≤ 254 chars.
+pub fn parse_email(s: &str) -> Option<String> {
+    let s = s.trim();
+    if s.len() > 254
+        || s.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == '"' || c == ','
+        })
+    {
+        return None;
+    }
+    let (local, domain) = s.rsplit_once('@')?;
+    if local.is_empty() || local.len() > 64 || local.contains('@') {
+        return None;
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2
+        || labels
+            .iter()
+            .any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-'))
+    {
+        return None;
+    }
+    if !domain
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    {
+        return None;
+    }
+    Some(format!("{local}@{}", domain.to_ascii_lowercase()))
+}
+
+/// Vietnamese mobile numbers: 10 digits starting 03, 05, 07, 08 or 09; `+84`/`84` prefixes,
+/// spaces, dots and dashes accepted. Returns the number as `0XXXXXXXXX`.
+pub fn parse_vn_mobile(s: &str) -> Option<String> {
+    let compact: String = s
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
+        .collect();
+    let national = if let Some(rest) = compact.strip_prefix("+84") {
+        format!("0{rest}")
+    } else if compact.starts_with("84") && compact.len() == 11 {
+        format!("0{}", &compact[2..])
+    } else {
+        compact
+    };
+    let ok = national.len() == 10
+        && national.chars().all(|c| c.is_ascii_digit())
+        && matches!(&national[..2], "03" | "05" | "07" | "08" | "09");
+    ok.then_some(national)
+}
+
+/// Personal identification number (số định danh cá nhân, TT 59/2021/TT-BCA): exactly 12 digits;
+/// the first three are the province of birth registration (001–096), the fourth encodes century
+/// and sex.
+pub fn parse_citizen_id(s: &str) -> Result<String, &'static str> {
+    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if !compact.chars().all(|c| c.is_ascii_digit()) {
+        return Err("chỉ gồm chữ số, không có chữ cái hay ký hiệu.");
+    }
+    if compact.len() != 12 {
+        return Err("phải gồm đúng 12 chữ số.");
+    }
+    let province: u32 = compact[..3]
+        .parse()
+        .map_err(|_| "phải gồm đúng 12 chữ số.")?;
+    if province == 0 || province > 96 {
+        return Err(
+            "có 3 chữ số đầu là mã tỉnh nơi đăng ký khai sinh (từ 001 đến 096); kiểm tra lại số trên thẻ.",
+        );
+    }
+    Ok(compact)
+}
+
+/// Upload kinds accepted for attachments, recognised by content (magic bytes), never by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    Pdf,
+    Jpeg,
+    Png,
+}
+
+impl FileKind {
+    /// Recognises the file from its first bytes. An HTML or script file renamed `.pdf` is `None`.
+    pub fn sniff(head: &[u8]) -> Option<FileKind> {
+        if head.starts_with(b"%PDF-") {
+            Some(FileKind::Pdf)
+        } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(FileKind::Jpeg)
+        } else if head.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
+            Some(FileKind::Png)
+        } else {
+            None
+        }
+    }
+    pub fn mime(self) -> &'static str {
+        match self {
+            FileKind::Pdf => "application/pdf",
+            FileKind::Jpeg => "image/jpeg",
+            FileKind::Png => "image/png",
+        }
+    }
+    pub fn extension(self) -> &'static str {
+        match self {
+            FileKind::Pdf => "pdf",
+            FileKind::Jpeg => "jpg",
+            FileKind::Png => "png",
+        }
+    }
+}
+
+/// Makes a client-supplied file name safe to show and to use in `Content-Disposition`:
+/// no path, no control characters, at most 100 characters, never empty.
+pub fn safe_file_name(client_name: &str, kind: FileKind) -> String {
+    let base = client_name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | ':' | '*' | '?' | '|' | ';'))
+        .take(100)
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').to_string();
+    let stem = match cleaned.rsplit_once('.') {
+        Some((s, _)) if !s.is_empty() => s.to_string(),
+        _ => cleaned,
+    };
+    let stem = if stem.is_empty() {
+        "tep-dinh-kem".to_string()
+    } else {
+        stem
+    };
+    format!("{stem}.{}", kind.extension())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn today() -> Date {
+        Date::new(2026, 11, 28).expect("valid date")
+    }
+
+    fn raw(pairs: &[(&str, &str)]) -> RawAnswers {
+        let mut m = RawAnswers::new();
+        for (k, v) in pairs {
+            m.entry((*k).to_string())
+                .or_default()
+                .push((*v).to_string());
+        }
+        m
+    }
+
+    fn applicant_form() -> FormDefinition {
+        FormDefinition {
+            title: None,
+            sections: vec![],
+        }
+        .with_applicant()
+    }
+
+    #[test]
+    fn valid_applicant() {
+        let r = raw(&[
+            (applicant::FULL_NAME, " Nguyễn Văn An "),
+            (applicant::BIRTH_DATE, "27/03/1990"),
+            (applicant::ID_NUMBER, "031 090 123 456"),
+            (applicant::PHONE, "+84 912 345 678"),
+            (applicant::EMAIL, "an@Example.VN"),
+            (applicant::ADDRESS, "Số 1, phường Hồng Bàng"),
+        ]);
+        let a = validate(&applicant_form(), &r, &BTreeSet::new(), today()).expect("valid");
+        assert_eq!(a[applicant::FULL_NAME], vec!["Nguyễn Văn An"]);
+        assert_eq!(a[applicant::BIRTH_DATE], vec!["1990-03-27"]);
+        assert_eq!(a[applicant::ID_NUMBER], vec!["031090123456"]);
+        assert_eq!(a[applicant::PHONE], vec!["0912345678"]);
+        assert_eq!(a[applicant::EMAIL], vec!["an@example.vn"]);
+    }
+
+    #[test]
+    fn collects_every_error() {
+        let r = raw(&[
+            (applicant::ID_NUMBER, "12345"),
+            (applicant::PHONE, "0212345678"),
+            (applicant::BIRTH_DATE, "31/02/1990"),
+        ]);
+        let errs = validate(&applicant_form(), &r, &BTreeSet::new(), today()).expect_err("invalid");
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            vec![
+                applicant::FULL_NAME,
+                applicant::BIRTH_DATE,
+                applicant::ID_NUMBER,
+                applicant::PHONE,
+                applicant::EMAIL,
+                applicant::ADDRESS
+            ]
+        );
+        assert!(errs[0].message.starts_with("Nhập họ"));
+        assert!(errs[2].message.contains("12 chữ số"));
+    }
+
+    #[test]
+    fn future_birth_date_refused() {
+        let f = applicant_section()
+            .fields
+            .into_iter()
+            .find(|f| f.name == applicant::BIRTH_DATE)
+            .expect("field");
+        assert!(validate_field(&f, &["2030-01-01".into()], today()).is_err());
+    }
+
+    #[test]
+    fn citizen_id_rules() {
+        assert_eq!(parse_citizen_id("001203004567"), Ok("001203004567".into()));
+        assert!(parse_citizen_id("000203004567").is_err());
+        assert!(parse_citizen_id("097203004567").is_err());
+        assert!(parse_citizen_id("00120300456").is_err());
+        assert!(parse_citizen_id("00120300456a").is_err());
+    }
+
+    #[test]
+    fn mobile_rules() {
+        assert_eq!(
+            parse_vn_mobile("0912.345.678").as_deref(),
+            Some("0912345678")
+        );
+        assert_eq!(
+            parse_vn_mobile("84912345678").as_deref(),
+            Some("0912345678")
+        );
+        assert!(parse_vn_mobile("0212345678").is_none());
+        assert!(parse_vn_mobile("091234567").is_none());
+    }
+
+    #[test]
+    fn sniffs_by_content() {
+        assert_eq!(FileKind::sniff(b"%PDF-1.7\n"), Some(FileKind::Pdf));
+        assert_eq!(FileKind::sniff(b"<html><script>"), None);
+        assert_eq!(
+            FileKind::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(FileKind::Jpeg)
+        );
+    }
+
+    #[test]
+    fn safe_names() {
+        assert_eq!(
+            safe_file_name("../../etc/passwd", FileKind::Pdf),
+            "passwd.pdf"
+        );
+        assert_eq!(
+            safe_file_name("C:\\x\\giấy chứng sinh.PDF", FileKind::Pdf),
+            "giấy chứng sinh.pdf"
+        );
+        assert_eq!(safe_file_name("\u{0}\n", FileKind::Png), "tep-dinh-kem.png");
+        assert_eq!(safe_file_name("a.html", FileKind::Jpeg), "a.jpg");
+    }
+
+    #[test]
+    fn select_rejects_unknown_option() {
+        let mut f = field("gioi_tinh", "Giới tính", FieldKind::Select, None);
+        f.options = vec![FieldOption {
+            value: "nam".into(),
+            label: "Nam".into(),
+        }];
+        assert!(validate_field(&f, &["nam".into()], today()).is_ok());
+        assert!(validate_field(&f, &["khac".into()], today()).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn validation_never_panics(values in proptest::collection::vec(any::<String>(), 0..3), kind in 0usize..10) {
+            let kinds = [FieldKind::Text, FieldKind::Textarea, FieldKind::Number, FieldKind::Date, FieldKind::Email,
+                FieldKind::Phone, FieldKind::CitizenId, FieldKind::Select, FieldKind::Radio, FieldKind::Checkbox];
+            let mut f = field("x", "X", kinds[kind], None);
+            f.options = vec![FieldOption { value: "a".into(), label: "A".into() }];
+            f.pattern = Some("[0-9]+".into());
+            let _ = validate_field(&f, &values, today());
+        }
+
+        #[test]
+        fn valid_ids_round_trip(p in 1u32..=96, rest in "[0-9]{9}") {
+            let id = format!("{p:03}{rest}");
+            prop_assert_eq!(parse_citizen_id(&id), Ok(id.clone()));
+        }
+
+        #[test]
+        fn dates_round_trip(y in 1900i16..2100, m in 1i8..=12, d in 1i8..=28) {
+            let date = Date::new(y, m, d).expect("valid");
+            prop_assert_eq!(parse_date(&date.to_string()), Some(date));
+            prop_assert_eq!(parse_date(&format!("{d}/{m}/{y}")), Some(date));
+        }
+    }
+}
