@@ -1,1 +1,56 @@
-fn main() {}
+use clap::{Parser, Subcommand};
+use dichvucong::{cli, config::Config};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// dichvucong — Cổng dịch vụ công trực tuyến (online public-services portal).
+#[derive(Parser)]
+#[command(name = "dichvucong", version, about)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the portal (migrates the database and loads the sample catalogue on first start).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Import a catalogue directory (agencies.toml + procedures/*.toml). Idempotent.
+    ImportCatalog { path: PathBuf },
+    /// Working-day calendar: holidays, due dates, yearly decisions.
+    Calendar {
+        #[command(subcommand)]
+        cmd: cli::calendar::CalendarCmd,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    dichvucong::web::telemetry::init(args.config.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Không khởi động được tiến trình: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        match args.cmd {
+            Cmd::Serve => dichvucong::web::serve(args.config).await,
+            Cmd::Migrate => cli::migrate(&args.config).await,
+            Cmd::ImportCatalog { path } => cli::import_catalog(&args.config, &path).await,
+            Cmd::Calendar { cmd } => cli::calendar_cmd(&args.config, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Lỗi: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Settings, from command-line flags or `DVC_*` environment variables.
+
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CaptchaMode {
+    /// A picture of digits, with a text alternative for people who cannot see it.
+    Image,
+    /// No verification code: only for automated tests and local development.
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "DVC_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: String,
+    /// Directory for the SQLite database, attachments and written e-mails.
+    #[arg(long, env = "DVC_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+    /// `sqlite:///abs/path.db` or `postgres://user@host/db`; default: `<data dir>/dichvucong.db`.
+    #[arg(long, env = "DVC_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Public base URL used in e-mail links; cookies are `Secure` when it is https.
+    #[arg(long, env = "DVC_BASE_URL", global = true)]
+    pub base_url: Option<String>,
+    /// SMTP server, e.g. `smtp://127.0.0.1:2525` or `smtps://user:pass@mail.example.vn`.
+    /// When unset, e-mails are written as .eml files under `<data dir>/mail`.
+    #[arg(long, env = "DVC_SMTP_URL", global = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of outgoing e-mail.
+    #[arg(long, env = "DVC_MAIL_FROM", default_value = "Cổng Dịch vụ công <no-reply@dichvucong.local>", global = true)]
+    pub mail_from: String,
+    /// Verification code on submission.
+    #[arg(long, env = "DVC_CAPTCHA", value_enum, default_value = "image", global = true)]
+    pub captcha: CaptchaMode,
+    /// Log format.
+    #[arg(long, env = "DVC_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+    /// Submissions allowed per client IP per hour.
+    #[arg(long, env = "DVC_RATE_SUBMIT_PER_HOUR", default_value_t = 30, global = true)]
+    pub rate_submit_per_hour: u32,
+    /// Status lookups allowed per client IP per minute.
+    #[arg(long, env = "DVC_RATE_LOOKUP_PER_MINUTE", default_value_t = 120, global = true)]
+    pub rate_lookup_per_minute: u32,
+    /// Take the client IP from the last `X-Forwarded-For` entry (only behind a trusted reverse proxy).
+    #[arg(long, env = "DVC_TRUST_PROXY", default_value_t = false, global = true)]
+    pub trust_proxy: bool,
+    /// Load the sample catalogue shipped with the binary when the catalogue is empty.
+    #[arg(long, env = "DVC_SAMPLE_CATALOG", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub sample_catalog: bool,
+}
+
+impl Config {
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => {
+                let path = self.data_dir.join("dichvucong.db");
+                let abs = std::path::absolute(&path).unwrap_or(path);
+                format!("sqlite://{}", abs.display())
+            }
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        match &self.base_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    pub fn https(&self) -> bool {
+        self.base_url().starts_with("https://")
+    }
+}

@@ -1,0 +1,151 @@
+//! The application error type and the error policy.
+//!
+//! Policy:
+//! - The domain crate returns precise `thiserror` errors whose messages are Vietnamese and say how
+//!   to fix the input; handlers turn them into [`AppError`] variants or into form errors.
+//! - Storage returns [`crate::store::StoreError`]; jobs and the CLI use `anyhow`.
+//! - Handlers return `Result<_, AppError>`. An `AppError` renders as a Vietnamese HTML page, or as
+//!   JSON `{"error": {"code", "message"}}` for `/api` routes ([`ApiError`]). Internal errors are
+//!   logged with their detail and shown only as a reference id: never a stack trace or SQL.
+
+use crate::store::StoreError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("lỗi hệ thống")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => AppError::NotFound("Không tìm thấy dữ liệu yêu cầu.".into()),
+            other => AppError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<crate::files::FilesError> for AppError {
+    fn from(e: crate::files::FilesError) -> Self {
+        AppError::Internal(anyhow::Error::new(e))
+    }
+}
+
+impl From<minijinja::Error> for AppError {
+    fn from(e: minijinja::Error) -> Self {
+        AppError::Internal(anyhow::anyhow!("template: {e:#}"))
+    }
+}
+
+impl AppError {
+    pub fn not_found() -> Self {
+        AppError::NotFound("Không tìm thấy trang bạn yêu cầu. Kiểm tra lại địa chỉ hoặc quay về trang chủ.".into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            AppError::NotFound(_) => "not_found",
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::PayloadTooLarge(_) => "payload_too_large",
+            AppError::TooManyRequests { .. } => "too_many_requests",
+            AppError::Unprocessable(_) => "unprocessable",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    /// The message safe to show; internal errors are logged and replaced by a reference id.
+    fn public_message(&self) -> String {
+        match self {
+            AppError::Internal(e) => {
+                let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_uppercase();
+                tracing::error!(error = %format!("{e:#}"), reference = %reference, "internal error");
+                format!("Hệ thống đang gặp sự cố, dữ liệu bạn đã lưu không bị mất. Vui lòng thử lại sau ít phút. Mã tham chiếu: {reference}.")
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::TooManyRequests { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = self.public_message();
+        let title = match status {
+            StatusCode::NOT_FOUND => "Không tìm thấy trang",
+            StatusCode::FORBIDDEN => "Yêu cầu bị từ chối",
+            StatusCode::PAYLOAD_TOO_LARGE => "Tệp quá lớn",
+            StatusCode::TOO_MANY_REQUESTS => "Quá nhiều yêu cầu",
+            StatusCode::INTERNAL_SERVER_ERROR => "Hệ thống đang gặp sự cố",
+            _ => "Yêu cầu chưa hợp lệ",
+        };
+        let html = crate::web::templates::render_error(title, &message, status.as_u16());
+        let mut resp = (status, axum::response::Html(html)).into_response();
+        if let Some(secs) = self.retry_after() {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+/// The same error, rendered as JSON for the API.
+#[derive(Debug)]
+pub struct ApiError(pub AppError);
+
+impl<E: Into<AppError>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let retry = self.0.retry_after();
+        let body = serde_json::json!({ "error": { "code": self.0.code(), "message": self.0.public_message() } });
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let Some(secs) = retry {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,129 @@
+//! The outbox worker: claims e-mails written by business transactions and sends them over SMTP
+//! (lettre), or writes them as `.eml` files when no SMTP server is configured.
+//!
+//! A dead SMTP server delays mail and never loses it: a failed send is retried with exponential
+//! backoff (capped at one hour), forever. A message is marked sent right after the server accepts
+//! it, so it is not sent twice in normal operation (a crash between the two steps can resend it,
+//! with the same Message-ID so mail clients can drop the copy).
+
+use crate::store::{Db, outbox};
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, Message};
+use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::{AsyncFileTransport, AsyncTransport, Tokio1Executor};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(AsyncFileTransport<Tokio1Executor>, PathBuf),
+}
+
+impl Transport {
+    pub fn from_config(smtp_url: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<Transport> {
+        match smtp_url {
+            Some(url) => {
+                let t = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| anyhow::anyhow!("DVC_SMTP_URL không hợp lệ: {e}"))?
+                    .timeout(Some(Duration::from_secs(20)))
+                    .build();
+                Ok(Transport::Smtp(t))
+            }
+            None => {
+                let dir = data_dir.join("mail");
+                std::fs::create_dir_all(&dir)?;
+                Ok(Transport::Files(AsyncFileTransport::<Tokio1Executor>::new(&dir), dir))
+            }
+        }
+    }
+
+    async fn send(&self, message: Message) -> anyhow::Result<()> {
+        match self {
+            Transport::Smtp(t) => {
+                t.send(message).await?;
+            }
+            Transport::Files(t, dir) => {
+                let id = t.send(message).await?;
+                tracing::info!(file = %dir.join(format!("{id}.eml")).display(), "e-mail written to a file (no DVC_SMTP_URL set)");
+            }
+        }
+        Ok(())
+    }
+}
+
+pub struct Mailer {
+    pub db: Db,
+    pub transport: Transport,
+    pub from: Mailbox,
+    pub wake: Arc<Notify>,
+    /// Base of the retry backoff.
+    pub backoff_base: Duration,
+}
+
+/// Delay before retry number `attempts` (1-based): base × 2^(attempts−1), at most one hour.
+pub fn backoff(base: Duration, attempts: i64) -> Duration {
+    let exp = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
+    base.saturating_mul(2u32.saturating_pow(exp)).min(Duration::from_secs(3600))
+}
+
+impl Mailer {
+    /// Runs forever: sends every due message, then sleeps until woken or for a few seconds.
+    pub async fn run(self) {
+        loop {
+            match self.send_due().await {
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "outbox worker error"),
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    }
+
+    /// Sends every message that is due now; returns how many were sent.
+    pub async fn send_due(&self) -> anyhow::Result<usize> {
+        let mut sent = 0;
+        loop {
+            let now = crate::now_ms();
+            let Some(msg) = outbox::claim(&self.db, now, 120_000).await? else {
+                return Ok(sent);
+            };
+            match self.build(&msg).map(|m| (m, &self.transport)) {
+                Ok((message, transport)) => match transport.send(message).await {
+                    Ok(()) => {
+                        outbox::mark_sent(&self.db, msg.id, crate::now_ms()).await?;
+                        tracing::info!(outbox_id = msg.id, "e-mail sent");
+                        sent += 1;
+                    }
+                    Err(e) => {
+                        let delay = backoff(self.backoff_base, msg.attempts);
+                        let next = crate::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(3_600_000);
+                        tracing::warn!(outbox_id = msg.id, attempts = msg.attempts, retry_in_ms = delay.as_millis() as u64, error = %e, "e-mail not sent; will retry");
+                        outbox::mark_failed(&self.db, msg.id, next, &e.to_string()).await?;
+                        // The server is probably down: stop this round and wait.
+                        return Ok(sent);
+                    }
+                },
+                Err(e) => {
+                    // A message that cannot even be built (bad address) is parked for a day, not lost.
+                    tracing::error!(outbox_id = msg.id, error = %e, "e-mail could not be built");
+                    outbox::mark_failed(&self.db, msg.id, crate::now_ms() + 86_400_000, &e.to_string()).await?;
+                }
+            }
+        }
+    }
+
+    fn build(&self, msg: &outbox::OutboxMessage) -> anyhow::Result<Message> {
+        let to: Mailbox = msg.recipient.parse()?;
+        Ok(Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(msg.subject.clone())
+            .message_id(Some(msg.message_id.clone()))
+            .header(ContentType::TEXT_PLAIN)
+            .body(msg.body_text.clone())?)
+    }
+}

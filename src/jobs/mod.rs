@@ -1,0 +1,25 @@
+//! Background jobs: the e-mail outbox worker and housekeeping.
+
+pub mod mailer;
+
+use crate::files::Files;
+use crate::store::{Db, sessions};
+use std::time::Duration;
+
+/// Deletes expired sessions, challenges and abandoned drafts (with their uploaded files), hourly.
+pub async fn housekeeping(db: Db, files: Files) {
+    loop {
+        let now = crate::now_ms();
+        match sessions::purge_expired(&db, now, now - 7 * 24 * 3600 * 1000).await {
+            Ok(keys) => {
+                for k in keys {
+                    if let Err(e) = files.delete(&k).await {
+                        tracing::warn!(error = %e, "could not delete an abandoned draft file");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}

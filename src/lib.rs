@@ -1,0 +1,31 @@
+//! dichvucong: the online public-services portal.
+//!
+//! Layout (the architecture is the file tree):
+//! - `dvc_domain` (crates/domain): the pure core — procedures, forms, dossier codes and workflow,
+//!   the working-day calendar. No I/O.
+//! - [`store`]: SQL repositories over SQLite (default, embedded) or PostgreSQL (several nodes).
+//! - [`files`]: attachments and generated documents on local disk (object_store).
+//! - [`catalog`]: the in-memory catalogue and its import from data files.
+//! - [`jobs`]: the e-mail outbox worker.
+//! - [`web`]: HTTP — citizen portal pages, JSON API, security middleware.
+//! - [`cli`]: command-line subcommands besides `serve`.
+//! - [`config`], [`error`]: settings and the single application error type.
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod files;
+pub mod jobs;
+pub mod store;
+pub mod web;
+
+/// Current time in milliseconds since the Unix epoch (the unit of every stored time).
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Converts stored milliseconds to a timestamp; out-of-range values fall back to the epoch.
+pub fn ts(ms: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}

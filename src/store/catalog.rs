@@ -1,0 +1,105 @@
+//! Catalogue tables: agencies and procedures, stored as JSON documents with a few indexed columns.
+
+use super::{Db, StoreError, StoreResult};
+use crate::db_tx;
+use dvc_domain::agency::Agency;
+use dvc_domain::catalog::Procedure;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ImportReport {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+fn hash(json: &str) -> String {
+    hex::encode(Sha256::digest(json.as_bytes()))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Upserts agencies and procedures in one transaction. Rows whose content did not change are
+/// left untouched, so importing the same catalogue twice changes nothing.
+pub async fn import(db: &Db, agencies: &[Agency], procedures: &[Procedure], now: i64) -> StoreResult<ImportReport> {
+    let mut report = ImportReport::default();
+    db_tx!(db, tx => {
+        for a in agencies {
+            let json = to_json(a)?;
+            let h = hash(&json);
+            let old: Option<(String,)> = sqlx::query_as("SELECT content_hash FROM agencies WHERE code = $1")
+                .bind(a.code.as_str()).fetch_optional(&mut *tx).await?;
+            match old {
+                Some((oh,)) if oh == h => report.unchanged += 1,
+                Some(_) => {
+                    sqlx::query("UPDATE agencies SET parent_code = $2, name = $3, kind = $4, data = $5, content_hash = $6, updated_at = $7 WHERE code = $1")
+                        .bind(a.code.as_str()).bind(a.parent.as_ref().map(|p| p.as_str())).bind(&a.name).bind(&a.kind)
+                        .bind(&json).bind(&h).bind(now).execute(&mut *tx).await?;
+                    report.updated += 1;
+                }
+                None => {
+                    sqlx::query("INSERT INTO agencies (code, parent_code, name, kind, data, content_hash, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                        .bind(a.code.as_str()).bind(a.parent.as_ref().map(|p| p.as_str())).bind(&a.name).bind(&a.kind)
+                        .bind(&json).bind(&h).bind(now).execute(&mut *tx).await?;
+                    report.added += 1;
+                }
+            }
+        }
+        for p in procedures {
+            let json = to_json(p)?;
+            let h = hash(&json);
+            let old: Option<(String,)> = sqlx::query_as("SELECT content_hash FROM procedures WHERE code = $1")
+                .bind(&p.code).fetch_optional(&mut *tx).await?;
+            let level = i64::from(p.level.number());
+            match old {
+                Some((oh,)) if oh == h => report.unchanged += 1,
+                Some(_) => {
+                    sqlx::query("UPDATE procedures SET name = $2, field = $3, level = $4, online_class = $5, data = $6, content_hash = $7, updated_at = $8 WHERE code = $1")
+                        .bind(&p.code).bind(&p.name).bind(&p.field).bind(level).bind(p.online_class.slug())
+                        .bind(&json).bind(&h).bind(now).execute(&mut *tx).await?;
+                    report.updated += 1;
+                }
+                None => {
+                    sqlx::query("INSERT INTO procedures (code, name, field, level, online_class, data, content_hash, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                        .bind(&p.code).bind(&p.name).bind(&p.field).bind(level).bind(p.online_class.slug())
+                        .bind(&json).bind(&h).bind(now).execute(&mut *tx).await?;
+                    report.added += 1;
+                }
+            }
+        }
+        if report.added + report.updated > 0 {
+            sqlx::query("INSERT INTO meta (key, value) VALUES ('catalog_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                .bind(now.to_string()).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    });
+    Ok(report)
+}
+
+/// Loads the whole catalogue.
+pub async fn load(db: &Db) -> StoreResult<(Vec<Agency>, Vec<Procedure>)> {
+    let (a_rows, p_rows): (Vec<(String,)>, Vec<(String,)>) = crate::db_run!(db, p => {
+        let a = sqlx::query_as("SELECT data FROM agencies ORDER BY code").fetch_all(p).await?;
+        let pr = sqlx::query_as("SELECT data FROM procedures ORDER BY code").fetch_all(p).await?;
+        (a, pr)
+    });
+    let agencies = a_rows
+        .into_iter()
+        .map(|(d,)| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("agency: {e}"))))
+        .collect::<StoreResult<Vec<Agency>>>()?;
+    let procedures = p_rows
+        .into_iter()
+        .map(|(d,)| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("procedure: {e}"))))
+        .collect::<StoreResult<Vec<Procedure>>>()?;
+    Ok((agencies, procedures))
+}
+
+/// The catalogue version (changes on every import that changed something).
+pub async fn version(db: &Db) -> StoreResult<Option<String>> {
+    let row: Option<(String,)> = crate::db_run!(db, p => {
+        sqlx::query_as("SELECT value FROM meta WHERE key = 'catalog_version'").fetch_optional(p).await?
+    });
+    Ok(row.map(|r| r.0))
+}

@@ -1,0 +1,184 @@
+//! Server-side sessions, declaration drafts and verification-code challenges.
+//!
+//! All three live in the database so that any web node can answer the next request.
+//! Sessions are keyed by the SHA-256 of the cookie value: a copy of the database does not
+//! reveal usable session cookies.
+
+use super::{Db, StoreError, StoreResult};
+use crate::db_run;
+use dvc_domain::form::{Answers, FileKind};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SessionData {
+    /// Dossier codes submitted from this session (their confirmation pages may be shown again).
+    #[serde(default)]
+    pub submitted: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id_hash: String,
+    pub csrf_token: String,
+    pub data: SessionData,
+    pub expires_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id_hash: String,
+    csrf_token: String,
+    data: String,
+    expires_at: i64,
+}
+
+pub async fn create(db: &Db, id_hash: &str, csrf: &str, now: i64, expires_at: i64) -> StoreResult<()> {
+    db_run!(db, p => {
+        sqlx::query("INSERT INTO sessions (id_hash, csrf_token, data, created_at, last_seen_at, expires_at) VALUES ($1, $2, '{}', $3, $3, $4)")
+            .bind(id_hash).bind(csrf).bind(now).bind(expires_at).execute(p).await?;
+    });
+    Ok(())
+}
+
+pub async fn find(db: &Db, id_hash: &str, now: i64) -> StoreResult<Option<Session>> {
+    let row: Option<SessionRow> = db_run!(db, p => {
+        sqlx::query_as("SELECT id_hash, csrf_token, data, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2")
+            .bind(id_hash).bind(now).fetch_optional(p).await?
+    });
+    Ok(row.map(|r| Session {
+        id_hash: r.id_hash,
+        csrf_token: r.csrf_token,
+        data: serde_json::from_str(&r.data).unwrap_or_default(),
+        expires_at: r.expires_at,
+    }))
+}
+
+/// Slides the idle expiry forward.
+pub async fn touch(db: &Db, id_hash: &str, now: i64, expires_at: i64) -> StoreResult<()> {
+    db_run!(db, p => {
+        sqlx::query("UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id_hash = $1")
+            .bind(id_hash).bind(now).bind(expires_at).execute(p).await?;
+    });
+    Ok(())
+}
+
+pub async fn save_data(db: &Db, id_hash: &str, data: &SessionData) -> StoreResult<()> {
+    let json = serde_json::to_string(data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    db_run!(db, p => {
+        sqlx::query("UPDATE sessions SET data = $2 WHERE id_hash = $1").bind(id_hash).bind(json).execute(p).await?;
+    });
+    Ok(())
+}
+
+/// Deletes expired sessions, captchas and drafts older than `draft_cutoff`.
+/// Returns the storage keys of files left behind by deleted drafts.
+pub async fn purge_expired(db: &Db, now: i64, draft_cutoff: i64) -> StoreResult<Vec<String>> {
+    let drafts: Vec<(String,)> = db_run!(db, p => {
+        let rows = sqlx::query_as("SELECT files FROM drafts WHERE updated_at < $1").bind(draft_cutoff).fetch_all(p).await?;
+        sqlx::query("DELETE FROM drafts WHERE updated_at < $1").bind(draft_cutoff).execute(p).await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(p).await?;
+        sqlx::query("DELETE FROM captchas WHERE expires_at < $1").bind(now).execute(p).await?;
+        rows
+    });
+    let mut keys = Vec::new();
+    for (files,) in drafts {
+        if let Ok(map) = serde_json::from_str::<BTreeMap<String, DraftFile>>(&files) {
+            keys.extend(map.into_values().map(|f| f.storage_key));
+        }
+    }
+    Ok(keys)
+}
+
+/// A file uploaded while filling the declaration, already stored under a generated key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DraftFile {
+    pub storage_key: String,
+    pub file_name: String,
+    pub kind: FileKind,
+    pub size_bytes: i64,
+    pub sha256: String,
+}
+
+/// The citizen's declaration in progress, bound to their session.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Draft {
+    /// Raw answers as typed (kept even when invalid, so nothing typed is lost).
+    pub answers: Answers,
+    /// File field name → stored file.
+    pub files: BTreeMap<String, DraftFile>,
+    /// True once every answer passed validation (the review page may be shown).
+    pub validated: bool,
+    /// Idempotency key of the final submission; a resent POST with it never makes a second dossier.
+    pub submit_token: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct DraftRow {
+    answers: String,
+    files: String,
+    validated: i64,
+    submit_token: String,
+}
+
+pub async fn load_draft(db: &Db, session_hash: &str, procedure: &str) -> StoreResult<Option<Draft>> {
+    let row: Option<DraftRow> = db_run!(db, p => {
+        sqlx::query_as("SELECT answers, files, validated, submit_token FROM drafts WHERE session_hash = $1 AND procedure_code = $2")
+            .bind(session_hash).bind(procedure).fetch_optional(p).await?
+    });
+    Ok(row.map(|r| Draft {
+        answers: serde_json::from_str(&r.answers).unwrap_or_default(),
+        files: serde_json::from_str(&r.files).unwrap_or_default(),
+        validated: r.validated != 0,
+        submit_token: r.submit_token,
+    }))
+}
+
+pub async fn save_draft(db: &Db, session_hash: &str, procedure: &str, draft: &Draft, now: i64) -> StoreResult<()> {
+    let answers = serde_json::to_string(&draft.answers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let files = serde_json::to_string(&draft.files).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    db_run!(db, p => {
+        sqlx::query(
+            "INSERT INTO drafts (session_hash, procedure_code, answers, files, validated, submit_token, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (session_hash, procedure_code) DO UPDATE SET answers = excluded.answers, files = excluded.files, \
+             validated = excluded.validated, submit_token = excluded.submit_token, updated_at = excluded.updated_at",
+        )
+        .bind(session_hash).bind(procedure).bind(answers).bind(files).bind(i64::from(draft.validated)).bind(&draft.submit_token).bind(now)
+        .execute(p).await?;
+    });
+    Ok(())
+}
+
+/// A verification-code challenge, bound to one session and usable once.
+pub async fn create_captcha(db: &Db, id: &str, session_hash: &str, answer: &str, kind: &str, expires_at: i64) -> StoreResult<()> {
+    db_run!(db, p => {
+        sqlx::query("INSERT INTO captchas (id, session_hash, answer, kind, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id).bind(session_hash).bind(answer).bind(kind).bind(expires_at).execute(p).await?;
+    });
+    Ok(())
+}
+
+/// The answer of a live challenge of this session, for drawing its picture.
+pub async fn captcha_answer(db: &Db, id: &str, session_hash: &str, now: i64) -> StoreResult<Option<(String, String)>> {
+    let row: Option<(String, String)> = db_run!(db, p => {
+        sqlx::query_as("SELECT answer, kind FROM captchas WHERE id = $1 AND session_hash = $2 AND expires_at > $3")
+            .bind(id).bind(session_hash).bind(now).fetch_optional(p).await?
+    });
+    Ok(row)
+}
+
+/// Consumes a challenge (whatever the answer): returns its expected answer if it was live.
+pub async fn take_captcha(db: &Db, id: &str, session_hash: &str, now: i64) -> StoreResult<Option<String>> {
+    let row: Option<(String,)> = db_run!(db, p => {
+        sqlx::query_as("DELETE FROM captchas WHERE id = $1 AND session_hash = $2 AND expires_at > $3 RETURNING answer")
+            .bind(id).bind(session_hash).bind(now).fetch_optional(p).await?
+    });
+    Ok(row.map(|r| r.0))
+}
+
+pub async fn delete_draft(db: &Db, session_hash: &str, procedure: &str) -> StoreResult<()> {
+    db_run!(db, p => {
+        sqlx::query("DELETE FROM drafts WHERE session_hash = $1 AND procedure_code = $2").bind(session_hash).bind(procedure).execute(p).await?;
+    });
+    Ok(())
+}

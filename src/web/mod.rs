@@ -1,0 +1,212 @@
+//! HTTP: the citizen portal (server-rendered HTML that works without JavaScript), the JSON API,
+//! and the security middleware around them. Handlers are thin: parse → domain/store → render.
+
+pub mod api;
+pub mod captcha;
+pub mod extract;
+pub mod portal;
+pub mod rate_limit;
+pub mod security;
+pub mod telemetry;
+pub mod templates;
+
+use crate::catalog::Catalog;
+use crate::config::{CaptchaMode, Config};
+use crate::files::Files;
+use crate::jobs::mailer::{Mailer, Transport};
+use crate::store::Db;
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Largest request body accepted by the declaration form (all uploads together).
+pub const MAX_DECLARATION_BODY: usize = 64 * 1024 * 1024;
+
+pub struct Inner {
+    pub db: Db,
+    pub config: Config,
+    pub files: Files,
+    pub catalog: RwLock<Arc<Catalog>>,
+    pub calendar: dvc_domain::calendar::WorkingCalendar,
+    pub mail_wake: Arc<Notify>,
+    pub limiter: rate_limit::RateLimiter,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn catalog(&self) -> Arc<Catalog> {
+        match self.catalog.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reloads the catalogue from the database.
+    pub async fn reload_catalog(&self) -> anyhow::Result<()> {
+        let (agencies, procedures) = crate::store::catalog::load(&self.db).await?;
+        let version = crate::store::catalog::version(&self.db).await?;
+        let fresh = Arc::new(Catalog::new(agencies, procedures, version));
+        match self.catalog.write() {
+            Ok(mut c) => *c = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        Ok(())
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/", get(portal::home::page))
+        .route("/thu-tuc", get(portal::catalog::list))
+        .route("/thu-tuc/{code}", get(portal::procedure::page))
+        .route("/thu-tuc/{code}/mau-to-khai", get(portal::procedure::blank_form))
+        .route(
+            "/thu-tuc/{code}/nop-ho-so",
+            get(portal::declaration::form).post(portal::declaration::save).layer(DefaultBodyLimit::max(MAX_DECLARATION_BODY)),
+        )
+        .route("/thu-tuc/{code}/nop-ho-so/kiem-tra", get(portal::submit::review))
+        .route("/thu-tuc/{code}/nop-ho-so/gui", post(portal::submit::send))
+        .route("/ma-xac-nhan/{id}", get(portal::submit::captcha_image))
+        .route("/ho-so/{code}/da-nop", get(portal::submit::confirmation))
+        .route("/tra-cuu", get(portal::lookup::page))
+        .route("/ho-so/xem/{token}", get(portal::lookup::private))
+        .route("/ho-so/xem/{token}/tep/{id}", get(portal::lookup::attachment))
+        .route("/healthz", get(health))
+        .route("/static/{file}", get(templates::static_file))
+        .nest("/api", api::router())
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::headers))
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
+        .layer(CatchPanicLayer::custom(security::panic_response))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(telemetry::make_span))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ok"),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+async fn not_found() -> crate::error::AppError {
+    crate::error::AppError::not_found()
+}
+
+/// Builds the state: database (migrated), catalogue (sample loaded on first start), files, calendar.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("không tạo được thư mục dữ liệu {}", config.data_dir.display()))?;
+    let db = Db::connect(&config.database_url()).await.context("không kết nối được cơ sở dữ liệu")?;
+    db.migrate().await.context("không cập nhật được cấu trúc cơ sở dữ liệu")?;
+    let (agencies, _) = crate::store::catalog::load(&db).await?;
+    if agencies.is_empty() && config.sample_catalog {
+        let files = crate::catalog::import::sample()?;
+        let r = crate::catalog::import::import(&db, &files).await?;
+        tracing::info!(added = r.added, "sample catalogue loaded (first start)");
+    }
+    let files = Files::local(&config.data_dir)?;
+    let calendar = crate::cli::calendar::load_calendar(&config.data_dir)?;
+    let state = AppState(Arc::new(Inner {
+        db,
+        config,
+        files,
+        catalog: RwLock::new(Arc::new(Catalog::default())),
+        calendar,
+        mail_wake: Arc::new(Notify::new()),
+        limiter: rate_limit::RateLimiter::default(),
+    }));
+    state.reload_catalog().await?;
+    Ok(state)
+}
+
+/// A running portal: its state and the address it listens on.
+pub struct Launched {
+    pub state: AppState,
+    pub addr: SocketAddr,
+    pub server: tokio::task::JoinHandle<()>,
+}
+
+/// Starts everything a node runs — the web server on `listener`, the outbox worker and
+/// housekeeping — and returns at once. Used by `serve` and by the black-box tests.
+pub async fn launch(config: Config, listener: tokio::net::TcpListener) -> anyhow::Result<Launched> {
+    if config.captcha == CaptchaMode::Off {
+        tracing::warn!("!!! DVC_CAPTCHA=off: the verification code is DISABLED. Use this only for automated tests and local development, never in production. !!!");
+    }
+    let state = build_state(config.clone()).await?;
+    let transport = Transport::from_config(config.smtp_url.as_deref(), &config.data_dir)?;
+    let mailer = Mailer {
+        db: state.db.clone(),
+        transport,
+        from: config.mail_from.parse().context("DVC_MAIL_FROM không phải địa chỉ thư hợp lệ")?,
+        wake: state.mail_wake.clone(),
+        backoff_base: Duration::from_secs(2),
+    };
+    tokio::spawn(mailer.run());
+    tokio::spawn(crate::jobs::housekeeping(state.db.clone(), state.files.clone()));
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = state.db.backend(), base_url = %config.base_url(), "portal listening");
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok(Launched { state, addr, server })
+}
+
+/// `dichvucong serve`.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    if config.captcha == CaptchaMode::Off {
+        eprintln!("CẢNH BÁO: mã xác nhận đang TẮT (DVC_CAPTCHA=off). Chỉ dùng khi kiểm thử tự động hoặc phát triển; không dùng khi vận hành thật.");
+    }
+    let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("không mở được cổng {}", config.listen))?;
+    let launched = launch(config, listener).await?;
+    println!("Cổng dịch vụ công đang chạy tại http://{}", launched.addr);
+    let _ = launched.server.await;
+    launched.state.db.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

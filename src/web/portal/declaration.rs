@@ -1,0 +1,317 @@
+//! `/thu-tuc/{code}/nop-ho-so`: the online declaration (applicant block, the procedure's own
+//! fields, one upload per document). Validated on the server; the answers are kept in a draft
+//! bound to the session, so nothing typed is lost after an error. Success redirects to the
+//! review page ("Tiếp tục").
+
+use super::online_procedure_or_404;
+use crate::error::{AppError, AppResult};
+use crate::store::sessions::{self, Draft, DraftFile, Session};
+use crate::web::AppState;
+use crate::web::extract::Peer;
+use crate::web::rate_limit::Action as Limit;
+use crate::web::security::{self, check_csrf, check_origin, ensure_session, no_store, with_cookie};
+use crate::web::templates::{render_status, ser};
+use axum::extract::multipart::{Field as PartField, MultipartError};
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use bytes::{Bytes, BytesMut};
+use dvc_domain::catalog::Procedure;
+use dvc_domain::form::{self, FieldError, FieldKind, FileKind, FormDefinition, RawAnswers};
+use minijinja::{Value, context};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Name of the field that picks the receiving agency.
+pub const AGENCY_FIELD: &str = "agency_code";
+const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
+const MAX_PARTS: usize = 300;
+
+pub fn today_vn() -> jiff::civil::Date {
+    jiff::Timestamp::now().to_zoned_datetime(dvc_domain::calendar::vn_tz()).date()
+}
+
+/// Renders the declaration page with answers, stored files and errors.
+pub fn render_form(
+    state: &AppState,
+    p: &Procedure,
+    session: &Session,
+    draft: &Draft,
+    errors: &[FieldError],
+    status: StatusCode,
+) -> AppResult<Response> {
+    let catalog = state.catalog();
+    let form = p.form.as_ref().map(|f| f.with_applicant()).unwrap_or(FormDefinition { title: None, sections: vec![] });
+    let agencies: Vec<Value> =
+        p.implementing_agencies(&catalog.agencies).iter().map(|a| context! { code => a.code.to_string(), name => a.name.clone() }).collect();
+    let error_map: BTreeMap<&str, &str> = errors.iter().map(|e| (e.field.as_str(), e.message.as_str())).collect();
+    let files: BTreeMap<&str, Value> = draft
+        .files
+        .iter()
+        .map(|(k, f)| (k.as_str(), context! { name => f.file_name.clone(), size_kb => f.size_bytes.saturating_add(1023) / 1024 }))
+        .collect();
+    // The error summary follows the order of the page.
+    let mut ordered_errors: Vec<Value> = Vec::new();
+    if let Some(m) = error_map.get(AGENCY_FIELD) {
+        ordered_errors.push(context! { field => AGENCY_FIELD, message => *m });
+    }
+    for f in form.fields() {
+        if let Some(m) = error_map.get(f.name.as_str()) {
+            ordered_errors.push(context! { field => f.name.clone(), message => *m });
+        }
+    }
+    for e in errors.iter().filter(|e| e.field != AGENCY_FIELD && form.field(&e.field).is_none()) {
+        ordered_errors.push(context! { field => e.field.clone(), message => e.message.clone() });
+    }
+    let resp = render_status(
+        status,
+        "declaration.html",
+        context! {
+            p => ser(p),
+            form => ser(&form),
+            agencies,
+            agency_field => AGENCY_FIELD,
+            values => ser(&draft.answers),
+            files,
+            errors => ordered_errors,
+            error_map => ser(&error_map),
+            csrf => session.csrf_token.clone(),
+            max_file_mb => form::DEFAULT_MAX_FILE_MB,
+        },
+    )?;
+    Ok(no_store(resp))
+}
+
+pub async fn form(State(state): State<AppState>, Path(code): Path<String>, headers: HeaderMap) -> AppResult<Response> {
+    let (_, p) = online_procedure_or_404(&state, &code)?;
+    let (session, cookie) = ensure_session(&state, &headers).await?;
+    let draft = sessions::load_draft(&state.db, &session.id_hash, &p.code).await?.unwrap_or_default();
+    Ok(with_cookie(render_form(&state, &p, &session, &draft, &[], StatusCode::OK)?, cookie))
+}
+
+/// What one multipart POST carried.
+struct Posted {
+    raw: RawAnswers,
+    /// Newly uploaded files, already checked by content: field → (client name, kind, bytes).
+    uploads: Vec<(String, String, FileKind, Bytes)>,
+    /// Field errors found while reading (bad file content).
+    errors: Vec<FieldError>,
+}
+
+enum ReadError {
+    App(AppError),
+    /// A file over its limit: the answers read so far, and the message.
+    TooLarge(RawAnswers, String),
+}
+
+impl From<AppError> for ReadError {
+    fn from(e: AppError) -> Self {
+        ReadError::App(e)
+    }
+}
+
+fn multipart_error(e: MultipartError) -> ReadError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ReadError::App(AppError::PayloadTooLarge(format!(
+            "Tổng dung lượng các tệp gửi lên vượt quá {} MB. Hãy gửi các tệp nhỏ hơn (quét ở độ phân giải thấp hơn hoặc nén PDF).",
+            crate::web::MAX_DECLARATION_BODY / 1024 / 1024
+        )))
+    } else {
+        ReadError::App(AppError::BadRequest(
+            "Dữ liệu biểu mẫu gửi lên không đọc được. Hãy tải lại trang biểu mẫu và gửi lại.".into(),
+        ))
+    }
+}
+
+async fn read_text(mut field: PartField<'_>) -> Result<String, ReadError> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if buf.len() + chunk.len() > MAX_TEXT_FIELD_BYTES {
+            return Err(ReadError::App(AppError::PayloadTooLarge(
+                "Một ô nhập liệu chứa quá nhiều ký tự. Hãy rút gọn nội dung rồi gửi lại.".into(),
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+async fn read_post(session: &Session, form: &FormDefinition, mut mp: Multipart) -> Result<Posted, ReadError> {
+    // The CSRF token must come first, before anything is stored.
+    let first = mp.next_field().await.map_err(multipart_error)?;
+    let token = match first {
+        Some(f) if f.name() == Some("csrf") => Some(read_text(f).await?),
+        _ => None,
+    };
+    check_csrf(Some(session), token.as_deref())?;
+
+    let mut posted = Posted { raw: RawAnswers::new(), uploads: Vec::new(), errors: Vec::new() };
+    let mut parts = 0;
+    while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(ReadError::App(AppError::BadRequest("Biểu mẫu gửi lên có quá nhiều mục.".into())));
+        }
+        let Some(name) = field.name().map(str::to_string) else { continue };
+        let def = form.field(&name);
+        match def {
+            Some(def) if def.kind == FieldKind::File => {
+                let client_name = field.file_name().unwrap_or("").to_string();
+                let limit = def.max_size_mb.unwrap_or(form::DEFAULT_MAX_FILE_MB) as usize * 1024 * 1024;
+                let label = def.label.clone();
+                let mut field = field;
+                let mut buf = BytesMut::new();
+                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    if buf.len() + chunk.len() > limit {
+                        return Err(ReadError::TooLarge(
+                            posted.raw,
+                            format!(
+                                "Tệp “{}” cho mục “{label}” lớn hơn {} MB. Hãy chọn tệp nhỏ hơn (quét ở độ phân giải thấp hơn hoặc nén PDF) rồi gửi lại. Các thông tin khác bạn đã nhập vẫn được giữ.",
+                                form::safe_file_name(&client_name, FileKind::Pdf).trim_end_matches(".pdf"),
+                                limit / 1024 / 1024
+                            ),
+                        ));
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                if buf.is_empty() {
+                    // No file chosen for this field this time.
+                    continue;
+                }
+                match FileKind::sniff(&buf) {
+                    Some(kind) => posted.uploads.push((name, client_name, kind, buf.freeze())),
+                    None => posted.errors.push(FieldError {
+                        field: name,
+                        message: format!(
+                            "Tệp đã chọn cho mục “{label}” không phải PDF, JPG hoặc PNG (hệ thống kiểm tra nội dung tệp, không dựa vào tên). Hãy chọn bản quét hoặc ảnh chụp đúng định dạng."
+                        ),
+                    }),
+                }
+            }
+            Some(_) => {
+                let v = read_text(field).await?;
+                posted.raw.entry(name).or_default().push(v);
+            }
+            None if name == AGENCY_FIELD => {
+                let v = read_text(field).await?;
+                posted.raw.entry(name).or_default().push(v);
+            }
+            // Unknown fields are read and dropped: nothing outside the form is ever stored.
+            None => {
+                let _ = read_text(field).await?;
+            }
+        }
+    }
+    Ok(posted)
+}
+
+/// Checks the receiving agency: it must implement the procedure.
+fn validate_agency(state: &AppState, p: &Procedure, raw: &RawAnswers) -> Option<FieldError> {
+    let chosen = raw.get(AGENCY_FIELD).and_then(|v| v.first()).map(|s| s.trim()).unwrap_or("");
+    let catalog = state.catalog();
+    let ok = dvc_domain::agency::AgencyCode::parse(chosen).map(|c| catalog.implements(p, &c)).unwrap_or(false);
+    (!ok).then(|| FieldError { field: AGENCY_FIELD.into(), message: "Chọn nơi nộp hồ sơ (cơ quan giải quyết) trong danh sách.".into() })
+}
+
+pub async fn save(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    mp: Multipart,
+) -> AppResult<Response> {
+    let (_, p) = online_procedure_or_404(&state, &code)?;
+    check_origin(&state, &headers)?;
+    let Some(session) = security::session(&state, &headers).await? else {
+        return Err(AppError::Forbidden(
+            "Phiên làm việc đã hết hạn. Hãy mở lại trang biểu mẫu; nếu bạn đã lưu trước đó, thông tin vẫn còn trong phiên cũ của trình duyệt.".into(),
+        ));
+    };
+    let ip = security::client_ip(&state, &headers, peer);
+    let form_def = p.form.as_ref().map(|f| f.with_applicant()).unwrap_or(FormDefinition { title: None, sections: vec![] });
+    let mut draft = sessions::load_draft(&state.db, &session.id_hash, &p.code).await?.unwrap_or_default();
+
+    let posted = match read_post(&session, &form_def, mp).await {
+        Ok(p) => p,
+        Err(ReadError::App(e)) => return Err(e),
+        Err(ReadError::TooLarge(raw, message)) => {
+            // Keep what was typed before the oversized file, then explain.
+            merge_answers(&mut draft, raw, &form_def, false);
+            draft.validated = false;
+            sessions::save_draft(&state.db, &session.id_hash, &p.code, &draft, crate::now_ms()).await?;
+            return Err(AppError::PayloadTooLarge(message));
+        }
+    };
+    if !posted.uploads.is_empty() {
+        let limit = state.config.rate_submit_per_hour.saturating_mul(20);
+        if let Err(retry) = state.limiter.hit(Limit::Upload, ip, limit, 3_600_000, crate::now_ms()) {
+            return Err(AppError::TooManyRequests {
+                message: "Bạn đã tải lên quá nhiều tệp trong thời gian ngắn. Hãy chờ một lát rồi thử lại.".into(),
+                retry_after_secs: retry,
+            });
+        }
+    }
+
+    // Store newly uploaded files under generated names, replacing earlier ones.
+    let now = jiff::Timestamp::now();
+    for (field, client_name, kind, bytes) in posted.uploads {
+        let key = crate::files::Files::new_key(now);
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+        state.files.put(&key, bytes).await?;
+        let new = DraftFile { storage_key: key, file_name: form::safe_file_name(&client_name, kind), kind, size_bytes: size, sha256: sha };
+        if let Some(old) = draft.files.insert(field, new) {
+            state.files.delete(&old.storage_key).await?;
+        }
+    }
+    merge_answers(&mut draft, posted.raw, &form_def, true);
+
+    let uploaded: BTreeSet<String> = draft.files.keys().cloned().collect();
+    let mut errors = posted.errors;
+    let validated = form::validate(&form_def, &draft.answers, &uploaded, today_vn());
+    if let Some(e) = validate_agency(&state, &p, &draft.answers) {
+        errors.insert(0, e);
+    }
+    match validated {
+        Ok(answers) if errors.is_empty() => {
+            let agency = draft.answers.get(AGENCY_FIELD).cloned().unwrap_or_default();
+            draft.answers = answers;
+            draft.answers.insert(AGENCY_FIELD.into(), agency.iter().map(|a| a.trim().to_string()).collect());
+            draft.validated = true;
+            if draft.submit_token.is_empty() {
+                draft.submit_token = security::random_token(16);
+            }
+            sessions::save_draft(&state.db, &session.id_hash, &p.code, &draft, crate::now_ms()).await?;
+            Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so/kiem-tra", p.code)).into_response())
+        }
+        other => {
+            if let Err(field_errors) = other {
+                for fe in field_errors {
+                    // A file whose content was refused is reported once.
+                    if !errors.iter().any(|e| e.field == fe.field) {
+                        errors.push(fe);
+                    }
+                }
+            }
+            draft.validated = false;
+            sessions::save_draft(&state.db, &session.id_hash, &p.code, &draft, crate::now_ms()).await?;
+            render_form(&state, &p, &session, &draft, &errors, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+    }
+}
+
+/// Puts what was posted into the draft, for the fields of this form only. With `complete`, the
+/// whole form was posted: unchecked checkboxes send nothing, so every known field is overwritten
+/// (or cleared). Otherwise (a post cut short) only the fields that arrived are updated.
+fn merge_answers(draft: &mut Draft, mut raw: RawAnswers, form_def: &FormDefinition, complete: bool) {
+    let mut answers = if complete { RawAnswers::new() } else { std::mem::take(&mut draft.answers) };
+    for f in form_def.fields().filter(|f| f.kind != FieldKind::File) {
+        if let Some(v) = raw.remove(&f.name) {
+            answers.insert(f.name.clone(), v.into_iter().map(|s| s.chars().take(10_000).collect()).collect());
+        }
+    }
+    if let Some(v) = raw.remove(AGENCY_FIELD) {
+        answers.insert(AGENCY_FIELD.into(), v);
+    }
+    draft.answers = answers;
+}

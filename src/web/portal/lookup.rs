@@ -1,0 +1,211 @@
+//! `/tra-cuu`: status lookup by dossier code (public: no personal data, at most a masked name),
+//! and `/ho-so/xem/{token}`: the full view through the secret link sent by e-mail.
+
+use crate::error::{AppError, AppResult};
+use crate::store::dossiers::{self, DossierRow};
+use crate::web::AppState;
+use crate::web::extract::{LenientQuery, Peer};
+use crate::web::rate_limit::Action as Limit;
+use crate::web::security::{self, no_store};
+use crate::web::templates::{render, render_status, ser};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dvc_domain::dossier::{DossierCode, DossierStatus};
+use minijinja::{Value, context};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct LookupParams {
+    pub ma: Option<String>,
+}
+
+/// One line of the public timeline.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub status: String,
+    pub status_label: String,
+    pub note: Option<String>,
+}
+
+/// The public status of a dossier: no personal data beyond a masked name.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PublicStatus {
+    pub code: String,
+    pub procedure_code: String,
+    pub procedure_name: String,
+    pub agency_code: String,
+    pub agency_name: String,
+    pub status: String,
+    pub status_label: String,
+    /// E.g. "N***** V** A*".
+    pub applicant_masked: String,
+    pub submitted_at: String,
+    pub received_at: Option<String>,
+    /// Expected result time given when filed (RFC 3339).
+    pub expected_at: Option<String>,
+    /// Legal due time once received (RFC 3339).
+    pub due_at: Option<String>,
+    /// False once the due time has passed while the dossier is still open.
+    pub on_time: bool,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+fn rfc3339(ms: i64) -> String {
+    crate::ts(ms).to_string()
+}
+
+pub async fn public_status(state: &AppState, row: &DossierRow) -> AppResult<PublicStatus> {
+    let catalog = state.catalog();
+    let events = dossiers::events(&state.db, row.id).await?;
+    let status = row.status();
+    let deadline = row.due_at.or(row.expected_at);
+    let on_time = match deadline {
+        Some(d) if !status.is_closed() => crate::now_ms() <= d,
+        _ => true,
+    };
+    Ok(PublicStatus {
+        code: row.code.clone(),
+        procedure_code: row.procedure_code.clone(),
+        procedure_name: catalog.procedure(&row.procedure_code).map(|p| p.name.clone()).unwrap_or_default(),
+        agency_code: row.agency_code.clone(),
+        agency_name: catalog.agency(&row.agency_code).map(|a| a.name.clone()).unwrap_or_default(),
+        status: status.as_str().into(),
+        status_label: status.label().into(),
+        applicant_masked: dvc_domain::text::mask_name(&row.applicant_name),
+        submitted_at: rfc3339(row.submitted_at),
+        received_at: row.received_at.map(rfc3339),
+        expected_at: row.expected_at.map(rfc3339),
+        due_at: row.due_at.map(rfc3339),
+        on_time,
+        timeline: events
+            .iter()
+            .map(|e| {
+                let st = DossierStatus::parse(&e.to_status).unwrap_or(DossierStatus::Submitted);
+                TimelineEntry { at: rfc3339(e.at), status: st.as_str().into(), status_label: st.label().into(), note: e.public_note.clone() }
+            })
+            .collect(),
+    })
+}
+
+/// Why a code cannot be looked up, in words for the citizen.
+pub enum LookupError {
+    Invalid(String),
+    Unknown(String),
+}
+
+pub async fn find_public(state: &AppState, raw: &str) -> AppResult<Result<DossierRow, LookupError>> {
+    let code = match DossierCode::parse(raw) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(LookupError::Invalid(e.to_string()))),
+    };
+    match dossiers::find_by_code(&state.db, &code.to_string()).await? {
+        Some(row) => Ok(Ok(row)),
+        None => Ok(Err(LookupError::Unknown(format!(
+            "Không tìm thấy hồ sơ có mã {code}. Kiểm tra lại mã trên giấy tiếp nhận hoặc trong thư điện tử đã nhận."
+        )))),
+    }
+}
+
+pub fn rate_limit_lookup(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> AppResult<()> {
+    let ip = security::client_ip(state, headers, peer);
+    state.limiter.hit(Limit::Lookup, ip, state.config.rate_lookup_per_minute, 60_000, crate::now_ms()).map_err(|retry| {
+        AppError::TooManyRequests {
+            message: "Bạn tra cứu quá nhiều lần trong một phút. Hãy chờ một lát rồi thử lại.".into(),
+            retry_after_secs: retry,
+        }
+    })
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    LenientQuery(params): LenientQuery<LookupParams>,
+) -> AppResult<Response> {
+    let raw = params.ma.map(|s| s.trim().chars().take(60).collect::<String>()).unwrap_or_default();
+    if raw.is_empty() {
+        return Ok(render("lookup.html", context! {})?.into_response());
+    }
+    rate_limit_lookup(&state, &headers, peer)?;
+    match find_public(&state, &raw).await? {
+        Ok(row) => {
+            let status = public_status(&state, &row).await?;
+            Ok(render("lookup.html", context! { ma => raw, status => ser(&status) })?.into_response())
+        }
+        Err(LookupError::Invalid(msg)) => render_status(StatusCode::BAD_REQUEST, "lookup.html", context! { ma => raw, error => msg }),
+        Err(LookupError::Unknown(msg)) => render_status(StatusCode::NOT_FOUND, "lookup.html", context! { ma => raw, error => msg }),
+    }
+}
+
+async fn by_token(state: &AppState, token: &str) -> AppResult<DossierRow> {
+    if token.len() < 20 || token.len() > 100 {
+        return Err(private_not_found());
+    }
+    dossiers::find_by_secret(&state.db, &security::sha256_hex(token)).await?.ok_or_else(private_not_found)
+}
+
+fn private_not_found() -> AppError {
+    AppError::NotFound("Đường dẫn theo dõi hồ sơ không đúng hoặc đã bị thay đổi. Hãy mở lại đường dẫn trong thư điện tử, hoặc tra cứu công khai bằng mã hồ sơ.".into())
+}
+
+pub async fn private(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    rate_limit_lookup(&state, &headers, peer)?;
+    let row = by_token(&state, &token).await?;
+    let status = public_status(&state, &row).await?;
+    let catalog = state.catalog();
+    let attachments = dossiers::attachments(&state.db, row.id).await?;
+    let files: Vec<(String, String)> = attachments.iter().map(|a| (a.field_name.clone(), a.file_name.clone())).collect();
+    let sections = match catalog.procedure(&row.procedure_code) {
+        Some(p) => super::submit::display_answers(p, &row.answers(), &files),
+        None => vec![],
+    };
+    let attachment_links: Vec<Value> = attachments
+        .iter()
+        .map(|a| context! { id => a.id, name => a.file_name.clone(), size_kb => a.size_bytes.saturating_add(1023) / 1024 })
+        .collect();
+    let mut resp = render(
+        "dossier_private.html",
+        context! { status => ser(&status), sections, token, attachments => attachment_links, applicant_name => row.applicant_name },
+    )?
+    .into_response();
+    resp.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    Ok(no_store(resp))
+}
+
+pub async fn attachment(
+    State(state): State<AppState>,
+    Path((token, id)): Path<(String, String)>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    rate_limit_lookup(&state, &headers, peer)?;
+    let row = by_token(&state, &token).await?;
+    let id: i64 = id.parse().map_err(|_| AppError::not_found())?;
+    let a = dossiers::attachments(&state.db, row.id).await?.into_iter().find(|a| a.id == id).ok_or_else(AppError::not_found)?;
+    let bytes = state.files.get(&a.storage_key).await?;
+    Ok(download(bytes, &a.content_type, &a.file_name))
+}
+
+/// A file download that the browser never renders inline in the portal's origin.
+pub fn download(bytes: bytes::Bytes, content_type: &str, file_name: &str) -> Response {
+    let mut r = bytes.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    let ascii: String = file_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+    let encoded = super::submit::urlencode(file_name);
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}

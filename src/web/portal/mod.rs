@@ -1,0 +1,48 @@
+//! Citizen pages, one module per step of the journey.
+
+pub mod catalog;
+pub mod declaration;
+pub mod home;
+pub mod lookup;
+pub mod procedure;
+pub mod submit;
+
+use super::AppState;
+use crate::error::{AppError, AppResult};
+use dvc_domain::calendar::DeadlineRule;
+use dvc_domain::catalog::Procedure;
+use std::sync::Arc;
+
+/// The procedure with this code, or a 404 page.
+pub fn procedure_or_404(state: &AppState, code: &str) -> AppResult<(Arc<crate::catalog::Catalog>, Procedure)> {
+    let catalog = state.catalog();
+    let p = catalog.procedure(code).cloned().ok_or_else(|| {
+        AppError::NotFound(format!(
+            "Không tìm thấy thủ tục có mã “{}”. Tìm lại trong danh sách thủ tục hành chính.",
+            code.chars().take(40).collect::<String>()
+        ))
+    })?;
+    Ok((catalog, p))
+}
+
+/// The procedure, which must be offered online (level ≥ 3).
+pub fn online_procedure_or_404(state: &AppState, code: &str) -> AppResult<(Arc<crate::catalog::Catalog>, Procedure)> {
+    let (c, p) = procedure_or_404(state, code)?;
+    if !p.level.online_submission() || p.form.is_none() {
+        return Err(AppError::NotFound(format!(
+            "Thủ tục “{}” chưa cho phép nộp hồ sơ trực tuyến. Xem hướng dẫn nộp trực tiếp hoặc qua bưu chính trên trang thủ tục.",
+            p.name
+        )));
+    }
+    Ok((c, p))
+}
+
+pub fn deadline_rule(p: &Procedure) -> DeadlineRule {
+    DeadlineRule { working_days: p.processing_time.working_days, working_hours: 0, cutoff_hour: p.processing_time.cutoff_hour }
+}
+
+/// Expected result time (ms) for a dossier received at `received_ms` by `agency`.
+pub fn expected_ms(state: &AppState, p: &Procedure, agency: Option<&dvc_domain::agency::Agency>, received_ms: i64) -> i64 {
+    let week = dvc_domain::calendar::WorkWeek::from_iso_days(agency.map(|a| a.working_weekdays.as_slice()).unwrap_or(&[]));
+    state.calendar.due(crate::ts(received_ms), &deadline_rule(p), &week).timestamp().as_millisecond()
+}

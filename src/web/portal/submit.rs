@@ -1,0 +1,350 @@
+//! Review ("kiểm tra lại thông tin"), verification code ("Mã xác nhận"), sending
+//! ("Gửi thông tin") and the confirmation page with the dossier code (Mã hồ sơ).
+
+use super::declaration::{AGENCY_FIELD, render_form};
+use super::{expected_ms, online_procedure_or_404};
+use crate::config::CaptchaMode;
+use crate::error::{AppError, AppResult};
+use crate::store::dossiers::{self, NewAttachment, NewDossier, NewMail};
+use crate::store::sessions::{self, Draft, Session};
+use crate::web::AppState;
+use crate::web::extract::{LenientQuery, Peer};
+use crate::web::captcha;
+use crate::web::rate_limit::Action as Limit;
+use crate::web::security::{self, check_csrf, check_origin, no_store};
+use crate::web::templates::{render, render_status, ser};
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use dvc_domain::catalog::Procedure;
+use dvc_domain::form::{FieldKind, applicant};
+use minijinja::{Value, context};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ReviewParams {
+    /// `chu`: the text alternative of the verification code.
+    #[serde(rename = "ma-xac-nhan")]
+    pub captcha_kind: Option<String>,
+}
+
+/// Answers shown on the review and private pages: (section title, [(name, label, value)]).
+pub fn display_answers(p: &Procedure, draft_answers: &dvc_domain::form::Answers, files: &[(String, String)]) -> Vec<Value> {
+    let Some(form) = p.form.as_ref().map(|f| f.with_applicant()) else { return vec![] };
+    form.sections
+        .iter()
+        .map(|s| {
+            let rows: Vec<Value> = s
+                .fields
+                .iter()
+                .map(|f| {
+                    let value = if f.kind == FieldKind::File {
+                        files.iter().find(|(n, _)| n == &f.name).map(|(_, v)| v.clone()).unwrap_or_else(|| "Không có".into())
+                    } else {
+                        let vals = draft_answers.get(&f.name).cloned().unwrap_or_default();
+                        let shown: Vec<String> = vals
+                            .iter()
+                            .map(|v| match f.kind {
+                                FieldKind::Select | FieldKind::Radio | FieldKind::Checkbox if !f.options.is_empty() => {
+                                    f.options.iter().find(|o| &o.value == v).map(|o| o.label.clone()).unwrap_or_else(|| v.clone())
+                                }
+                                FieldKind::Checkbox => "Có".into(),
+                                FieldKind::Date => dvc_domain::form::parse_date(v).map(|d| d.strftime("%d/%m/%Y").to_string()).unwrap_or_else(|| v.clone()),
+                                _ => v.clone(),
+                            })
+                            .collect();
+                        if shown.is_empty() { "Không khai".into() } else { shown.join(", ") }
+                    };
+                    context! { name => f.name.clone(), label => f.label.clone(), value }
+                })
+                .collect();
+            context! { title => s.title.clone(), rows }
+        })
+        .collect()
+}
+
+async fn live_draft(state: &AppState, session: &Session, p: &Procedure) -> AppResult<Option<Draft>> {
+    Ok(sessions::load_draft(&state.db, &session.id_hash, &p.code).await?.filter(|d| d.validated && !d.submit_token.is_empty()))
+}
+
+fn agency_of(state: &AppState, draft: &Draft) -> Option<dvc_domain::agency::Agency> {
+    let code = draft.answers.get(AGENCY_FIELD)?.first()?;
+    state.catalog().agency(code).cloned()
+}
+
+async fn render_review(
+    state: &AppState,
+    p: &Procedure,
+    session: &Session,
+    draft: &Draft,
+    captcha_kind: Option<&str>,
+    captcha_error: Option<&str>,
+    status: StatusCode,
+) -> AppResult<Response> {
+    let files: Vec<(String, String)> =
+        draft.files.iter().map(|(k, f)| (k.clone(), format!("{} ({} KB)", f.file_name, f.size_bytes.saturating_add(1023) / 1024))).collect();
+    let sections = display_answers(p, &draft.answers, &files);
+    let agency = agency_of(state, draft);
+    let (captcha_id, captcha_words) = if state.config.captcha == CaptchaMode::Image {
+        let id = security::random_token(16);
+        let answer = captcha::new_answer();
+        let kind = if captcha_kind == Some("chu") { "text" } else { "image" };
+        sessions::create_captcha(&state.db, &id, &session.id_hash, &answer, kind, crate::now_ms() + captcha::TTL_MS).await?;
+        (Some(id), (kind == "text").then(|| captcha::spelled(&answer)))
+    } else {
+        (None, None)
+    };
+    let expected = expected_ms(state, p, agency.as_ref(), crate::now_ms());
+    let resp = render_status(
+        status,
+        "review.html",
+        context! {
+            p => ser(p), sections,
+            agency_name => agency.as_ref().map(|a| a.name.clone()),
+            csrf => session.csrf_token.clone(), submit_token => draft.submit_token.clone(),
+            captcha_id, captcha_words, captcha_error, expected,
+        },
+    )?;
+    Ok(no_store(resp))
+}
+
+pub async fn review(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    LenientQuery(params): LenientQuery<ReviewParams>,
+) -> AppResult<Response> {
+    let (_, p) = online_procedure_or_404(&state, &code)?;
+    let back = Redirect::to(&format!("/thu-tuc/{}/nop-ho-so", p.code)).into_response();
+    let Some(session) = security::session(&state, &headers).await? else { return Ok(back) };
+    let Some(draft) = live_draft(&state, &session, &p).await? else { return Ok(back) };
+    let kind = params.captcha_kind;
+    render_review(&state, &p, &session, &draft, kind.as_deref(), None, StatusCode::OK).await
+}
+
+/// The picture of a verification code of this session.
+pub async fn captcha_image(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> AppResult<Response> {
+    let id = id.trim_end_matches(".png");
+    let Some(session) = security::session(&state, &headers).await? else { return Err(AppError::not_found()) };
+    let Some((answer, kind)) = sessions::captcha_answer(&state.db, id, &session.id_hash, crate::now_ms()).await? else {
+        return Err(AppError::not_found());
+    };
+    if kind != "image" {
+        return Err(AppError::not_found());
+    }
+    let png = captcha::render_png(&answer);
+    let mut r = png.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    Ok(no_store(r))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SendForm {
+    pub csrf: Option<String>,
+    pub submit_token: Option<String>,
+    pub captcha_id: Option<String>,
+    pub captcha_answer: Option<String>,
+}
+
+/// One submission at a time per idempotency key on this node, so a double click waits for the
+/// first click's result instead of racing it (across nodes the database's unique key decides).
+static IN_FLIGHT: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
+
+fn flight_lock(key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    let mut map = match IN_FLIGHT.lock() {
+        Ok(m) => m,
+        Err(p) => p.into_inner(),
+    };
+    if map.len() > 10_000 {
+        map.retain(|_, v| Arc::strong_count(v) > 1);
+    }
+    map.entry(key.to_string()).or_default().clone()
+}
+
+async fn remember_submitted(state: &AppState, session: &Session, code: &str) -> AppResult<()> {
+    let mut data = session.data.clone();
+    if !data.submitted.iter().any(|c| c == code) {
+        data.submitted.push(code.to_string());
+        if data.submitted.len() > 20 {
+            data.submitted.remove(0);
+        }
+        sessions::save_data(&state.db, &session.id_hash, &data).await?;
+    }
+    Ok(())
+}
+
+fn confirmation_redirect(code: &str) -> Response {
+    Redirect::to(&format!("/ho-so/{code}/da-nop")).into_response()
+}
+
+pub async fn send(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    form: Result<Form<SendForm>, axum::extract::rejection::FormRejection>,
+) -> AppResult<Response> {
+    let (catalog, p) = online_procedure_or_404(&state, &code)?;
+    check_origin(&state, &headers)?;
+    let session = security::session(&state, &headers).await?;
+    let form = form.map(|f| f.0).map_err(|_| AppError::BadRequest("Dữ liệu gửi lên không đọc được. Hãy quay lại trang kiểm tra thông tin và gửi lại.".into()))?;
+    check_csrf(session.as_ref(), form.csrf.as_deref())?;
+    let Some(session) = session else { return Err(AppError::Forbidden("Phiên làm việc đã hết hạn.".into())) };
+    let token = form.submit_token.unwrap_or_default();
+    if token.is_empty() || token.len() > 64 {
+        return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so", p.code)).into_response());
+    }
+    let lock = flight_lock(&token);
+    let _guard = lock.lock().await;
+
+    // A resent POST (double click, refresh, back button): show the dossier already filed.
+    if let Some(row) = dossiers::find_by_idempotency(&state.db, &token).await? {
+        remember_submitted(&state, &session, &row).await?;
+        return Ok(confirmation_redirect(&row));
+    }
+    let ip = security::client_ip(&state, &headers, peer);
+    if let Err(retry) = state.limiter.hit(Limit::Submit, ip, state.config.rate_submit_per_hour, 3_600_000, crate::now_ms()) {
+        return Err(AppError::TooManyRequests {
+            message: "Có quá nhiều hồ sơ được gửi từ địa chỉ mạng này trong một giờ. Hãy chờ rồi thử lại; thông tin bạn đã khai vẫn được giữ.".into(),
+            retry_after_secs: retry,
+        });
+    }
+    let Some(draft) = live_draft(&state, &session, &p).await? else {
+        return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so", p.code)).into_response());
+    };
+    if draft.submit_token != token {
+        return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so/kiem-tra", p.code)).into_response());
+    }
+    if state.config.captcha == CaptchaMode::Image {
+        let id = form.captcha_id.unwrap_or_default();
+        let expected = sessions::take_captcha(&state.db, &id, &session.id_hash, crate::now_ms()).await?;
+        let given = captcha::normalise(form.captcha_answer.as_deref().unwrap_or(""));
+        let ok = expected.is_some_and(|e| !given.is_empty() && e == given);
+        if !ok {
+            let msg = if given.is_empty() {
+                "Nhập mã xác nhận gồm 6 chữ số."
+            } else {
+                "Mã xác nhận chưa đúng hoặc đã hết hạn. Hãy nhập các chữ số của mã mới bên dưới."
+            };
+            return render_review(&state, &p, &session, &draft, None, Some(msg), StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    }
+
+    // Re-check everything on the server before filing.
+    let form_def = p.form.as_ref().map(|f| f.with_applicant()).ok_or_else(AppError::not_found)?;
+    let uploaded = draft.files.keys().cloned().collect();
+    let answers = match dvc_domain::form::validate(&form_def, &draft.answers, &uploaded, super::declaration::today_vn()) {
+        Ok(a) => a,
+        Err(errors) => return render_form(&state, &p, &session, &draft, &errors, StatusCode::UNPROCESSABLE_ENTITY),
+    };
+    let Some(agency) = agency_of(&state, &draft).filter(|a| catalog.implements(&p, &a.code)) else {
+        return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so", p.code)).into_response());
+    };
+    let get = |k: &str| answers.get(k).and_then(|v| v.first()).cloned().unwrap_or_default();
+    let now = jiff::Timestamp::now();
+    let now_ms = now.as_millisecond();
+    let secret = security::random_token(32);
+    let expected_at = expected_ms(&state, &p, Some(&agency), now_ms);
+    let new = NewDossier {
+        procedure_code: p.code.clone(),
+        agency: agency.code.clone(),
+        applicant_name: get(applicant::FULL_NAME),
+        applicant_email: get(applicant::EMAIL),
+        applicant_phone: get(applicant::PHONE),
+        applicant_id_number: get(applicant::ID_NUMBER),
+        answers: answers.clone(),
+        attachments: draft
+            .files
+            .iter()
+            .map(|(field, f)| NewAttachment {
+                field_name: field.clone(),
+                document_id: form_def.field(field).and_then(|d| d.document.clone()),
+                storage_key: f.storage_key.clone(),
+                file_name: f.file_name.clone(),
+                content_type: f.kind.mime().to_string(),
+                size_bytes: f.size_bytes,
+                sha256: f.sha256.clone(),
+            })
+            .collect(),
+        secret_hash: security::sha256_hex(&secret),
+        idempotency_key: token.clone(),
+        submitted_at: now_ms,
+        receipt_date: now.to_zoned_datetime(dvc_domain::calendar::vn_tz()).date(),
+        expected_at: Some(expected_at),
+    };
+    let base = state.config.base_url();
+    let mail = |code: &str| NewMail {
+        kind: "confirmation".into(),
+        recipient: new.applicant_email.clone(),
+        subject: format!("Mã hồ sơ {code} — {}", p.name),
+        body_text: confirmation_text(&base, code, &p, &agency, &new.applicant_name, &secret, expected_at),
+    };
+    let outcome = dossiers::submit(&state.db, &new, mail).await?;
+    let code = outcome.code().to_string();
+    if let dossiers::SubmitOutcome::Created(_) = outcome {
+        tracing::info!(dossier = %code, procedure = %p.code, "dossier submitted");
+        state.mail_wake.notify_one();
+    }
+    sessions::delete_draft(&state.db, &session.id_hash, &p.code).await?;
+    remember_submitted(&state, &session, &code).await?;
+    Ok(confirmation_redirect(&code))
+}
+
+fn confirmation_text(
+    base: &str,
+    code: &str,
+    p: &Procedure,
+    agency: &dvc_domain::agency::Agency,
+    name: &str,
+    secret: &str,
+    expected_at: i64,
+) -> String {
+    let ctx = context! {
+        base, code, p => ser(p), agency => ser(agency), name,
+        private_url => format!("{base}/ho-so/xem/{secret}"),
+        lookup_url => format!("{base}/tra-cuu?ma={code}"),
+        expected => crate::web::templates::format_datetime(expected_at),
+        originals => p.originals_to_bring().iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
+    };
+    render_text("email_confirmation.txt", ctx)
+}
+
+fn render_text(name: &str, ctx: Value) -> String {
+    match render(name, ctx) {
+        Ok(h) => h.0,
+        Err(e) => {
+            tracing::error!(error = %e, "e-mail template failed");
+            String::new()
+        }
+    }
+}
+
+pub async fn confirmation(State(state): State<AppState>, Path(code): Path<String>, headers: HeaderMap) -> AppResult<Response> {
+    let session = security::session(&state, &headers).await?;
+    let own = session.as_ref().is_some_and(|s| s.data.submitted.iter().any(|c| c == &code));
+    if !own {
+        return Ok(Redirect::to(&format!("/tra-cuu?ma={}", urlencode(&code))).into_response());
+    }
+    let row = dossiers::find_by_code(&state.db, &code).await?.ok_or_else(AppError::not_found)?;
+    let catalog = state.catalog();
+    let p = catalog.procedure(&row.procedure_code).cloned().ok_or_else(AppError::not_found)?;
+    let agency = catalog.agency(&row.agency_code).cloned();
+    let fees: Vec<Value> = p.fees.iter().map(ser).collect();
+    let resp = render(
+        "confirmation.html",
+        context! {
+            code => row.code, p => ser(&p), agency => ser(&agency),
+            email => row.applicant_email, submitted_at => row.submitted_at, expected_at => row.expected_at,
+            originals => p.originals_to_bring().iter().map(ser).collect::<Vec<_>>(),
+            fees, online_class => p.online_class.slug(),
+        },
+    )?
+    .into_response();
+    Ok(no_store(resp))
+}
+
+pub fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}

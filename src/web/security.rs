@@ -1,0 +1,178 @@
+//! Security plumbing: response headers, sessions and their cookie, CSRF, client IP.
+//!
+//! - Every response carries a CSP (`object-src 'none'`, `frame-ancestors 'none'`), `nosniff`,
+//!   `Referrer-Policy`, and HSTS when the portal is served over https.
+//! - Sessions are server-side; the cookie holds 256 random bits, the database only their SHA-256.
+//!   The cookie is HttpOnly, SameSite=Lax, and `Secure` with the `__Host-` prefix under https.
+//! - Every POST needs the session's CSRF token (compared in constant time) and, when the browser
+//!   sends one, an `Origin` equal to the portal's own.
+
+use super::AppState;
+use crate::error::{AppError, AppResult};
+use crate::store::sessions::{self, Session};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use axum::middleware::Next;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use subtle::ConstantTimeEq;
+
+/// Idle lifetime of a citizen session.
+pub const SESSION_IDLE_MS: i64 = 2 * 3600 * 1000;
+
+pub const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; font-src 'self'; \
+     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response<Body> {
+    let is_api = req.uri().path().starts_with("/api/");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("same-origin"));
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(if is_api {
+        "default-src 'none'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
+    } else {
+        CSP
+    }));
+    h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"));
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    if state.config.https() {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-cache"));
+    resp
+}
+
+pub fn panic_response(_err: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    tracing::error!("a request handler panicked");
+    let html = super::templates::render_error(
+        "Hệ thống đang gặp sự cố",
+        "Hệ thống đang gặp sự cố, dữ liệu bạn đã lưu không bị mất. Vui lòng thử lại sau ít phút.",
+        500,
+    );
+    let mut r = Response::new(Body::from(html));
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    r
+}
+
+/// The client's IP: the socket peer, or the last `X-Forwarded-For` hop behind a trusted proxy.
+pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
+    if state.config.trust_proxy {
+        if let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return ip;
+        }
+    }
+    peer.map(|c| c.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+pub fn cookie_name(state: &AppState) -> &'static str {
+    if state.config.https() { "__Host-dvc_session" } else { "dvc_session" }
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The current session, if the request carries a live one.
+pub async fn session(state: &AppState, headers: &HeaderMap) -> AppResult<Option<Session>> {
+    let Some(raw) = cookie_value(headers, cookie_name(state)) else { return Ok(None) };
+    if raw.len() > 100 {
+        return Ok(None);
+    }
+    let now = crate::now_ms();
+    let found = sessions::find(&state.db, &sha256_hex(raw), now).await?;
+    if let Some(s) = &found {
+        // Slide the expiry at most once a minute.
+        if s.expires_at - now < SESSION_IDLE_MS - 60_000 {
+            sessions::touch(&state.db, &s.id_hash, now, now + SESSION_IDLE_MS).await?;
+        }
+    }
+    Ok(found)
+}
+
+/// The current session, or a new one with the `Set-Cookie` header to send.
+pub async fn ensure_session(state: &AppState, headers: &HeaderMap) -> AppResult<(Session, Option<HeaderValue>)> {
+    if let Some(s) = session(state, headers).await? {
+        return Ok((s, None));
+    }
+    let raw = random_token(32);
+    let csrf = random_token(32);
+    let now = crate::now_ms();
+    let id_hash = sha256_hex(&raw);
+    sessions::create(&state.db, &id_hash, &csrf, now, now + SESSION_IDLE_MS).await?;
+    let secure = if state.config.https() { "; Secure" } else { "" };
+    let cookie = format!("{}={raw}; Path=/; HttpOnly; SameSite=Lax{secure}", cookie_name(state));
+    let value = HeaderValue::from_str(&cookie).map_err(|e| AppError::Internal(anyhow::anyhow!("cookie: {e}")))?;
+    Ok((Session { id_hash, csrf_token: csrf, data: Default::default(), expires_at: now + SESSION_IDLE_MS }, Some(value)))
+}
+
+const CSRF_MESSAGE: &str = "Phiên làm việc đã hết hạn hoặc yêu cầu không xuất phát từ trang của Cổng. Hãy tải lại trang biểu mẫu rồi gửi lại; những gì bạn đã lưu vẫn còn.";
+
+/// Refuses cross-site POSTs: `Origin` (when sent) must be the portal's own origin, and
+/// `Sec-Fetch-Site` (when sent) must not be `cross-site`.
+pub fn check_origin(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let base = state.config.base_url();
+        let host_origin = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| format!("{}://{h}", if state.config.https() { "https" } else { "http" }));
+        let ok = origin == base || host_origin.as_deref() == Some(origin);
+        if !ok {
+            return Err(AppError::Forbidden(CSRF_MESSAGE.into()));
+        }
+    }
+    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
+        return Err(AppError::Forbidden(CSRF_MESSAGE.into()));
+    }
+    Ok(())
+}
+
+/// Compares the submitted CSRF token with the session's, in constant time.
+pub fn check_csrf(session: Option<&Session>, submitted: Option<&str>) -> AppResult<()> {
+    match (session, submitted) {
+        (Some(s), Some(t)) if bool::from(s.csrf_token.as_bytes().ct_eq(t.as_bytes())) => Ok(()),
+        _ => Err(AppError::Forbidden(CSRF_MESSAGE.into())),
+    }
+}
+
+/// Adds a `Set-Cookie` header when a session was just created.
+pub fn with_cookie(mut resp: axum::response::Response, cookie: Option<HeaderValue>) -> axum::response::Response {
+    if let Some(c) = cookie {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+/// Marks a response as private and never cached (pages with personal data or forms).
+pub fn no_store(mut resp: axum::response::Response) -> axum::response::Response {
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}

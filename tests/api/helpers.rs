@@ -1,0 +1,259 @@
+//! The test application: a real server on a free port, a fresh database, a real SMTP listener.
+
+use crate::smtp::{self, Mailbox};
+use dichvucong::config::{CaptchaMode, Config, LogFormat};
+use dichvucong::web::{AppState, launch};
+use reqwest::redirect::Policy;
+use reqwest::{Client, Response, multipart};
+use std::path::PathBuf;
+
+pub const PROC: &str = "1.001193";
+pub const AGENCY: &str = "000.01.00.H31";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub mailbox: Mailbox,
+    pub state: AppState,
+    pub dir: PathBuf,
+    pg_db: Option<String>,
+}
+
+pub struct Builder {
+    captcha: CaptchaMode,
+    smtp: SmtpChoice,
+    rate_submit: u32,
+    rate_lookup: u32,
+}
+
+pub enum SmtpChoice {
+    Live,
+    /// A port where nothing listens: every send fails.
+    Dead(u16),
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("DVC_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn backend_is_pg() -> bool {
+    std::env::var("DVC_TEST_BACKEND").map(|b| b == "postgres").unwrap_or(false)
+}
+
+pub fn client() -> Client {
+    Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client")
+}
+
+impl Builder {
+    pub fn captcha(mut self, c: CaptchaMode) -> Self {
+        self.captcha = c;
+        self
+    }
+    pub fn smtp(mut self, s: SmtpChoice) -> Self {
+        self.smtp = s;
+        self
+    }
+    pub fn rate_limits(mut self, submit_per_hour: u32, lookup_per_minute: u32) -> Self {
+        self.rate_submit = submit_per_hour;
+        self.rate_lookup = lookup_per_minute;
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let dir = std::env::temp_dir().join(format!("dvc-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (database_url, pg_db) = if backend_is_pg() {
+            let name = format!("dvct_{}", uuid::Uuid::new_v4().simple());
+            let admin = sqlx::PgPool::connect(&pg_admin_url()).await.expect("connect to PostgreSQL (DVC_TEST_PG_URL)");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create database");
+            admin.close().await;
+            let base = pg_admin_url();
+            let url = match base.rsplit_once('/') {
+                Some((prefix, _)) => format!("{prefix}/{name}"),
+                None => base,
+            };
+            (url, Some(name))
+        } else {
+            (format!("sqlite://{}", dir.join("test.db").display()), None)
+        };
+        let (smtp_url, mailbox) = match self.smtp {
+            SmtpChoice::Live => {
+                let (u, m) = smtp::start().await;
+                (u, m)
+            }
+            SmtpChoice::Dead(port) => (format!("smtp://127.0.0.1:{port}"), Mailbox::default()),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let config = Config {
+            listen: addr.to_string(),
+            data_dir: dir.clone(),
+            database_url: Some(database_url),
+            base_url: Some(format!("http://{addr}")),
+            smtp_url: Some(smtp_url),
+            mail_from: "Cổng Dịch vụ công <no-reply@dichvucong.test>".into(),
+            captcha: self.captcha,
+            log_format: LogFormat::Text,
+            rate_submit_per_hour: self.rate_submit,
+            rate_lookup_per_minute: self.rate_lookup,
+            trust_proxy: false,
+            sample_catalog: true,
+        };
+        let launched = launch(config, listener).await.expect("launch app");
+        TestApp { base: format!("http://{addr}"), client: client(), mailbox, state: launched.state, dir, pg_db }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(name) = self.pg_db.take() {
+            // Drop the database from another thread with its own runtime (Drop cannot await).
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+                rt.block_on(async {
+                    if let Ok(admin) = sqlx::PgPool::connect(&pg_admin_url()).await {
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+                        admin.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+impl TestApp {
+    pub fn builder() -> Builder {
+        Builder { captcha: CaptchaMode::Off, smtp: SmtpChoice::Live, rate_submit: 1000, rate_lookup: 10_000 }
+    }
+
+    pub async fn spawn() -> TestApp {
+        Self::builder().spawn().await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self.get(path).await;
+        let s = r.status().as_u16();
+        (s, r.text().await.expect("body"))
+    }
+
+    /// Opens the declaration form and returns its CSRF token.
+    pub async fn open_form(&self, procedure: &str) -> String {
+        let (status, body) = self.get_text(&format!("/thu-tuc/{procedure}/nop-ho-so")).await;
+        assert_eq!(status, 200, "{body}");
+        extract(&body, "name=\"csrf\" value=\"").expect("csrf token in form")
+    }
+
+    pub async fn post_declaration(&self, procedure: &str, form: multipart::Form) -> Response {
+        self.client.post(self.url(&format!("/thu-tuc/{procedure}/nop-ho-so"))).multipart(form).send().await.expect("POST declaration")
+    }
+
+    /// Review page → (csrf, submit token, captcha id if any).
+    pub async fn review(&self, procedure: &str) -> (String, String, Option<String>, String) {
+        let (status, body) = self.get_text(&format!("/thu-tuc/{procedure}/nop-ho-so/kiem-tra")).await;
+        assert_eq!(status, 200, "{body}");
+        let csrf = extract(&body, "name=\"csrf\" value=\"").expect("csrf");
+        let token = extract(&body, "name=\"submit_token\" value=\"").expect("submit token");
+        let captcha = extract(&body, "name=\"captcha_id\" value=\"");
+        (csrf, token, captcha, body)
+    }
+
+    pub async fn send(&self, procedure: &str, fields: &[(&str, &str)]) -> Response {
+        self.client.post(self.url(&format!("/thu-tuc/{procedure}/nop-ho-so/gui"))).form(fields).send().await.expect("POST send")
+    }
+
+    /// The whole journey for đăng ký khai sinh with a valid PDF; returns the dossier code.
+    pub async fn submit_birth_registration(&self) -> String {
+        let csrf = self.open_form(PROC).await;
+        let r = self.post_declaration(PROC, birth_form(&csrf, valid_pdf())).await;
+        assert_eq!(r.status().as_u16(), 303, "{}", r.text().await.unwrap_or_default());
+        let (csrf, token, _, _) = self.review(PROC).await;
+        let r = self.send(PROC, &[("csrf", &csrf), ("submit_token", &token)]).await;
+        assert_eq!(r.status().as_u16(), 303);
+        let loc = location(&r);
+        code_from_confirmation(&loc)
+    }
+}
+
+pub fn location(r: &Response) -> String {
+    r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+}
+
+pub fn code_from_confirmation(loc: &str) -> String {
+    loc.strip_prefix("/ho-so/").and_then(|s| s.strip_suffix("/da-nop")).unwrap_or_else(|| panic!("not a confirmation URL: {loc}")).to_string()
+}
+
+/// The text between `prefix` and the next `"`.
+pub fn extract(body: &str, prefix: &str) -> Option<String> {
+    let start = body.find(prefix)? + prefix.len();
+    let end = body[start..].find('"')?;
+    Some(body[start..start + end].to_string())
+}
+
+pub fn valid_pdf() -> Vec<u8> {
+    let mut v = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n".to_vec();
+    v.extend(std::iter::repeat_n(b'x', 2000));
+    v.extend_from_slice(b"\n%%EOF\n");
+    v
+}
+
+pub fn answers() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("agency_code", AGENCY),
+        ("applicant_full_name", "Nguyễn Thị Hoa"),
+        ("applicant_birth_date", "1992-05-14"),
+        ("applicant_id_number", "031192004567"),
+        ("applicant_phone", "0912345678"),
+        ("applicant_email", "hoa.nguyen@example.vn"),
+        ("applicant_address", "Số 12 phố Điện Biên Phủ, phường Hồng Bàng, Hải Phòng"),
+        ("tre_ho_ten", "Trần Minh An"),
+        ("tre_gioi_tinh", "nam"),
+        ("tre_ngay_sinh", "2026-11-20"),
+        ("tre_noi_sinh", "Bệnh viện Phụ sản Hải Phòng"),
+        ("tre_dan_toc", "Kinh"),
+        ("tre_quoc_tich", "viet_nam"),
+        ("me_ho_ten", "Nguyễn Thị Hoa"),
+        ("me_so_dinh_danh", "031192004567"),
+        ("cha_ho_ten", "Trần Văn Bình"),
+        ("cha_so_dinh_danh", "031090001234"),
+        ("quan_he", "me"),
+        ("cam_doan", "co"),
+    ]
+}
+
+/// The khai sinh declaration with the given answers replaced/removed, CSRF first.
+pub fn form_with(csrf: &str, overrides: &[(&str, Option<&str>)], file: Option<(Vec<u8>, &str)>) -> multipart::Form {
+    let mut form = multipart::Form::new().text("csrf", csrf.to_string());
+    for (k, v) in answers() {
+        match overrides.iter().find(|(ok, _)| *ok == k) {
+            Some((_, Some(nv))) => form = form.text(k, nv.to_string()),
+            Some((_, None)) => {}
+            None => form = form.text(k, v.to_string()),
+        }
+    }
+    for (k, v) in overrides {
+        if !answers().iter().any(|(ak, _)| ak == k) {
+            if let Some(v) = v {
+                form = form.text(k.to_string(), v.to_string());
+            }
+        }
+    }
+    if let Some((bytes, name)) = file {
+        let part = multipart::Part::bytes(bytes).file_name(name.to_string()).mime_str("application/octet-stream").expect("mime");
+        form = form.part("tep_giay_chung_sinh", part);
+    }
+    form
+}
+
+pub fn birth_form(csrf: &str, pdf: Vec<u8>) -> multipart::Form {
+    form_with(csrf, &[], Some((pdf, "giay-chung-sinh.pdf")))
+}

@@ -1,0 +1,46 @@
+//! The e-mail outbox: a dead SMTP server delays the confirmation, never loses it.
+
+use crate::helpers::*;
+use dichvucong::jobs::mailer::{Mailer, Transport};
+use std::time::Duration;
+
+#[tokio::test]
+async fn dead_smtp_delays_but_does_not_lose_the_email() {
+    // A port with nothing listening.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = dead.local_addr().expect("addr").port();
+    drop(dead);
+    let app = TestApp::builder().smtp(SmtpChoice::Dead(port)).spawn().await;
+    let code = app.submit_birth_registration().await;
+    // The worker tries and fails; the message stays pending with its error recorded.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (pending, sent) = dichvucong::store::outbox::counts(&app.state.db).await.expect("counts");
+    assert_eq!((pending, sent), (1, 0));
+
+    // The SMTP server comes back: a worker (as after a restart) delivers it, once.
+    let (url, mailbox) = crate::smtp::start().await;
+    // Make the retry due now.
+    dichvucong::store::outbox::mark_failed(&app.state.db, 1, 0, "test: retry now").await.expect("reschedule");
+    let mailer = Mailer {
+        db: app.state.db.clone(),
+        transport: Transport::from_config(Some(&url), &app.dir).expect("transport"),
+        from: "Cổng <no-reply@dichvucong.test>".parse().expect("from"),
+        wake: Default::default(),
+        backoff_base: Duration::from_millis(100),
+    };
+    let sent_now = mailer.send_due().await.expect("send");
+    assert_eq!(sent_now, 1);
+    let msg = mailbox.wait_for(&code, 5).await.expect("delivered");
+    assert!(msg.contains("Mã hồ sơ"));
+    assert_eq!(mailer.send_due().await.expect("send"), 0, "never sent twice");
+    assert_eq!(dichvucong::store::outbox::counts(&app.state.db).await.expect("counts"), (0, 1));
+}
+
+#[test]
+fn backoff_grows_and_is_capped() {
+    use dichvucong::jobs::mailer::backoff;
+    let b = Duration::from_secs(2);
+    assert_eq!(backoff(b, 1), Duration::from_secs(2));
+    assert_eq!(backoff(b, 3), Duration::from_secs(8));
+    assert_eq!(backoff(b, 30), Duration::from_secs(3600));
+}
