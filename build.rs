@@ -5,25 +5,38 @@ use std::path::Path;
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut out = String::from("/// (relative path, contents) of every file of the sample catalogue.\npub static SAMPLE_FILES: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// (relative path, contents) of every file of the sample catalogue.\npub static SAMPLE_FILES: &[(&str, &str)] = &[\n",
+    );
     let mut files = Vec::new();
     collect(&root.join("catalog"), &mut files);
     files.sort();
     for f in &files {
-        let rel = f.strip_prefix(root.join("catalog")).unwrap_or(f).display().to_string();
-        let _ = writeln!(out, "    ({rel:?}, include_str!({:?})),", f.display().to_string());
+        let rel = f
+            .strip_prefix(root.join("catalog"))
+            .unwrap_or(f)
+            .display()
+            .to_string();
+        let _ = writeln!(
+            out,
+            "    ({rel:?}, include_str!({:?})),",
+            f.display().to_string()
+        );
     }
     out.push_str("];\n");
     println!("cargo:rerun-if-changed=catalog");
     println!("cargo:rerun-if-changed=static");
-    let dest = Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into())).join("sample_catalog.rs");
+    let dest = Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()))
+        .join("sample_catalog.rs");
     if let Err(e) = std::fs::write(&dest, out) {
         panic!("cannot write {}: {e}", dest.display());
     }
 }
 
 fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {

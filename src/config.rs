@@ -20,7 +20,12 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "DVC_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "DVC_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub listen: String,
     /// Directory for the SQLite database, attachments and written e-mails.
     #[arg(long, env = "DVC_DATA_DIR", default_value = "./data", global = true)]
@@ -36,19 +41,46 @@ pub struct Config {
     #[arg(long, env = "DVC_SMTP_URL", global = true)]
     pub smtp_url: Option<String>,
     /// Sender of outgoing e-mail.
-    #[arg(long, env = "DVC_MAIL_FROM", default_value = "Cổng Dịch vụ công <no-reply@dichvucong.local>", global = true)]
+    #[arg(
+        long,
+        env = "DVC_MAIL_FROM",
+        default_value = "Cổng Dịch vụ công <no-reply@dichvucong.local>",
+        global = true
+    )]
     pub mail_from: String,
     /// Verification code on submission.
-    #[arg(long, env = "DVC_CAPTCHA", value_enum, default_value = "image", global = true)]
+    #[arg(
+        long,
+        env = "DVC_CAPTCHA",
+        value_enum,
+        default_value = "image",
+        global = true
+    )]
     pub captcha: CaptchaMode,
     /// Log format.
-    #[arg(long, env = "DVC_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "DVC_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     pub log_format: LogFormat,
     /// Submissions allowed per client IP per hour.
-    #[arg(long, env = "DVC_RATE_SUBMIT_PER_HOUR", default_value_t = 30, global = true)]
+    #[arg(
+        long,
+        env = "DVC_RATE_SUBMIT_PER_HOUR",
+        default_value_t = 30,
+        global = true
+    )]
     pub rate_submit_per_hour: u32,
     /// Status lookups allowed per client IP per minute.
-    #[arg(long, env = "DVC_RATE_LOOKUP_PER_MINUTE", default_value_t = 120, global = true)]
+    #[arg(
+        long,
+        env = "DVC_RATE_LOOKUP_PER_MINUTE",
+        default_value_t = 120,
+        global = true
+    )]
     pub rate_lookup_per_minute: u32,
     /// Take the client IP from the last `X-Forwarded-For` entry (only behind a trusted reverse proxy).
     #[arg(long, env = "DVC_TRUST_PROXY", default_value_t = false, global = true)]

@@ -23,7 +23,10 @@ pub enum AppError {
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{message}")]
-    TooManyRequests { message: String, retry_after_secs: u64 },
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     Unprocessable(String),
     #[error("lỗi hệ thống")]
@@ -53,7 +56,9 @@ impl From<minijinja::Error> for AppError {
 
 impl AppError {
     pub fn not_found() -> Self {
-        AppError::NotFound("Không tìm thấy trang bạn yêu cầu. Kiểm tra lại địa chỉ hoặc quay về trang chủ.".into())
+        AppError::NotFound(
+            "Không tìm thấy trang bạn yêu cầu. Kiểm tra lại địa chỉ hoặc quay về trang chủ.".into(),
+        )
     }
 
     pub fn status(&self) -> StatusCode {
@@ -86,7 +91,9 @@ impl AppError {
             AppError::Internal(e) => {
                 let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_uppercase();
                 tracing::error!(error = %format!("{e:#}"), reference = %reference, "internal error");
-                format!("Hệ thống đang gặp sự cố, dữ liệu bạn đã lưu không bị mất. Vui lòng thử lại sau ít phút. Mã tham chiếu: {reference}.")
+                format!(
+                    "Hệ thống đang gặp sự cố, dữ liệu bạn đã lưu không bị mất. Vui lòng thử lại sau ít phút. Mã tham chiếu: {reference}."
+                )
             }
             other => other.to_string(),
         }
@@ -94,7 +101,9 @@ impl AppError {
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            AppError::TooManyRequests { retry_after_secs, .. } => Some(*retry_after_secs),
+            AppError::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         }
     }
@@ -114,10 +123,10 @@ impl IntoResponse for AppError {
         };
         let html = crate::web::templates::render_error(title, &message, status.as_u16());
         let mut resp = (status, axum::response::Html(html)).into_response();
-        if let Some(secs) = self.retry_after() {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = self.retry_after()
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp
     }
@@ -139,10 +148,10 @@ impl IntoResponse for ApiError {
         let retry = self.0.retry_after();
         let body = serde_json::json!({ "error": { "code": self.0.code(), "message": self.0.public_message() } });
         let mut resp = (status, axum::Json(body)).into_response();
-        if let Some(secs) = retry {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = retry
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp
     }

@@ -27,17 +27,26 @@ impl Files {
         let root = data_dir.join("files");
         std::fs::create_dir_all(&root)?;
         let store = LocalFileSystem::new_with_prefix(&root)?;
-        Ok(Files { store: Arc::new(store) })
+        Ok(Files {
+            store: Arc::new(store),
+        })
     }
 
     /// A fresh storage key for an attachment.
     pub fn new_key(now: jiff::Timestamp) -> String {
         let z = now.to_zoned_datetime(jiff::tz::TimeZone::UTC);
-        format!("attachments/{:04}/{:02}/{}", z.year(), z.month(), uuid::Uuid::new_v4())
+        format!(
+            "attachments/{:04}/{:02}/{}",
+            z.year(),
+            z.month(),
+            uuid::Uuid::new_v4()
+        )
     }
 
     pub async fn put(&self, key: &str, data: Bytes) -> Result<(), FilesError> {
-        self.store.put(&ObjPath::from(key), PutPayload::from(data)).await?;
+        self.store
+            .put(&ObjPath::from(key), PutPayload::from(data))
+            .await?;
         Ok(())
     }
 

@@ -31,7 +31,10 @@ enum Cmd {
 fn main() -> ExitCode {
     let args = Cli::parse();
     dichvucong::web::telemetry::init(args.config.log_format);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Không khởi động được tiến trình: {e}");

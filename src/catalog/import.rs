@@ -16,7 +16,9 @@ pub struct CatalogFiles {
 }
 
 /// Parses (path, contents) pairs; paths are relative to the catalogue root.
-pub fn parse_files<'a>(files: impl IntoIterator<Item = (String, &'a str)>) -> anyhow::Result<CatalogFiles> {
+pub fn parse_files<'a>(
+    files: impl IntoIterator<Item = (String, &'a str)>,
+) -> anyhow::Result<CatalogFiles> {
     let mut agencies = None;
     let mut procedures = Vec::new();
     for (path, text) in files {
@@ -27,19 +29,30 @@ pub fn parse_files<'a>(files: impl IntoIterator<Item = (String, &'a str)>) -> an
         }
     }
     let agencies = agencies.context("thiếu tệp agencies.toml trong thư mục danh mục")?;
-    Ok(CatalogFiles { agencies, procedures })
+    Ok(CatalogFiles {
+        agencies,
+        procedures,
+    })
 }
 
 /// The sample catalogue shipped inside the binary.
 pub fn sample() -> anyhow::Result<CatalogFiles> {
-    parse_files(sample::SAMPLE_FILES.iter().map(|(p, t)| ((*p).to_string(), *t)))
+    parse_files(
+        sample::SAMPLE_FILES
+            .iter()
+            .map(|(p, t)| ((*p).to_string(), *t)),
+    )
 }
 
 /// Reads a catalogue directory from disk.
 pub fn read_dir(root: &Path) -> anyhow::Result<CatalogFiles> {
     let mut contents = Vec::new();
     let agencies = root.join("agencies.toml");
-    contents.push(("agencies.toml".to_string(), std::fs::read_to_string(&agencies).with_context(|| format!("không đọc được {}", agencies.display()))?));
+    contents.push((
+        "agencies.toml".to_string(),
+        std::fs::read_to_string(&agencies)
+            .with_context(|| format!("không đọc được {}", agencies.display()))?,
+    ));
     let dir = root.join("procedures");
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .with_context(|| format!("không đọc được thư mục {}", dir.display()))?
@@ -48,12 +61,25 @@ pub fn read_dir(root: &Path) -> anyhow::Result<CatalogFiles> {
         .collect();
     paths.sort();
     for p in paths {
-        let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        contents.push((format!("procedures/{name}"), std::fs::read_to_string(&p).with_context(|| format!("không đọc được {}", p.display()))?));
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        contents.push((
+            format!("procedures/{name}"),
+            std::fs::read_to_string(&p)
+                .with_context(|| format!("không đọc được {}", p.display()))?,
+        ));
     }
     parse_files(contents.iter().map(|(p, t)| (p.clone(), t.as_str())))
 }
 
 pub async fn import(db: &Db, files: &CatalogFiles) -> anyhow::Result<store::ImportReport> {
-    Ok(store::import(db, &files.agencies.agencies, &files.procedures, crate::now_ms()).await?)
+    Ok(store::import(
+        db,
+        &files.agencies.agencies,
+        &files.procedures,
+        crate::now_ms(),
+    )
+    .await?)
 }

@@ -30,11 +30,25 @@ pub struct Query {
 }
 
 impl Catalog {
-    pub fn new(agencies: Vec<Agency>, mut procedures: Vec<Procedure>, version: Option<String>) -> Catalog {
+    pub fn new(
+        agencies: Vec<Agency>,
+        mut procedures: Vec<Procedure>,
+        version: Option<String>,
+    ) -> Catalog {
         procedures.sort_by(|a, b| a.field.cmp(&b.field).then_with(|| a.name.cmp(&b.name)));
         let folded = procedures.iter().map(|p| p.search_text()).collect();
-        let by_code = procedures.iter().enumerate().map(|(i, p)| (p.code.clone(), i)).collect();
-        Catalog { agencies, procedures, folded, by_code, version }
+        let by_code = procedures
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.code.clone(), i))
+            .collect();
+        Catalog {
+            agencies,
+            procedures,
+            folded,
+            by_code,
+            version,
+        }
     }
 
     pub fn procedure(&self, code: &str) -> Option<&Procedure> {
@@ -42,12 +56,21 @@ impl Catalog {
     }
 
     pub fn agency(&self, code: &str) -> Option<&Agency> {
-        self.agencies.iter().find(|a| a.code.as_str() == code || a.former_codes.iter().any(|f| f.as_str() == code))
+        self.agencies
+            .iter()
+            .find(|a| a.code.as_str() == code || a.former_codes.iter().any(|f| f.as_str() == code))
     }
 
     /// Agencies that implement at least one procedure (for the filter list).
     pub fn implementing_agencies(&self) -> Vec<&Agency> {
-        self.agencies.iter().filter(|a| self.procedures.iter().any(|p| p.implementing_kind == a.kind)).collect()
+        self.agencies
+            .iter()
+            .filter(|a| {
+                self.procedures
+                    .iter()
+                    .any(|p| p.implementing_kind == a.kind)
+            })
+            .collect()
     }
 
     pub fn fields(&self) -> Vec<&str> {
@@ -65,12 +88,19 @@ impl Catalog {
             .iter()
             .enumerate()
             .filter(|(_, p)| agency.is_none_or(|a| a.kind == p.implementing_kind))
-            .filter(|(_, p)| q.field.as_deref().is_none_or(|f| text::fold(f) == text::fold(&p.field)))
+            .filter(|(_, p)| {
+                q.field
+                    .as_deref()
+                    .is_none_or(|f| text::fold(f) == text::fold(&p.field))
+            })
             .filter(|(_, p)| q.level.is_none_or(|l| p.level.number() == l))
             .filter(|(_, p)| !q.online_only || p.level.online_submission())
             .filter(|(_, p)| q.online_class.is_none_or(|c| p.online_class == c))
-            .filter(|(i, _)| folded_query.as_deref().is_none_or(|fq| text::matches_all_words(&self.folded[*i], fq)))
-            .map(|(i, p)| (i, p))
+            .filter(|(i, _)| {
+                folded_query
+                    .as_deref()
+                    .is_none_or(|fq| text::matches_all_words(&self.folded[*i], fq))
+            })
             .collect();
         if let Some(fq) = &folded_query {
             // Names that start with the query first.

@@ -22,7 +22,10 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub fn from_config(smtp_url: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<Transport> {
+    pub fn from_config(
+        smtp_url: Option<&str>,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<Transport> {
         match smtp_url {
             Some(url) => {
                 let t = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
@@ -34,7 +37,10 @@ impl Transport {
             None => {
                 let dir = data_dir.join("mail");
                 std::fs::create_dir_all(&dir)?;
-                Ok(Transport::Files(AsyncFileTransport::<Tokio1Executor>::new(&dir), dir))
+                Ok(Transport::Files(
+                    AsyncFileTransport::<Tokio1Executor>::new(&dir),
+                    dir,
+                ))
             }
         }
     }
@@ -65,7 +71,8 @@ pub struct Mailer {
 /// Delay before retry number `attempts` (1-based): base × 2^(attempts−1), at most one hour.
 pub fn backoff(base: Duration, attempts: i64) -> Duration {
     let exp = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
-    base.saturating_mul(2u32.saturating_pow(exp)).min(Duration::from_secs(3600))
+    base.saturating_mul(2u32.saturating_pow(exp))
+        .min(Duration::from_secs(3600))
 }
 
 impl Mailer {
@@ -100,7 +107,8 @@ impl Mailer {
                     }
                     Err(e) => {
                         let delay = backoff(self.backoff_base, msg.attempts);
-                        let next = crate::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(3_600_000);
+                        let next =
+                            crate::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(3_600_000);
                         tracing::warn!(outbox_id = msg.id, attempts = msg.attempts, retry_in_ms = delay.as_millis() as u64, error = %e, "e-mail not sent; will retry");
                         outbox::mark_failed(&self.db, msg.id, next, &e.to_string()).await?;
                         // The server is probably down: stop this round and wait.
@@ -110,7 +118,13 @@ impl Mailer {
                 Err(e) => {
                     // A message that cannot even be built (bad address) is parked for a day, not lost.
                     tracing::error!(outbox_id = msg.id, error = %e, "e-mail could not be built");
-                    outbox::mark_failed(&self.db, msg.id, crate::now_ms() + 86_400_000, &e.to_string()).await?;
+                    outbox::mark_failed(
+                        &self.db,
+                        msg.id,
+                        crate::now_ms() + 86_400_000,
+                        &e.to_string(),
+                    )
+                    .await?;
                 }
             }
         }

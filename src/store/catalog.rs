@@ -23,7 +23,12 @@ fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
 
 /// Upserts agencies and procedures in one transaction. Rows whose content did not change are
 /// left untouched, so importing the same catalogue twice changes nothing.
-pub async fn import(db: &Db, agencies: &[Agency], procedures: &[Procedure], now: i64) -> StoreResult<ImportReport> {
+pub async fn import(
+    db: &Db,
+    agencies: &[Agency],
+    procedures: &[Procedure],
+    now: i64,
+) -> StoreResult<ImportReport> {
     let mut report = ImportReport::default();
     db_tx!(db, tx => {
         for a in agencies {
@@ -87,11 +92,15 @@ pub async fn load(db: &Db) -> StoreResult<(Vec<Agency>, Vec<Procedure>)> {
     });
     let agencies = a_rows
         .into_iter()
-        .map(|(d,)| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("agency: {e}"))))
+        .map(|(d,)| {
+            serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("agency: {e}")))
+        })
         .collect::<StoreResult<Vec<Agency>>>()?;
     let procedures = p_rows
         .into_iter()
-        .map(|(d,)| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("procedure: {e}"))))
+        .map(|(d,)| {
+            serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("procedure: {e}")))
+        })
         .collect::<StoreResult<Vec<Procedure>>>()?;
     Ok((agencies, procedures))
 }

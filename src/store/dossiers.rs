@@ -64,7 +64,11 @@ impl SubmitOutcome {
 /// Files a dossier: allocates the next code of the agency for the day, stores the dossier, its
 /// attachments, the first timeline event and the confirmation e-mail, all in one transaction.
 /// `mail` receives the allocated code and returns the e-mail to enqueue.
-pub async fn submit(db: &Db, new: &NewDossier, mail: impl Fn(&str) -> NewMail) -> StoreResult<SubmitOutcome> {
+pub async fn submit(
+    db: &Db,
+    new: &NewDossier,
+    mail: impl Fn(&str) -> NewMail,
+) -> StoreResult<SubmitOutcome> {
     match submit_once(db, new, &mail).await {
         Err(StoreError::Sqlx(e)) if is_unique_violation(&e) => {
             // A concurrent request with the same idempotency key won the race.
@@ -84,8 +88,13 @@ async fn find_code_by_idempotency(db: &Db, key: &str) -> StoreResult<Option<Stri
     Ok(row.map(|r| r.0))
 }
 
-async fn submit_once(db: &Db, new: &NewDossier, mail: &impl Fn(&str) -> NewMail) -> StoreResult<SubmitOutcome> {
-    let answers = serde_json::to_string(&new.answers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+async fn submit_once(
+    db: &Db,
+    new: &NewDossier,
+    mail: &impl Fn(&str) -> NewMail,
+) -> StoreResult<SubmitOutcome> {
+    let answers =
+        serde_json::to_string(&new.answers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let day = new.receipt_date.strftime("%y%m%d").to_string();
     let status = DossierStatus::Submitted.as_str();
     db_tx!(db, tx => {
@@ -171,8 +180,9 @@ const DOSSIER_COLUMNS: &str = "id, code, procedure_code, agency_code, status, ap
      applicant_id_number, answers, submitted_at, received_at, expected_at, due_at, updated_at";
 
 pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>> {
-    static SQL: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| format!("SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE code = $1"));
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE code = $1")
+    });
     let row = db_run!(db, p => {
         sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(SQL.as_str())).bind(code).fetch_optional(p).await?
     });
@@ -180,8 +190,9 @@ pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>
 }
 
 pub async fn find_by_secret(db: &Db, secret_hash: &str) -> StoreResult<Option<DossierRow>> {
-    static SQL: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| format!("SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE secret_hash = $1"));
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE secret_hash = $1")
+    });
     let row = db_run!(db, p => {
         sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(SQL.as_str())).bind(secret_hash).fetch_optional(p).await?
     });
@@ -228,7 +239,8 @@ pub async fn attachments(db: &Db, dossier_id: i64) -> StoreResult<Vec<Attachment
 }
 
 pub async fn count(db: &Db) -> StoreResult<i64> {
-    let (n,): (i64,) = db_run!(db, p => { sqlx::query_as("SELECT COUNT(*) FROM dossiers").fetch_one(p).await? });
+    let (n,): (i64,) =
+        db_run!(db, p => { sqlx::query_as("SELECT COUNT(*) FROM dossiers").fetch_one(p).await? });
     Ok(n)
 }
 

@@ -27,8 +27,20 @@ const CLAIM_PG: &str = "UPDATE outbox SET locked_until = $1, attempts = attempts
 /// Claims the next due message for `lease_ms`.
 pub async fn claim(db: &Db, now: i64, lease_ms: i64) -> StoreResult<Option<OutboxMessage>> {
     let row = match db {
-        Db::Sqlite(p) => sqlx::query_as::<_, OutboxMessage>(CLAIM_SQLITE).bind(now + lease_ms).bind(now).fetch_optional(p).await?,
-        Db::Postgres(p) => sqlx::query_as::<_, OutboxMessage>(CLAIM_PG).bind(now + lease_ms).bind(now).fetch_optional(p).await?,
+        Db::Sqlite(p) => {
+            sqlx::query_as::<_, OutboxMessage>(CLAIM_SQLITE)
+                .bind(now + lease_ms)
+                .bind(now)
+                .fetch_optional(p)
+                .await?
+        }
+        Db::Postgres(p) => {
+            sqlx::query_as::<_, OutboxMessage>(CLAIM_PG)
+                .bind(now + lease_ms)
+                .bind(now)
+                .fetch_optional(p)
+                .await?
+        }
     };
     Ok(row)
 }

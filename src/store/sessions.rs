@@ -33,7 +33,13 @@ struct SessionRow {
     expires_at: i64,
 }
 
-pub async fn create(db: &Db, id_hash: &str, csrf: &str, now: i64, expires_at: i64) -> StoreResult<()> {
+pub async fn create(
+    db: &Db,
+    id_hash: &str,
+    csrf: &str,
+    now: i64,
+    expires_at: i64,
+) -> StoreResult<()> {
     db_run!(db, p => {
         sqlx::query("INSERT INTO sessions (id_hash, csrf_token, data, created_at, last_seen_at, expires_at) VALUES ($1, $2, '{}', $3, $3, $4)")
             .bind(id_hash).bind(csrf).bind(now).bind(expires_at).execute(p).await?;
@@ -121,7 +127,11 @@ struct DraftRow {
     submit_token: String,
 }
 
-pub async fn load_draft(db: &Db, session_hash: &str, procedure: &str) -> StoreResult<Option<Draft>> {
+pub async fn load_draft(
+    db: &Db,
+    session_hash: &str,
+    procedure: &str,
+) -> StoreResult<Option<Draft>> {
     let row: Option<DraftRow> = db_run!(db, p => {
         sqlx::query_as("SELECT answers, files, validated, submit_token FROM drafts WHERE session_hash = $1 AND procedure_code = $2")
             .bind(session_hash).bind(procedure).fetch_optional(p).await?
@@ -134,9 +144,17 @@ pub async fn load_draft(db: &Db, session_hash: &str, procedure: &str) -> StoreRe
     }))
 }
 
-pub async fn save_draft(db: &Db, session_hash: &str, procedure: &str, draft: &Draft, now: i64) -> StoreResult<()> {
-    let answers = serde_json::to_string(&draft.answers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let files = serde_json::to_string(&draft.files).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+pub async fn save_draft(
+    db: &Db,
+    session_hash: &str,
+    procedure: &str,
+    draft: &Draft,
+    now: i64,
+) -> StoreResult<()> {
+    let answers =
+        serde_json::to_string(&draft.answers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let files =
+        serde_json::to_string(&draft.files).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     db_run!(db, p => {
         sqlx::query(
             "INSERT INTO drafts (session_hash, procedure_code, answers, files, validated, submit_token, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -150,7 +168,14 @@ pub async fn save_draft(db: &Db, session_hash: &str, procedure: &str, draft: &Dr
 }
 
 /// A verification-code challenge, bound to one session and usable once.
-pub async fn create_captcha(db: &Db, id: &str, session_hash: &str, answer: &str, kind: &str, expires_at: i64) -> StoreResult<()> {
+pub async fn create_captcha(
+    db: &Db,
+    id: &str,
+    session_hash: &str,
+    answer: &str,
+    kind: &str,
+    expires_at: i64,
+) -> StoreResult<()> {
     db_run!(db, p => {
         sqlx::query("INSERT INTO captchas (id, session_hash, answer, kind, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id).bind(session_hash).bind(answer).bind(kind).bind(expires_at).execute(p).await?;
@@ -159,7 +184,12 @@ pub async fn create_captcha(db: &Db, id: &str, session_hash: &str, answer: &str,
 }
 
 /// The answer of a live challenge of this session, for drawing its picture.
-pub async fn captcha_answer(db: &Db, id: &str, session_hash: &str, now: i64) -> StoreResult<Option<(String, String)>> {
+pub async fn captcha_answer(
+    db: &Db,
+    id: &str,
+    session_hash: &str,
+    now: i64,
+) -> StoreResult<Option<(String, String)>> {
     let row: Option<(String, String)> = db_run!(db, p => {
         sqlx::query_as("SELECT answer, kind FROM captchas WHERE id = $1 AND session_hash = $2 AND expires_at > $3")
             .bind(id).bind(session_hash).bind(now).fetch_optional(p).await?
@@ -168,7 +198,12 @@ pub async fn captcha_answer(db: &Db, id: &str, session_hash: &str, now: i64) -> 
 }
 
 /// Consumes a challenge (whatever the answer): returns its expected answer if it was live.
-pub async fn take_captcha(db: &Db, id: &str, session_hash: &str, now: i64) -> StoreResult<Option<String>> {
+pub async fn take_captcha(
+    db: &Db,
+    id: &str,
+    session_hash: &str,
+    now: i64,
+) -> StoreResult<Option<String>> {
     let row: Option<(String,)> = db_run!(db, p => {
         sqlx::query_as("DELETE FROM captchas WHERE id = $1 AND session_hash = $2 AND expires_at > $3 RETURNING answer")
             .bind(id).bind(session_hash).bind(now).fetch_optional(p).await?

@@ -4,7 +4,9 @@
 use super::AppState;
 use super::extract::{LenientQuery, Peer};
 use super::portal::catalog::Params;
-use super::portal::lookup::{LookupError, PublicStatus, TimelineEntry, find_public, public_status, rate_limit_lookup};
+use super::portal::lookup::{
+    LookupError, PublicStatus, TimelineEntry, find_public, public_status, rate_limit_lookup,
+};
 use crate::error::{ApiError, AppError};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -15,7 +17,11 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "dichvucong API", version = "1", description = "Cổng dịch vụ công trực tuyến — API chỉ đọc: danh mục thủ tục hành chính và trạng thái hồ sơ."),
+    info(
+        title = "dichvucong API",
+        version = "1",
+        description = "Cổng dịch vụ công trực tuyến — API chỉ đọc: danh mục thủ tục hành chính và trạng thái hồ sơ."
+    ),
     paths(list_procedures, get_procedure, dossier_status),
     components(schemas(ProcedureSummary, PublicStatus, TimelineEntry, ErrorBody, ErrorDetail))
 )]
@@ -35,7 +41,9 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 }
 
 async fn api_not_found() -> ApiError {
-    ApiError(AppError::NotFound("Không có địa chỉ API này. Xem danh sách tại /api/openapi.json.".into()))
+    ApiError(AppError::NotFound(
+        "Không có địa chỉ API này. Xem danh sách tại /api/openapi.json.".into(),
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -79,8 +87,11 @@ pub struct ListParams {
 
 #[utoipa::path(get, path = "/api/v1/procedures", params(ListParams),
     responses((status = 200, description = "Thủ tục phù hợp", body = [ProcedureSummary])))]
-pub async fn list_procedures(State(state): State<AppState>, LenientQuery(params): LenientQuery<Params>) -> Json<Vec<ProcedureSummary>> {
-        let catalog = state.catalog();
+pub async fn list_procedures(
+    State(state): State<AppState>,
+    LenientQuery(params): LenientQuery<Params>,
+) -> Json<Vec<ProcedureSummary>> {
+    let catalog = state.catalog();
     let base = state.config.base_url();
     Json(
         catalog
@@ -103,11 +114,17 @@ pub async fn list_procedures(State(state): State<AppState>, LenientQuery(params)
 /// (`name, label, type, required, options`), the applicant block included.
 #[utoipa::path(get, path = "/api/v1/procedures/{code}", params(("code" = String, Path, description = "Mã thủ tục, ví dụ 1.001193")),
     responses((status = 200, description = "Thủ tục", body = Object), (status = 404, description = "Không tìm thấy", body = ErrorBody)))]
-pub async fn get_procedure(State(state): State<AppState>, Path(code): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn get_procedure(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let catalog = state.catalog();
-    let p = catalog
-        .procedure(&code)
-        .ok_or_else(|| AppError::NotFound(format!("Không tìm thấy thủ tục có mã “{}”.", code.chars().take(40).collect::<String>())))?;
+    let p = catalog.procedure(&code).ok_or_else(|| {
+        AppError::NotFound(format!(
+            "Không tìm thấy thủ tục có mã “{}”.",
+            code.chars().take(40).collect::<String>()
+        ))
+    })?;
     let mut v = serde_json::to_value(p).map_err(|e| AppError::Internal(e.into()))?;
     let agencies: Vec<serde_json::Value> = p
         .implementing_agencies(&catalog.agencies)
@@ -120,7 +137,10 @@ pub async fn get_procedure(State(state): State<AppState>, Path(code): Path<Strin
         obj.insert("agencies".into(), agencies.into());
         if let Some(form) = &p.form {
             let full = form.with_applicant();
-            let fields: Vec<serde_json::Value> = full.fields().map(|f| serde_json::to_value(f).unwrap_or_default()).collect();
+            let fields: Vec<serde_json::Value> = full
+                .fields()
+                .map(|f| serde_json::to_value(f).unwrap_or_default())
+                .collect();
             obj.insert("form".into(), serde_json::json!({ "title": full.title, "sections": full.sections, "fields": fields }));
         }
     }

@@ -23,11 +23,15 @@ const FONT: [[u8; 7]; 10] = [
     [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
 ];
 
-const WORDS: [&str; 10] = ["không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín"];
+const WORDS: [&str; 10] = [
+    "không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín",
+];
 
 pub fn new_answer() -> String {
     let mut rng = rand::rng();
-    (0..DIGITS).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect()
+    (0..DIGITS)
+        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+        .collect()
 }
 
 /// The digits spelled out: "bốn, bảy, hai, chín, năm, ba".
@@ -42,7 +46,11 @@ pub fn spelled(answer: &str) -> String {
 
 /// Normalises what the person typed: keeps digits only (spaces and dashes are forgiven).
 pub fn normalise(input: &str) -> String {
-    input.chars().filter(|c| c.is_ascii_digit()).take(16).collect()
+    input
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(16)
+        .collect()
 }
 
 /// Draws the digits as a 200×70 grayscale PNG with jitter, shear and noise.

@@ -13,7 +13,11 @@ pub struct LenientQuery<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequestParts<S> for LenientQuery<T> {
     type Rejection = Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(LenientQuery(Query::<T>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default()))
+        Ok(LenientQuery(
+            Query::<T>::try_from_uri(&parts.uri)
+                .map(|q| q.0)
+                .unwrap_or_default(),
+        ))
     }
 }
 
@@ -23,6 +27,11 @@ pub struct Peer(pub Option<SocketAddr>);
 impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)))
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+        ))
     }
 }

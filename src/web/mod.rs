@@ -82,25 +82,42 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(portal::home::page))
         .route("/thu-tuc", get(portal::catalog::list))
         .route("/thu-tuc/{code}", get(portal::procedure::page))
-        .route("/thu-tuc/{code}/mau-to-khai", get(portal::procedure::blank_form))
+        .route(
+            "/thu-tuc/{code}/mau-to-khai",
+            get(portal::procedure::blank_form),
+        )
         .route(
             "/thu-tuc/{code}/nop-ho-so",
-            get(portal::declaration::form).post(portal::declaration::save).layer(DefaultBodyLimit::max(MAX_DECLARATION_BODY)),
+            get(portal::declaration::form)
+                .post(portal::declaration::save)
+                .layer(DefaultBodyLimit::max(MAX_DECLARATION_BODY)),
         )
-        .route("/thu-tuc/{code}/nop-ho-so/kiem-tra", get(portal::submit::review))
+        .route(
+            "/thu-tuc/{code}/nop-ho-so/kiem-tra",
+            get(portal::submit::review),
+        )
         .route("/thu-tuc/{code}/nop-ho-so/gui", post(portal::submit::send))
         .route("/ma-xac-nhan/{id}", get(portal::submit::captcha_image))
         .route("/ho-so/{code}/da-nop", get(portal::submit::confirmation))
         .route("/tra-cuu", get(portal::lookup::page))
         .route("/ho-so/xem/{token}", get(portal::lookup::private))
-        .route("/ho-so/xem/{token}/tep/{id}", get(portal::lookup::attachment))
+        .route(
+            "/ho-so/xem/{token}/tep/{id}",
+            get(portal::lookup::attachment),
+        )
         .route("/healthz", get(health))
         .route("/static/{file}", get(templates::static_file))
         .nest("/api", api::router())
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), security::headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::headers,
+        ))
         .layer(CompressionLayer::new())
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(60),
+        ))
         .layer(CatchPanicLayer::custom(security::panic_response))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(telemetry::make_span))
@@ -124,9 +141,18 @@ async fn not_found() -> crate::error::AppError {
 
 /// Builds the state: database (migrated), catalogue (sample loaded on first start), files, calendar.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("không tạo được thư mục dữ liệu {}", config.data_dir.display()))?;
-    let db = Db::connect(&config.database_url()).await.context("không kết nối được cơ sở dữ liệu")?;
-    db.migrate().await.context("không cập nhật được cấu trúc cơ sở dữ liệu")?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "không tạo được thư mục dữ liệu {}",
+            config.data_dir.display()
+        )
+    })?;
+    let db = Db::connect(&config.database_url())
+        .await
+        .context("không kết nối được cơ sở dữ liệu")?;
+    db.migrate()
+        .await
+        .context("không cập nhật được cấu trúc cơ sở dữ liệu")?;
     let (agencies, _) = crate::store::catalog::load(&db).await?;
     if agencies.is_empty() && config.sample_catalog {
         let files = crate::catalog::import::sample()?;
@@ -159,36 +185,55 @@ pub struct Launched {
 /// housekeeping — and returns at once. Used by `serve` and by the black-box tests.
 pub async fn launch(config: Config, listener: tokio::net::TcpListener) -> anyhow::Result<Launched> {
     if config.captcha == CaptchaMode::Off {
-        tracing::warn!("!!! DVC_CAPTCHA=off: the verification code is DISABLED. Use this only for automated tests and local development, never in production. !!!");
+        tracing::warn!(
+            "!!! DVC_CAPTCHA=off: the verification code is DISABLED. Use this only for automated tests and local development, never in production. !!!"
+        );
     }
     let state = build_state(config.clone()).await?;
     let transport = Transport::from_config(config.smtp_url.as_deref(), &config.data_dir)?;
     let mailer = Mailer {
         db: state.db.clone(),
         transport,
-        from: config.mail_from.parse().context("DVC_MAIL_FROM không phải địa chỉ thư hợp lệ")?,
+        from: config
+            .mail_from
+            .parse()
+            .context("DVC_MAIL_FROM không phải địa chỉ thư hợp lệ")?,
         wake: state.mail_wake.clone(),
         backoff_base: Duration::from_secs(2),
     };
     tokio::spawn(mailer.run());
-    tokio::spawn(crate::jobs::housekeeping(state.db.clone(), state.files.clone()));
+    tokio::spawn(crate::jobs::housekeeping(
+        state.db.clone(),
+        state.files.clone(),
+    ));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = state.db.backend(), base_url = %config.base_url(), "portal listening");
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+        {
             tracing::error!(error = %e, "server stopped");
         }
     });
-    Ok(Launched { state, addr, server })
+    Ok(Launched {
+        state,
+        addr,
+        server,
+    })
 }
 
 /// `dichvucong serve`.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.captcha == CaptchaMode::Off {
-        eprintln!("CẢNH BÁO: mã xác nhận đang TẮT (DVC_CAPTCHA=off). Chỉ dùng khi kiểm thử tự động hoặc phát triển; không dùng khi vận hành thật.");
+        eprintln!(
+            "CẢNH BÁO: mã xác nhận đang TẮT (DVC_CAPTCHA=off). Chỉ dùng khi kiểm thử tự động hoặc phát triển; không dùng khi vận hành thật."
+        );
     }
-    let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("không mở được cổng {}", config.listen))?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("không mở được cổng {}", config.listen))?;
     let launched = launch(config, listener).await?;
     println!("Cổng dịch vụ công đang chạy tại http://{}", launched.addr);
     let _ = launched.server.await;
@@ -202,7 +247,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

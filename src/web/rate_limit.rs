@@ -21,7 +21,14 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// Counts one hit; `Err(retry_after_secs)` when over `limit` within the current window.
-    pub fn hit(&self, action: Action, ip: IpAddr, limit: u32, window_ms: i64, now: i64) -> Result<(), u64> {
+    pub fn hit(
+        &self,
+        action: Action,
+        ip: IpAddr,
+        limit: u32,
+        window_ms: i64,
+        now: i64,
+    ) -> Result<(), u64> {
         let mut map = match self.windows.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),

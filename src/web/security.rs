@@ -30,20 +30,35 @@ pub async fn headers(State(state): State<AppState>, req: Request, next: Next) ->
     let is_api = req.uri().path().starts_with("/api/");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("same-origin"));
-    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(if is_api {
-        "default-src 'none'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
-    } else {
-        CSP
-    }));
-    h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("same-origin"));
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(if is_api {
+            "default-src 'none'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
+        } else {
+            CSP
+        }));
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
+    );
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
     if state.config.https() {
-        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
     }
-    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-cache"));
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-cache"));
     resp
 }
 
@@ -56,23 +71,26 @@ pub fn panic_response(_err: Box<dyn std::any::Any + Send + 'static>) -> Response
     );
     let mut r = Response::new(Body::from(html));
     *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     r
 }
 
 /// The client's IP: the socket peer, or the last `X-Forwarded-For` hop behind a trusted proxy.
 pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
-    if state.config.trust_proxy {
-        if let Some(ip) = headers
+    if state.config.trust_proxy
+        && let Some(ip) = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
             .and_then(|v| v.trim().parse().ok())
-        {
-            return ip;
-        }
+    {
+        return ip;
     }
-    peer.map(|c| c.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    peer.map(|c| c.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
 pub fn random_token(bytes: usize) -> String {
@@ -86,7 +104,11 @@ pub fn sha256_hex(s: &str) -> String {
 }
 
 pub fn cookie_name(state: &AppState) -> &'static str {
-    if state.config.https() { "__Host-dvc_session" } else { "dvc_session" }
+    if state.config.https() {
+        "__Host-dvc_session"
+    } else {
+        "dvc_session"
+    }
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -102,7 +124,9 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// The current session, if the request carries a live one.
 pub async fn session(state: &AppState, headers: &HeaderMap) -> AppResult<Option<Session>> {
-    let Some(raw) = cookie_value(headers, cookie_name(state)) else { return Ok(None) };
+    let Some(raw) = cookie_value(headers, cookie_name(state)) else {
+        return Ok(None);
+    };
     if raw.len() > 100 {
         return Ok(None);
     }
@@ -118,7 +142,10 @@ pub async fn session(state: &AppState, headers: &HeaderMap) -> AppResult<Option<
 }
 
 /// The current session, or a new one with the `Set-Cookie` header to send.
-pub async fn ensure_session(state: &AppState, headers: &HeaderMap) -> AppResult<(Session, Option<HeaderValue>)> {
+pub async fn ensure_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> AppResult<(Session, Option<HeaderValue>)> {
     if let Some(s) = session(state, headers).await? {
         return Ok((s, None));
     }
@@ -128,9 +155,21 @@ pub async fn ensure_session(state: &AppState, headers: &HeaderMap) -> AppResult<
     let id_hash = sha256_hex(&raw);
     sessions::create(&state.db, &id_hash, &csrf, now, now + SESSION_IDLE_MS).await?;
     let secure = if state.config.https() { "; Secure" } else { "" };
-    let cookie = format!("{}={raw}; Path=/; HttpOnly; SameSite=Lax{secure}", cookie_name(state));
-    let value = HeaderValue::from_str(&cookie).map_err(|e| AppError::Internal(anyhow::anyhow!("cookie: {e}")))?;
-    Ok((Session { id_hash, csrf_token: csrf, data: Default::default(), expires_at: now + SESSION_IDLE_MS }, Some(value)))
+    let cookie = format!(
+        "{}={raw}; Path=/; HttpOnly; SameSite=Lax{secure}",
+        cookie_name(state)
+    );
+    let value = HeaderValue::from_str(&cookie)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("cookie: {e}")))?;
+    Ok((
+        Session {
+            id_hash,
+            csrf_token: csrf,
+            data: Default::default(),
+            expires_at: now + SESSION_IDLE_MS,
+        },
+        Some(value),
+    ))
 }
 
 const CSRF_MESSAGE: &str = "Phiên làm việc đã hết hạn hoặc yêu cầu không xuất phát từ trang của Cổng. Hãy tải lại trang biểu mẫu rồi gửi lại; những gì bạn đã lưu vẫn còn.";
@@ -143,7 +182,16 @@ pub fn check_origin(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
         let host_origin = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .map(|h| format!("{}://{h}", if state.config.https() { "https" } else { "http" }));
+            .map(|h| {
+                format!(
+                    "{}://{h}",
+                    if state.config.https() {
+                        "https"
+                    } else {
+                        "http"
+                    }
+                )
+            });
         let ok = origin == base || host_origin.as_deref() == Some(origin);
         if !ok {
             return Err(AppError::Forbidden(CSRF_MESSAGE.into()));
@@ -164,7 +212,10 @@ pub fn check_csrf(session: Option<&Session>, submitted: Option<&str>) -> AppResu
 }
 
 /// Adds a `Set-Cookie` header when a session was just created.
-pub fn with_cookie(mut resp: axum::response::Response, cookie: Option<HeaderValue>) -> axum::response::Response {
+pub fn with_cookie(
+    mut resp: axum::response::Response,
+    cookie: Option<HeaderValue>,
+) -> axum::response::Response {
     if let Some(c) = cookie {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -173,6 +224,7 @@ pub fn with_cookie(mut resp: axum::response::Response, cookie: Option<HeaderValu
 
 /// Marks a response as private and never cached (pages with personal data or forms).
 pub fn no_store(mut resp: axum::response::Response) -> axum::response::Response {
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }

@@ -14,16 +14,37 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("macros.html", include_str!("../../templates/macros.html")),
     ("home.html", include_str!("../../templates/home.html")),
     ("catalog.html", include_str!("../../templates/catalog.html")),
-    ("procedure.html", include_str!("../../templates/procedure.html")),
-    ("blank_form.html", include_str!("../../templates/blank_form.html")),
-    ("declaration.html", include_str!("../../templates/declaration.html")),
+    (
+        "procedure.html",
+        include_str!("../../templates/procedure.html"),
+    ),
+    (
+        "blank_form.html",
+        include_str!("../../templates/blank_form.html"),
+    ),
+    (
+        "declaration.html",
+        include_str!("../../templates/declaration.html"),
+    ),
     ("review.html", include_str!("../../templates/review.html")),
-    ("confirmation.html", include_str!("../../templates/confirmation.html")),
+    (
+        "confirmation.html",
+        include_str!("../../templates/confirmation.html"),
+    ),
     ("lookup.html", include_str!("../../templates/lookup.html")),
-    ("dossier_private.html", include_str!("../../templates/dossier_private.html")),
+    (
+        "dossier_private.html",
+        include_str!("../../templates/dossier_private.html"),
+    ),
     ("error.html", include_str!("../../templates/error.html")),
-    ("status_block.html", include_str!("../../templates/status_block.html")),
-    ("email_confirmation.txt", include_str!("../../templates/email_confirmation.txt")),
+    (
+        "status_block.html",
+        include_str!("../../templates/status_block.html"),
+    ),
+    (
+        "email_confirmation.txt",
+        include_str!("../../templates/email_confirmation.txt"),
+    ),
 ];
 
 pub struct Asset {
@@ -39,27 +60,50 @@ fn asset(name: &'static str, body: &'static [u8], content_type: &'static str) ->
         Some((stem, ext)) => format!("{stem}.{hash}.{ext}"),
         None => format!("{name}.{hash}"),
     };
-    Asset { name, body, content_type, fingerprinted }
+    Asset {
+        name,
+        body,
+        content_type,
+        fingerprinted,
+    }
 }
 
 pub static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
     vec![
-        asset("app.css", include_bytes!("../../static/app.css"), "text/css; charset=utf-8"),
-        asset("print.css", include_bytes!("../../static/print.css"), "text/css; charset=utf-8"),
+        asset(
+            "app.css",
+            include_bytes!("../../static/app.css"),
+            "text/css; charset=utf-8",
+        ),
+        asset(
+            "print.css",
+            include_bytes!("../../static/print.css"),
+            "text/css; charset=utf-8",
+        ),
     ]
 });
 
 /// URL of a static asset, with its fingerprint.
 pub fn asset_url(name: &str) -> String {
-    ASSETS.iter().find(|a| a.name == name).map(|a| format!("/static/{}", a.fingerprinted)).unwrap_or_default()
+    ASSETS
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| format!("/static/{}", a.fingerprinted))
+        .unwrap_or_default()
 }
 
 pub async fn static_file(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|a| a.fingerprinted == file) {
         Some(a) => {
             let mut r = a.body.into_response();
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(a.content_type));
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(a.content_type),
+            );
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=31536000, immutable"),
+            );
             r
         }
         None => crate::error::AppError::not_found().into_response(),
@@ -88,7 +132,7 @@ pub fn format_vnd(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push('.');
         }
         out.push(c);
@@ -97,7 +141,11 @@ pub fn format_vnd(n: u64) -> String {
 }
 
 fn vnd(n: u64) -> String {
-    if n == 0 { "Miễn phí".into() } else { format_vnd(n) }
+    if n == 0 {
+        "Miễn phí".into()
+    } else {
+        format_vnd(n)
+    }
 }
 
 fn vn_zoned(ms: i64) -> jiff::ZonedDateTime {
@@ -114,7 +162,8 @@ fn datetime(ms: Option<i64>) -> String {
 }
 
 fn date(ms: Option<i64>) -> String {
-    ms.map(|m| vn_zoned(m).strftime("%d/%m/%Y").to_string()).unwrap_or_default()
+    ms.map(|m| vn_zoned(m).strftime("%d/%m/%Y").to_string())
+        .unwrap_or_default()
 }
 
 /// RFC 3339 timestamp → "14:05, 28/11/2026" in Asia/Ho_Chi_Minh.
@@ -163,7 +212,8 @@ mod tests {
     fn every_template_compiles() {
         let mut env = Environment::new();
         for (name, src) in TEMPLATES {
-            env.add_template(name, src).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            env.add_template(name, src)
+                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         }
     }
 

@@ -10,17 +10,24 @@ async fn dead_smtp_delays_but_does_not_lose_the_email() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = dead.local_addr().expect("addr").port();
     drop(dead);
-    let app = TestApp::builder().smtp(SmtpChoice::Dead(port)).spawn().await;
+    let app = TestApp::builder()
+        .smtp(SmtpChoice::Dead(port))
+        .spawn()
+        .await;
     let code = app.submit_birth_registration().await;
     // The worker tries and fails; the message stays pending with its error recorded.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let (pending, sent) = dichvucong::store::outbox::counts(&app.state.db).await.expect("counts");
+    let (pending, sent) = dichvucong::store::outbox::counts(&app.state.db)
+        .await
+        .expect("counts");
     assert_eq!((pending, sent), (1, 0));
 
     // The SMTP server comes back: a worker (as after a restart) delivers it, once.
     let (url, mailbox) = crate::smtp::start().await;
     // Make the retry due now.
-    dichvucong::store::outbox::mark_failed(&app.state.db, 1, 0, "test: retry now").await.expect("reschedule");
+    dichvucong::store::outbox::mark_failed(&app.state.db, 1, 0, "test: retry now")
+        .await
+        .expect("reschedule");
     let mailer = Mailer {
         db: app.state.db.clone(),
         transport: Transport::from_config(Some(&url), &app.dir).expect("transport"),
@@ -32,8 +39,17 @@ async fn dead_smtp_delays_but_does_not_lose_the_email() {
     assert_eq!(sent_now, 1);
     let msg = mailbox.wait_for(&code, 5).await.expect("delivered");
     assert!(msg.contains("Mã hồ sơ"));
-    assert_eq!(mailer.send_due().await.expect("send"), 0, "never sent twice");
-    assert_eq!(dichvucong::store::outbox::counts(&app.state.db).await.expect("counts"), (0, 1));
+    assert_eq!(
+        mailer.send_due().await.expect("send"),
+        0,
+        "never sent twice"
+    );
+    assert_eq!(
+        dichvucong::store::outbox::counts(&app.state.db)
+            .await
+            .expect("counts"),
+        (0, 1)
+    );
 }
 
 #[test]

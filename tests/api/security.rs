@@ -6,11 +6,21 @@ use crate::helpers::*;
 async fn post_without_csrf_token_is_refused() {
     let app = TestApp::spawn().await;
     let _ = app.open_form(PROC).await;
-    let r = app.post_declaration(PROC, form_with("wrong-token", &[], Some((valid_pdf(), "a.pdf")))).await;
+    let r = app
+        .post_declaration(
+            PROC,
+            form_with("wrong-token", &[], Some((valid_pdf(), "a.pdf"))),
+        )
+        .await;
     assert_eq!(r.status().as_u16(), 403);
     assert!(r.text().await.expect("body").contains("Phiên làm việc"));
     // No session at all.
-    let r = client().post(app.url(&format!("/thu-tuc/{PROC}/nop-ho-so/gui"))).form(&[("submit_token", "x")]).send().await.expect("post");
+    let r = client()
+        .post(app.url(&format!("/thu-tuc/{PROC}/nop-ho-so/gui")))
+        .form(&[("submit_token", "x")])
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status().as_u16(), 403);
     // A foreign Origin, even with the right token.
     let csrf = app.open_form(PROC).await;
@@ -28,17 +38,37 @@ async fn post_without_csrf_token_is_refused() {
 #[tokio::test]
 async fn security_headers_and_cookie_flags() {
     let app = TestApp::spawn().await;
-    for path in ["/", "/thu-tuc", "/tra-cuu", "/khong-co", "/api/v1/procedures"] {
+    for path in [
+        "/",
+        "/thu-tuc",
+        "/tra-cuu",
+        "/khong-co",
+        "/api/v1/procedures",
+    ] {
         let r = app.get(path).await;
         let h = r.headers();
         let csp = h["content-security-policy"].to_str().expect("csp");
-        assert!(csp.contains("object-src 'none'") && csp.contains("frame-ancestors 'none'"), "{path}");
+        assert!(
+            csp.contains("object-src 'none'") && csp.contains("frame-ancestors 'none'"),
+            "{path}"
+        );
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert!(h.contains_key("referrer-policy"));
-        assert!(h["content-type"].to_str().expect("ct").contains("charset=utf-8") || path.starts_with("/api"), "{path}");
+        assert!(
+            h["content-type"]
+                .to_str()
+                .expect("ct")
+                .contains("charset=utf-8")
+                || path.starts_with("/api"),
+            "{path}"
+        );
         assert!(!h.contains_key("server"));
     }
-    let r = client().get(app.url(&format!("/thu-tuc/{PROC}/nop-ho-so"))).send().await.expect("get");
+    let r = client()
+        .get(app.url(&format!("/thu-tuc/{PROC}/nop-ho-so")))
+        .send()
+        .await
+        .expect("get");
     let cookie = r.headers()["set-cookie"].to_str().expect("cookie");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
     assert_eq!(r.headers()["cache-control"], "no-store");
@@ -48,7 +78,13 @@ async fn security_headers_and_cookie_flags() {
 async fn lookup_and_submission_are_rate_limited() {
     let app = TestApp::builder().rate_limits(1, 3).spawn().await;
     for _ in 0..3 {
-        assert_eq!(app.get("/tra-cuu?ma=000.01.00.H31-260101-0001").await.status().as_u16(), 404);
+        assert_eq!(
+            app.get("/tra-cuu?ma=000.01.00.H31-260101-0001")
+                .await
+                .status()
+                .as_u16(),
+            404
+        );
     }
     let r = app.get("/tra-cuu?ma=000.01.00.H31-260101-0001").await;
     assert_eq!(r.status().as_u16(), 429);
@@ -57,9 +93,17 @@ async fn lookup_and_submission_are_rate_limited() {
 
     let _ = app.submit_birth_registration().await;
     let csrf = app.open_form(PROC).await;
-    assert_eq!(app.post_declaration(PROC, birth_form(&csrf, valid_pdf())).await.status().as_u16(), 303);
+    assert_eq!(
+        app.post_declaration(PROC, birth_form(&csrf, valid_pdf()))
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
     let (csrf, token, _, _) = app.review(PROC).await;
-    let r = app.send(PROC, &[("csrf", &csrf), ("submit_token", &token)]).await;
+    let r = app
+        .send(PROC, &[("csrf", &csrf), ("submit_token", &token)])
+        .await;
     assert_eq!(r.status().as_u16(), 429);
     assert!(r.headers().contains_key("retry-after"));
 }
@@ -70,7 +114,9 @@ async fn bad_input_in_urls_gives_clear_errors_without_internals() {
     let (s, body) = app.get_text("/tra-cuu?ma=%3Cscript%3E").await;
     assert_eq!(s, 400);
     assert!(body.contains("Mã hồ sơ có dạng") && !body.contains("<script>"));
-    let (s, body) = app.get_text("/ho-so/xem/not-a-real-token-at-all-xxxxxxxxx").await;
+    let (s, body) = app
+        .get_text("/ho-so/xem/not-a-real-token-at-all-xxxxxxxxx")
+        .await;
     assert_eq!(s, 404);
     assert!(body.contains("Đường dẫn theo dõi hồ sơ không đúng"));
     let (s, body) = app.get_text("/thu-tuc/%FF%FE").await;

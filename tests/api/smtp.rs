@@ -36,19 +36,24 @@ pub fn decode(raw: &str) -> String {
     let body = if lower.contains("content-transfer-encoding: base64") {
         use base64::Engine;
         let joined: String = body.lines().map(str::trim).collect();
-        base64::engine::general_purpose::STANDARD.decode(joined).ok().and_then(|b| String::from_utf8(b).ok()).unwrap_or_default()
+        base64::engine::general_purpose::STANDARD
+            .decode(joined)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_default()
     } else if lower.contains("content-transfer-encoding: quoted-printable") {
         let soft = body.replace("=\r\n", "");
         let bytes = soft.as_bytes();
         let mut out = Vec::new();
         let mut i = 0;
         while i < bytes.len() {
-            if bytes[i] == b'=' && i + 2 < bytes.len() {
-                if let Ok(b) = u8::from_str_radix(&soft[i + 1..i + 3], 16) {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
+            if bytes[i] == b'='
+                && i + 2 < bytes.len()
+                && let Ok(b) = u8::from_str_radix(&soft[i + 1..i + 3], 16)
+            {
+                out.push(b);
+                i += 3;
+                continue;
             }
             out.push(bytes[i]);
             i += 1;
@@ -68,7 +73,9 @@ pub async fn start() -> (String, Mailbox) {
     let mb = mailbox.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((sock, _)) = listener.accept().await else { return };
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
             let mb = mb.clone();
             tokio::spawn(async move {
                 let (r, mut w) = sock.into_split();
@@ -83,7 +90,12 @@ pub async fn start() -> (String, Mailbox) {
                     let cmd = line.trim_end().to_ascii_uppercase();
                     let reply: &[u8] = if cmd.starts_with("EHLO") {
                         b"250-test-smtp\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
-                    } else if cmd.starts_with("HELO") || cmd.starts_with("MAIL") || cmd.starts_with("RCPT") || cmd.starts_with("RSET") || cmd.starts_with("NOOP") {
+                    } else if cmd.starts_with("HELO")
+                        || cmd.starts_with("MAIL")
+                        || cmd.starts_with("RCPT")
+                        || cmd.starts_with("RSET")
+                        || cmd.starts_with("NOOP")
+                    {
                         b"250 OK\r\n"
                     } else if cmd.starts_with("DATA") {
                         let _ = w.write_all(b"354 go ahead\r\n").await;
@@ -96,7 +108,11 @@ pub async fn start() -> (String, Mailbox) {
                             if l == ".\r\n" || l == ".\n" {
                                 break;
                             }
-                            data.push_str(l.strip_prefix('.').filter(|_| l.starts_with("..")).unwrap_or(&l));
+                            data.push_str(
+                                l.strip_prefix('.')
+                                    .filter(|_| l.starts_with(".."))
+                                    .unwrap_or(&l),
+                            );
                         }
                         if let Ok(mut m) = mb.messages.lock() {
                             m.push(data);

@@ -303,13 +303,13 @@ impl Procedure {
         if let Some(form) = &self.form {
             form.check().map_err(|e| bad(e.to_string()))?;
             for f in form.fields() {
-                if let Some(doc) = &f.document {
-                    if !self.documents.iter().any(|d| &d.id == doc) {
-                        return Err(bad(format!(
-                            "trường {} gắn với giấy tờ {doc} không có trong danh sách",
-                            f.name
-                        )));
-                    }
+                if let Some(doc) = &f.document
+                    && !self.documents.iter().any(|d| &d.id == doc)
+                {
+                    return Err(bad(format!(
+                        "trường {} gắn với giấy tờ {doc} không có trong danh sách",
+                        f.name
+                    )));
                 }
             }
         }
@@ -325,10 +325,10 @@ impl Procedure {
                 "tổng tỷ lệ thời gian các bước xử lý phải bằng 100".into()
             ));
         }
-        if let Some(h) = self.processing_time.cutoff_hour {
-            if h > 23 {
-                return Err(bad("giờ chốt nhận hồ sơ phải từ 0 đến 23".into()));
-            }
+        if let Some(h) = self.processing_time.cutoff_hour
+            && h > 23
+        {
+            return Err(bad("giờ chốt nhận hồ sơ phải từ 0 đến 23".into()));
         }
         Ok(())
     }

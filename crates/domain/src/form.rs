@@ -151,10 +151,10 @@ impl FormDefinition {
             if matches!(f.kind, FieldKind::Select | FieldKind::Radio) && f.options.is_empty() {
                 return Err(FormDefinitionError::MissingOptions(f.name.clone()));
             }
-            if let Some(p) = &f.pattern {
-                if regex::Regex::new(&format!("^(?:{p})$")).is_err() {
-                    return Err(FormDefinitionError::BadPattern(f.name.clone()));
-                }
+            if let Some(p) = &f.pattern
+                && regex::Regex::new(&format!("^(?:{p})$")).is_err()
+            {
+                return Err(FormDefinitionError::BadPattern(f.name.clone()));
             }
         }
         Ok(())
@@ -340,26 +340,23 @@ fn validate_field(
         }
         return Ok(None);
     }
-    match f.kind {
-        FieldKind::Checkbox => {
-            if f.options.is_empty() {
-                return Ok(Some(vec!["co".into()]));
-            }
-            let mut out = Vec::new();
-            for v in values {
-                if !f.options.iter().any(|o| &o.value == v) {
-                    return Err(format!(
-                        "Lựa chọn cho “{}” không hợp lệ. Chọn lại trong danh sách.",
-                        f.label
-                    ));
-                }
-                if !out.contains(v) {
-                    out.push(v.clone());
-                }
-            }
-            return Ok(Some(out));
+    if f.kind == FieldKind::Checkbox {
+        if f.options.is_empty() {
+            return Ok(Some(vec!["co".into()]));
         }
-        _ => {}
+        let mut out = Vec::new();
+        for v in values {
+            if !f.options.iter().any(|o| &o.value == v) {
+                return Err(format!(
+                    "Lựa chọn cho “{}” không hợp lệ. Chọn lại trong danh sách.",
+                    f.label
+                ));
+            }
+            if !out.contains(v) {
+                out.push(v.clone());
+            }
+        }
+        return Ok(Some(out));
     }
     if values.len() > 1 {
         return Err(format!("“{}” chỉ nhận một giá trị.", f.label));
@@ -372,10 +369,10 @@ fn validate_field(
             if len > max {
                 return Err(format!("“{}” dài tối đa {max} ký tự (hiện có {len} ký tự).", f.label));
             }
-            if let Some(min) = f.min_length {
-                if len < min {
-                    return Err(format!("“{}” phải có ít nhất {min} ký tự.", f.label));
-                }
+            if let Some(min) = f.min_length
+                && len < min
+            {
+                return Err(format!("“{}” phải có ít nhất {min} ký tự.", f.label));
             }
             if f.kind == FieldKind::Text && v.contains('\n') {
                 return Err(format!("“{}” chỉ viết trên một dòng.", f.label));
@@ -393,15 +390,15 @@ fn validate_field(
             if !n.is_finite() {
                 return Err(format!("“{}” phải là một số, ví dụ 2.", f.label));
             }
-            if let Some(min) = f.min {
-                if n < min {
-                    return Err(format!("“{}” phải từ {min} trở lên.", f.label));
-                }
+            if let Some(min) = f.min
+                && n < min
+            {
+                return Err(format!("“{}” phải từ {min} trở lên.", f.label));
             }
-            if let Some(max) = f.max {
-                if n > max {
-                    return Err(format!("“{}” phải không lớn hơn {max}.", f.label));
-                }
+            if let Some(max) = f.max
+                && n > max
+            {
+                return Err(format!("“{}” phải không lớn hơn {max}.", f.label));
             }
             if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { n.to_string() }
         }

@@ -4,9 +4,9 @@
 use crate::catalog::Query;
 use crate::error::AppResult;
 use crate::web::AppState;
+use crate::web::extract::LenientQuery;
 use crate::web::templates::render;
 use axum::extract::State;
-use crate::web::extract::LenientQuery;
 use axum::response::Html;
 use dvc_domain::catalog::OnlineClass;
 use minijinja::{Value, context};
@@ -24,13 +24,25 @@ pub struct Params {
 
 impl Params {
     pub fn to_query(&self) -> Query {
-        let nonempty = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(|s| s.chars().take(200).collect());
+        let nonempty = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.chars().take(200).collect())
+        };
         Query {
             text: nonempty(&self.q),
             agency: nonempty(&self.co_quan),
             field: nonempty(&self.linh_vuc),
-            level: self.muc_do.as_deref().and_then(|l| l.trim().parse().ok()).filter(|l| (1..=4).contains(l)),
-            online_only: self.truc_tuyen.as_deref().is_some_and(|v| v == "1" || v == "co"),
+            level: self
+                .muc_do
+                .as_deref()
+                .and_then(|l| l.trim().parse().ok())
+                .filter(|l| (1..=4).contains(l)),
+            online_only: self
+                .truc_tuyen
+                .as_deref()
+                .is_some_and(|v| v == "1" || v == "co"),
             online_class: match self.hinh_thuc.as_deref() {
                 Some("toan_trinh") => Some(OnlineClass::ToanTrinh),
                 Some("mot_phan") => Some(OnlineClass::MotPhan),
@@ -40,8 +52,11 @@ impl Params {
     }
 }
 
-pub async fn list(State(state): State<AppState>, LenientQuery(params): LenientQuery<Params>) -> AppResult<Html<String>> {
-        let catalog = state.catalog();
+pub async fn list(
+    State(state): State<AppState>,
+    LenientQuery(params): LenientQuery<Params>,
+) -> AppResult<Html<String>> {
+    let catalog = state.catalog();
     let query = params.to_query();
     let hits = catalog.search(&query);
     let items: Vec<Value> = hits
@@ -55,8 +70,11 @@ pub async fn list(State(state): State<AppState>, LenientQuery(params): LenientQu
             }
         })
         .collect();
-    let agencies: Vec<Value> =
-        catalog.implementing_agencies().iter().map(|a| context! { code => a.code.to_string(), name => a.name.clone() }).collect();
+    let agencies: Vec<Value> = catalog
+        .implementing_agencies()
+        .iter()
+        .map(|a| context! { code => a.code.to_string(), name => a.name.clone() })
+        .collect();
     render(
         "catalog.html",
         context! {

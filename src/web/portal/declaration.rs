@@ -28,7 +28,9 @@ const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 const MAX_PARTS: usize = 300;
 
 pub fn today_vn() -> jiff::civil::Date {
-    jiff::Timestamp::now().to_zoned_datetime(dvc_domain::calendar::vn_tz()).date()
+    jiff::Timestamp::now()
+        .to_zoned_datetime(dvc_domain::calendar::vn_tz())
+        .date()
 }
 
 /// Renders the declaration page with answers, stored files and errors.
@@ -41,10 +43,23 @@ pub fn render_form(
     status: StatusCode,
 ) -> AppResult<Response> {
     let catalog = state.catalog();
-    let form = p.form.as_ref().map(|f| f.with_applicant()).unwrap_or(FormDefinition { title: None, sections: vec![] });
-    let agencies: Vec<Value> =
-        p.implementing_agencies(&catalog.agencies).iter().map(|a| context! { code => a.code.to_string(), name => a.name.clone() }).collect();
-    let error_map: BTreeMap<&str, &str> = errors.iter().map(|e| (e.field.as_str(), e.message.as_str())).collect();
+    let form = p
+        .form
+        .as_ref()
+        .map(|f| f.with_applicant())
+        .unwrap_or(FormDefinition {
+            title: None,
+            sections: vec![],
+        });
+    let agencies: Vec<Value> = p
+        .implementing_agencies(&catalog.agencies)
+        .iter()
+        .map(|a| context! { code => a.code.to_string(), name => a.name.clone() })
+        .collect();
+    let error_map: BTreeMap<&str, &str> = errors
+        .iter()
+        .map(|e| (e.field.as_str(), e.message.as_str()))
+        .collect();
     let files: BTreeMap<&str, Value> = draft
         .files
         .iter()
@@ -60,7 +75,10 @@ pub fn render_form(
             ordered_errors.push(context! { field => f.name.clone(), message => *m });
         }
     }
-    for e in errors.iter().filter(|e| e.field != AGENCY_FIELD && form.field(&e.field).is_none()) {
+    for e in errors
+        .iter()
+        .filter(|e| e.field != AGENCY_FIELD && form.field(&e.field).is_none())
+    {
         ordered_errors.push(context! { field => e.field.clone(), message => e.message.clone() });
     }
     let resp = render_status(
@@ -82,11 +100,20 @@ pub fn render_form(
     Ok(no_store(resp))
 }
 
-pub async fn form(State(state): State<AppState>, Path(code): Path<String>, headers: HeaderMap) -> AppResult<Response> {
+pub async fn form(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
     let (_, p) = online_procedure_or_404(&state, &code)?;
     let (session, cookie) = ensure_session(&state, &headers).await?;
-    let draft = sessions::load_draft(&state.db, &session.id_hash, &p.code).await?.unwrap_or_default();
-    Ok(with_cookie(render_form(&state, &p, &session, &draft, &[], StatusCode::OK)?, cookie))
+    let draft = sessions::load_draft(&state.db, &session.id_hash, &p.code)
+        .await?
+        .unwrap_or_default();
+    Ok(with_cookie(
+        render_form(&state, &p, &session, &draft, &[], StatusCode::OK)?,
+        cookie,
+    ))
 }
 
 /// What one multipart POST carried.
@@ -118,7 +145,8 @@ fn multipart_error(e: MultipartError) -> ReadError {
         )))
     } else {
         ReadError::App(AppError::BadRequest(
-            "Dữ liệu biểu mẫu gửi lên không đọc được. Hãy tải lại trang biểu mẫu và gửi lại.".into(),
+            "Dữ liệu biểu mẫu gửi lên không đọc được. Hãy tải lại trang biểu mẫu và gửi lại."
+                .into(),
         ))
     }
 }
@@ -136,7 +164,11 @@ async fn read_text(mut field: PartField<'_>) -> Result<String, ReadError> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-async fn read_post(session: &Session, form: &FormDefinition, mut mp: Multipart) -> Result<Posted, ReadError> {
+async fn read_post(
+    session: &Session,
+    form: &FormDefinition,
+    mut mp: Multipart,
+) -> Result<Posted, ReadError> {
     // The CSRF token must come first, before anything is stored.
     let first = mp.next_field().await.map_err(multipart_error)?;
     let token = match first {
@@ -145,19 +177,28 @@ async fn read_post(session: &Session, form: &FormDefinition, mut mp: Multipart) 
     };
     check_csrf(Some(session), token.as_deref())?;
 
-    let mut posted = Posted { raw: RawAnswers::new(), uploads: Vec::new(), errors: Vec::new() };
+    let mut posted = Posted {
+        raw: RawAnswers::new(),
+        uploads: Vec::new(),
+        errors: Vec::new(),
+    };
     let mut parts = 0;
     while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
         parts += 1;
         if parts > MAX_PARTS {
-            return Err(ReadError::App(AppError::BadRequest("Biểu mẫu gửi lên có quá nhiều mục.".into())));
+            return Err(ReadError::App(AppError::BadRequest(
+                "Biểu mẫu gửi lên có quá nhiều mục.".into(),
+            )));
         }
-        let Some(name) = field.name().map(str::to_string) else { continue };
+        let Some(name) = field.name().map(str::to_string) else {
+            continue;
+        };
         let def = form.field(&name);
         match def {
             Some(def) if def.kind == FieldKind::File => {
                 let client_name = field.file_name().unwrap_or("").to_string();
-                let limit = def.max_size_mb.unwrap_or(form::DEFAULT_MAX_FILE_MB) as usize * 1024 * 1024;
+                let limit =
+                    def.max_size_mb.unwrap_or(form::DEFAULT_MAX_FILE_MB) as usize * 1024 * 1024;
                 let label = def.label.clone();
                 let mut field = field;
                 let mut buf = BytesMut::new();
@@ -167,7 +208,8 @@ async fn read_post(session: &Session, form: &FormDefinition, mut mp: Multipart) 
                             posted.raw,
                             format!(
                                 "Tệp “{}” cho mục “{label}” lớn hơn {} MB. Hãy chọn tệp nhỏ hơn (quét ở độ phân giải thấp hơn hoặc nén PDF) rồi gửi lại. Các thông tin khác bạn đã nhập vẫn được giữ.",
-                                form::safe_file_name(&client_name, FileKind::Pdf).trim_end_matches(".pdf"),
+                                form::safe_file_name(&client_name, FileKind::Pdf)
+                                    .trim_end_matches(".pdf"),
                                 limit / 1024 / 1024
                             ),
                         ));
@@ -207,10 +249,19 @@ async fn read_post(session: &Session, form: &FormDefinition, mut mp: Multipart) 
 
 /// Checks the receiving agency: it must implement the procedure.
 fn validate_agency(state: &AppState, p: &Procedure, raw: &RawAnswers) -> Option<FieldError> {
-    let chosen = raw.get(AGENCY_FIELD).and_then(|v| v.first()).map(|s| s.trim()).unwrap_or("");
+    let chosen = raw
+        .get(AGENCY_FIELD)
+        .and_then(|v| v.first())
+        .map(|s| s.trim())
+        .unwrap_or("");
     let catalog = state.catalog();
-    let ok = dvc_domain::agency::AgencyCode::parse(chosen).map(|c| catalog.implements(p, &c)).unwrap_or(false);
-    (!ok).then(|| FieldError { field: AGENCY_FIELD.into(), message: "Chọn nơi nộp hồ sơ (cơ quan giải quyết) trong danh sách.".into() })
+    let ok = dvc_domain::agency::AgencyCode::parse(chosen)
+        .map(|c| catalog.implements(p, &c))
+        .unwrap_or(false);
+    (!ok).then(|| FieldError {
+        field: AGENCY_FIELD.into(),
+        message: "Chọn nơi nộp hồ sơ (cơ quan giải quyết) trong danh sách.".into(),
+    })
 }
 
 pub async fn save(
@@ -228,8 +279,17 @@ pub async fn save(
         ));
     };
     let ip = security::client_ip(&state, &headers, peer);
-    let form_def = p.form.as_ref().map(|f| f.with_applicant()).unwrap_or(FormDefinition { title: None, sections: vec![] });
-    let mut draft = sessions::load_draft(&state.db, &session.id_hash, &p.code).await?.unwrap_or_default();
+    let form_def = p
+        .form
+        .as_ref()
+        .map(|f| f.with_applicant())
+        .unwrap_or(FormDefinition {
+            title: None,
+            sections: vec![],
+        });
+    let mut draft = sessions::load_draft(&state.db, &session.id_hash, &p.code)
+        .await?
+        .unwrap_or_default();
 
     let posted = match read_post(&session, &form_def, mp).await {
         Ok(p) => p,
@@ -238,13 +298,23 @@ pub async fn save(
             // Keep what was typed before the oversized file, then explain.
             merge_answers(&mut draft, raw, &form_def, false);
             draft.validated = false;
-            sessions::save_draft(&state.db, &session.id_hash, &p.code, &draft, crate::now_ms()).await?;
+            sessions::save_draft(
+                &state.db,
+                &session.id_hash,
+                &p.code,
+                &draft,
+                crate::now_ms(),
+            )
+            .await?;
             return Err(AppError::PayloadTooLarge(message));
         }
     };
     if !posted.uploads.is_empty() {
         let limit = state.config.rate_submit_per_hour.saturating_mul(20);
-        if let Err(retry) = state.limiter.hit(Limit::Upload, ip, limit, 3_600_000, crate::now_ms()) {
+        if let Err(retry) = state
+            .limiter
+            .hit(Limit::Upload, ip, limit, 3_600_000, crate::now_ms())
+        {
             return Err(AppError::TooManyRequests {
                 message: "Bạn đã tải lên quá nhiều tệp trong thời gian ngắn. Hãy chờ một lát rồi thử lại.".into(),
                 retry_after_secs: retry,
@@ -259,7 +329,13 @@ pub async fn save(
         let sha = hex::encode(Sha256::digest(&bytes));
         let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
         state.files.put(&key, bytes).await?;
-        let new = DraftFile { storage_key: key, file_name: form::safe_file_name(&client_name, kind), kind, size_bytes: size, sha256: sha };
+        let new = DraftFile {
+            storage_key: key,
+            file_name: form::safe_file_name(&client_name, kind),
+            kind,
+            size_bytes: size,
+            sha256: sha,
+        };
         if let Some(old) = draft.files.insert(field, new) {
             state.files.delete(&old.storage_key).await?;
         }
@@ -276,12 +352,22 @@ pub async fn save(
         Ok(answers) if errors.is_empty() => {
             let agency = draft.answers.get(AGENCY_FIELD).cloned().unwrap_or_default();
             draft.answers = answers;
-            draft.answers.insert(AGENCY_FIELD.into(), agency.iter().map(|a| a.trim().to_string()).collect());
+            draft.answers.insert(
+                AGENCY_FIELD.into(),
+                agency.iter().map(|a| a.trim().to_string()).collect(),
+            );
             draft.validated = true;
             if draft.submit_token.is_empty() {
                 draft.submit_token = security::random_token(16);
             }
-            sessions::save_draft(&state.db, &session.id_hash, &p.code, &draft, crate::now_ms()).await?;
+            sessions::save_draft(
+                &state.db,
+                &session.id_hash,
+                &p.code,
+                &draft,
+                crate::now_ms(),
+            )
+            .await?;
             Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so/kiem-tra", p.code)).into_response())
         }
         other => {
@@ -294,8 +380,22 @@ pub async fn save(
                 }
             }
             draft.validated = false;
-            sessions::save_draft(&state.db, &session.id_hash, &p.code, &draft, crate::now_ms()).await?;
-            render_form(&state, &p, &session, &draft, &errors, StatusCode::UNPROCESSABLE_ENTITY)
+            sessions::save_draft(
+                &state.db,
+                &session.id_hash,
+                &p.code,
+                &draft,
+                crate::now_ms(),
+            )
+            .await?;
+            render_form(
+                &state,
+                &p,
+                &session,
+                &draft,
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
         }
     }
 }
@@ -303,11 +403,25 @@ pub async fn save(
 /// Puts what was posted into the draft, for the fields of this form only. With `complete`, the
 /// whole form was posted: unchecked checkboxes send nothing, so every known field is overwritten
 /// (or cleared). Otherwise (a post cut short) only the fields that arrived are updated.
-fn merge_answers(draft: &mut Draft, mut raw: RawAnswers, form_def: &FormDefinition, complete: bool) {
-    let mut answers = if complete { RawAnswers::new() } else { std::mem::take(&mut draft.answers) };
+fn merge_answers(
+    draft: &mut Draft,
+    mut raw: RawAnswers,
+    form_def: &FormDefinition,
+    complete: bool,
+) {
+    let mut answers = if complete {
+        RawAnswers::new()
+    } else {
+        std::mem::take(&mut draft.answers)
+    };
     for f in form_def.fields().filter(|f| f.kind != FieldKind::File) {
         if let Some(v) = raw.remove(&f.name) {
-            answers.insert(f.name.clone(), v.into_iter().map(|s| s.chars().take(10_000).collect()).collect());
+            answers.insert(
+                f.name.clone(),
+                v.into_iter()
+                    .map(|s| s.chars().take(10_000).collect())
+                    .collect(),
+            );
         }
     }
     if let Some(v) = raw.remove(AGENCY_FIELD) {

@@ -9,6 +9,13 @@ use minijinja::context;
 
 pub async fn page(State(state): State<AppState>) -> AppResult<Html<String>> {
     let catalog = state.catalog();
-    let online = catalog.procedures.iter().filter(|p| p.level.online_submission()).count();
-    render("home.html", context! { total => catalog.procedures.len(), online, fields => catalog.fields().into_iter().map(String::from).collect::<Vec<_>>() })
+    let online = catalog
+        .procedures
+        .iter()
+        .filter(|p| p.level.online_submission())
+        .count();
+    render(
+        "home.html",
+        context! { total => catalog.procedures.len(), online, fields => catalog.fields().into_iter().map(String::from).collect::<Vec<_>>() },
+    )
 }

@@ -70,9 +70,15 @@ pub async fn public_status(state: &AppState, row: &DossierRow) -> AppResult<Publ
     Ok(PublicStatus {
         code: row.code.clone(),
         procedure_code: row.procedure_code.clone(),
-        procedure_name: catalog.procedure(&row.procedure_code).map(|p| p.name.clone()).unwrap_or_default(),
+        procedure_name: catalog
+            .procedure(&row.procedure_code)
+            .map(|p| p.name.clone())
+            .unwrap_or_default(),
         agency_code: row.agency_code.clone(),
-        agency_name: catalog.agency(&row.agency_code).map(|a| a.name.clone()).unwrap_or_default(),
+        agency_name: catalog
+            .agency(&row.agency_code)
+            .map(|a| a.name.clone())
+            .unwrap_or_default(),
         status: status.as_str().into(),
         status_label: status.label().into(),
         applicant_masked: dvc_domain::text::mask_name(&row.applicant_name),
@@ -85,7 +91,12 @@ pub async fn public_status(state: &AppState, row: &DossierRow) -> AppResult<Publ
             .iter()
             .map(|e| {
                 let st = DossierStatus::parse(&e.to_status).unwrap_or(DossierStatus::Submitted);
-                TimelineEntry { at: rfc3339(e.at), status: st.as_str().into(), status_label: st.label().into(), note: e.public_note.clone() }
+                TimelineEntry {
+                    at: rfc3339(e.at),
+                    status: st.as_str().into(),
+                    status_label: st.label().into(),
+                    note: e.public_note.clone(),
+                }
             })
             .collect(),
     })
@@ -97,7 +108,10 @@ pub enum LookupError {
     Unknown(String),
 }
 
-pub async fn find_public(state: &AppState, raw: &str) -> AppResult<Result<DossierRow, LookupError>> {
+pub async fn find_public(
+    state: &AppState,
+    raw: &str,
+) -> AppResult<Result<DossierRow, LookupError>> {
     let code = match DossierCode::parse(raw) {
         Ok(c) => c,
         Err(e) => return Ok(Err(LookupError::Invalid(e.to_string()))),
@@ -110,14 +124,26 @@ pub async fn find_public(state: &AppState, raw: &str) -> AppResult<Result<Dossie
     }
 }
 
-pub fn rate_limit_lookup(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> AppResult<()> {
+pub fn rate_limit_lookup(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> AppResult<()> {
     let ip = security::client_ip(state, headers, peer);
-    state.limiter.hit(Limit::Lookup, ip, state.config.rate_lookup_per_minute, 60_000, crate::now_ms()).map_err(|retry| {
-        AppError::TooManyRequests {
-            message: "Bạn tra cứu quá nhiều lần trong một phút. Hãy chờ một lát rồi thử lại.".into(),
+    state
+        .limiter
+        .hit(
+            Limit::Lookup,
+            ip,
+            state.config.rate_lookup_per_minute,
+            60_000,
+            crate::now_ms(),
+        )
+        .map_err(|retry| AppError::TooManyRequests {
+            message: "Bạn tra cứu quá nhiều lần trong một phút. Hãy chờ một lát rồi thử lại."
+                .into(),
             retry_after_secs: retry,
-        }
-    })
+        })
 }
 
 pub async fn page(
@@ -126,7 +152,10 @@ pub async fn page(
     headers: HeaderMap,
     LenientQuery(params): LenientQuery<LookupParams>,
 ) -> AppResult<Response> {
-    let raw = params.ma.map(|s| s.trim().chars().take(60).collect::<String>()).unwrap_or_default();
+    let raw = params
+        .ma
+        .map(|s| s.trim().chars().take(60).collect::<String>())
+        .unwrap_or_default();
     if raw.is_empty() {
         return Ok(render("lookup.html", context! {})?.into_response());
     }
@@ -134,10 +163,22 @@ pub async fn page(
     match find_public(&state, &raw).await? {
         Ok(row) => {
             let status = public_status(&state, &row).await?;
-            Ok(render("lookup.html", context! { ma => raw, status => ser(&status) })?.into_response())
+            Ok(render(
+                "lookup.html",
+                context! { ma => raw, status => ser(&status) },
+            )?
+            .into_response())
         }
-        Err(LookupError::Invalid(msg)) => render_status(StatusCode::BAD_REQUEST, "lookup.html", context! { ma => raw, error => msg }),
-        Err(LookupError::Unknown(msg)) => render_status(StatusCode::NOT_FOUND, "lookup.html", context! { ma => raw, error => msg }),
+        Err(LookupError::Invalid(msg)) => render_status(
+            StatusCode::BAD_REQUEST,
+            "lookup.html",
+            context! { ma => raw, error => msg },
+        ),
+        Err(LookupError::Unknown(msg)) => render_status(
+            StatusCode::NOT_FOUND,
+            "lookup.html",
+            context! { ma => raw, error => msg },
+        ),
     }
 }
 
@@ -145,7 +186,9 @@ async fn by_token(state: &AppState, token: &str) -> AppResult<DossierRow> {
     if token.len() < 20 || token.len() > 100 {
         return Err(private_not_found());
     }
-    dossiers::find_by_secret(&state.db, &security::sha256_hex(token)).await?.ok_or_else(private_not_found)
+    dossiers::find_by_secret(&state.db, &security::sha256_hex(token))
+        .await?
+        .ok_or_else(private_not_found)
 }
 
 fn private_not_found() -> AppError {
@@ -163,7 +206,10 @@ pub async fn private(
     let status = public_status(&state, &row).await?;
     let catalog = state.catalog();
     let attachments = dossiers::attachments(&state.db, row.id).await?;
-    let files: Vec<(String, String)> = attachments.iter().map(|a| (a.field_name.clone(), a.file_name.clone())).collect();
+    let files: Vec<(String, String)> = attachments
+        .iter()
+        .map(|a| (a.field_name.clone(), a.file_name.clone()))
+        .collect();
     let sections = match catalog.procedure(&row.procedure_code) {
         Some(p) => super::submit::display_answers(p, &row.answers(), &files),
         None => vec![],
@@ -177,7 +223,10 @@ pub async fn private(
         context! { status => ser(&status), sections, token, attachments => attachment_links, applicant_name => row.applicant_name },
     )?
     .into_response();
-    resp.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    resp.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     Ok(no_store(resp))
 }
 
@@ -190,7 +239,11 @@ pub async fn attachment(
     rate_limit_lookup(&state, &headers, peer)?;
     let row = by_token(&state, &token).await?;
     let id: i64 = id.parse().map_err(|_| AppError::not_found())?;
-    let a = dossiers::attachments(&state.db, row.id).await?.into_iter().find(|a| a.id == id).ok_or_else(AppError::not_found)?;
+    let a = dossiers::attachments(&state.db, row.id)
+        .await?
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(AppError::not_found)?;
     let bytes = state.files.get(&a.storage_key).await?;
     Ok(download(bytes, &a.content_type, &a.file_name))
 }
@@ -199,13 +252,31 @@ pub async fn attachment(
 pub fn download(bytes: bytes::Bytes, content_type: &str, file_name: &str) -> Response {
     let mut r = bytes.into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")));
-    let ascii: String = file_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    let ascii: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     let encoded = super::submit::urlencode(file_name);
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")) {
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
+    )) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }

@@ -14,7 +14,10 @@ use dvc_domain::catalog::Procedure;
 use std::sync::Arc;
 
 /// The procedure with this code, or a 404 page.
-pub fn procedure_or_404(state: &AppState, code: &str) -> AppResult<(Arc<crate::catalog::Catalog>, Procedure)> {
+pub fn procedure_or_404(
+    state: &AppState,
+    code: &str,
+) -> AppResult<(Arc<crate::catalog::Catalog>, Procedure)> {
     let catalog = state.catalog();
     let p = catalog.procedure(code).cloned().ok_or_else(|| {
         AppError::NotFound(format!(
@@ -26,7 +29,10 @@ pub fn procedure_or_404(state: &AppState, code: &str) -> AppResult<(Arc<crate::c
 }
 
 /// The procedure, which must be offered online (level ≥ 3).
-pub fn online_procedure_or_404(state: &AppState, code: &str) -> AppResult<(Arc<crate::catalog::Catalog>, Procedure)> {
+pub fn online_procedure_or_404(
+    state: &AppState,
+    code: &str,
+) -> AppResult<(Arc<crate::catalog::Catalog>, Procedure)> {
     let (c, p) = procedure_or_404(state, code)?;
     if !p.level.online_submission() || p.form.is_none() {
         return Err(AppError::NotFound(format!(
@@ -38,11 +44,26 @@ pub fn online_procedure_or_404(state: &AppState, code: &str) -> AppResult<(Arc<c
 }
 
 pub fn deadline_rule(p: &Procedure) -> DeadlineRule {
-    DeadlineRule { working_days: p.processing_time.working_days, working_hours: 0, cutoff_hour: p.processing_time.cutoff_hour }
+    DeadlineRule {
+        working_days: p.processing_time.working_days,
+        working_hours: 0,
+        cutoff_hour: p.processing_time.cutoff_hour,
+    }
 }
 
 /// Expected result time (ms) for a dossier received at `received_ms` by `agency`.
-pub fn expected_ms(state: &AppState, p: &Procedure, agency: Option<&dvc_domain::agency::Agency>, received_ms: i64) -> i64 {
-    let week = dvc_domain::calendar::WorkWeek::from_iso_days(agency.map(|a| a.working_weekdays.as_slice()).unwrap_or(&[]));
-    state.calendar.due(crate::ts(received_ms), &deadline_rule(p), &week).timestamp().as_millisecond()
+pub fn expected_ms(
+    state: &AppState,
+    p: &Procedure,
+    agency: Option<&dvc_domain::agency::Agency>,
+    received_ms: i64,
+) -> i64 {
+    let week = dvc_domain::calendar::WorkWeek::from_iso_days(
+        agency.map(|a| a.working_weekdays.as_slice()).unwrap_or(&[]),
+    );
+    state
+        .calendar
+        .due(crate::ts(received_ms), &deadline_rule(p), &week)
+        .timestamp()
+        .as_millisecond()
 }

@@ -9,7 +9,10 @@ use axum::extract::{Path, State};
 use axum::response::Html;
 use minijinja::{Value, context};
 
-pub async fn page(State(state): State<AppState>, Path(code): Path<String>) -> AppResult<Html<String>> {
+pub async fn page(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> AppResult<Html<String>> {
     let (catalog, p) = procedure_or_404(&state, &code)?;
     let agencies: Vec<Value> = p
         .implementing_agencies(&catalog.agencies)
@@ -31,11 +34,20 @@ pub async fn page(State(state): State<AppState>, Path(code): Path<String>) -> Ap
 }
 
 /// The printable blank declaration, generated from the form definition (level ≥ 2).
-pub async fn blank_form(State(state): State<AppState>, Path(code): Path<String>) -> AppResult<Html<String>> {
+pub async fn blank_form(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> AppResult<Html<String>> {
     let (_, p) = procedure_or_404(&state, &code)?;
     if !p.level.has_templates() {
-        return Err(crate::error::AppError::NotFound(format!("Thủ tục “{}” chưa cung cấp mẫu tờ khai để tải về.", p.name)));
+        return Err(crate::error::AppError::NotFound(format!(
+            "Thủ tục “{}” chưa cung cấp mẫu tờ khai để tải về.",
+            p.name
+        )));
     }
     let form = p.form.as_ref().map(|f| f.with_applicant());
-    render("blank_form.html", context! { p => ser(&p), form => ser(&form) })
+    render(
+        "blank_form.html",
+        context! { p => ser(&p), form => ser(&form) },
+    )
 }

@@ -8,8 +8,8 @@ use crate::error::{AppError, AppResult};
 use crate::store::dossiers::{self, NewAttachment, NewDossier, NewMail};
 use crate::store::sessions::{self, Draft, Session};
 use crate::web::AppState;
-use crate::web::extract::{LenientQuery, Peer};
 use crate::web::captcha;
+use crate::web::extract::{LenientQuery, Peer};
 use crate::web::rate_limit::Action as Limit;
 use crate::web::security::{self, check_csrf, check_origin, no_store};
 use crate::web::templates::{render, render_status, ser};
@@ -31,8 +31,14 @@ pub struct ReviewParams {
 }
 
 /// Answers shown on the review and private pages: (section title, [(name, label, value)]).
-pub fn display_answers(p: &Procedure, draft_answers: &dvc_domain::form::Answers, files: &[(String, String)]) -> Vec<Value> {
-    let Some(form) = p.form.as_ref().map(|f| f.with_applicant()) else { return vec![] };
+pub fn display_answers(
+    p: &Procedure,
+    draft_answers: &dvc_domain::form::Answers,
+    files: &[(String, String)],
+) -> Vec<Value> {
+    let Some(form) = p.form.as_ref().map(|f| f.with_applicant()) else {
+        return vec![];
+    };
     form.sections
         .iter()
         .map(|s| {
@@ -41,21 +47,37 @@ pub fn display_answers(p: &Procedure, draft_answers: &dvc_domain::form::Answers,
                 .iter()
                 .map(|f| {
                     let value = if f.kind == FieldKind::File {
-                        files.iter().find(|(n, _)| n == &f.name).map(|(_, v)| v.clone()).unwrap_or_else(|| "Không có".into())
+                        files
+                            .iter()
+                            .find(|(n, _)| n == &f.name)
+                            .map(|(_, v)| v.clone())
+                            .unwrap_or_else(|| "Không có".into())
                     } else {
                         let vals = draft_answers.get(&f.name).cloned().unwrap_or_default();
                         let shown: Vec<String> = vals
                             .iter()
                             .map(|v| match f.kind {
-                                FieldKind::Select | FieldKind::Radio | FieldKind::Checkbox if !f.options.is_empty() => {
-                                    f.options.iter().find(|o| &o.value == v).map(|o| o.label.clone()).unwrap_or_else(|| v.clone())
+                                FieldKind::Select | FieldKind::Radio | FieldKind::Checkbox
+                                    if !f.options.is_empty() =>
+                                {
+                                    f.options
+                                        .iter()
+                                        .find(|o| &o.value == v)
+                                        .map(|o| o.label.clone())
+                                        .unwrap_or_else(|| v.clone())
                                 }
                                 FieldKind::Checkbox => "Có".into(),
-                                FieldKind::Date => dvc_domain::form::parse_date(v).map(|d| d.strftime("%d/%m/%Y").to_string()).unwrap_or_else(|| v.clone()),
+                                FieldKind::Date => dvc_domain::form::parse_date(v)
+                                    .map(|d| d.strftime("%d/%m/%Y").to_string())
+                                    .unwrap_or_else(|| v.clone()),
                                 _ => v.clone(),
                             })
                             .collect();
-                        if shown.is_empty() { "Không khai".into() } else { shown.join(", ") }
+                        if shown.is_empty() {
+                            "Không khai".into()
+                        } else {
+                            shown.join(", ")
+                        }
                     };
                     context! { name => f.name.clone(), label => f.label.clone(), value }
                 })
@@ -65,8 +87,14 @@ pub fn display_answers(p: &Procedure, draft_answers: &dvc_domain::form::Answers,
         .collect()
 }
 
-async fn live_draft(state: &AppState, session: &Session, p: &Procedure) -> AppResult<Option<Draft>> {
-    Ok(sessions::load_draft(&state.db, &session.id_hash, &p.code).await?.filter(|d| d.validated && !d.submit_token.is_empty()))
+async fn live_draft(
+    state: &AppState,
+    session: &Session,
+    p: &Procedure,
+) -> AppResult<Option<Draft>> {
+    Ok(sessions::load_draft(&state.db, &session.id_hash, &p.code)
+        .await?
+        .filter(|d| d.validated && !d.submit_token.is_empty()))
 }
 
 fn agency_of(state: &AppState, draft: &Draft) -> Option<dvc_domain::agency::Agency> {
@@ -83,16 +111,43 @@ async fn render_review(
     captcha_error: Option<&str>,
     status: StatusCode,
 ) -> AppResult<Response> {
-    let files: Vec<(String, String)> =
-        draft.files.iter().map(|(k, f)| (k.clone(), format!("{} ({} KB)", f.file_name, f.size_bytes.saturating_add(1023) / 1024))).collect();
+    let files: Vec<(String, String)> = draft
+        .files
+        .iter()
+        .map(|(k, f)| {
+            (
+                k.clone(),
+                format!(
+                    "{} ({} KB)",
+                    f.file_name,
+                    f.size_bytes.saturating_add(1023) / 1024
+                ),
+            )
+        })
+        .collect();
     let sections = display_answers(p, &draft.answers, &files);
     let agency = agency_of(state, draft);
     let (captcha_id, captcha_words) = if state.config.captcha == CaptchaMode::Image {
         let id = security::random_token(16);
         let answer = captcha::new_answer();
-        let kind = if captcha_kind == Some("chu") { "text" } else { "image" };
-        sessions::create_captcha(&state.db, &id, &session.id_hash, &answer, kind, crate::now_ms() + captcha::TTL_MS).await?;
-        (Some(id), (kind == "text").then(|| captcha::spelled(&answer)))
+        let kind = if captcha_kind == Some("chu") {
+            "text"
+        } else {
+            "image"
+        };
+        sessions::create_captcha(
+            &state.db,
+            &id,
+            &session.id_hash,
+            &answer,
+            kind,
+            crate::now_ms() + captcha::TTL_MS,
+        )
+        .await?;
+        (
+            Some(id),
+            (kind == "text").then(|| captcha::spelled(&answer)),
+        )
     } else {
         (None, None)
     };
@@ -118,17 +173,38 @@ pub async fn review(
 ) -> AppResult<Response> {
     let (_, p) = online_procedure_or_404(&state, &code)?;
     let back = Redirect::to(&format!("/thu-tuc/{}/nop-ho-so", p.code)).into_response();
-    let Some(session) = security::session(&state, &headers).await? else { return Ok(back) };
-    let Some(draft) = live_draft(&state, &session, &p).await? else { return Ok(back) };
+    let Some(session) = security::session(&state, &headers).await? else {
+        return Ok(back);
+    };
+    let Some(draft) = live_draft(&state, &session, &p).await? else {
+        return Ok(back);
+    };
     let kind = params.captcha_kind;
-    render_review(&state, &p, &session, &draft, kind.as_deref(), None, StatusCode::OK).await
+    render_review(
+        &state,
+        &p,
+        &session,
+        &draft,
+        kind.as_deref(),
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// The picture of a verification code of this session.
-pub async fn captcha_image(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> AppResult<Response> {
+pub async fn captcha_image(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
     let id = id.trim_end_matches(".png");
-    let Some(session) = security::session(&state, &headers).await? else { return Err(AppError::not_found()) };
-    let Some((answer, kind)) = sessions::captcha_answer(&state.db, id, &session.id_hash, crate::now_ms()).await? else {
+    let Some(session) = security::session(&state, &headers).await? else {
+        return Err(AppError::not_found());
+    };
+    let Some((answer, kind)) =
+        sessions::captcha_answer(&state.db, id, &session.id_hash, crate::now_ms()).await?
+    else {
         return Err(AppError::not_found());
     };
     if kind != "image" {
@@ -136,7 +212,8 @@ pub async fn captcha_image(State(state): State<AppState>, Path(id): Path<String>
     }
     let png = captcha::render_png(&answer);
     let mut r = png.into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
     Ok(no_store(r))
 }
 
@@ -150,7 +227,8 @@ pub struct SendForm {
 
 /// One submission at a time per idempotency key on this node, so a double click waits for the
 /// first click's result instead of racing it (across nodes the database's unique key decides).
-static IN_FLIGHT: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
+static IN_FLIGHT: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Default::default);
 
 fn flight_lock(key: &str) -> Arc<tokio::sync::Mutex<()>> {
     let mut map = match IN_FLIGHT.lock() {
@@ -189,9 +267,16 @@ pub async fn send(
     let (catalog, p) = online_procedure_or_404(&state, &code)?;
     check_origin(&state, &headers)?;
     let session = security::session(&state, &headers).await?;
-    let form = form.map(|f| f.0).map_err(|_| AppError::BadRequest("Dữ liệu gửi lên không đọc được. Hãy quay lại trang kiểm tra thông tin và gửi lại.".into()))?;
+    let form = form.map(|f| f.0).map_err(|_| {
+        AppError::BadRequest(
+            "Dữ liệu gửi lên không đọc được. Hãy quay lại trang kiểm tra thông tin và gửi lại."
+                .into(),
+        )
+    })?;
     check_csrf(session.as_ref(), form.csrf.as_deref())?;
-    let Some(session) = session else { return Err(AppError::Forbidden("Phiên làm việc đã hết hạn.".into())) };
+    let Some(session) = session else {
+        return Err(AppError::Forbidden("Phiên làm việc đã hết hạn.".into()));
+    };
     let token = form.submit_token.unwrap_or_default();
     if token.is_empty() || token.len() > 64 {
         return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so", p.code)).into_response());
@@ -205,7 +290,13 @@ pub async fn send(
         return Ok(confirmation_redirect(&row));
     }
     let ip = security::client_ip(&state, &headers, peer);
-    if let Err(retry) = state.limiter.hit(Limit::Submit, ip, state.config.rate_submit_per_hour, 3_600_000, crate::now_ms()) {
+    if let Err(retry) = state.limiter.hit(
+        Limit::Submit,
+        ip,
+        state.config.rate_submit_per_hour,
+        3_600_000,
+        crate::now_ms(),
+    ) {
         return Err(AppError::TooManyRequests {
             message: "Có quá nhiều hồ sơ được gửi từ địa chỉ mạng này trong một giờ. Hãy chờ rồi thử lại; thông tin bạn đã khai vẫn được giữ.".into(),
             retry_after_secs: retry,
@@ -215,11 +306,14 @@ pub async fn send(
         return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so", p.code)).into_response());
     };
     if draft.submit_token != token {
-        return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so/kiem-tra", p.code)).into_response());
+        return Ok(
+            Redirect::to(&format!("/thu-tuc/{}/nop-ho-so/kiem-tra", p.code)).into_response(),
+        );
     }
     if state.config.captcha == CaptchaMode::Image {
         let id = form.captcha_id.unwrap_or_default();
-        let expected = sessions::take_captcha(&state.db, &id, &session.id_hash, crate::now_ms()).await?;
+        let expected =
+            sessions::take_captcha(&state.db, &id, &session.id_hash, crate::now_ms()).await?;
         let given = captcha::normalise(form.captcha_answer.as_deref().unwrap_or(""));
         let ok = expected.is_some_and(|e| !given.is_empty() && e == given);
         if !ok {
@@ -228,21 +322,54 @@ pub async fn send(
             } else {
                 "Mã xác nhận chưa đúng hoặc đã hết hạn. Hãy nhập các chữ số của mã mới bên dưới."
             };
-            return render_review(&state, &p, &session, &draft, None, Some(msg), StatusCode::UNPROCESSABLE_ENTITY).await;
+            return render_review(
+                &state,
+                &p,
+                &session,
+                &draft,
+                None,
+                Some(msg),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
         }
     }
 
     // Re-check everything on the server before filing.
-    let form_def = p.form.as_ref().map(|f| f.with_applicant()).ok_or_else(AppError::not_found)?;
+    let form_def = p
+        .form
+        .as_ref()
+        .map(|f| f.with_applicant())
+        .ok_or_else(AppError::not_found)?;
     let uploaded = draft.files.keys().cloned().collect();
-    let answers = match dvc_domain::form::validate(&form_def, &draft.answers, &uploaded, super::declaration::today_vn()) {
+    let answers = match dvc_domain::form::validate(
+        &form_def,
+        &draft.answers,
+        &uploaded,
+        super::declaration::today_vn(),
+    ) {
         Ok(a) => a,
-        Err(errors) => return render_form(&state, &p, &session, &draft, &errors, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(errors) => {
+            return render_form(
+                &state,
+                &p,
+                &session,
+                &draft,
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
     };
     let Some(agency) = agency_of(&state, &draft).filter(|a| catalog.implements(&p, &a.code)) else {
         return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so", p.code)).into_response());
     };
-    let get = |k: &str| answers.get(k).and_then(|v| v.first()).cloned().unwrap_or_default();
+    let get = |k: &str| {
+        answers
+            .get(k)
+            .and_then(|v| v.first())
+            .cloned()
+            .unwrap_or_default()
+    };
     let now = jiff::Timestamp::now();
     let now_ms = now.as_millisecond();
     let secret = security::random_token(32);
@@ -279,7 +406,15 @@ pub async fn send(
         kind: "confirmation".into(),
         recipient: new.applicant_email.clone(),
         subject: format!("Mã hồ sơ {code} — {}", p.name),
-        body_text: confirmation_text(&base, code, &p, &agency, &new.applicant_name, &secret, expected_at),
+        body_text: confirmation_text(
+            &base,
+            code,
+            &p,
+            &agency,
+            &new.applicant_name,
+            &secret,
+            expected_at,
+        ),
     };
     let outcome = dossiers::submit(&state.db, &new, mail).await?;
     let code = outcome.code().to_string();
@@ -321,15 +456,26 @@ fn render_text(name: &str, ctx: Value) -> String {
     }
 }
 
-pub async fn confirmation(State(state): State<AppState>, Path(code): Path<String>, headers: HeaderMap) -> AppResult<Response> {
+pub async fn confirmation(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
     let session = security::session(&state, &headers).await?;
-    let own = session.as_ref().is_some_and(|s| s.data.submitted.iter().any(|c| c == &code));
+    let own = session
+        .as_ref()
+        .is_some_and(|s| s.data.submitted.iter().any(|c| c == &code));
     if !own {
         return Ok(Redirect::to(&format!("/tra-cuu?ma={}", urlencode(&code))).into_response());
     }
-    let row = dossiers::find_by_code(&state.db, &code).await?.ok_or_else(AppError::not_found)?;
+    let row = dossiers::find_by_code(&state.db, &code)
+        .await?
+        .ok_or_else(AppError::not_found)?;
     let catalog = state.catalog();
-    let p = catalog.procedure(&row.procedure_code).cloned().ok_or_else(AppError::not_found)?;
+    let p = catalog
+        .procedure(&row.procedure_code)
+        .cloned()
+        .ok_or_else(AppError::not_found)?;
     let agency = catalog.agency(&row.agency_code).cloned();
     let fees: Vec<Value> = p.fees.iter().map(ser).collect();
     let resp = render(
