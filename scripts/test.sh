@@ -37,7 +37,7 @@ if [ -z "${SKIP_LINT:-}" ]; then
   say "cargo fmt --check"
   cargo fmt --all -- --check
   say "cargo clippy -D warnings"
-  cargo clippy --all-targets --quiet -- -D warnings
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
 fi
 
 say "Unit, property and black-box tests on SQLite"

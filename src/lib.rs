@@ -17,6 +17,8 @@ pub mod config;
 pub mod error;
 pub mod files;
 pub mod jobs;
+pub mod notify;
+pub mod password;
 pub mod store;
 pub mod web;
 

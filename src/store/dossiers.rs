@@ -132,7 +132,7 @@ async fn submit_once(
             .execute(&mut *tx).await?;
         }
         sqlx::query(
-            "INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note) VALUES ($1, $2, 'citizen', 'submit', NULL, $3, $4)",
+            "INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step) VALUES ($1, $2, 'citizen', 'submit', NULL, $3, $4, 0)",
         )
         .bind(id).bind(new.submitted_at).bind(status).bind("Công dân nộp hồ sơ trực tuyến.")
         .execute(&mut *tx).await?;
@@ -165,6 +165,16 @@ pub struct DossierRow {
     pub expected_at: Option<i64>,
     pub due_at: Option<i64>,
     pub updated_at: i64,
+    pub step: i64,
+    pub step_started_at: Option<i64>,
+    pub assignee_id: Option<i64>,
+    pub unit: Option<String>,
+    pub supplement_count: i64,
+    pub paused_at: Option<i64>,
+    pub resume_status: Option<String>,
+    pub finished_at: Option<i64>,
+    pub result_key: Option<String>,
+    pub result_name: Option<String>,
 }
 
 impl DossierRow {
@@ -177,7 +187,8 @@ impl DossierRow {
 }
 
 const DOSSIER_COLUMNS: &str = "id, code, procedure_code, agency_code, status, applicant_name, applicant_email, applicant_phone, \
-     applicant_id_number, answers, submitted_at, received_at, expected_at, due_at, updated_at";
+     applicant_id_number, answers, submitted_at, received_at, expected_at, due_at, updated_at, step, step_started_at, assignee_id, unit, \
+     supplement_count, paused_at, resume_status, finished_at, result_key, result_name";
 
 pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -201,17 +212,23 @@ pub async fn find_by_secret(db: &Db, secret_hash: &str) -> StoreResult<Option<Do
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
+    pub id: i64,
     pub at: i64,
     pub actor: String,
     pub action: String,
     pub from_status: Option<String>,
     pub to_status: String,
     pub public_note: Option<String>,
+    pub step: Option<i64>,
+    pub actor_name: Option<String>,
+    pub actor_title: Option<String>,
+    pub unit: Option<String>,
+    pub details: Option<String>,
 }
 
 pub async fn events(db: &Db, dossier_id: i64) -> StoreResult<Vec<EventRow>> {
     let rows = db_run!(db, p => {
-        sqlx::query_as::<_, EventRow>("SELECT at, actor, action, from_status, to_status, public_note FROM dossier_events WHERE dossier_id = $1 ORDER BY id")
+        sqlx::query_as::<_, EventRow>("SELECT id, at, actor, action, from_status, to_status, public_note, step, actor_name, actor_title, unit, details FROM dossier_events WHERE dossier_id = $1 ORDER BY id")
             .bind(dossier_id).fetch_all(p).await?
     });
     Ok(rows)
@@ -247,4 +264,167 @@ pub async fn count(db: &Db) -> StoreResult<i64> {
 /// The code of the dossier filed with this idempotency key, if any.
 pub async fn find_by_idempotency(db: &Db, key: &str) -> StoreResult<Option<String>> {
     find_code_by_idempotency(db, key).await
+}
+
+/// Who did something, for the timeline and the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// E-mail of an official, or `citizen`.
+    pub id: String,
+    pub name: Option<String>,
+    pub title: Option<String>,
+    pub ip: String,
+}
+
+/// A state change: the dossier as it was (for the optimistic check), as it will be, and what to
+/// record with it. Applied in one transaction with its timeline event, audit entry and e-mail.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub action: &'static str,
+    pub actor: Actor,
+    pub at: i64,
+    pub public_note: Option<String>,
+    /// Reason recorded in the audit log.
+    pub reason: Option<String>,
+    /// Structured details of the event (JSON), e.g. the missing documents or the new due date.
+    pub details: Option<serde_json::Value>,
+    pub mail: Option<NewMail>,
+}
+
+/// Applies `change`, moving `old` to `new`. Fails with `Conflict` when someone else changed the
+/// dossier since it was read. Returns the new event's id.
+pub async fn apply(db: &Db, old: &DossierRow, new: &DossierRow, change: &Change) -> StoreResult<i64> {
+    let is_pg = matches!(db, Db::Postgres(_));
+    let details = change.details.as_ref().map(|d| d.to_string());
+    let event_id = db_tx!(db, tx => {
+        let r = sqlx::query(
+            "UPDATE dossiers SET status = $3, step = $4, step_started_at = $5, assignee_id = $6, unit = $7, supplement_count = $8, \
+             paused_at = $9, resume_status = $10, received_at = $11, due_at = $12, finished_at = $13, result_key = $14, result_name = $15, \
+             updated_at = $16 WHERE id = $1 AND updated_at = $2 AND status = $17",
+        )
+        .bind(old.id).bind(old.updated_at).bind(&new.status).bind(new.step).bind(new.step_started_at).bind(new.assignee_id)
+        .bind(&new.unit).bind(new.supplement_count).bind(new.paused_at).bind(&new.resume_status).bind(new.received_at)
+        .bind(new.due_at).bind(new.finished_at).bind(&new.result_key).bind(&new.result_name).bind(change.at.max(old.updated_at + 1))
+        .bind(&old.status)
+        .execute(&mut *tx).await?;
+        if r.rows_affected() != 1 {
+            return Err(StoreError::Conflict("Hồ sơ vừa được người khác cập nhật. Hãy tải lại trang và thực hiện lại.".into()));
+        }
+        let (event_id,): (i64,) = sqlx::query_as(
+            "INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, actor_name, actor_title, unit, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+        )
+        .bind(old.id).bind(change.at).bind(&change.actor.id).bind(change.action).bind(&old.status).bind(&new.status)
+        .bind(&change.public_note).bind(new.step).bind(&change.actor.name).bind(&change.actor.title).bind(&new.unit).bind(&details)
+        .fetch_one(&mut *tx).await?;
+        crate::audit_append!(tx, is_pg, dvc_domain::audit::Entry {
+            seq: 0,
+            at: change.at,
+            actor: change.actor.id.clone(),
+            ip: change.actor.ip.clone(),
+            action: change.action.to_string(),
+            subject: old.code.clone(),
+            from_state: Some(old.status.clone()),
+            to_state: Some(new.status.clone()),
+            reason: change.reason.clone(),
+        });
+        if let Some(m) = &change.mail {
+            let message_id = format!("<{}.{}.{}@dichvucong>", old.code, m.kind, event_id);
+            sqlx::query(
+                "INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            )
+            .bind(&m.kind).bind(old.id).bind(&m.recipient).bind(&m.subject).bind(&m.body_text).bind(&message_id).bind(change.at)
+            .execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        event_id
+    });
+    Ok(event_id)
+}
+
+/// A page of a back-office queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    /// Filed online, not yet received.
+    ToReceive,
+    /// Assigned to this official.
+    Mine(i64),
+    /// Open, due within `hours`.
+    DueSoon,
+    /// Open and past due.
+    Late,
+    /// Waiting for the citizen.
+    AwaitingSupplement,
+    /// Every open dossier.
+    AllOpen,
+}
+
+/// Open dossiers of `agencies` in `queue`, soonest due first; `search` matches the code, the
+/// applicant's name (folded) or ID number.
+pub async fn queue(db: &Db, agencies: &[String], queue: Queue, search: Option<&str>, now: i64, limit: usize) -> StoreResult<Vec<DossierRow>> {
+    if agencies.is_empty() {
+        return Ok(vec![]);
+    }
+    let placeholders: Vec<String> = (0..agencies.len()).map(|i| format!("${}", i + 1)).collect();
+    let open = "status NOT IN ('done', 'refused', 'stopped', 'withdrawn')";
+    let cond = match queue {
+        Queue::ToReceive => "status = 'submitted'".to_string(),
+        Queue::Mine(_) => format!("{open} AND assignee_id = ${}", agencies.len() + 1),
+        Queue::DueSoon => format!("{open} AND status <> 'awaiting_supplement' AND due_at IS NOT NULL AND due_at >= ${} AND due_at < ${}", agencies.len() + 1, agencies.len() + 2),
+        Queue::Late => format!("{open} AND status <> 'awaiting_supplement' AND due_at IS NOT NULL AND due_at < ${}", agencies.len() + 1),
+        Queue::AwaitingSupplement => "status = 'awaiting_supplement'".to_string(),
+        Queue::AllOpen => open.to_string(),
+    };
+    let sql = format!(
+        "SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE agency_code IN ({}) AND {cond} ORDER BY COALESCE(due_at, expected_at, submitted_at), id LIMIT 2000",
+        placeholders.join(", ")
+    );
+    let rows: Vec<DossierRow> = db_run!(db, p => {
+        let mut q = sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(sql.clone()));
+        for a in agencies {
+            q = q.bind(a);
+        }
+        q = match queue {
+            Queue::Mine(id) => q.bind(id),
+            Queue::DueSoon => q.bind(now).bind(now + 2 * 86_400_000),
+            Queue::Late => q.bind(now),
+            _ => q,
+        };
+        q.fetch_all(p).await?
+    });
+    let needle = search.map(dvc_domain::text::fold).filter(|s| !s.is_empty());
+    Ok(rows
+        .into_iter()
+        .filter(|r| match &needle {
+            None => true,
+            Some(n) => {
+                dvc_domain::text::fold(&r.code).contains(n.as_str())
+                    || dvc_domain::text::matches_all_words(&dvc_domain::text::fold(&r.applicant_name), n)
+                    || r.applicant_id_number.contains(n.as_str())
+            }
+        })
+        .take(limit)
+        .collect())
+}
+
+/// Stores the result document of a dossier (before the "return result" transition).
+pub async fn attachment_by_id(db: &Db, dossier_id: i64, id: i64) -> StoreResult<Option<AttachmentRow>> {
+    Ok(attachments(db, dossier_id).await?.into_iter().find(|a| a.id == id))
+}
+
+/// Adds attachments (a citizen's supplement) in one transaction.
+pub async fn add_attachments(db: &Db, dossier_id: i64, files: &[NewAttachment], now: i64) -> StoreResult<()> {
+    db_tx!(db, tx => {
+        for a in files {
+            sqlx::query(
+                "INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, sha256, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(dossier_id).bind(&a.field_name).bind(&a.document_id).bind(&a.storage_key).bind(&a.file_name)
+            .bind(&a.content_type).bind(a.size_bytes).bind(&a.sha256).bind(now)
+            .execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    });
+    Ok(())
 }

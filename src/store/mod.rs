@@ -5,10 +5,12 @@
 //! type. Backend-specific SQL (e.g. `FOR UPDATE SKIP LOCKED`) is fenced with an explicit `match`.
 //! Integers are BIGINT (i64) on both engines; times are BIGINT milliseconds since the epoch (UTC).
 
+pub mod audit;
 pub mod catalog;
 pub mod dossiers;
 pub mod outbox;
 pub mod sessions;
+pub mod staff;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{

@@ -239,10 +239,54 @@ pub fn transition(from: DossierStatus, action: Action) -> Result<DossierStatus, 
     Ok(to)
 }
 
+/// The state a dossier returns to once the citizen has supplemented it: where it was when the
+/// supplement was requested (still waiting for reception, or being processed).
+pub fn resume_after_supplement(before: Option<DossierStatus>) -> DossierStatus {
+    match before {
+        Some(s @ (DossierStatus::Submitted | DossierStatus::Received | DossierStatus::Processing)) => s,
+        _ => DossierStatus::Processing,
+    }
+}
+
+/// The workflow step (index into the procedure's steps) that a status belongs to.
+/// Steps are Tiếp nhận → Thụ lý → Phê duyệt → Trả kết quả by default.
+pub fn step_of(status: DossierStatus, steps: usize) -> usize {
+    let last = steps.saturating_sub(1);
+    let idx = match status {
+        DossierStatus::Submitted => 0,
+        DossierStatus::Received | DossierStatus::Processing | DossierStatus::AwaitingSupplement => 1,
+        DossierStatus::AwaitingApproval => 2,
+        DossierStatus::ResultReady | DossierStatus::Done => 3,
+        DossierStatus::Refused | DossierStatus::Stopped | DossierStatus::Withdrawn => 0,
+    };
+    idx.min(last)
+}
+
+/// Whether a dossier counts as on time (QĐ 766 operational rule): not past its due time (or
+/// finished by it), and supplements were asked for at most once.
+pub fn on_time(due_ms: Option<i64>, finished_or_now_ms: i64, supplement_requests: i64) -> bool {
+    if supplement_requests > 1 {
+        return false;
+    }
+    due_ms.is_none_or(|d| finished_or_now_ms <= d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn on_time_rules() {
+        assert!(on_time(Some(10), 10, 0));
+        assert!(!on_time(Some(10), 11, 0));
+        assert!(!on_time(Some(10), 5, 2), "a second supplement request counts as late");
+        assert!(on_time(None, 5, 1));
+        assert_eq!(resume_after_supplement(Some(DossierStatus::Submitted)), DossierStatus::Submitted);
+        assert_eq!(resume_after_supplement(None), DossierStatus::Processing);
+        assert_eq!(step_of(DossierStatus::AwaitingApproval, 4), 2);
+        assert_eq!(step_of(DossierStatus::AwaitingApproval, 2), 1);
+    }
 
     #[test]
     fn formats_and_parses() {
@@ -327,6 +371,54 @@ mod tests {
         #[test]
         fn parse_never_panics(s in any::<String>()) {
             let _ = DossierCode::parse(&s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod transition_table {
+    use super::*;
+
+    /// Every legal (state, action) pair, written out; everything else must be refused.
+    #[test]
+    fn every_illegal_transition_is_refused() {
+        use Action as A;
+        use DossierStatus as S;
+        let open_not_submitted = [S::Received, S::Processing, S::AwaitingSupplement, S::AwaitingApproval, S::ResultReady];
+        let mut legal: Vec<(S, A, S)> = vec![
+            (S::Submitted, A::Receive, S::Received),
+            (S::Submitted, A::RequestSupplement, S::AwaitingSupplement),
+            (S::Submitted, A::Refuse, S::Refused),
+            (S::Received, A::Forward, S::Processing),
+            (S::Processing, A::Forward, S::Processing),
+            (S::Received, A::RequestSupplement, S::AwaitingSupplement),
+            (S::Processing, A::RequestSupplement, S::AwaitingSupplement),
+            (S::Received, A::SubmitForApproval, S::AwaitingApproval),
+            (S::Processing, A::SubmitForApproval, S::AwaitingApproval),
+            (S::AwaitingSupplement, A::Supplement, S::Processing),
+            (S::AwaitingApproval, A::Approve, S::ResultReady),
+            (S::AwaitingApproval, A::SendBack, S::Processing),
+            (S::ResultReady, A::ReturnResult, S::Done),
+            (S::Received, A::Stop, S::Stopped),
+            (S::Processing, A::Stop, S::Stopped),
+            (S::AwaitingApproval, A::Stop, S::Stopped),
+            (S::AwaitingSupplement, A::Stop, S::Stopped),
+        ];
+        for s in open_not_submitted {
+            legal.push((s, A::ApologiseAndExtend, s));
+        }
+        for s in [S::Submitted, S::Received, S::Processing, S::AwaitingSupplement, S::AwaitingApproval] {
+            legal.push((s, A::Withdraw, S::Withdrawn));
+        }
+        let actions = [
+            A::Receive, A::RequestSupplement, A::Supplement, A::Refuse, A::Forward, A::SubmitForApproval, A::Approve,
+            A::SendBack, A::ReturnResult, A::Stop, A::Withdraw, A::ApologiseAndExtend,
+        ];
+        for s in DossierStatus::ALL {
+            for a in actions {
+                let expected = legal.iter().find(|(ls, la, _)| *ls == s && *la == a).map(|(_, _, to)| *to);
+                assert_eq!(transition(s, a).ok(), expected, "{s:?} + {a:?}");
+            }
         }
     }
 }

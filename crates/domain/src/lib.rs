@@ -12,8 +12,10 @@
 //! - [`calendar`]: the Vietnamese lunar calendar, public holidays and working-day deadlines.
 
 pub mod agency;
+pub mod audit;
 pub mod calendar;
 pub mod catalog;
 pub mod dossier;
 pub mod form;
+pub mod staff;
 pub mod text;

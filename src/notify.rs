@@ -1,0 +1,73 @@
+//! E-mails to the citizen about their dossier, in Vietnamese, always through the outbox.
+
+use crate::store::dossiers::{DossierRow, NewMail};
+use crate::web::templates::render;
+use minijinja::context;
+
+/// What happened, from the citizen's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Received,
+    Supplement,
+    Refused,
+    Result,
+    Apology,
+    Stopped,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Received => "received",
+            Kind::Supplement => "supplement",
+            Kind::Refused => "refused",
+            Kind::Result => "result",
+            Kind::Apology => "apology",
+            Kind::Stopped => "stopped",
+        }
+    }
+    fn subject(self) -> &'static str {
+        match self {
+            Kind::Received => "đã được tiếp nhận",
+            Kind::Supplement => "cần bổ sung giấy tờ",
+            Kind::Refused => "bị từ chối tiếp nhận",
+            Kind::Result => "đã có kết quả",
+            Kind::Apology => "thư xin lỗi và gia hạn",
+            Kind::Stopped => "thông báo dừng giải quyết",
+        }
+    }
+}
+
+pub struct Details<'a> {
+    pub procedure: &'a str,
+    pub agency: &'a str,
+    pub base_url: &'a str,
+    /// A fresh secret token for the private page.
+    pub token: &'a str,
+    pub reason: Option<&'a str>,
+    pub due: Option<String>,
+    pub missing: Vec<String>,
+    pub online_result: bool,
+}
+
+pub fn mail(kind: Kind, row: &DossierRow, d: &Details<'_>) -> NewMail {
+    let ctx = context! {
+        kind => kind.as_str(), name => row.applicant_name.clone(), code => row.code.clone(), procedure => d.procedure,
+        agency => d.agency, reason => d.reason, due => d.due.clone(), missing => d.missing.clone(), online_result => d.online_result,
+        private_url => format!("{}/ho-so/xem/{}", d.base_url, d.token),
+        lookup_url => format!("{}/tra-cuu?ma={}", d.base_url, row.code),
+    };
+    let body_text = match render("email_update.txt", ctx) {
+        Ok(h) => h.0,
+        Err(e) => {
+            tracing::error!(error = %e, "e-mail template failed");
+            format!("Hồ sơ {} {}.", row.code, kind.subject())
+        }
+    };
+    NewMail {
+        kind: kind.as_str().into(),
+        recipient: row.applicant_email.clone(),
+        subject: format!("Hồ sơ {} {}", row.code, kind.subject()),
+        body_text,
+    }
+}
