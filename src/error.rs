@@ -29,6 +29,11 @@ pub enum AppError {
     },
     #[error("{0}")]
     Unprocessable(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// Back office: not logged in; answered with a redirect to the login page.
+    #[error("Cần đăng nhập.")]
+    LoginRequired,
     #[error("lỗi hệ thống")]
     Internal(#[from] anyhow::Error),
 }
@@ -37,6 +42,7 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => AppError::NotFound("Không tìm thấy dữ liệu yêu cầu.".into()),
+            StoreError::Conflict(m) => AppError::Conflict(m),
             other => AppError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -69,6 +75,8 @@ impl AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::LoginRequired => StatusCode::SEE_OTHER,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -81,6 +89,8 @@ impl AppError {
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Unprocessable(_) => "unprocessable",
+            AppError::Conflict(_) => "conflict",
+            AppError::LoginRequired => "login_required",
             AppError::Internal(_) => "internal",
         }
     }
@@ -111,6 +121,9 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if let AppError::LoginRequired = self {
+            return axum::response::Redirect::to("/can-bo/dang-nhap").into_response();
+        }
         let status = self.status();
         let message = self.public_message();
         let title = match status {
@@ -118,6 +131,7 @@ impl IntoResponse for AppError {
             StatusCode::FORBIDDEN => "Yêu cầu bị từ chối",
             StatusCode::PAYLOAD_TOO_LARGE => "Tệp quá lớn",
             StatusCode::TOO_MANY_REQUESTS => "Quá nhiều yêu cầu",
+            StatusCode::CONFLICT => "Không thực hiện được thao tác",
             StatusCode::INTERNAL_SERVER_ERROR => "Hệ thống đang gặp sự cố",
             _ => "Yêu cầu chưa hợp lệ",
         };

@@ -26,6 +26,16 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cli::calendar::CalendarCmd,
     },
+    /// Officials' accounts.
+    Staff {
+        #[command(subcommand)]
+        cmd: cli::StaffCmd,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        cmd: cli::AuditCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -47,6 +57,8 @@ fn main() -> ExitCode {
             Cmd::Migrate => cli::migrate(&args.config).await,
             Cmd::ImportCatalog { path } => cli::import_catalog(&args.config, &path).await,
             Cmd::Calendar { cmd } => cli::calendar_cmd(&args.config, cmd).await,
+            Cmd::Staff { cmd } => cli::staff_cmd(&args.config, cmd).await,
+            Cmd::Audit { cmd } => cli::audit_cmd(&args.config, cmd).await,
         }
     });
     match result {

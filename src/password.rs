@@ -6,7 +6,10 @@ use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
 pub async fn hash(password: String) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || {
-        Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| anyhow::anyhow!("argon2: {e}"))
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("argon2: {e}"))
     })
     .await?
 }
@@ -17,9 +20,14 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
     const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Zl6Z5s0m2S9ba9jQHbnUzwS8ZmkBeLg1z3l4xQXpSxk";
     let known = stored.is_some();
     let hash = stored.unwrap_or_else(|| DUMMY.to_string());
-    tokio::task::spawn_blocking(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok() && known)
-        .await
-        .unwrap_or(false)
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .verify_password(password.as_bytes(), hash.as_str())
+            .is_ok()
+            && known
+    })
+    .await
+    .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -57,3 +57,115 @@ pub async fn calendar_cmd(config: &Config, cmd: calendar::CalendarCmd) -> anyhow
     }
     Ok(())
 }
+
+#[derive(clap::Subcommand, Debug)]
+pub enum StaffCmd {
+    /// Create an account; the password is read from standard input (first line).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// reception | specialist | leader | admin
+        #[arg(long)]
+        role: String,
+        /// Agency code, e.g. 000.01.00.H31
+        #[arg(long)]
+        agency: String,
+        /// Job title shown to citizens, e.g. "Công chức Tư pháp - Hộ tịch"
+        #[arg(long, default_value = "")]
+        title: String,
+    },
+}
+
+pub async fn staff_cmd(config: &Config, cmd: StaffCmd) -> anyhow::Result<()> {
+    match cmd {
+        StaffCmd::Create {
+            email,
+            name,
+            role,
+            agency,
+            title,
+        } => {
+            let email = dvc_domain::form::parse_email(&email).ok_or_else(|| {
+                anyhow::anyhow!("Địa chỉ thư điện tử không đúng dạng, ví dụ ten@coquan.gov.vn.")
+            })?;
+            let role = dvc_domain::staff::Role::parse(&role).ok_or_else(|| {
+                anyhow::anyhow!("Vai trò phải là một trong: reception, specialist, leader, admin.")
+            })?;
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\n', '\r']).to_string();
+            dvc_domain::staff::check_password(&password).map_err(|e| anyhow::anyhow!(e))?;
+            let db = open_db(config).await?;
+            let (agencies, _) = crate::store::catalog::load(&db).await?;
+            let agencies = if agencies.is_empty() {
+                crate::catalog::import::sample()?.agencies.agencies
+            } else {
+                agencies
+            };
+            if !agencies.iter().any(|a| a.code.as_str() == agency) {
+                anyhow::bail!(
+                    "Không có cơ quan mã {agency} trong danh mục. Xem catalog/agencies.toml."
+                );
+            }
+            if crate::store::catalog::load(&db).await?.0.is_empty() && config.sample_catalog {
+                crate::catalog::import::import(&db, &crate::catalog::import::sample()?).await?;
+            }
+            let hash = crate::password::hash(password).await?;
+            let new = crate::store::staff::NewStaff {
+                email: &email,
+                name: &name,
+                title: &title,
+                role,
+                agency_code: &agency,
+                password_hash: &hash,
+            };
+            let id = crate::store::staff::create(&db, &new, crate::now_ms())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            crate::store::audit::append(
+                &db,
+                dvc_domain::audit::Entry {
+                    seq: 0,
+                    at: crate::now_ms(),
+                    actor: "cli".into(),
+                    ip: "-".into(),
+                    action: "staff_create".into(),
+                    subject: email.clone(),
+                    from_state: None,
+                    to_state: Some(role.as_str().into()),
+                    reason: None,
+                },
+            )
+            .await?;
+            println!(
+                "Đã tạo tài khoản {email} (số {id}, vai trò {}).",
+                role.label()
+            );
+            db.close().await;
+        }
+    }
+    Ok(())
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AuditCmd {
+    /// Recompute the hash chain; exit 0 when intact, non-zero naming the first bad entry.
+    Verify,
+}
+
+pub async fn audit_cmd(config: &Config, cmd: AuditCmd) -> anyhow::Result<()> {
+    match cmd {
+        AuditCmd::Verify => {
+            let db = open_db(config).await?;
+            let result = crate::store::audit::verify(&db).await?;
+            db.close().await;
+            match result {
+                Ok(n) => println!("Nhật ký kiểm tra toàn vẹn: {n} mục, chuỗi băm khớp."),
+                Err(e) => anyhow::bail!("Nhật ký bị can thiệp: {e}"),
+            }
+        }
+    }
+    Ok(())
+}

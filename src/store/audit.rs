@@ -98,13 +98,20 @@ pub async fn verify(db: &Db) -> anyhow::Result<Result<u64, dvc_domain::audit::Ch
         // Verify this page as a continuation of the previous one.
         for s in &rows {
             if s.entry.seq != expected {
-                return Ok(Err(dvc_domain::audit::ChainError::Gap { seq: s.entry.seq, expected }));
+                return Ok(Err(dvc_domain::audit::ChainError::Gap {
+                    seq: s.entry.seq,
+                    expected,
+                }));
             }
             if s.prev_hash != prev {
-                return Ok(Err(dvc_domain::audit::ChainError::Broken { seq: s.entry.seq }));
+                return Ok(Err(dvc_domain::audit::ChainError::Broken {
+                    seq: s.entry.seq,
+                }));
             }
             if s.entry.hash(&s.prev_hash) != s.hash {
-                return Ok(Err(dvc_domain::audit::ChainError::Tampered { seq: s.entry.seq }));
+                return Ok(Err(dvc_domain::audit::ChainError::Tampered {
+                    seq: s.entry.seq,
+                }));
             }
             prev = s.hash.clone();
             expected += 1;

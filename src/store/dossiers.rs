@@ -202,7 +202,9 @@ pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>
 
 pub async fn find_by_secret(db: &Db, secret_hash: &str) -> StoreResult<Option<DossierRow>> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!("SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE secret_hash = $1")
+        format!(
+            "SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE secret_hash = $1 OR id = (SELECT dossier_id FROM access_links WHERE token_hash = $1)"
+        )
     });
     let row = db_run!(db, p => {
         sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(SQL.as_str())).bind(secret_hash).fetch_optional(p).await?
@@ -293,7 +295,12 @@ pub struct Change {
 
 /// Applies `change`, moving `old` to `new`. Fails with `Conflict` when someone else changed the
 /// dossier since it was read. Returns the new event's id.
-pub async fn apply(db: &Db, old: &DossierRow, new: &DossierRow, change: &Change) -> StoreResult<i64> {
+pub async fn apply(
+    db: &Db,
+    old: &DossierRow,
+    new: &DossierRow,
+    change: &Change,
+) -> StoreResult<i64> {
     let is_pg = matches!(db, Db::Postgres(_));
     let details = change.details.as_ref().map(|d| d.to_string());
     let event_id = db_tx!(db, tx => {
@@ -361,7 +368,14 @@ pub enum Queue {
 
 /// Open dossiers of `agencies` in `queue`, soonest due first; `search` matches the code, the
 /// applicant's name (folded) or ID number.
-pub async fn queue(db: &Db, agencies: &[String], queue: Queue, search: Option<&str>, now: i64, limit: usize) -> StoreResult<Vec<DossierRow>> {
+pub async fn queue(
+    db: &Db,
+    agencies: &[String],
+    queue: Queue,
+    search: Option<&str>,
+    now: i64,
+    limit: usize,
+) -> StoreResult<Vec<DossierRow>> {
     if agencies.is_empty() {
         return Ok(vec![]);
     }
@@ -370,8 +384,15 @@ pub async fn queue(db: &Db, agencies: &[String], queue: Queue, search: Option<&s
     let cond = match queue {
         Queue::ToReceive => "status = 'submitted'".to_string(),
         Queue::Mine(_) => format!("{open} AND assignee_id = ${}", agencies.len() + 1),
-        Queue::DueSoon => format!("{open} AND status <> 'awaiting_supplement' AND due_at IS NOT NULL AND due_at >= ${} AND due_at < ${}", agencies.len() + 1, agencies.len() + 2),
-        Queue::Late => format!("{open} AND status <> 'awaiting_supplement' AND due_at IS NOT NULL AND due_at < ${}", agencies.len() + 1),
+        Queue::DueSoon => format!(
+            "{open} AND status <> 'awaiting_supplement' AND due_at IS NOT NULL AND due_at >= ${} AND due_at < ${}",
+            agencies.len() + 1,
+            agencies.len() + 2
+        ),
+        Queue::Late => format!(
+            "{open} AND status <> 'awaiting_supplement' AND due_at IS NOT NULL AND due_at < ${}",
+            agencies.len() + 1
+        ),
         Queue::AwaitingSupplement => "status = 'awaiting_supplement'".to_string(),
         Queue::AllOpen => open.to_string(),
     };
@@ -399,7 +420,10 @@ pub async fn queue(db: &Db, agencies: &[String], queue: Queue, search: Option<&s
             None => true,
             Some(n) => {
                 dvc_domain::text::fold(&r.code).contains(n.as_str())
-                    || dvc_domain::text::matches_all_words(&dvc_domain::text::fold(&r.applicant_name), n)
+                    || dvc_domain::text::matches_all_words(
+                        &dvc_domain::text::fold(&r.applicant_name),
+                        n,
+                    )
                     || r.applicant_id_number.contains(n.as_str())
             }
         })
@@ -408,12 +432,24 @@ pub async fn queue(db: &Db, agencies: &[String], queue: Queue, search: Option<&s
 }
 
 /// Stores the result document of a dossier (before the "return result" transition).
-pub async fn attachment_by_id(db: &Db, dossier_id: i64, id: i64) -> StoreResult<Option<AttachmentRow>> {
-    Ok(attachments(db, dossier_id).await?.into_iter().find(|a| a.id == id))
+pub async fn attachment_by_id(
+    db: &Db,
+    dossier_id: i64,
+    id: i64,
+) -> StoreResult<Option<AttachmentRow>> {
+    Ok(attachments(db, dossier_id)
+        .await?
+        .into_iter()
+        .find(|a| a.id == id))
 }
 
 /// Adds attachments (a citizen's supplement) in one transaction.
-pub async fn add_attachments(db: &Db, dossier_id: i64, files: &[NewAttachment], now: i64) -> StoreResult<()> {
+pub async fn add_attachments(
+    db: &Db,
+    dossier_id: i64,
+    files: &[NewAttachment],
+    now: i64,
+) -> StoreResult<()> {
     db_tx!(db, tx => {
         for a in files {
             sqlx::query(
@@ -425,6 +461,20 @@ pub async fn add_attachments(db: &Db, dossier_id: i64, files: &[NewAttachment], 
             .execute(&mut *tx).await?;
         }
         tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Adds a secret link to a dossier's private page (its SHA-256 only).
+pub async fn add_access_link(
+    db: &Db,
+    dossier_id: i64,
+    token_hash: &str,
+    now: i64,
+) -> StoreResult<()> {
+    db_run!(db, p => {
+        sqlx::query("INSERT INTO access_links (token_hash, dossier_id, created_at) VALUES ($1, $2, $3)")
+            .bind(token_hash).bind(dossier_id).bind(now).execute(p).await?;
     });
     Ok(())
 }

@@ -41,19 +41,27 @@ pub async fn create(db: &Db, s: &NewStaff<'_>, now: i64) -> StoreResult<i64> {
     });
     match r {
         Ok((id,)) => Ok(id),
-        Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict("Địa chỉ thư điện tử này đã có tài khoản.".into())),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(
+            "Địa chỉ thư điện tử này đã có tài khoản.".into(),
+        )),
         Err(e) => Err(e.into()),
     }
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> StoreResult<Option<StaffRow>> {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!("SELECT {COLS} FROM staff WHERE email = $1"));
-    Ok(db_run!(db, p => { sqlx::query_as::<_, StaffRow>(sqlx::AssertSqlSafe(SQL.as_str())).bind(email).fetch_optional(p).await? }))
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("SELECT {COLS} FROM staff WHERE email = $1"));
+    Ok(
+        db_run!(db, p => { sqlx::query_as::<_, StaffRow>(sqlx::AssertSqlSafe(SQL.as_str())).bind(email).fetch_optional(p).await? }),
+    )
 }
 
 pub async fn find(db: &Db, id: i64) -> StoreResult<Option<StaffRow>> {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!("SELECT {COLS} FROM staff WHERE id = $1"));
-    Ok(db_run!(db, p => { sqlx::query_as::<_, StaffRow>(sqlx::AssertSqlSafe(SQL.as_str())).bind(id).fetch_optional(p).await? }))
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("SELECT {COLS} FROM staff WHERE id = $1"));
+    Ok(
+        db_run!(db, p => { sqlx::query_as::<_, StaffRow>(sqlx::AssertSqlSafe(SQL.as_str())).bind(id).fetch_optional(p).await? }),
+    )
 }
 
 /// Staff of the given agencies, by name.
@@ -61,7 +69,10 @@ pub async fn list(db: &Db, agencies: &[String]) -> StoreResult<Vec<StaffRow>> {
     let all: Vec<StaffRow> = db_run!(db, p => {
         sqlx::query_as::<_, StaffRow>(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM staff ORDER BY name"))).fetch_all(p).await?
     });
-    Ok(all.into_iter().filter(|s| agencies.contains(&s.agency_code)).collect())
+    Ok(all
+        .into_iter()
+        .filter(|s| agencies.contains(&s.agency_code))
+        .collect())
 }
 
 /// Activates or deactivates an account; deactivating ends all its sessions.
@@ -83,7 +94,14 @@ pub async fn set_password(db: &Db, id: i64, hash: &str) -> StoreResult<()> {
 }
 
 /// Creates a logged-in session (the caller has deleted the pre-login one: session rotation).
-pub async fn create_session(db: &Db, id_hash: &str, csrf: &str, staff_id: i64, now: i64, expires_at: i64) -> StoreResult<()> {
+pub async fn create_session(
+    db: &Db,
+    id_hash: &str,
+    csrf: &str,
+    staff_id: i64,
+    now: i64,
+    expires_at: i64,
+) -> StoreResult<()> {
     db_run!(db, p => {
         sqlx::query("INSERT INTO sessions (id_hash, csrf_token, data, created_at, last_seen_at, expires_at, staff_id) VALUES ($1, $2, '{}', $3, $3, $4, $5)")
             .bind(id_hash).bind(csrf).bind(now).bind(expires_at).bind(staff_id).execute(p).await?;
@@ -91,7 +109,11 @@ pub async fn create_session(db: &Db, id_hash: &str, csrf: &str, staff_id: i64, n
     Ok(())
 }
 
-pub async fn session_staff(db: &Db, id_hash: &str, now: i64) -> StoreResult<Option<(String, StaffRow)>> {
+pub async fn session_staff(
+    db: &Db,
+    id_hash: &str,
+    now: i64,
+) -> StoreResult<Option<(String, StaffRow)>> {
     #[derive(sqlx::FromRow)]
     struct SessionStaff {
         csrf_token: String,
@@ -100,8 +122,17 @@ pub async fn session_staff(db: &Db, id_hash: &str, now: i64) -> StoreResult<Opti
     let r: Option<SessionStaff> = db_run!(db, p => {
         sqlx::query_as("SELECT csrf_token, staff_id FROM sessions WHERE id_hash = $1 AND expires_at > $2").bind(id_hash).bind(now).fetch_optional(p).await?
     });
-    let Some(SessionStaff { csrf_token, staff_id: Some(id) }) = r else { return Ok(None) };
-    Ok(find(db, id).await?.filter(|s| s.active == 1).map(|s| (csrf_token, s)))
+    let Some(SessionStaff {
+        csrf_token,
+        staff_id: Some(id),
+    }) = r
+    else {
+        return Ok(None);
+    };
+    Ok(find(db, id)
+        .await?
+        .filter(|s| s.active == 1)
+        .map(|s| (csrf_token, s)))
 }
 
 pub async fn delete_session(db: &Db, id_hash: &str) -> StoreResult<()> {

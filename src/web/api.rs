@@ -5,8 +5,10 @@ use super::AppState;
 use super::extract::{LenientQuery, Peer};
 use super::portal::catalog::Params;
 use super::portal::lookup::{
-    LookupError, PublicStatus, TimelineEntry, find_public, public_status, rate_limit_lookup,
+    Handler, LookupError, PublicStatus, TimelineEntry, find_public, public_status,
+    rate_limit_lookup,
 };
+use super::progress::StepView;
 use crate::error::{ApiError, AppError};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -23,7 +25,15 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         description = "Cổng dịch vụ công trực tuyến — API chỉ đọc: danh mục thủ tục hành chính và trạng thái hồ sơ."
     ),
     paths(list_procedures, get_procedure, dossier_status),
-    components(schemas(ProcedureSummary, PublicStatus, TimelineEntry, ErrorBody, ErrorDetail))
+    components(schemas(
+        ProcedureSummary,
+        PublicStatus,
+        TimelineEntry,
+        Handler,
+        StepView,
+        ErrorBody,
+        ErrorDetail
+    ))
 )]
 pub struct ApiDoc;
 

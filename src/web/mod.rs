@@ -5,8 +5,10 @@ pub mod api;
 pub mod captcha;
 pub mod extract;
 pub mod portal;
+pub mod progress;
 pub mod rate_limit;
 pub mod security;
+pub mod staff;
 pub mod telemetry;
 pub mod templates;
 
@@ -105,8 +107,20 @@ pub fn router(state: AppState) -> Router {
             "/ho-so/xem/{token}/tep/{id}",
             get(portal::lookup::attachment),
         )
+        .route("/ho-so/xem/{token}/ket-qua", get(portal::lookup::result))
+        .route(
+            "/ho-so/xem/{token}/giay-to/{kind}",
+            get(portal::lookup::document),
+        )
+        .route(
+            "/ho-so/xem/{token}/bo-sung",
+            get(portal::supplement::form)
+                .post(portal::supplement::submit)
+                .layer(DefaultBodyLimit::max(MAX_DECLARATION_BODY)),
+        )
         .route("/healthz", get(health))
         .route("/static/{file}", get(templates::static_file))
+        .merge(staff::router())
         .nest("/api", api::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -9,42 +9,32 @@ use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 
 /// Every template, by name. `tests` render each of them.
-pub const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../../templates/base.html")),
-    ("macros.html", include_str!("../../templates/macros.html")),
-    ("home.html", include_str!("../../templates/home.html")),
-    ("catalog.html", include_str!("../../templates/catalog.html")),
-    (
-        "procedure.html",
-        include_str!("../../templates/procedure.html"),
-    ),
-    (
-        "blank_form.html",
-        include_str!("../../templates/blank_form.html"),
-    ),
-    (
-        "declaration.html",
-        include_str!("../../templates/declaration.html"),
-    ),
-    ("review.html", include_str!("../../templates/review.html")),
-    (
-        "confirmation.html",
-        include_str!("../../templates/confirmation.html"),
-    ),
-    ("lookup.html", include_str!("../../templates/lookup.html")),
-    (
-        "dossier_private.html",
-        include_str!("../../templates/dossier_private.html"),
-    ),
-    ("error.html", include_str!("../../templates/error.html")),
-    (
-        "status_block.html",
-        include_str!("../../templates/status_block.html"),
-    ),
-    (
-        "email_confirmation.txt",
-        include_str!("../../templates/email_confirmation.txt"),
-    ),
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => { &[$(($name, include_str!(concat!("../../templates/", $name)))),*] };
+}
+
+pub const TEMPLATES: &[(&str, &str)] = templates![
+    "base.html",
+    "macros.html",
+    "home.html",
+    "catalog.html",
+    "procedure.html",
+    "blank_form.html",
+    "declaration.html",
+    "review.html",
+    "confirmation.html",
+    "lookup.html",
+    "dossier_private.html",
+    "error.html",
+    "status_block.html",
+    "supplement.html",
+    "staff_base.html",
+    "staff_login.html",
+    "staff_queues.html",
+    "staff_dossier.html",
+    "staff_admin.html",
+    "email_confirmation.txt",
+    "email_update.txt",
 ];
 
 pub struct Asset {

@@ -11,6 +11,7 @@ pub const PROC: &str = "1.001193";
 pub const AGENCY: &str = "000.01.00.H31";
 
 pub struct TestApp {
+    database_url: String,
     pub base: String,
     pub client: Client,
     pub mailbox: Mailbox,
@@ -67,6 +68,9 @@ impl Builder {
     }
 
     pub async fn spawn(self) -> TestApp {
+        if std::env::var("DVC_TEST_LOG").is_ok() {
+            dichvucong::web::telemetry::init(LogFormat::Text);
+        }
         let dir = std::env::temp_dir().join(format!("dvc-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let (database_url, pg_db) = if backend_is_pg() {
@@ -102,7 +106,7 @@ impl Builder {
         let config = Config {
             listen: addr.to_string(),
             data_dir: dir.clone(),
-            database_url: Some(database_url),
+            database_url: Some(database_url.clone()),
             base_url: Some(format!("http://{addr}")),
             smtp_url: Some(smtp_url),
             mail_from: "Cổng Dịch vụ công <no-reply@dichvucong.test>".into(),
@@ -115,6 +119,7 @@ impl Builder {
         };
         let launched = launch(config, listener).await.expect("launch app");
         TestApp {
+            database_url,
             base: format!("http://{addr}"),
             client: client(),
             mailbox,
@@ -163,6 +168,10 @@ impl TestApp {
 
     pub async fn spawn() -> TestApp {
         Self::builder().spawn().await
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -6,6 +6,7 @@ mod helpers;
 mod smtp;
 
 mod api;
+mod back_office;
 mod catalogue;
 mod journey;
 mod mail;

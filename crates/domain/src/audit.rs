@@ -65,11 +65,13 @@ pub enum ChainError {
 /// Verifies a chain given in order; returns the number of entries checked, or the first fault.
 pub fn verify<'a>(entries: impl IntoIterator<Item = &'a Stored>) -> Result<u64, ChainError> {
     let mut prev = GENESIS.to_string();
-    let mut expected = 1;
     let mut n = 0;
-    for s in entries {
+    for (expected, s) in (1i64..).zip(entries) {
         if s.entry.seq != expected {
-            return Err(ChainError::Gap { seq: s.entry.seq, expected });
+            return Err(ChainError::Gap {
+                seq: s.entry.seq,
+                expected,
+            });
         }
         if s.prev_hash != prev {
             return Err(ChainError::Broken { seq: s.entry.seq });
@@ -78,7 +80,6 @@ pub fn verify<'a>(entries: impl IntoIterator<Item = &'a Stored>) -> Result<u64, 
             return Err(ChainError::Tampered { seq: s.entry.seq });
         }
         prev = s.hash.clone();
-        expected += 1;
         n += 1;
     }
     Ok(n)
@@ -104,7 +105,11 @@ mod tests {
                     reason: None,
                 };
                 let hash = entry.hash(&prev);
-                let s = Stored { entry, prev_hash: prev.clone(), hash: hash.clone() };
+                let s = Stored {
+                    entry,
+                    prev_hash: prev.clone(),
+                    hash: hash.clone(),
+                };
                 prev = hash;
                 s
             })
@@ -127,6 +132,12 @@ mod tests {
     fn removal_is_found() {
         let mut c = chain(5);
         c.remove(1);
-        assert_eq!(verify(&c), Err(ChainError::Gap { seq: 3, expected: 2 }));
+        assert_eq!(
+            verify(&c),
+            Err(ChainError::Gap {
+                seq: 3,
+                expected: 2
+            })
+        );
     }
 }

@@ -243,7 +243,9 @@ pub fn transition(from: DossierStatus, action: Action) -> Result<DossierStatus, 
 /// supplement was requested (still waiting for reception, or being processed).
 pub fn resume_after_supplement(before: Option<DossierStatus>) -> DossierStatus {
     match before {
-        Some(s @ (DossierStatus::Submitted | DossierStatus::Received | DossierStatus::Processing)) => s,
+        Some(
+            s @ (DossierStatus::Submitted | DossierStatus::Received | DossierStatus::Processing),
+        ) => s,
         _ => DossierStatus::Processing,
     }
 }
@@ -254,7 +256,9 @@ pub fn step_of(status: DossierStatus, steps: usize) -> usize {
     let last = steps.saturating_sub(1);
     let idx = match status {
         DossierStatus::Submitted => 0,
-        DossierStatus::Received | DossierStatus::Processing | DossierStatus::AwaitingSupplement => 1,
+        DossierStatus::Received | DossierStatus::Processing | DossierStatus::AwaitingSupplement => {
+            1
+        }
         DossierStatus::AwaitingApproval => 2,
         DossierStatus::ResultReady | DossierStatus::Done => 3,
         DossierStatus::Refused | DossierStatus::Stopped | DossierStatus::Withdrawn => 0,
@@ -280,9 +284,15 @@ mod tests {
     fn on_time_rules() {
         assert!(on_time(Some(10), 10, 0));
         assert!(!on_time(Some(10), 11, 0));
-        assert!(!on_time(Some(10), 5, 2), "a second supplement request counts as late");
+        assert!(
+            !on_time(Some(10), 5, 2),
+            "a second supplement request counts as late"
+        );
         assert!(on_time(None, 5, 1));
-        assert_eq!(resume_after_supplement(Some(DossierStatus::Submitted)), DossierStatus::Submitted);
+        assert_eq!(
+            resume_after_supplement(Some(DossierStatus::Submitted)),
+            DossierStatus::Submitted
+        );
         assert_eq!(resume_after_supplement(None), DossierStatus::Processing);
         assert_eq!(step_of(DossierStatus::AwaitingApproval, 4), 2);
         assert_eq!(step_of(DossierStatus::AwaitingApproval, 2), 1);
@@ -384,7 +394,13 @@ mod transition_table {
     fn every_illegal_transition_is_refused() {
         use Action as A;
         use DossierStatus as S;
-        let open_not_submitted = [S::Received, S::Processing, S::AwaitingSupplement, S::AwaitingApproval, S::ResultReady];
+        let open_not_submitted = [
+            S::Received,
+            S::Processing,
+            S::AwaitingSupplement,
+            S::AwaitingApproval,
+            S::ResultReady,
+        ];
         let mut legal: Vec<(S, A, S)> = vec![
             (S::Submitted, A::Receive, S::Received),
             (S::Submitted, A::RequestSupplement, S::AwaitingSupplement),
@@ -407,16 +423,35 @@ mod transition_table {
         for s in open_not_submitted {
             legal.push((s, A::ApologiseAndExtend, s));
         }
-        for s in [S::Submitted, S::Received, S::Processing, S::AwaitingSupplement, S::AwaitingApproval] {
+        for s in [
+            S::Submitted,
+            S::Received,
+            S::Processing,
+            S::AwaitingSupplement,
+            S::AwaitingApproval,
+        ] {
             legal.push((s, A::Withdraw, S::Withdrawn));
         }
         let actions = [
-            A::Receive, A::RequestSupplement, A::Supplement, A::Refuse, A::Forward, A::SubmitForApproval, A::Approve,
-            A::SendBack, A::ReturnResult, A::Stop, A::Withdraw, A::ApologiseAndExtend,
+            A::Receive,
+            A::RequestSupplement,
+            A::Supplement,
+            A::Refuse,
+            A::Forward,
+            A::SubmitForApproval,
+            A::Approve,
+            A::SendBack,
+            A::ReturnResult,
+            A::Stop,
+            A::Withdraw,
+            A::ApologiseAndExtend,
         ];
         for s in DossierStatus::ALL {
             for a in actions {
-                let expected = legal.iter().find(|(ls, la, _)| *ls == s && *la == a).map(|(_, _, to)| *to);
+                let expected = legal
+                    .iter()
+                    .find(|(ls, la, _)| *ls == s && *la == a)
+                    .map(|(_, _, to)| *to);
                 assert_eq!(transition(s, a).ok(), expected, "{s:?} + {a:?}");
             }
         }

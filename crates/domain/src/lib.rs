@@ -17,5 +17,6 @@ pub mod calendar;
 pub mod catalog;
 pub mod dossier;
 pub mod form;
+pub mod progress;
 pub mod staff;
 pub mod text;

@@ -46,13 +46,25 @@ impl Role {
         match self {
             Role::Reception => matches!(
                 action,
-                A::Receive | A::RequestSupplement | A::Refuse | A::Forward | A::ReturnResult | A::ApologiseAndExtend
+                A::Receive
+                    | A::RequestSupplement
+                    | A::Refuse
+                    | A::Forward
+                    | A::ReturnResult
+                    | A::ApologiseAndExtend
             ),
             Role::Specialist => matches!(
                 action,
-                A::Forward | A::RequestSupplement | A::SubmitForApproval | A::Stop | A::ApologiseAndExtend
+                A::Forward
+                    | A::RequestSupplement
+                    | A::SubmitForApproval
+                    | A::Stop
+                    | A::ApologiseAndExtend
             ),
-            Role::Leader => matches!(action, A::Approve | A::SendBack | A::Forward | A::Stop | A::ApologiseAndExtend),
+            Role::Leader => matches!(
+                action,
+                A::Approve | A::SendBack | A::Forward | A::Stop | A::ApologiseAndExtend
+            ),
             Role::Admin => false,
         }
     }
@@ -87,14 +99,26 @@ pub fn visible_agencies(role: Role, agency: &AgencyCode, all: &[Agency]) -> Vec<
 pub fn check_password(password: &str) -> Result<(), &'static str> {
     let n = password.chars().count();
     if n < 8 {
-        return Err("Mật khẩu phải có ít nhất 8 ký tự (nên dùng từ 15 ký tự, ví dụ một câu dễ nhớ).");
+        return Err(
+            "Mật khẩu phải có ít nhất 8 ký tự (nên dùng từ 15 ký tự, ví dụ một câu dễ nhớ).",
+        );
     }
     if n > 128 {
         return Err("Mật khẩu dài tối đa 128 ký tự.");
     }
     const COMMON: [&str; 12] = [
-        "12345678", "123456789", "1234567890", "password", "password1", "qwertyui", "11111111", "00000000",
-        "abc12345", "iloveyou", "matkhau123", "admin123",
+        "12345678",
+        "123456789",
+        "1234567890",
+        "password",
+        "password1",
+        "qwertyui",
+        "11111111",
+        "00000000",
+        "abc12345",
+        "iloveyou",
+        "matkhau123",
+        "admin123",
     ];
     if COMMON.contains(&password.to_lowercase().as_str()) {
         return Err("Mật khẩu này quá phổ biến, dễ bị đoán. Hãy chọn mật khẩu khác.");
@@ -109,7 +133,12 @@ mod tests {
 
     #[test]
     fn admin_acts_on_no_dossier() {
-        for a in [Action::Receive, Action::Approve, Action::Forward, Action::ReturnResult] {
+        for a in [
+            Action::Receive,
+            Action::Approve,
+            Action::Forward,
+            Action::ReturnResult,
+        ] {
             assert!(!Role::Admin.may(a));
         }
     }
@@ -124,7 +153,12 @@ mod tests {
     #[test]
     fn every_status_action_pair_is_decided_without_panic() {
         for s in DossierStatus::ALL {
-            for a in [Action::Receive, Action::Approve, Action::Supplement, Action::Withdraw] {
+            for a in [
+                Action::Receive,
+                Action::Approve,
+                Action::Supplement,
+                Action::Withdraw,
+            ] {
                 let _ = transition(s, a);
             }
         }

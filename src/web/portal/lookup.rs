@@ -49,9 +49,24 @@ pub struct PublicStatus {
     pub expected_at: Option<String>,
     /// Legal due time once received (RFC 3339).
     pub due_at: Option<String>,
-    /// False once the due time has passed while the dossier is still open.
+    /// False once the due time has passed while the dossier is still open (or it was finished
+    /// late), or when supplements were requested more than once (QĐ 766).
     pub on_time: bool,
+    /// The workflow step the dossier is in now ("where it is"), if still open.
+    pub current_step: Option<String>,
+    /// The unit holding the dossier.
+    pub unit: Option<String>,
+    /// The official handling it: name and title.
+    pub handler: Option<Handler>,
+    /// Time used in each step against its allotment ("where it is stuck").
+    pub steps: Vec<crate::web::progress::StepView>,
     pub timeline: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Handler {
+    pub name: String,
+    pub title: String,
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -62,10 +77,29 @@ pub async fn public_status(state: &AppState, row: &DossierRow) -> AppResult<Publ
     let catalog = state.catalog();
     let events = dossiers::events(&state.db, row.id).await?;
     let status = row.status();
+    let now = crate::now_ms();
     let deadline = row.due_at.or(row.expected_at);
-    let on_time = match deadline {
-        Some(d) if !status.is_closed() => crate::now_ms() <= d,
-        _ => true,
+    let on_time = dvc_domain::dossier::on_time(
+        deadline,
+        row.finished_at.unwrap_or(now),
+        row.supplement_count,
+    );
+    let procedure = catalog.procedure(&row.procedure_code);
+    let steps = procedure
+        .map(|p| crate::web::progress::steps(state, row, p, &events, now))
+        .unwrap_or_default();
+    let current_step = steps
+        .iter()
+        .find(|s| s.state == "current")
+        .map(|s| s.name.clone());
+    let handler = match row.assignee_id {
+        Some(id) => crate::store::staff::find(&state.db, id)
+            .await?
+            .map(|s| Handler {
+                name: s.name,
+                title: s.title,
+            }),
+        None => None,
     };
     Ok(PublicStatus {
         code: row.code.clone(),
@@ -87,6 +121,10 @@ pub async fn public_status(state: &AppState, row: &DossierRow) -> AppResult<Publ
         expected_at: row.expected_at.map(rfc3339),
         due_at: row.due_at.map(rfc3339),
         on_time,
+        current_step,
+        unit: row.unit.clone().filter(|_| !status.is_closed()),
+        handler: handler.filter(|_| !status.is_closed()),
+        steps,
         timeline: events
             .iter()
             .map(|e| {
@@ -182,7 +220,7 @@ pub async fn page(
     }
 }
 
-async fn by_token(state: &AppState, token: &str) -> AppResult<DossierRow> {
+pub async fn by_token(state: &AppState, token: &str) -> AppResult<DossierRow> {
     if token.len() < 20 || token.len() > 100 {
         return Err(private_not_found());
     }
@@ -218,9 +256,21 @@ pub async fn private(
         .iter()
         .map(|a| context! { id => a.id, name => a.file_name.clone(), size_kb => a.size_bytes.saturating_add(1023) / 1024 })
         .collect();
+    let events = dossiers::events(&state.db, row.id).await?;
+    let documents: Vec<Value> = events
+        .iter()
+        .filter_map(|e| {
+            crate::web::staff::documents::kind_for_action(&e.action)
+                .map(|k| context! { kind => k, id => e.id, at => e.at })
+        })
+        .collect();
     let mut resp = render(
         "dossier_private.html",
-        context! { status => ser(&status), sections, token, attachments => attachment_links, applicant_name => row.applicant_name },
+        context! {
+            status => ser(&status), sections, token, attachments => attachment_links, applicant_name => row.applicant_name.clone(),
+            documents, has_result => row.result_key.is_some(), result_name => row.result_name.clone(),
+            awaiting_supplement => row.status() == DossierStatus::AwaitingSupplement,
+        },
     )?
     .into_response();
     resp.headers_mut().insert(
@@ -279,4 +329,43 @@ pub fn download(bytes: bytes::Bytes, content_type: &str, file_name: &str) -> Res
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
+}
+
+pub async fn result(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    rate_limit_lookup(&state, &headers, peer)?;
+    let row = by_token(&state, &token).await?;
+    crate::web::staff::dossier::serve_result(&state, &row).await
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct DocParams {
+    pub su_kien: Option<i64>,
+}
+
+/// An official document of the dossier (Mẫu 01–05), for the citizen holding the secret link.
+pub async fn document(
+    State(state): State<AppState>,
+    Path((token, kind)): Path<(String, String)>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    LenientQuery(params): LenientQuery<DocParams>,
+) -> AppResult<Response> {
+    rate_limit_lookup(&state, &headers, peer)?;
+    let row = by_token(&state, &token).await?;
+    let kind = kind.trim_end_matches(".pdf");
+    if kind == "mau-06" {
+        return Err(AppError::not_found());
+    }
+    let mut r =
+        crate::web::staff::documents::render_pdf(&state, &row, kind, params.su_kien).await?;
+    r.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    Ok(r)
 }

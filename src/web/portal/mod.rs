@@ -6,6 +6,7 @@ pub mod home;
 pub mod lookup;
 pub mod procedure;
 pub mod submit;
+pub mod supplement;
 
 use super::AppState;
 use crate::error::{AppError, AppResult};

@@ -1,0 +1,80 @@
+//! Builds the per-step view of a dossier (current step, handler, time used against allotment)
+//! from its timeline, for the back office and the citizen's status page alike.
+
+use super::AppState;
+use crate::store::dossiers::{DossierRow, EventRow};
+use dvc_domain::calendar::WorkWeek;
+use dvc_domain::catalog::Procedure;
+use dvc_domain::dossier::{DossierStatus, step_of};
+use dvc_domain::progress::{Segment, StepUsage, format_office_time, usage};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StepView {
+    pub name: String,
+    /// `done`, `current` or `pending`.
+    pub state: String,
+    pub allotted: String,
+    pub used: String,
+    pub allotted_secs: i64,
+    pub used_secs: i64,
+    /// Used more than its allotment.
+    pub late: bool,
+}
+
+pub fn week_of(state: &AppState, agency_code: &str) -> WorkWeek {
+    let catalog = state.catalog();
+    WorkWeek::from_iso_days(
+        catalog
+            .agency(agency_code)
+            .map(|a| a.working_weekdays.as_slice())
+            .unwrap_or(&[]),
+    )
+}
+
+pub fn steps(
+    state: &AppState,
+    row: &DossierRow,
+    p: &Procedure,
+    events: &[EventRow],
+    now: i64,
+) -> Vec<StepView> {
+    let wf = p.effective_workflow();
+    let status = row.status();
+    let end = row.finished_at.unwrap_or(now);
+    let mut segments = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let to = events.get(i + 1).map(|n| n.at).unwrap_or(end);
+        let st = DossierStatus::parse(&e.to_status).unwrap_or(DossierStatus::Submitted);
+        let step = e
+            .step
+            .map(|s| s.max(0) as usize)
+            .unwrap_or_else(|| step_of(st, wf.len()));
+        segments.push(Segment {
+            step,
+            from_ms: e.at,
+            to_ms: to,
+            paused: st == DossierStatus::AwaitingSupplement,
+        });
+    }
+    let week = week_of(state, &row.agency_code);
+    let day_secs = state.calendar.office_hours().daily().as_secs();
+    let budget = i64::from(p.processing_time.working_days.max(1)) * day_secs;
+    let current = (!status.is_closed()).then_some(row.step.max(0) as usize);
+    let cal = &state.calendar;
+    let u: Vec<StepUsage> = usage(&wf, budget, &segments, current, |a, b| {
+        cal.office_time_between(crate::ts(a), crate::ts(b), &week)
+            .as_secs()
+    });
+    u.into_iter()
+        .map(|s| StepView {
+            name: s.name,
+            state: s.state.to_string(),
+            allotted: format_office_time(s.allotted_secs, day_secs),
+            used: format_office_time(s.used_secs, day_secs),
+            allotted_secs: s.allotted_secs,
+            used_secs: s.used_secs,
+            late: s.late,
+        })
+        .collect()
+}

@@ -1,0 +1,193 @@
+//! `/can-bo/dang-nhap`: Argon2id passwords, a new session at login (the pre-login one is
+//! discarded), throttling after repeated failures, and the same answer for an unknown account
+//! and a wrong password.
+
+use crate::error::{AppError, AppResult};
+use crate::store::{audit, staff};
+use crate::web::AppState;
+use crate::web::extract::Peer;
+use crate::web::security::{
+    self, SESSION_IDLE_MS, check_origin, cookie_name, no_store, sha256_hex,
+};
+use crate::web::templates::render_status;
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use dvc_domain::audit::Entry;
+use minijinja::context;
+use serde::Deserialize;
+
+/// Failures allowed per account, and per IP, in [`WINDOW_MS`].
+pub const MAX_FAILURES_ACCOUNT: i64 = 5;
+pub const MAX_FAILURES_IP: i64 = 30;
+pub const WINDOW_MS: i64 = 15 * 60 * 1000;
+
+fn page(csrf: &str, email: &str, error: Option<&str>, status: StatusCode) -> AppResult<Response> {
+    Ok(no_store(render_status(
+        status,
+        "staff_login.html",
+        context! { csrf, email, error },
+    )?))
+}
+
+pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
+    let (session, cookie) = security::ensure_session(&state, &headers).await?;
+    Ok(security::with_cookie(
+        page(&session.csrf_token, "", None, StatusCode::OK)?,
+        cookie,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    csrf: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> AppResult<Response> {
+    check_origin(&state, &headers)?;
+    let session = security::session(&state, &headers).await?;
+    let form = form.map(|f| f.0).map_err(|_| {
+        AppError::BadRequest("Dữ liệu đăng nhập không đọc được. Hãy tải lại trang.".into())
+    })?;
+    security::check_csrf(session.as_ref(), form.csrf.as_deref())?;
+    let Some(session) = session else {
+        return Err(AppError::Forbidden("Phiên làm việc đã hết hạn.".into()));
+    };
+    let email = form.email.unwrap_or_default().trim().to_lowercase();
+    let password = form.password.unwrap_or_default();
+    let ip = security::client_ip(&state, &headers, peer).to_string();
+    let now = crate::now_ms();
+
+    let since = now - WINDOW_MS;
+    let account_failures = audit::count_failures(&state.db, &email, since).await?;
+    let ip_failures = audit::count_failures(&state.db, &format!("ip:{ip}"), since).await?;
+    if account_failures >= MAX_FAILURES_ACCOUNT || ip_failures >= MAX_FAILURES_IP {
+        audit::append(
+            &state.db,
+            entry(now, &email, &ip, "login_throttled", &email),
+        )
+        .await?;
+        return Err(AppError::TooManyRequests {
+            message: "Đăng nhập sai quá nhiều lần. Hãy chờ 15 phút rồi thử lại, hoặc liên hệ quản trị hệ thống để đặt lại mật khẩu.".into(),
+            retry_after_secs: (WINDOW_MS / 1000) as u64,
+        });
+    }
+    let account = if email.is_empty() {
+        None
+    } else {
+        staff::find_by_email(&state.db, &email).await?
+    };
+    let stored = account
+        .as_ref()
+        .filter(|a| a.active == 1)
+        .map(|a| a.password_hash.clone());
+    let ok = crate::password::verify(password, stored).await;
+    let Some(account) = account.filter(|_| ok) else {
+        audit::append(&state.db, entry(now, &email, &ip, "login_failed", &email)).await?;
+        audit::append(
+            &state.db,
+            entry(now, &email, &ip, "login_failed", &format!("ip:{ip}")),
+        )
+        .await?;
+        return page(
+            &session.csrf_token,
+            &email,
+            Some("Thư điện tử hoặc mật khẩu không đúng. Kiểm tra lại rồi thử lại."),
+            StatusCode::UNAUTHORIZED,
+        );
+    };
+    audit::append(
+        &state.db,
+        entry(now, &account.email, &ip, "login", &account.email),
+    )
+    .await?;
+    // Session rotation: the pre-login session is deleted and a new one issued.
+    staff::delete_session(&state.db, &session.id_hash).await?;
+    let raw = security::random_token(32);
+    let csrf = security::random_token(32);
+    staff::create_session(
+        &state.db,
+        &sha256_hex(&raw),
+        &csrf,
+        account.id,
+        now,
+        now + SESSION_IDLE_MS,
+    )
+    .await?;
+    let secure = if state.config.https() { "; Secure" } else { "" };
+    let cookie = format!(
+        "{}={raw}; Path=/; HttpOnly; SameSite=Lax{secure}",
+        cookie_name(&state)
+    );
+    let mut resp = Redirect::to("/can-bo").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+fn entry(at: i64, actor: &str, ip: &str, action: &str, subject: &str) -> Entry {
+    Entry {
+        seq: 0,
+        at,
+        actor: actor.chars().take(200).collect(),
+        ip: ip.to_string(),
+        action: action.into(),
+        subject: subject.chars().take(200).collect(),
+        from_state: None,
+        to_state: None,
+        reason: None,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    csrf: Option<String>,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    form: Result<Form<LogoutForm>, axum::extract::rejection::FormRejection>,
+) -> AppResult<Response> {
+    check_origin(&state, &headers)?;
+    let ctx = super::require_staff(&state, &headers).await?;
+    let token = form.ok().and_then(|f| f.0.csrf);
+    let ok = token.as_deref().is_some_and(|t| t == ctx.csrf);
+    if !ok {
+        return Err(AppError::Forbidden(
+            "Phiên làm việc đã hết hạn. Hãy tải lại trang.".into(),
+        ));
+    }
+    staff::delete_session(&state.db, &ctx.session_hash).await?;
+    let ip = security::client_ip(&state, &headers, peer).to_string();
+    audit::append(
+        &state.db,
+        entry(
+            crate::now_ms(),
+            &ctx.staff.email,
+            &ip,
+            "logout",
+            &ctx.staff.email,
+        ),
+    )
+    .await?;
+    let mut resp = Redirect::to("/can-bo/dang-nhap").into_response();
+    let expire = format!(
+        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax",
+        cookie_name(&state)
+    );
+    if let Ok(v) = HeaderValue::from_str(&expire) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
