@@ -18,6 +18,8 @@ pub struct TestApp {
     pub state: AppState,
     pub dir: PathBuf,
     pg_db: Option<String>,
+    /// Only the owner removes the data dir and the database when dropped.
+    owner: bool,
 }
 
 pub struct Builder {
@@ -126,12 +128,16 @@ impl Builder {
             state: launched.state,
             dir,
             pg_db,
+            owner: true,
         }
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if !self.owner {
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
         if let Some(name) = self.pg_db.take() {
             // Drop the database from another thread with its own runtime (Drop cannot await).
@@ -168,6 +174,20 @@ impl TestApp {
 
     pub async fn spawn() -> TestApp {
         Self::builder().spawn().await
+    }
+
+    /// The same app seen from a new browser (fresh cookies); dropping it frees nothing.
+    pub fn shallow_clone(&self) -> TestApp {
+        TestApp {
+            database_url: self.database_url.clone(),
+            base: self.base.clone(),
+            client: client(),
+            mailbox: self.mailbox.clone(),
+            state: self.state.clone(),
+            dir: self.dir.clone(),
+            pg_db: None,
+            owner: false,
+        }
     }
 
     pub fn database_url(&self) -> String {
