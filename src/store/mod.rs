@@ -8,7 +8,12 @@
 pub mod catalog;
 pub mod dossiers;
 pub mod outbox;
+pub mod rate_limits;
 pub mod sessions;
+pub mod tables;
+
+#[cfg(test)]
+mod lockstep;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{

@@ -290,13 +290,17 @@ pub async fn send(
         return Ok(confirmation_redirect(&row));
     }
     let ip = security::client_ip(&state, &headers, peer);
-    if let Err(retry) = state.limiter.hit(
-        Limit::Submit,
-        ip,
-        state.config.rate_submit_per_hour,
-        3_600_000,
-        crate::now_ms(),
-    ) {
+    if let Err(retry) = state
+        .limiter
+        .hit(
+            Limit::Submit,
+            ip,
+            state.config.rate_submit_per_hour,
+            3_600_000,
+            crate::now_ms(),
+        )
+        .await
+    {
         return Err(AppError::TooManyRequests {
             message: "Có quá nhiều hồ sơ được gửi từ địa chỉ mạng này trong một giờ. Hãy chờ rồi thử lại; thông tin bạn đã khai vẫn được giữ.".into(),
             retry_after_secs: retry,
