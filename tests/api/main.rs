@@ -3,11 +3,15 @@
 //! over HTTP as a browser would. One binary, so one link step.
 
 mod helpers;
+mod nodes;
 mod smtp;
 
 mod api;
 mod catalogue;
 mod journey;
 mod mail;
+mod migrate_data;
+mod multinode;
+mod s3;
 mod security;
 mod uploads;
