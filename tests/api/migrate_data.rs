@@ -24,7 +24,7 @@ async fn sqlite_installation_moves_to_postgres() {
             &[("DVC_SMTP_URL", smtp_url.as_str()), ("DVC_CAPTCHA", "off")],
         )
         .await;
-        let code = journey(&c, &node.base, &node.base, &node.base, false, None).await;
+        let code = journey(&c, &node.base, &node.base, &node.base, false).await;
         let mail = mailbox.wait_for(&code, 15).await.expect("e-mail");
         (code, private_path(&mail))
     }; // the node stops here
@@ -92,7 +92,7 @@ async fn sqlite_installation_moves_to_postgres() {
 
     // New dossiers continue the day's numbering and the id sequences (setval), and the e-mail
     // already sent from SQLite is not sent again.
-    let next = journey(&client(), &node.base, &node.base, &node.base, false, None).await;
+    let next = journey(&client(), &node.base, &node.base, &node.base, false).await;
     assert_eq!(seq(&next), seq(&code) + 1);
     mailbox.wait_for(&next, 15).await.expect("new e-mail");
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;

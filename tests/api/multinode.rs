@@ -43,7 +43,7 @@ async fn two_nodes_on_one_postgres_behave_as_one_system() {
     // A session and its CSRF token made on A are accepted by B; the verification code shown by
     // A (its text alternative) is answered on B.
     let c = client();
-    let code1 = journey(&c, &a.base, &a.base, &b.base, true, None).await;
+    let code1 = journey(&c, &a.base, &a.base, &b.base, true).await;
     assert_eq!(seq(&code1), 1);
     // The session remembers the submission made on B when A shows the confirmation.
     let r = c
@@ -64,6 +64,14 @@ async fn two_nodes_on_one_postgres_behave_as_one_system() {
         valid_pdf()
     );
 
+    // A double click whose two POSTs reach different nodes at once: one dossier, and both
+    // answers lead to its confirmation (the form was filled on B, reviewed on A).
+    let c2 = client();
+    let fields = prepare(&c2, &b.base, &a.base, true).await;
+    let (x, y) = tokio::join!(send(&c2, &a.base, &fields), send(&c2, &b.base, &fields));
+    assert_eq!(x, y, "one dossier for a double click across nodes");
+    assert_eq!(seq(&x), 2);
+
     // Concurrent citizens spread over both nodes: each fills the form on one node and sends it
     // to the other.
     let n = 8;
@@ -75,16 +83,16 @@ async fn two_nodes_on_one_postgres_behave_as_one_system() {
             (b.base.clone(), a.base.clone())
         };
         tasks.push(tokio::spawn(async move {
-            journey(&client(), &x, &x, &y, true, None).await
+            journey(&client(), &x, &x, &y, true).await
         }));
     }
-    let mut codes = vec![code1.clone()];
+    let mut codes = vec![code1.clone(), x.clone()];
     for t in tasks {
         codes.push(t.await.expect("citizen task"));
     }
     let mut seqs: Vec<u32> = codes.iter().map(|c| seq(c)).collect();
     seqs.sort_unstable();
-    assert_eq!(seqs, (1..=n + 1).collect::<Vec<u32>>(), "{codes:?}");
+    assert_eq!(seqs, (1..=n + 2).collect::<Vec<u32>>(), "{codes:?}");
     let prefix = code1.rsplit_once('-').expect("code").0.to_string();
     assert!(codes.iter().all(|c| c.starts_with(&prefix)), "{codes:?}");
 

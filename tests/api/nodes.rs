@@ -144,26 +144,22 @@ pub fn spelled_digits(page: &str) -> String {
         .collect()
 }
 
-/// The khai sinh journey through HTTP: the form is opened and saved on `form_base`, the review
-/// page (with the verification code's text alternative when `captcha`) is fetched from
-/// `review_base` and the submission is sent to `send_base`. Returns the dossier code.
-pub async fn journey(
+/// The khai sinh declaration saved on `form_base` and reviewed on `review_base` (with the
+/// verification code's text alternative when `captcha`): the fields of the final POST.
+pub async fn prepare(
     c: &Client,
     form_base: &str,
     review_base: &str,
-    send_base: &str,
     captcha: bool,
-    xff: Option<&str>,
-) -> String {
+) -> Vec<(&'static str, String)> {
     let form = text(c, &format!("{form_base}/thu-tuc/{PROC}/nop-ho-so")).await;
     let csrf = extract(&form, "name=\"csrf\" value=\"").expect("csrf");
-    let mut post = c
+    let r = c
         .post(format!("{form_base}/thu-tuc/{PROC}/nop-ho-so"))
-        .multipart(birth_form(&csrf, valid_pdf()));
-    if let Some(ip) = xff {
-        post = post.header("x-forwarded-for", ip);
-    }
-    let r = post.send().await.expect("POST declaration");
+        .multipart(birth_form(&csrf, valid_pdf()))
+        .send()
+        .await
+        .expect("POST declaration");
     assert_eq!(r.status().as_u16(), 303, "declaration saved");
     let suffix = if captcha { "?ma-xac-nhan=chu" } else { "" };
     let review = text(
@@ -179,13 +175,17 @@ pub async fn journey(
         fields.push(("captcha_id", id));
         fields.push(("captcha_answer", spelled_digits(&review)));
     }
-    let mut send = c
+    fields
+}
+
+/// Sends the final POST to `send_base`; returns the dossier code from the redirect.
+pub async fn send(c: &Client, send_base: &str, fields: &[(&'static str, String)]) -> String {
+    let r = c
         .post(format!("{send_base}/thu-tuc/{PROC}/nop-ho-so/gui"))
-        .form(&fields);
-    if let Some(ip) = xff {
-        send = send.header("x-forwarded-for", ip);
-    }
-    let r = send.send().await.expect("POST send");
+        .form(fields)
+        .send()
+        .await
+        .expect("POST send");
     let status = r.status().as_u16();
     let loc = location(&r);
     assert_eq!(
@@ -195,6 +195,18 @@ pub async fn journey(
         r.text().await.unwrap_or_default()
     );
     code_from_confirmation(&loc)
+}
+
+/// The whole khai sinh journey through HTTP (see [`prepare`]), sent to `send_base`.
+pub async fn journey(
+    c: &Client,
+    form_base: &str,
+    review_base: &str,
+    send_base: &str,
+    captcha: bool,
+) -> String {
+    let fields = prepare(c, form_base, review_base, captcha).await;
+    send(c, send_base, &fields).await
 }
 
 /// The private link (path only) from a confirmation e-mail.

@@ -113,7 +113,7 @@ async fn attachments_on_s3_compatible_storage() {
         node.log()
     );
 
-    let code = journey(&c, &node.base, &node.base, &node.base, false, None).await;
+    let code = journey(&c, &node.base, &node.base, &node.base, false).await;
     let mail = mailbox.wait_for(&code, 15).await.expect("e-mail");
     assert_eq!(
         download_attachment(&c, &node.base, &private_path(&mail)).await,
