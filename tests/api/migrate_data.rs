@@ -99,4 +99,46 @@ async fn sqlite_installation_moves_to_postgres() {
     let all = mailbox.all();
     assert_eq!(all.len(), 1, "only the new dossier's e-mail");
     drop(node);
+
+    // And back: PostgreSQL → a new SQLite file, with the attachments copied to another
+    // directory (each checked against its stored SHA-256).
+    let back = root.0.join("back");
+    std::fs::create_dir_all(&back).expect("dir");
+    let back_url = format!("sqlite://{}", back.join("dichvucong.db").display());
+    let moved = back.join("moved-files").display().to_string();
+    let files = dir.join("files").display().to_string();
+    let out = command(&[])
+        .args(["migrate-data", "--from", &pg.url, "--to", &back_url])
+        .args(["--files-from", &files, "--files-to", &moved])
+        .output()
+        .expect("run migrate-data");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Đã chép 2 tệp"), "{stdout}");
+    eprintln!("{stdout}");
+    let node = Node::start(
+        free_port(),
+        &back,
+        &[
+            ("DVC_STORAGE_URL", moved.as_str()),
+            ("DVC_SMTP_URL", smtp_url.as_str()),
+            ("DVC_CAPTCHA", "off"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        download_attachment(&c, &node.base, &private).await,
+        valid_pdf()
+    );
+    let r = c
+        .get(node.url(&format!("/tra-cuu?ma={next}")))
+        .send()
+        .await
+        .expect("lookup");
+    assert_eq!(r.status().as_u16(), 200);
+    drop(node);
 }
