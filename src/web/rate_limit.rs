@@ -106,6 +106,8 @@ mod tests {
         assert!(r.hit(Action::Lookup, ip, 2, 60_000, 62_000).await.is_ok());
         assert_eq!(r.hit(Action::Lookup, ip, 2, 60_000, 63_000).await, Err(58));
         db.close().await;
-        let _ = std::fs::remove_file(&path);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 }
