@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, unit and property tests, and the black-box HTTP tests
-# on SQLite and on PostgreSQL. Installs and starts what it needs (PostgreSQL) when missing.
+# on SQLite and on PostgreSQL (with the two-node and migrate-data tests, and attachments on an
+# S3-compatible server). Installs and starts what it needs (PostgreSQL, moto's S3 server) when missing.
 #
 #   scripts/test.sh            # everything
 #   SKIP_LINT=1 scripts/test.sh
@@ -33,17 +34,39 @@ ensure_postgres() {
   return 1
 }
 
+# An S3-compatible server for the object-storage test: moto's server, from PyPI, installed once
+# into a virtualenv under the target directory when it is not already on PATH.
+ensure_s3_server() {
+  if [ -n "${DVC_TEST_S3_SERVER:-}" ] && [ -x "${DVC_TEST_S3_SERVER}" ]; then return 0; fi
+  if command -v moto_server >/dev/null; then
+    DVC_TEST_S3_SERVER="$(command -v moto_server)"
+  else
+    local venv="${CARGO_TARGET_DIR:-target}/s3-server-venv"
+    if [ ! -x "$venv/bin/moto_server" ]; then
+      say "Installing moto's S3 server (PyPI) into $venv"
+      python3 -m venv "$venv"
+      "$venv/bin/pip" install --quiet 'moto[server]'
+    fi
+    DVC_TEST_S3_SERVER="$(cd "$venv/bin" && pwd)/moto_server"
+  fi
+  export DVC_TEST_S3_SERVER
+}
+
+ensure_s3_server
+
 if [ -z "${SKIP_LINT:-}" ]; then
   say "cargo fmt --check"
   cargo fmt --all -- --check
   say "cargo clippy -D warnings"
   cargo clippy --workspace --all-targets --quiet -- -D warnings
+  say "cargo check without the s3 feature"
+  cargo check --quiet --no-default-features
 fi
 
 say "Unit, property and black-box tests on SQLite"
 cargo test --all --quiet
 
-say "Black-box tests on PostgreSQL"
+say "Black-box tests on PostgreSQL (with two nodes, migrate-data and S3 storage)"
 ensure_postgres
 DVC_TEST_BACKEND=postgres cargo test --quiet --test api
 

@@ -33,6 +33,10 @@ pub struct Config {
     /// `sqlite:///abs/path.db` or `postgres://user@host/db`; default: `<data dir>/dichvucong.db`.
     #[arg(long, env = "DVC_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
+    /// Where attachments go: `s3://bucket/prefix` (credentials from the usual `AWS_*` variables),
+    /// `file:///abs/dir` or a directory; default: `<data dir>/files`.
+    #[arg(long, env = "DVC_STORAGE_URL", global = true)]
+    pub storage_url: Option<String>,
     /// Public base URL used in e-mail links; cookies are `Secure` when it is https.
     #[arg(long, env = "DVC_BASE_URL", global = true)]
     pub base_url: Option<String>,

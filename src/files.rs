@@ -1,16 +1,19 @@
-//! Attachments and generated documents, behind `object_store`: local disk by default.
+//! Attachments and generated documents, behind `object_store`: local disk by default,
+//! S3-compatible object storage when `DVC_STORAGE_URL=s3://bucket/prefix` (cargo feature `s3`).
 //! Keys are always generated here (`attachments/YYYY/MM/<uuid>`), never taken from a client.
 
 use bytes::Bytes;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub struct Files {
     store: Arc<dyn ObjectStore>,
+    /// Where the files are, for logs and messages (never holds credentials).
+    location: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -19,17 +22,137 @@ pub enum FilesError {
     Store(#[from] object_store::Error),
     #[error("kho tệp: {0}")]
     Io(#[from] std::io::Error),
+    #[error("DVC_STORAGE_URL không dùng được: {0}")]
+    Config(String),
+}
+
+/// Makes rustls' ring provider the process default, which the HTTP client of the S3 store (and
+/// any other `reqwest` client in this process) needs; idempotent. Without the `s3` feature there
+/// is no such client and nothing to do.
+pub fn install_tls_provider() {
+    #[cfg(feature = "s3")]
+    {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
 }
 
 impl Files {
+    /// Opens the storage named by `url` (`DVC_STORAGE_URL`); `None`: `<data dir>/files`.
+    pub async fn open(url: Option<&str>, data_dir: &Path) -> Result<Files, FilesError> {
+        let url = url.map(str::trim).filter(|u| !u.is_empty());
+        match url {
+            None => Files::local_dir(&data_dir.join("files")),
+            Some(u) if u.starts_with("s3://") => {
+                let files = Files::s3(u)?;
+                files.probe().await?;
+                Ok(files)
+            }
+            Some(u) if u.starts_with("file://") => {
+                let parsed = url::Url::parse(u).map_err(|e| FilesError::Config(e.to_string()))?;
+                let dir = parsed.to_file_path().map_err(|()| {
+                    FilesError::Config(format!("{u}: cần một đường dẫn tuyệt đối (file:///…)"))
+                })?;
+                Files::local_dir(&dir)
+            }
+            Some(u) if u.contains("://") => Err(FilesError::Config(format!(
+                "{u}: chỉ hỗ trợ s3://bucket/tiền-tố, file:///thư-mục hoặc một thư mục"
+            ))),
+            Some(dir) => Files::local_dir(&PathBuf::from(dir)),
+        }
+    }
+
     /// Files under `<data dir>/files`.
     pub fn local(data_dir: &Path) -> Result<Files, FilesError> {
-        let root = data_dir.join("files");
-        std::fs::create_dir_all(&root)?;
-        let store = LocalFileSystem::new_with_prefix(&root)?;
+        Files::local_dir(&data_dir.join("files"))
+    }
+
+    fn local_dir(root: &Path) -> Result<Files, FilesError> {
+        std::fs::create_dir_all(root)?;
+        let store = LocalFileSystem::new_with_prefix(root)?;
         Ok(Files {
             store: Arc::new(store),
+            location: std::path::absolute(root)
+                .unwrap_or_else(|_| root.to_path_buf())
+                .display()
+                .to_string(),
         })
+    }
+
+    #[cfg(feature = "s3")]
+    fn s3(url: &str) -> Result<Files, FilesError> {
+        use object_store::aws::AmazonS3Builder;
+        use object_store::prefix::PrefixStore;
+        let parsed = url::Url::parse(url).map_err(|e| FilesError::Config(e.to_string()))?;
+        let bucket = parsed
+            .host_str()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| {
+                FilesError::Config(format!("{url}: thiếu tên bucket (s3://bucket/tiền-tố)"))
+            })?
+            .to_string();
+        let prefix = parsed.path().trim_matches('/').to_string();
+        install_tls_provider();
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
+        let endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+        if endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"))
+        {
+            // A local S3-compatible server (MinIO, Garage, moto…) without TLS.
+            builder = builder.with_allow_http(true);
+        }
+        if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+            builder = builder.with_region("us-east-1");
+        }
+        let s3 = builder
+            .build()
+            .map_err(|e| FilesError::Config(format!("{url}: {e}")))?;
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(PrefixStore::new(s3, prefix.as_str()))
+        };
+        Ok(Files {
+            store,
+            location: format!("s3://{bucket}/{prefix}"),
+        })
+    }
+
+    #[cfg(not(feature = "s3"))]
+    fn s3(url: &str) -> Result<Files, FilesError> {
+        Err(FilesError::Config(format!(
+            "{url}: bản dựng này không có hỗ trợ S3; hãy biên dịch với `cargo build --features s3`"
+        )))
+    }
+
+    /// Writes, reads back and deletes a small object, so a wrong bucket, endpoint or credential
+    /// stops the start-up with a clear message instead of failing the first citizen's upload.
+    async fn probe(&self) -> Result<(), FilesError> {
+        let key = format!("probe/{}", uuid::Uuid::new_v4().simple());
+        let check = async {
+            self.put(&key, Bytes::from_static(b"ok")).await?;
+            let back = self.get(&key).await?;
+            self.delete(&key).await?;
+            Ok::<bool, FilesError>(back.as_ref() == b"ok")
+        };
+        match check.await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(FilesError::Config(format!(
+                "{}: tệp thử đọc lại không khớp",
+                self.location
+            ))),
+            Err(e) => Err(FilesError::Config(format!(
+                "{}: không ghi/đọc được tệp thử ({e})",
+                self.location
+            ))),
+        }
+    }
+
+    /// Where the files are (`s3://bucket/prefix` or a directory), for logs.
+    pub fn location(&self) -> &str {
+        &self.location
     }
 
     /// A fresh storage key for an attachment.

@@ -21,6 +21,21 @@ enum Cmd {
     Migrate,
     /// Import a catalogue directory (agencies.toml + procedures/*.toml). Idempotent.
     ImportCatalog { path: PathBuf },
+    /// Copy all data to an empty database, e.g. SQLite → PostgreSQL, and verify it.
+    MigrateData {
+        /// Source database, e.g. `sqlite:///var/lib/dichvucong/dichvucong.db`.
+        #[arg(long)]
+        from: String,
+        /// Target database (empty), e.g. `postgres://dvc@db.example.vn/dichvucong`.
+        #[arg(long)]
+        to: String,
+        /// Also copy attachments from this storage (`s3://…`, `file:///…` or a directory)…
+        #[arg(long, requires = "files_to")]
+        files_from: Option<String>,
+        /// …to this one.
+        #[arg(long, requires = "files_from")]
+        files_to: Option<String>,
+    },
     /// Working-day calendar: holidays, due dates, yearly decisions.
     Calendar {
         #[command(subcommand)]
@@ -56,6 +71,21 @@ fn main() -> ExitCode {
             Cmd::Serve => dichvucong::web::serve(args.config).await,
             Cmd::Migrate => cli::migrate(&args.config).await,
             Cmd::ImportCatalog { path } => cli::import_catalog(&args.config, &path).await,
+            Cmd::MigrateData {
+                from,
+                to,
+                files_from,
+                files_to,
+            } => {
+                cli::migrate_data::run(
+                    &from,
+                    &to,
+                    files_from.as_deref(),
+                    files_to.as_deref(),
+                    &args.config.data_dir,
+                )
+                .await
+            }
             Cmd::Calendar { cmd } => cli::calendar_cmd(&args.config, cmd).await,
             Cmd::Staff { cmd } => cli::staff_cmd(&args.config, cmd).await,
             Cmd::Audit { cmd } => cli::audit_cmd(&args.config, cmd).await,

@@ -1,6 +1,7 @@
 //! Command-line subcommands other than `serve`.
 
 pub mod calendar;
+pub mod migrate_data;
 
 use crate::config::Config;
 use crate::store::Db;

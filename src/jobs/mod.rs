@@ -3,10 +3,11 @@
 pub mod mailer;
 
 use crate::files::Files;
-use crate::store::{Db, sessions};
+use crate::store::{Db, rate_limits, sessions};
 use std::time::Duration;
 
-/// Deletes expired sessions, challenges and abandoned drafts (with their uploaded files), hourly.
+/// Deletes expired sessions, challenges, abandoned drafts (with their uploaded files) and
+/// finished rate-limit windows, hourly.
 pub async fn housekeeping(db: Db, files: Files) {
     loop {
         let now = crate::now_ms();
@@ -19,6 +20,10 @@ pub async fn housekeeping(db: Db, files: Files) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+        }
+        let cutoff = now - crate::web::rate_limit::LONGEST_WINDOW_MS;
+        if let Err(e) = rate_limits::purge(&db, cutoff).await {
+            tracing::warn!(error = %e, "housekeeping: rate-limit windows not purged");
         }
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }

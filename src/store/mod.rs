@@ -9,8 +9,13 @@ pub mod audit;
 pub mod catalog;
 pub mod dossiers;
 pub mod outbox;
+pub mod rate_limits;
 pub mod sessions;
 pub mod staff;
+pub mod tables;
+
+#[cfg(test)]
+mod lockstep;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{

@@ -168,7 +168,7 @@ pub async fn dossier_status(
     Peer(peer): Peer,
     headers: HeaderMap,
 ) -> Result<Json<PublicStatus>, ApiError> {
-    rate_limit_lookup(&state, &headers, peer)?;
+    rate_limit_lookup(&state, &headers, peer).await?;
     match find_public(&state, &code).await? {
         Ok(row) => Ok(Json(public_status(&state, &row).await?)),
         Err(LookupError::Invalid(m)) => Err(AppError::BadRequest(m).into()),

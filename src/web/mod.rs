@@ -170,11 +170,21 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let (agencies, _) = crate::store::catalog::load(&db).await?;
     if agencies.is_empty() && config.sample_catalog {
         let files = crate::catalog::import::sample()?;
-        let r = crate::catalog::import::import(&db, &files).await?;
-        tracing::info!(added = r.added, "sample catalogue loaded (first start)");
+        match crate::catalog::import::import(&db, &files).await {
+            Ok(r) => tracing::info!(added = r.added, "sample catalogue loaded (first start)"),
+            Err(e) => {
+                // Several nodes starting at once on an empty database: another one won.
+                let (again, _) = crate::store::catalog::load(&db).await?;
+                if again.is_empty() {
+                    return Err(e);
+                }
+                tracing::info!("sample catalogue loaded by another node");
+            }
+        }
     }
-    let files = Files::local(&config.data_dir)?;
+    let files = Files::open(config.storage_url.as_deref(), &config.data_dir).await?;
     let calendar = crate::cli::calendar::load_calendar(&config.data_dir)?;
+    let limiter = rate_limit::RateLimiter::new(db.clone());
     let state = AppState(Arc::new(Inner {
         db,
         config,
@@ -182,7 +192,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         catalog: RwLock::new(Arc::new(Catalog::default())),
         calendar,
         mail_wake: Arc::new(Notify::new()),
-        limiter: rate_limit::RateLimiter::default(),
+        limiter,
     }));
     state.reload_catalog().await?;
     Ok(state)
@@ -221,7 +231,7 @@ pub async fn launch(config: Config, listener: tokio::net::TcpListener) -> anyhow
         state.files.clone(),
     ));
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, backend = state.db.backend(), base_url = %config.base_url(), "portal listening");
+    tracing::info!(%addr, backend = state.db.backend(), storage = %state.files.location(), base_url = %config.base_url(), "portal listening");
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)

@@ -596,15 +596,43 @@ async fn audit_verify_catches_a_tampered_row() {
 #[tokio::test]
 async fn refuse_apologise_and_stop_send_letters_and_mails() {
     let app = TestApp::spawn().await;
-    let reception = app.official("mc@hongbang.gov.vn", Role::Reception, AGENCY).await;
-    let specialist = app.official("cv@hongbang.gov.vn", Role::Specialist, AGENCY).await;
+    let reception = app
+        .official("mc@hongbang.gov.vn", Role::Reception, AGENCY)
+        .await;
+    let specialist = app
+        .official("cv@hongbang.gov.vn", Role::Specialist, AGENCY)
+        .await;
 
     // Refusal with the reason, by e-mail, and Mẫu 03.
     let a = app.submit_birth_registration().await;
-    assert_eq!(reception.act(&app, &a, "tu-choi", &[]).await.status().as_u16(), 422, "a reason is required");
-    assert_eq!(reception.act(&app, &a, "tu-choi", &[("reason", "Trẻ không cư trú trên địa bàn phường.")]).await.status().as_u16(), 303);
+    assert_eq!(
+        reception
+            .act(&app, &a, "tu-choi", &[])
+            .await
+            .status()
+            .as_u16(),
+        422,
+        "a reason is required"
+    );
+    assert_eq!(
+        reception
+            .act(
+                &app,
+                &a,
+                "tu-choi",
+                &[("reason", "Trẻ không cư trú trên địa bàn phường.")]
+            )
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
     assert_eq!(status_json(&app, &a).await["status"], "refused");
-    let mail = app.mailbox.wait_for("Trẻ không cư trú", 10).await.expect("refusal mail");
+    let mail = app
+        .mailbox
+        .wait_for("Trẻ không cư trú", 10)
+        .await
+        .expect("refusal mail");
     let link = private_link(&mail, &app.base);
     let (s, private) = app.get_text(&link).await;
     assert_eq!(s, 200);
@@ -616,39 +644,135 @@ async fn refuse_apologise_and_stop_send_letters_and_mails() {
 
     // Apology with a new date, then stop with the legal reason.
     let b = app.submit_birth_registration_again().await;
-    assert_eq!(reception.act(&app, &b, "tiep-nhan", &[]).await.status().as_u16(), 303);
-    let r = reception.act(&app, &b, "xin-loi-gia-han", &[("reason", "Cần xác minh thêm với cơ sở y tế."), ("new_due", "2099-12-31")]).await;
+    assert_eq!(
+        reception
+            .act(&app, &b, "tiep-nhan", &[])
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    let r = reception
+        .act(
+            &app,
+            &b,
+            "xin-loi-gia-han",
+            &[
+                ("reason", "Cần xác minh thêm với cơ sở y tế."),
+                ("new_due", "2099-12-31"),
+            ],
+        )
+        .await;
     assert_eq!(r.status().as_u16(), 303);
     let st = status_json(&app, &b).await;
-    assert!(st["due_at"].as_str().expect("due").starts_with("2099-12-31"), "{st}");
-    app.mailbox.wait_for("Cần xác minh thêm", 10).await.expect("apology mail");
-    let (s, pdf) = reception.get(&app, &format!("/can-bo/ho-so/{b}/giay-to/mau-04")).await;
+    assert!(
+        st["due_at"]
+            .as_str()
+            .expect("due")
+            .starts_with("2099-12-31"),
+        "{st}"
+    );
+    app.mailbox
+        .wait_for("Cần xác minh thêm", 10)
+        .await
+        .expect("apology mail");
+    let (s, pdf) = reception
+        .get(&app, &format!("/can-bo/ho-so/{b}/giay-to/mau-04"))
+        .await;
     assert_eq!(s, 200);
     assert!(pdf.starts_with("%PDF-"));
-    assert_eq!(specialist.act(&app, &b, "dung-xu-ly", &[("reason", "Theo yêu cầu của cơ quan điều tra, khoản 2 Điều 9.")]).await.status().as_u16(), 303);
+    assert_eq!(
+        specialist
+            .act(
+                &app,
+                &b,
+                "dung-xu-ly",
+                &[(
+                    "reason",
+                    "Theo yêu cầu của cơ quan điều tra, khoản 2 Điều 9."
+                )]
+            )
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
     assert_eq!(status_json(&app, &b).await["status"], "stopped");
-    app.mailbox.wait_for("khoản 2 Điều 9", 10).await.expect("stop mail");
-    let (s, _) = reception.get(&app, &format!("/can-bo/ho-so/{b}/giay-to/mau-05")).await;
+    app.mailbox
+        .wait_for("khoản 2 Điều 9", 10)
+        .await
+        .expect("stop mail");
+    let (s, _) = reception
+        .get(&app, &format!("/can-bo/ho-so/{b}/giay-to/mau-05"))
+        .await;
     assert_eq!(s, 200);
     // A document that was never issued is a clear 404.
-    let (s, _) = reception.get(&app, &format!("/can-bo/ho-so/{b}/giay-to/mau-02")).await;
+    let (s, _) = reception
+        .get(&app, &format!("/can-bo/ho-so/{b}/giay-to/mau-02"))
+        .await;
     assert_eq!(s, 404);
 
     // Two supplement requests make a dossier count as late (QĐ 766), even before its due date.
     let c = app.submit_birth_registration_again().await;
-    assert_eq!(reception.act(&app, &c, "tiep-nhan", &[]).await.status().as_u16(), 303);
-    assert_eq!(reception.act(&app, &c, "yeu-cau-bo-sung", &[("reason", "Thiếu"), ("other", "Giấy xác nhận cư trú")]).await.status().as_u16(), 303);
+    assert_eq!(
+        reception
+            .act(&app, &c, "tiep-nhan", &[])
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    assert_eq!(
+        reception
+            .act(
+                &app,
+                &c,
+                "yeu-cau-bo-sung",
+                &[("reason", "Thiếu"), ("other", "Giấy xác nhận cư trú")]
+            )
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
     assert_eq!(status_json(&app, &c).await["on_time"], true);
-    let mail = app.mailbox.wait_for("Giấy xác nhận cư trú", 10).await.expect("supplement mail");
+    let mail = app
+        .mailbox
+        .wait_for("Giấy xác nhận cư trú", 10)
+        .await
+        .expect("supplement mail");
     let link = private_link(&mail, &app.base);
     let citizen = app.shallow_clone();
     let (_, page) = citizen.get_text(&format!("{link}/bo-sung")).await;
     let csrf = extract(&page, "name=\"csrf\" value=\"").expect("csrf");
-    let part = reqwest::multipart::Part::bytes(valid_pdf()).file_name("cu-tru.pdf").mime_str("application/pdf").expect("mime");
-    let form = reqwest::multipart::Form::new().text("csrf", csrf).part("tep_1", part);
-    let r = citizen.client.post(app.url(&format!("{link}/bo-sung"))).multipart(form).send().await.expect("supplement");
+    let part = reqwest::multipart::Part::bytes(valid_pdf())
+        .file_name("cu-tru.pdf")
+        .mime_str("application/pdf")
+        .expect("mime");
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf)
+        .part("tep_1", part);
+    let r = citizen
+        .client
+        .post(app.url(&format!("{link}/bo-sung")))
+        .multipart(form)
+        .send()
+        .await
+        .expect("supplement");
     assert_eq!(r.status().as_u16(), 303);
-    assert_eq!(reception.act(&app, &c, "yeu-cau-bo-sung", &[("reason", "Vẫn thiếu"), ("other", "Giấy tờ khác")]).await.status().as_u16(), 303);
+    assert_eq!(
+        reception
+            .act(
+                &app,
+                &c,
+                "yeu-cau-bo-sung",
+                &[("reason", "Vẫn thiếu"), ("other", "Giấy tờ khác")]
+            )
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
     let st = status_json(&app, &c).await;
     assert_eq!(st["on_time"], false, "{st}");
 }

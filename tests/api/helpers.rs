@@ -47,6 +47,8 @@ pub fn backend_is_pg() -> bool {
 }
 
 pub fn client() -> Client {
+    // With the `s3` feature reqwest is built with rustls and needs a process-wide provider.
+    dichvucong::files::install_tls_provider();
     Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())
@@ -76,20 +78,7 @@ impl Builder {
         let dir = std::env::temp_dir().join(format!("dvc-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let (database_url, pg_db) = if backend_is_pg() {
-            let name = format!("dvct_{}", uuid::Uuid::new_v4().simple());
-            let admin = sqlx::PgPool::connect(&pg_admin_url())
-                .await
-                .expect("connect to PostgreSQL (DVC_TEST_PG_URL)");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&admin)
-                .await
-                .expect("create database");
-            admin.close().await;
-            let base = pg_admin_url();
-            let url = match base.rsplit_once('/') {
-                Some((prefix, _)) => format!("{prefix}/{name}"),
-                None => base,
-            };
+            let (url, name) = create_pg_database().await;
             (url, Some(name))
         } else {
             (format!("sqlite://{}", dir.join("test.db").display()), None)
@@ -118,6 +107,7 @@ impl Builder {
             rate_lookup_per_minute: self.rate_lookup,
             trust_proxy: false,
             sample_catalog: true,
+            storage_url: None,
         };
         let launched = launch(config, listener).await.expect("launch app");
         TestApp {
@@ -140,24 +130,71 @@ impl Drop for TestApp {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         if let Some(name) = self.pg_db.take() {
-            // Drop the database from another thread with its own runtime (Drop cannot await).
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("rt");
-                rt.block_on(async {
-                    if let Ok(admin) = sqlx::PgPool::connect(&pg_admin_url()).await {
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
-                        .execute(&admin)
-                        .await;
-                        admin.close().await;
-                    }
-                });
-            })
-            .join();
+            drop_pg_database(name);
+        }
+    }
+}
+
+/// Creates a fresh, empty PostgreSQL database; returns (its URL, its name).
+pub async fn create_pg_database() -> (String, String) {
+    let name = format!("dvct_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&pg_admin_url())
+        .await
+        .expect("connect to PostgreSQL (DVC_TEST_PG_URL)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .expect("create database");
+    admin.close().await;
+    let base = pg_admin_url();
+    let url = match base.rsplit_once('/') {
+        Some((prefix, _)) => format!("{prefix}/{name}"),
+        None => base,
+    };
+    (url, name)
+}
+
+/// Drops a test database, from another thread with its own runtime (Drop cannot await).
+pub fn drop_pg_database(name: String) {
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            if let Ok(admin) = sqlx::PgPool::connect(&pg_admin_url()).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&admin)
+                .await;
+                admin.close().await;
+            }
+        });
+    })
+    .join();
+}
+
+/// A fresh PostgreSQL database, dropped with this value.
+pub struct PgDb {
+    pub url: String,
+    name: Option<String>,
+}
+
+impl PgDb {
+    pub async fn create() -> PgDb {
+        let (url, name) = create_pg_database().await;
+        PgDb {
+            url,
+            name: Some(name),
+        }
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.name.take() {
+            drop_pg_database(name);
         }
     }
 }

@@ -3,6 +3,7 @@
 //! over HTTP as a browser would. One binary, so one link step.
 
 mod helpers;
+mod nodes;
 mod smtp;
 
 mod api;
@@ -10,5 +11,8 @@ mod back_office;
 mod catalogue;
 mod journey;
 mod mail;
+mod migrate_data;
+mod multinode;
+mod s3;
 mod security;
 mod uploads;

@@ -314,6 +314,7 @@ pub async fn save(
         if let Err(retry) = state
             .limiter
             .hit(Limit::Upload, ip, limit, 3_600_000, crate::now_ms())
+            .await
         {
             return Err(AppError::TooManyRequests {
                 message: "Bạn đã tải lên quá nhiều tệp trong thời gian ngắn. Hãy chờ một lát rồi thử lại.".into(),

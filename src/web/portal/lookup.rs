@@ -162,7 +162,7 @@ pub async fn find_public(
     }
 }
 
-pub fn rate_limit_lookup(
+pub async fn rate_limit_lookup(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
@@ -177,6 +177,7 @@ pub fn rate_limit_lookup(
             60_000,
             crate::now_ms(),
         )
+        .await
         .map_err(|retry| AppError::TooManyRequests {
             message: "Bạn tra cứu quá nhiều lần trong một phút. Hãy chờ một lát rồi thử lại."
                 .into(),
@@ -197,7 +198,7 @@ pub async fn page(
     if raw.is_empty() {
         return Ok(render("lookup.html", context! {})?.into_response());
     }
-    rate_limit_lookup(&state, &headers, peer)?;
+    rate_limit_lookup(&state, &headers, peer).await?;
     match find_public(&state, &raw).await? {
         Ok(row) => {
             let status = public_status(&state, &row).await?;
@@ -239,7 +240,7 @@ pub async fn private(
     Peer(peer): Peer,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    rate_limit_lookup(&state, &headers, peer)?;
+    rate_limit_lookup(&state, &headers, peer).await?;
     let row = by_token(&state, &token).await?;
     let status = public_status(&state, &row).await?;
     let catalog = state.catalog();
@@ -286,7 +287,7 @@ pub async fn attachment(
     Peer(peer): Peer,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    rate_limit_lookup(&state, &headers, peer)?;
+    rate_limit_lookup(&state, &headers, peer).await?;
     let row = by_token(&state, &token).await?;
     let id: i64 = id.parse().map_err(|_| AppError::not_found())?;
     let a = dossiers::attachments(&state.db, row.id)
@@ -337,7 +338,7 @@ pub async fn result(
     Peer(peer): Peer,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    rate_limit_lookup(&state, &headers, peer)?;
+    rate_limit_lookup(&state, &headers, peer).await?;
     let row = by_token(&state, &token).await?;
     crate::web::staff::dossier::serve_result(&state, &row).await
 }
@@ -355,7 +356,7 @@ pub async fn document(
     headers: HeaderMap,
     LenientQuery(params): LenientQuery<DocParams>,
 ) -> AppResult<Response> {
-    rate_limit_lookup(&state, &headers, peer)?;
+    rate_limit_lookup(&state, &headers, peer).await?;
     let row = by_token(&state, &token).await?;
     let kind = kind.trim_end_matches(".pdf");
     if kind == "mau-06" {

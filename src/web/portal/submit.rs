@@ -253,6 +253,21 @@ async fn remember_submitted(state: &AppState, session: &Session, code: &str) -> 
     Ok(())
 }
 
+/// The code of the dossier filed with `token` by a concurrent request (on any node); with `wait`,
+/// polls for up to two seconds while that request may still be filing it.
+async fn filed_meanwhile(state: &AppState, token: &str, wait: bool) -> AppResult<Option<String>> {
+    let tries = if wait { 20 } else { 1 };
+    for i in 0..tries {
+        if i > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        if let Some(code) = dossiers::find_by_idempotency(&state.db, token).await? {
+            return Ok(Some(code));
+        }
+    }
+    Ok(None)
+}
+
 fn confirmation_redirect(code: &str) -> Response {
     Redirect::to(&format!("/ho-so/{code}/da-nop")).into_response()
 }
@@ -290,19 +305,28 @@ pub async fn send(
         return Ok(confirmation_redirect(&row));
     }
     let ip = security::client_ip(&state, &headers, peer);
-    if let Err(retry) = state.limiter.hit(
-        Limit::Submit,
-        ip,
-        state.config.rate_submit_per_hour,
-        3_600_000,
-        crate::now_ms(),
-    ) {
+    if let Err(retry) = state
+        .limiter
+        .hit(
+            Limit::Submit,
+            ip,
+            state.config.rate_submit_per_hour,
+            3_600_000,
+            crate::now_ms(),
+        )
+        .await
+    {
         return Err(AppError::TooManyRequests {
             message: "Có quá nhiều hồ sơ được gửi từ địa chỉ mạng này trong một giờ. Hãy chờ rồi thử lại; thông tin bạn đã khai vẫn được giữ.".into(),
             retry_after_secs: retry,
         });
     }
     let Some(draft) = live_draft(&state, &session, &p).await? else {
+        // The same POST on another node may have filed the dossier (and dropped the draft).
+        if let Some(code) = filed_meanwhile(&state, &token, false).await? {
+            remember_submitted(&state, &session, &code).await?;
+            return Ok(confirmation_redirect(&code));
+        }
         return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so", p.code)).into_response());
     };
     if draft.submit_token != token {
@@ -315,7 +339,14 @@ pub async fn send(
         let expected =
             sessions::take_captcha(&state.db, &id, &session.id_hash, crate::now_ms()).await?;
         let given = captcha::normalise(form.captcha_answer.as_deref().unwrap_or(""));
+        let taken_by_another = expected.is_none() && !given.is_empty();
         let ok = expected.is_some_and(|e| !given.is_empty() && e == given);
+        if taken_by_another && let Some(code) = filed_meanwhile(&state, &token, true).await? {
+            // A double click whose two POSTs reached two nodes: the other one took the
+            // challenge and filed the dossier; show its confirmation, not an error.
+            remember_submitted(&state, &session, &code).await?;
+            return Ok(confirmation_redirect(&code));
+        }
         if !ok {
             let msg = if given.is_empty() {
                 "Nhập mã xác nhận gồm 6 chữ số."
