@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Runs every test: formatting and lints, unit and property tests, and the black-box HTTP tests
-# on SQLite and on PostgreSQL. Installs and starts what it needs (PostgreSQL) when missing.
+# Runs every test: formatting and lints, unit and property tests, the black-box HTTP tests
+# on SQLite and on PostgreSQL, and the end-to-end browser tests (headless Chromium: journey,
+# accessibility, page weight). Installs and starts what it needs (PostgreSQL, Chromium,
+# npm packages) when missing.
 #
 #   scripts/test.sh            # everything
 #   SKIP_LINT=1 scripts/test.sh
+#   SKIP_E2E=1 scripts/test.sh # without the browser tests (scripts/e2e.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,5 +49,10 @@ cargo test --all --quiet
 say "Black-box tests on PostgreSQL"
 ensure_postgres
 DVC_TEST_BACKEND=postgres cargo test --quiet --test api
+
+if [ -z "${SKIP_E2E:-}" ]; then
+  say "End-to-end browser tests"
+  scripts/e2e.sh
+fi
 
 say "All tests passed."
