@@ -78,7 +78,7 @@ async function formWiring(page) {
  * Audits the page as it is now (it is not reloaded, so pages shown after a POST work too)
  * and takes its screenshots. Fails the test on any violation.
  */
-export async function audit(page, name, { screenshots = true } = {}) {
+export async function audit(page, name, { screenshots = true, axeWidths = [PHONE, DESKTOP] } = {}) {
   const started = Date.now();
   const original = page.viewportSize();
   const problems = [];
@@ -98,10 +98,13 @@ export async function audit(page, name, { screenshots = true } = {}) {
   const advice = new Map();
   const violations = [];
   for (const width of [PHONE, DESKTOP]) {
+    if (!screenshots && !axeWidths.includes(width)) continue;
     await page.setViewportSize({ width, height: 800 });
-    const r = await withScripts(page, () => axe(page));
-    for (const v of r.violations) violations.push(`at ${width}px:\n${describe(v)}`);
-    for (const v of r.advice) advice.set(v.id, v);
+    if (axeWidths.includes(width)) {
+      const r = await withScripts(page, () => axe(page));
+      for (const v of r.violations) violations.push(`at ${width}px:\n${describe(v)}`);
+      for (const v of r.advice) advice.set(v.id, v);
+    }
     if (screenshots) await page.screenshot({ path: path.join(OUTPUT, 'screenshots', `${name}-${width === PHONE ? 'phone' : 'desktop'}-${width}.png`), fullPage: true });
   }
 

@@ -1,5 +1,6 @@
 // The answers of the "Đăng ký khai sinh" journey (as in tests/api/helpers.rs), and small helpers.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 export const PROC = '1.001193';
@@ -17,7 +18,7 @@ export const ANSWERS = [
   ['applicant_address', 'Số 12 phố Điện Biên Phủ, phường Hồng Bàng, Hải Phòng'],
   ['tre_ho_ten', 'Trần Minh An'],
   ['tre_gioi_tinh', 'nam'],
-  ['tre_ngay_sinh', '2026-11-20'],
+  ['tre_ngay_sinh', daysAgoVn(10).split('/').reverse().join('-')], // ISO is accepted too
   ['tre_noi_sinh', 'Bệnh viện Phụ sản Hải Phòng'],
   ['tre_dan_toc', 'Kinh'],
   ['tre_quoc_tich', 'viet_nam'],
@@ -34,17 +35,19 @@ export function pdf() {
   return Buffer.concat([Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n'), Buffer.alloc(2000, 'x'), Buffer.from('\n%%EOF\n')]);
 }
 
-/** Writes the PDF to a file a person would pick in the file chooser. */
-export function pdfFile(dir, name = 'giay-chung-sinh.pdf') {
-  fs.mkdirSync(dir, { recursive: true });
+/** Writes the PDF to a file a person would pick in the file chooser (removed when the process ends). */
+export function pdfFile(name = 'giay-chung-sinh.pdf') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvc-e2e-upload-'));
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   const p = path.join(dir, name);
   fs.writeFileSync(p, pdf());
   return p;
 }
 
-/** Today's date in Việt Nam as YYYY-MM-DD (a birth date may not be in the future). */
-export function todayVn() {
-  return new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Ho_Chi_Minh' }).format(new Date());
+/** A date `days` ago in Việt Nam as dd/mm/yyyy, the way a person types it (a birth date may not be in the future). */
+export function daysAgoVn(days) {
+  return new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Ho_Chi_Minh', day: '2-digit', month: '2-digit', year: 'numeric' })
+    .format(new Date(Date.now() - days * 86_400_000));
 }
 
 /** The e-mail written by the server (DVC_SMTP_URL unset) that contains `text`, decoded. Waits for the outbox. */

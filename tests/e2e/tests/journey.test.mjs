@@ -4,12 +4,12 @@
 // Every page on the way is audited (axe, reflow, lang) and photographed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import os from 'node:os';
-import path from 'node:path';
 import { server } from '../lib/server.mjs';
 import { launch, newPage, andWait } from '../lib/browser.mjs';
 import { audit, printView, writeSummary } from '../lib/audit.mjs';
-import { AGENCY, AGENCY_NAME, PROC_NAME, pdfFile, mailContaining } from '../lib/data.mjs';
+import { AGENCY, AGENCY_NAME, PROC_NAME, pdfFile, mailContaining, daysAgoVn } from '../lib/data.mjs';
+
+const BORN = daysAgoVn(10);
 
 let srv;
 let browser;
@@ -31,7 +31,7 @@ const focused = (page) => page.evaluate(() => {
 test('a citizen registers a birth online and follows the dossier (no JavaScript)', { timeout: 120_000 }, async () => {
   const page = await newPage(browser, { javaScript: false });
   const context = page.context();
-  const scanned = pdfFile(path.join(os.tmpdir(), `dvc-e2e-upload-${process.pid}`));
+  const scanned = pdfFile();
 
   // 1. Home page → "Các dịch vụ công có thể thực hiện trực tuyến".
   await page.goto(`${srv.url}/`);
@@ -63,7 +63,7 @@ test('a citizen registers a birth online and follows the dossier (no JavaScript)
   await page.getByLabel('Nơi cư trú').fill('Số 12 phố Điện Biên Phủ, phường Hồng Bàng, Hải Phòng');
   // "Họ, chữ đệm và tên của trẻ" is forgotten.
   await page.getByRole('radio', { name: 'Nam', exact: true }).check();
-  await page.getByLabel('Ngày, tháng, năm sinh của trẻ').fill('20/01/2026');
+  await page.getByLabel('Ngày, tháng, năm sinh của trẻ').fill(BORN);
   await page.getByLabel('Nơi sinh', { exact: true }).fill('Bệnh viện Phụ sản Hải Phòng');
   await page.getByLabel('Dân tộc').fill('Kinh');
   await page.getByLabel('Quốc tịch').selectOption({ label: 'Việt Nam' });
@@ -99,7 +99,7 @@ test('a citizen registers a birth online and follows the dossier (no JavaScript)
   // 4. Review, then "Sửa" one answer.
   assert.match(page.url(), /\/nop-ho-so\/kiem-tra$/);
   const review = await page.locator('main').innerText();
-  for (const shown of ['Trần Minh An', 'giay-chung-sinh.pdf', '20/01/2026', 'Nam', AGENCY_NAME, 'Bệnh viện Phụ sản Hải Phòng']) {
+  for (const shown of ['Trần Minh An', 'giay-chung-sinh.pdf', BORN, 'Nam', AGENCY_NAME, 'Bệnh viện Phụ sản Hải Phòng']) {
     assert.ok(review.includes(shown), `review shows ${shown}`);
   }
   await audit(page, '07-kiem-tra');

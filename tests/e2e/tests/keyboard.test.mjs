@@ -3,11 +3,11 @@
 // after an error the focus goes to the error summary and its links lead to the fields.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import os from 'node:os';
-import path from 'node:path';
 import { server } from '../lib/server.mjs';
 import { launch, newPage, andWait } from '../lib/browser.mjs';
-import { AGENCY, PROC, pdfFile } from '../lib/data.mjs';
+import { AGENCY, PROC, pdfFile, daysAgoVn } from '../lib/data.mjs';
+
+const BORN = daysAgoVn(10);
 
 let srv;
 let browser;
@@ -86,7 +86,7 @@ test('the declaration can be completed with the keyboard alone', { timeout: 120_
   await tabTo(page, byId('f-tre_gioi_tinh'), 'the first radio');
   await page.keyboard.press('Space');
   assert.ok(await page.locator('#f-tre_gioi_tinh').isChecked());
-  await typeInto(page, 'f-tre_ngay_sinh', '20/01/2026');
+  await typeInto(page, 'f-tre_ngay_sinh', BORN);
   await typeInto(page, 'f-tre_noi_sinh', 'Bệnh viện Phụ sản Hải Phòng');
   // "Dân tộc" is skipped on purpose: Tab goes past it.
   await chooseWithArrows(page, 'f-tre_quoc_tich', 'viet_nam');
@@ -96,7 +96,7 @@ test('the declaration can be completed with the keyboard alone', { timeout: 120_
   // The file chooser opens from the keyboard (Space on the file button).
   await tabTo(page, byId('f-tep_giay_chung_sinh'), 'the file field');
   const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
-  await chooser.setFiles(pdfFile(path.join(os.tmpdir(), `dvc-e2e-kbd-${process.pid}`)));
+  await chooser.setFiles(pdfFile());
   await tabTo(page, byId('f-cam_doan'), 'the declaration checkbox');
   await page.keyboard.press('Space');
   await tabTo(page, byText('Tiếp tục'), 'the Tiếp tục button');
