@@ -129,11 +129,6 @@ export async function audit(page, name, { screenshots = true, axeWidths = [PHONE
   const o = await horizontalOverflow(page);
   if (o) problems.push(`horizontal scrolling with text at 200 %: ${o}`);
   await page.evaluate(() => { document.documentElement.style.fontSize = ''; });
-  await page.setViewportSize({ width: 320, height: 800 });
-  await page.evaluate(() => { document.documentElement.style.fontSize = '200%'; });
-  const o320 = await horizontalOverflow(page);
-  if (o320) advice.set(`reflow-320-text-200`, { id: 'reflow-320-text-200', help: `320 px with text at 200 %: ${o320}`, nodes: [] });
-  await page.evaluate(() => { document.documentElement.style.fontSize = ''; });
   // Text spacing (WCAG 1.4.12) on a phone: nothing may overflow sideways. Added through the
   // CSSOM: the Content-Security-Policy forbids <style> elements.
   await page.setViewportSize({ width: PHONE, height: 800 });
