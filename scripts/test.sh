@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Runs every test: formatting and lints, unit and property tests, and the black-box HTTP tests
-# on SQLite and on PostgreSQL (with the two-node and migrate-data tests, and attachments on an
-# S3-compatible server). Installs and starts what it needs (PostgreSQL, moto's S3 server) when missing.
+# Runs every test: formatting and lints, unit and property tests, the black-box HTTP tests on
+# SQLite and on PostgreSQL (with the two-node and migrate-data tests, and attachments on an
+# S3-compatible server), and the end-to-end browser tests (headless Chromium: journey,
+# accessibility, page weight). Installs and starts what it needs (PostgreSQL, moto's S3 server,
+# Chromium, npm packages) when missing.
 #
 #   scripts/test.sh            # everything
 #   SKIP_LINT=1 scripts/test.sh
+#   SKIP_E2E=1 scripts/test.sh # without the browser tests (scripts/e2e.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,5 +72,10 @@ cargo test --all --quiet
 say "Black-box tests on PostgreSQL (with two nodes, migrate-data and S3 storage)"
 ensure_postgres
 DVC_TEST_BACKEND=postgres cargo test --quiet --test api
+
+if [ -z "${SKIP_E2E:-}" ]; then
+  say "End-to-end browser tests"
+  scripts/e2e.sh
+fi
 
 say "All tests passed."

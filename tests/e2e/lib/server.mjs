@@ -1,0 +1,72 @@
+// Starts and stops the portal for the browser tests.
+//
+// scripts/e2e.sh starts the servers itself and passes them in the environment:
+//   DVC_E2E_URL, DVC_E2E_DATA_DIR          the portal with DVC_CAPTCHA=off (the journey)
+//   DVC_E2E_CAPTCHA_URL                     the portal with DVC_CAPTCHA=image (the verification-code page)
+// When they are unset (running `node --test` by hand), startServer() starts the binary here:
+// DVC_E2E_BINARY or <repo>/target/debug/dichvucong, listening on a free port, with a fresh data dir.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '..', '..', '..');
+
+function defaultBinary() {
+  if (process.env.DVC_E2E_BINARY) return process.env.DVC_E2E_BINARY;
+  const target = process.env.CARGO_TARGET_DIR || path.join(repoRoot, 'target');
+  return path.join(target, 'debug', 'dichvucong');
+}
+
+/** Starts `dichvucong serve` on 127.0.0.1:0 (the OS picks a free port) with a fresh data dir. */
+export async function startServer({ captcha = 'off', binary = defaultBinary() } = {}) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `dvc-e2e-${captcha}-`));
+  const env = { ...process.env, DVC_LISTEN: '127.0.0.1:0', DVC_DATA_DIR: dataDir, DVC_CAPTCHA: captcha };
+  delete env.DVC_SMTP_URL; // e-mails are written to <data dir>/mail
+  delete env.DVC_DATABASE_URL;
+  const child = spawn(binary, ['serve'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s\n${stderr}`)), 30_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/http:\/\/(127\.0\.0\.1:\d+)/);
+      if (m) { clearTimeout(timer); resolve(`http://${m[1]}`); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited (${code})\n${stderr}`)); });
+  });
+  for (let i = 0; i < 100; i++) {
+    try { if ((await fetch(`${url}/healthz`)).ok) break; } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    dataDir,
+    async stop() {
+      if (child.exitCode === null) {
+        const done = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The server given by the environment, or one started here (stopped by the returned stop()). */
+export async function server({ captcha = 'off' } = {}) {
+  const url = captcha === 'off' ? process.env.DVC_E2E_URL : process.env.DVC_E2E_CAPTCHA_URL;
+  if (url) {
+    return { url: url.replace(/\/$/, ''), dataDir: captcha === 'off' ? process.env.DVC_E2E_DATA_DIR : undefined, stop: async () => {} };
+  }
+  return startServer({ captcha });
+}
+
