@@ -4,7 +4,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time: a build script compiled in another checkout may be reused from a shared
+    // target dir, and a compile-time path would point into that checkout.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
+    let root = Path::new(&manifest_dir);
     let mut out = String::from(
         "/// (relative path, contents) of every file of the sample catalogue.\npub static SAMPLE_FILES: &[(&str, &str)] = &[\n",
     );
