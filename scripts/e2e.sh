@@ -5,6 +5,7 @@
 #
 #   scripts/e2e.sh                 # install what is missing, build, start two portals, test
 #   E2E_SKIP_BUILD=1 scripts/e2e.sh
+#   E2E_TESTS=tests/officer.test.mjs scripts/e2e.sh   # one file only
 #
 # On a fresh Debian machine (as root) it installs Chromium from Debian (`chromium`,
 # `chromium-driver`) and the npm packages of tests/e2e (`npm ci`). playwright-core drives
@@ -100,14 +101,29 @@ say "Starting the portals"
 start_server off off
 start_server image image
 
+# Back-office accounts for the officer's flow (tests/e2e/tests/officer.test.mjs), created with
+# the CLI in the running portal's database (SQLite: the server keeps running).
+say "Creating back-office accounts (000.01.00.H31)"
+export DVC_E2E_STAFF_PASSWORD='một câu mật khẩu dài cho kiểm thử'
+create_staff() { # email name title role
+  printf '%s\n' "$DVC_E2E_STAFF_PASSWORD" |
+    env -u DVC_DATABASE_URL DVC_DATA_DIR="$DATA_off" DVC_LOG=warn \
+      "$BIN" staff create --email "$1" --name "$2" --title "$3" --role "$4" --agency 000.01.00.H31 >/dev/null
+}
+create_staff motcua@e2e.hongbang.gov.vn "Nguyễn Văn Một" "Công chức Bộ phận Một cửa" reception
+create_staff chuyenvien@e2e.hongbang.gov.vn "Trần Thị Hai" "Công chức Tư pháp - Hộ tịch" specialist
+create_staff lanhdao@e2e.hongbang.gov.vn "Lê Văn Ba" "Phó Chủ tịch UBND phường" leader
+create_staff quantri@e2e.hongbang.gov.vn "Phạm Thị Bốn" "Quản trị hệ thống" admin
+
 export DVC_E2E_URL="$URL_off" DVC_E2E_DATA_DIR="$DATA_off" DVC_E2E_CAPTCHA_URL="$URL_image"
+export DVC_E2E_BIN="$BIN" DVC_E2E_STAFF_READY=1
 
 # --- The tests -----------------------------------------------------------------------------
 say "End-to-end browser tests (node --test)"
 rm -rf tests/e2e/output
 mkdir -p tests/e2e/output
 status=0
-(cd tests/e2e && node --test --test-concurrency="${E2E_CONCURRENCY:-2}" --test-reporter=spec tests/) || status=$?
+(cd tests/e2e && node --test --test-concurrency="${E2E_CONCURRENCY:-2}" --test-reporter=spec ${E2E_TESTS:-tests/}) || status=$?
 if [ "$status" != 0 ]; then
   echo "End-to-end tests FAILED. Server logs:" >&2
   tail -n 40 "$WORK"/*.log >&2 || true

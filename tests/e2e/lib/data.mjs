@@ -50,17 +50,18 @@ export function daysAgoVn(days) {
     .format(new Date(Date.now() - days * 86_400_000));
 }
 
-/** The e-mail written by the server (DVC_SMTP_URL unset) that contains `text`, decoded. Waits for the outbox. */
+/** The e-mail written by the server (DVC_SMTP_URL unset) that contains `text` (a string, or all of an array), decoded. Waits for the outbox. */
 export async function mailContaining(dataDir, text, timeoutMs = 10_000) {
+  const texts = Array.isArray(text) ? text : [text];
   const dir = path.join(dataDir, 'mail');
   const until = Date.now() + timeoutMs;
   for (;;) {
     const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.eml')) : [];
     for (const f of files) {
       const mail = decodeMime(fs.readFileSync(path.join(dir, f), 'utf8'));
-      if (mail.includes(text)) return mail;
+      if (texts.every((t) => mail.includes(t))) return mail;
     }
-    if (Date.now() > until) throw new Error(`no e-mail containing ${text} in ${dir} after ${timeoutMs} ms`);
+    if (Date.now() > until) throw new Error(`no e-mail containing ${texts.join(' and ')} in ${dir} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

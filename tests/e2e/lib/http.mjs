@@ -1,6 +1,7 @@
 // Plain HTTP with a cookie jar, counting the bytes that go over the wire (compressed).
 import http from 'node:http';
 import zlib from 'node:zlib';
+import { ANSWERS, PROC, pdf } from './data.mjs';
 
 export class Client {
   constructor(base, { acceptEncoding = 'br, gzip' } = {}) {
@@ -84,4 +85,17 @@ export class Client {
 export function hidden(html, name) {
   const m = html.match(new RegExp(`name="${name}" value="([^"]*)"`));
   return m ? m[1] : undefined;
+}
+
+/** A citizen files the "Đăng ký khai sinh" dossier over HTTP; returns its code. */
+export async function submitDossier(base) {
+  const c = new Client(base);
+  const form = await c.get(`/thu-tuc/${PROC}/nop-ho-so`);
+  const csrf = hidden(form.text, 'csrf');
+  const ok = await c.postMultipart(`/thu-tuc/${PROC}/nop-ho-so`, [['csrf', csrf], ...ANSWERS, ['tep_giay_chung_sinh', { filename: 'giay-chung-sinh.pdf', type: 'application/pdf', data: pdf() }]]);
+  if (ok.status !== 303) throw new Error(`declaration refused: HTTP ${ok.status}\n${ok.text.slice(0, 300)}`);
+  const review = await c.get(`/thu-tuc/${PROC}/nop-ho-so/kiem-tra`);
+  const sent = await c.postForm(`/thu-tuc/${PROC}/nop-ho-so/gui`, { csrf: hidden(review.text, 'csrf'), submit_token: hidden(review.text, 'submit_token') });
+  if (sent.status !== 303) throw new Error(`submission refused: HTTP ${sent.status}\n${sent.text.slice(0, 300)}`);
+  return decodeURIComponent(sent.location.split('/')[2]);
 }
