@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
 pub struct Params {
+    #[serde(rename = "hang-doi")]
     hang_doi: Option<String>,
     q: Option<String>,
 }

@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { server } from '../lib/server.mjs';
-import { Client, hidden } from '../lib/http.mjs';
+import { Client, hidden, submitDossier } from '../lib/http.mjs';
 import { ANSWERS, PROC, pdf, mailContaining } from '../lib/data.mjs';
 import { OUTPUT } from '../lib/audit.mjs';
+import { STAFF, PASSWORD, ensureStaff } from '../lib/staff.mjs';
 
 export const BUDGET_BYTES = 65 * 1000; // 65 KB, compressed, HTML + CSS + fonts + blocking scripts
 
@@ -169,4 +170,23 @@ test('the verification-code page (DVC_CAPTCHA=image) is within the budget', { ti
     csrf: hidden(text.text, 'csrf'), submit_token: hidden(text.text, 'submit_token'), captcha_id: hidden(text.text, 'captcha_id'), captcha_answer: '000000x',
   });
   await weigh(t, c, 'kiem-tra-ma-sai', wrong, { expectStatus: 422 });
+});
+
+test('the back-office pages are within the budget', { timeout: 120_000 }, async (t) => {
+  if (!off.dataDir) return t.skip('DVC_E2E_DATA_DIR unset: no staff accounts');
+  ensureStaff(off);
+  const code = await submitDossier(off.url);
+  const c = new Client(off.url);
+  const form = await c.get('/can-bo/dang-nhap');
+  await weigh(t, c, 'can-bo-dang-nhap', form);
+  const csrf = hidden(form.text, 'csrf');
+  await weigh(t, c, 'can-bo-dang-nhap-loi', await c.postForm('/can-bo/dang-nhap', { csrf, email: STAFF.reception.email, password: 'sai mật khẩu rồi' }), { expectStatus: 401 });
+  const ok = await c.postForm('/can-bo/dang-nhap', { csrf, email: STAFF.reception.email, password: PASSWORD });
+  assert.equal(ok.status, 303, 'logged in');
+  await weigh(t, c, 'can-bo-hang-doi', await c.get('/can-bo?hang-doi=tat-ca'));
+  await weigh(t, c, 'can-bo-ho-so', await c.get(`/can-bo/ho-so/${encodeURIComponent(code)}`));
+  const a = new Client(off.url);
+  const f = await a.get('/can-bo/dang-nhap');
+  assert.equal((await a.postForm('/can-bo/dang-nhap', { csrf: hidden(f.text, 'csrf'), email: STAFF.admin.email, password: PASSWORD })).status, 303);
+  await weigh(t, a, 'can-bo-quan-tri', await a.get('/can-bo/quan-tri/can-bo'));
 });
