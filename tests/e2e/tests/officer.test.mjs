@@ -97,7 +97,7 @@ test('an officer receives, supplements, forwards, approves and returns a dossier
   }
   await rec.goto(`${srv.url}/can-bo?hang-doi=tat-ca&q=${encodeURIComponent('không có hồ sơ này')}`);
   assert.match(await rec.locator('main').innerText(), /Không có hồ sơ nào/);
-  await audit(rec, 'cb-04-hang-doi-trong');
+  await audit(rec, 'cb-04-hang-doi-trong', bulk);
   await rec.goto(`${srv.url}/can-bo?hang-doi=cho-tiep-nhan`);
 
   // The dossier, submitted → "Tiếp nhận".
@@ -152,7 +152,7 @@ test('an officer receives, supplements, forwards, approves and returns a dossier
   await chooseContaining(fwd.getByLabel('Người nhận'), STAFF.specialist.name);
   await submitAction(rec, fwd);
   assert.equal(await badge(rec), 'Đang xử lý');
-  await audit(rec, 'cb-11-ho-so-dang-xu-ly');
+  await audit(rec, 'cb-11-ho-so-dang-xu-ly', bulk);
 
   // The specialist: "Hồ sơ của tôi" → "Trình phê duyệt" to the leader.
   const spec = await login('specialist');
@@ -163,7 +163,7 @@ test('an officer receives, supplements, forwards, approves and returns a dossier
   await chooseContaining(submit.getByLabel('Người nhận'), STAFF.leader.name);
   await submitAction(spec, submit);
   assert.equal(await badge(spec), 'Chờ lãnh đạo phê duyệt');
-  await audit(spec, 'cb-13-ho-so-cho-phe-duyet');
+  await audit(spec, 'cb-13-ho-so-cho-phe-duyet', bulk);
 
   // The leader approves.
   const lead = await login('leader');
