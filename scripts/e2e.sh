@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end browser tests: the citizen journey in headless Chromium, accessibility (axe-core,
+# End-to-end browser tests: the citizen journey and the officer's flow (back office, accounts
+# created with `dichvucong staff create`) in headless Chromium, accessibility (axe-core,
 # WCAG 2.0/2.1/2.2 A and AA), keyboard-only use, reflow at 320 px / 200 % zoom, page weight,
 # and screenshots at phone and desktop widths (tests/e2e/output/, ignored by git).
 #

@@ -93,6 +93,7 @@ test('an officer receives, supplements, forwards, approves and returns a dossier
   await audit(rec, 'cb-03-hang-doi-cho-tiep-nhan');
   for (const slug of ['cua-toi', 'sap-den-han', 'qua-han', 'cho-bo-sung', 'tat-ca']) {
     await rec.goto(`${srv.url}/can-bo?hang-doi=${slug}`);
+    assert.equal(await rec.locator('.tabs [aria-current="page"]').getAttribute('href'), `/can-bo?hang-doi=${slug}`, `the tab ${slug} is shown`);
     await audit(rec, `cb-hang-doi-${slug}`, bulk);
   }
   await rec.goto(`${srv.url}/can-bo?hang-doi=tat-ca&q=${encodeURIComponent('không có hồ sơ này')}`);

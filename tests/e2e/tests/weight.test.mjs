@@ -1,4 +1,4 @@
-// Page weight: the critical path of every citizen page — HTML + render-blocking CSS + fonts +
+// Page weight: the critical path of every citizen page (and of the back-office pages) — HTML + render-blocking CSS + fonts +
 // blocking scripts — as transferred with `Accept-Encoding: br, gzip`, cold cache, must stay
 // within 65 KB. Also: br/gzip compression, no script at all, fingerprinted static assets with
 // long immutable cache headers, HTML never cached as immutable.
