@@ -192,6 +192,11 @@ async fn whole_path_submit_receive_supplement_process_approve_return() {
         .await
         .expect("supplement mail");
     assert!(mail.contains("Giấy chứng sinh bị mờ") && mail.contains("Giấy chứng sinh"));
+    // The queues follow the state.
+    let (_, waiting) = reception.get(&app, "/can-bo?hang-doi=cho-bo-sung").await;
+    assert!(waiting.contains(&code));
+    let (_, to_receive) = reception.get(&app, "/can-bo?hang-doi=cho-tiep-nhan").await;
+    assert!(!to_receive.contains(&code));
     let link = private_link(&mail, &app.base);
 
     // The citizen supplements online through the secret link.
