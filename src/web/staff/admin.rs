@@ -29,7 +29,7 @@ fn require_admin(ctx: &StaffCtx) -> AppResult<()> {
 async fn render_page(
     state: &AppState,
     ctx: &StaffCtx,
-    errors: &[String],
+    errors: &[(&str, String)],
     status: StatusCode,
 ) -> AppResult<Response> {
     let staff = store::list(&state.db, &ctx.visible).await?;
@@ -57,7 +57,8 @@ async fn render_page(
     Ok(no_store(render_status(
         status,
         "staff_admin.html",
-        context! { csrf => ctx.csrf.clone(), me => context! { name => ctx.staff.name.clone(), role => ctx.role.label() }, rows, agencies, roles, errors => errors.to_vec() },
+        context! { csrf => ctx.csrf.clone(), me => context! { name => ctx.staff.name.clone(), role => ctx.role.label() }, rows, agencies, roles, errors => errors.iter().map(|(f, m)| context! { field => *f, message => m.clone() }).collect::<Vec<_>>(),
+            error_map => errors.iter().map(|(f, m)| (f.to_string(), m.clone())).collect::<std::collections::BTreeMap<_, _>>() },
     )?))
 }
 
@@ -107,7 +108,7 @@ pub async fn create(
         .as_deref()
         .and_then(dvc_domain::form::parse_email);
     if email.is_none() {
-        errors.push("Nhập địa chỉ thư điện tử đúng dạng, ví dụ ten@coquan.gov.vn.".to_string());
+        errors.push(("new-email", "Nhập địa chỉ thư điện tử đúng dạng, ví dụ ten@coquan.gov.vn.".to_string()));
     }
     let name = form
         .name
@@ -115,7 +116,7 @@ pub async fn create(
         .map(dvc_domain::text::clean_input)
         .filter(|s| s.chars().count() >= 2);
     if name.is_none() {
-        errors.push("Nhập họ và tên cán bộ.".into());
+        errors.push(("new-name", "Nhập họ và tên cán bộ.".into()));
     }
     let title = form
         .title
@@ -124,15 +125,15 @@ pub async fn create(
         .unwrap_or_default();
     let role = form.role.as_deref().and_then(Role::parse);
     if role.is_none() {
-        errors.push("Chọn vai trò.".into());
+        errors.push(("new-role", "Chọn vai trò.".into()));
     }
     let agency = form.agency_code.filter(|c| ctx.visible.contains(c));
     if agency.is_none() {
-        errors.push("Chọn đơn vị trong phạm vi bạn quản lý.".into());
+        errors.push(("new-agency", "Chọn đơn vị trong phạm vi bạn quản lý.".into()));
     }
     let password = form.password.unwrap_or_default();
     if let Err(e) = check_password(&password) {
-        errors.push(e.to_string());
+        errors.push(("new-password", e.to_string()));
     }
     let (Some(email), Some(name), Some(role), Some(agency)) = (email, name, role, agency) else {
         return render_page(&state, &ctx, &errors, StatusCode::UNPROCESSABLE_ENTITY).await;
@@ -152,7 +153,7 @@ pub async fn create(
     match store::create(&state.db, &new, crate::now_ms()).await {
         Ok(_) => {}
         Err(StoreError::Conflict(m)) => {
-            return render_page(&state, &ctx, &[m], StatusCode::UNPROCESSABLE_ENTITY).await;
+            return render_page(&state, &ctx, &[("new-email", m)], StatusCode::UNPROCESSABLE_ENTITY).await;
         }
         Err(e) => return Err(e.into()),
     }
