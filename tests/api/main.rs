@@ -6,8 +6,11 @@ mod helpers;
 mod smtp;
 
 mod api;
+mod asvs;
 mod back_office;
 mod catalogue;
+mod hostile;
+mod hostile_uploads;
 mod journey;
 mod mail;
 mod security;
