@@ -4,6 +4,7 @@
 #
 #   scripts/test.sh            # everything
 #   SKIP_LINT=1 scripts/test.sh
+#   SKIP_DENY=1 scripts/test.sh  # without the dependency policy check (cargo deny)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,11 +34,35 @@ ensure_postgres() {
   return 1
 }
 
+# cargo-deny, installed once and kept under the (CI-persistent) target directory: building it
+# takes several minutes on two cores, so it is reused between runs.
+CARGO_DENY_VERSION=0.20.2
+ensure_cargo_deny() {
+  local tools
+  tools="$(realpath -m "${CARGO_TARGET_DIR:-target}")/tools"
+  export PATH="$tools/bin:$PATH"
+  if command -v cargo-deny >/dev/null && cargo-deny --version | grep -q "$CARGO_DENY_VERSION"; then
+    return 0
+  fi
+  say "Installing cargo-deny $CARGO_DENY_VERSION into $tools (once)"
+  CARGO_TARGET_DIR="$tools/build" cargo install --locked --quiet --root "$tools" \
+    --version "$CARGO_DENY_VERSION" cargo-deny
+  rm -rf "$tools/build"
+}
+
 if [ -z "${SKIP_LINT:-}" ]; then
   say "cargo fmt --check"
   cargo fmt --all -- --check
   say "cargo clippy -D warnings"
   cargo clippy --workspace --all-targets --quiet -- -D warnings
+fi
+
+if [ -z "${SKIP_DENY:-}" ]; then
+  ensure_cargo_deny
+  # Licences, banned crates and sources work offline. Known vulnerabilities (advisories) need
+  # the RustSec database from GitHub, which this machine cannot reach: SECURITY.md explains.
+  say "cargo deny check licenses bans sources"
+  cargo deny --offline check licenses bans sources
 fi
 
 say "Unit, property and black-box tests on SQLite"

@@ -918,23 +918,33 @@ async fn login_does_not_reveal_which_accounts_exist() {
             .replace(email, "EMAIL");
         (status, body, started.elapsed().as_secs_f64())
     }
-    let mut results = Vec::new();
-    for email in [
+    // Rounds interleave the three accounts, so that the load of the other tests running at the
+    // same time falls on all three alike; the fastest try of each is compared (noise only ever
+    // adds time). Five tries each stay under the per-account limit.
+    let emails = [
         "co-that@hongbang.gov.vn",
         "khong-co@hongbang.gov.vn",
         "da-khoa@hongbang.gov.vn",
-    ] {
-        let mut times = Vec::new();
-        let mut first = None;
-        for _ in 0..3 {
+    ];
+    let mut first: Vec<Option<(u16, String)>> = vec![None; 3];
+    let mut fastest = [f64::MAX; 3];
+    for _ in 0..5 {
+        for (i, email) in emails.iter().enumerate() {
             let (s, body, t) = attempt(&app, email).await;
-            times.push(t);
-            first.get_or_insert((s, body));
+            assert_eq!(s, 401, "{email}");
+            fastest[i] = fastest[i].min(t);
+            first[i].get_or_insert((s, body));
         }
-        times.sort_by(f64::total_cmp);
-        let (s, body) = first.expect("one attempt");
-        results.push((email, s, body, times[1]));
     }
+    let results: Vec<(&str, u16, String, f64)> = emails
+        .iter()
+        .zip(first)
+        .zip(fastest)
+        .map(|((e, f), t)| {
+            let (s, body) = f.expect("one attempt");
+            (*e, s, body, t)
+        })
+        .collect();
     let (_, s0, body0, t0) = &results[0];
     for (email, s, body, t) in &results[1..] {
         assert_eq!(s, s0, "{email}");

@@ -296,3 +296,50 @@ async fn result_upload_applies_the_same_checks() {
         assert_eq!(stored_files(&app), before, "{}", e.file);
     }
 }
+
+/// File names with NUL, escape sequences, CR/LF or bidi controls: either the request is refused
+/// as unreadable (a clear Vietnamese message, nothing stored), or the file is accepted under a
+/// generated key and shown under a name without any of those characters.
+#[tokio::test]
+async fn file_names_with_nul_and_control_characters_are_refused_or_cleaned() {
+    let app = TestApp::spawn().await;
+    for name in [
+        "giay\u{0}.pdf",
+        "\u{0}",
+        "a\u{1b}[31mđỏ.pdf",
+        "a\r\nContent-Type: text/html\r\n\r\n<script>.pdf",
+        "tab\tand\u{7f}del.pdf",
+        "\u{202e}fdp.exe",
+        "\u{200b}\u{feff}.pdf",
+    ] {
+        let before = stored_files(&app);
+        let csrf = app.open_form(PROC).await;
+        let r = app
+            .post_declaration(PROC, form_with(&csrf, &[], Some((valid_pdf(), name))))
+            .await;
+        let status = r.status().as_u16();
+        let body = r.text().await.expect("body");
+        match status {
+            400 => {
+                assert!(body.contains("không đọc được"), "{name:?}: {body}");
+                assert_eq!(stored_files(&app), before, "{name:?}");
+            }
+            303 => {
+                let rows = draft_rows(&app).await;
+                let files: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&rows[0].3).expect("json");
+                let shown = files["tep_giay_chung_sinh"]["file_name"]
+                    .as_str()
+                    .expect("name")
+                    .to_string();
+                assert!(
+                    !shown.chars().any(|c| c.is_control()
+                        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{feff}')),
+                    "{name:?} shown as {shown:?}"
+                );
+                assert!(!shown.contains(['<', '>', '/', '\\']), "{shown:?}");
+            }
+            other => panic!("{name:?}: {other}"),
+        }
+    }
+}
