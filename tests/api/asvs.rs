@@ -1602,3 +1602,71 @@ async fn audit_rows_for_authentication_and_transitions_and_no_secrets_in_logs() 
         "refused requests are not logged"
     );
 }
+
+/// [#38] Requests the framework refuses before any handler runs (a path that is not UTF-8, a
+/// body that is not the expected form, a wrong method, a non-numeric id) get the portal's
+/// Vietnamese page, or JSON under `/api/`, never the framework's English text.
+#[tokio::test]
+async fn framework_rejections_are_answered_in_vietnamese() {
+    let app = TestApp::spawn().await;
+    let admin = app
+        .official("quantri@hongbang.gov.vn", Role::Admin, AGENCY)
+        .await;
+    let csrf = app.open_form(PROC).await;
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
+        (
+            "path not UTF-8",
+            app.client.get(app.url("/thu-tuc/%FF%FE")),
+            400,
+        ),
+        (
+            "declaration that is not multipart",
+            app.client
+                .post(app.url(&format!("/thu-tuc/{PROC}/nop-ho-so")))
+                .header("content-type", "text/plain")
+                .body(format!("csrf={csrf}")),
+            400,
+        ),
+        (
+            "multipart without a boundary",
+            app.client
+                .post(app.url(&format!("/thu-tuc/{PROC}/nop-ho-so")))
+                .header("content-type", "multipart/form-data")
+                .body("x"),
+            400,
+        ),
+        ("wrong method", app.client.delete(app.url("/tra-cuu")), 405),
+        (
+            "non-numeric id",
+            admin
+                .client
+                .post(app.url("/can-bo/quan-tri/can-bo/abc/trang-thai"))
+                .form(&[("csrf", admin.csrf.as_str())]),
+            400,
+        ),
+    ];
+    for (what, req, expected) in cases {
+        let r = req.send().await.expect("send");
+        assert_eq!(r.status().as_u16(), expected, "{what}");
+        if expected == 405 {
+            assert!(r.headers().contains_key("allow"), "{what}: Allow kept");
+        }
+        let ct = r.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .to_string();
+        let body = r.text().await.expect("body");
+        assert!(is_portal_error_page(&ct, &body), "{what}: {ct} {body}");
+        assert!(body.contains("Hãy"), "{what}: says what to do");
+    }
+    let r = app.get("/api/v1/dossiers/%FF/status").await;
+    assert_eq!(r.status().as_u16(), 400);
+    let json: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(json["error"]["code"], "bad_request");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("Hãy")
+    );
+}
