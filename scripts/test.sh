@@ -8,6 +8,7 @@
 #   scripts/test.sh            # everything
 #   SKIP_LINT=1 scripts/test.sh
 #   SKIP_E2E=1 scripts/test.sh # without the browser tests (scripts/e2e.sh)
+#   SKIP_DENY=1 scripts/test.sh  # without the dependency policy check (cargo deny)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +58,22 @@ ensure_s3_server() {
 
 ensure_s3_server
 
+# cargo-deny, installed once and kept under the (CI-persistent) target directory: building it
+# takes several minutes on two cores, so it is reused between runs.
+CARGO_DENY_VERSION=0.20.2
+ensure_cargo_deny() {
+  local tools
+  tools="$(realpath -m "${CARGO_TARGET_DIR:-target}")/tools"
+  export PATH="$tools/bin:$PATH"
+  if command -v cargo-deny >/dev/null && cargo-deny --version | grep -q "$CARGO_DENY_VERSION"; then
+    return 0
+  fi
+  say "Installing cargo-deny $CARGO_DENY_VERSION into $tools (once)"
+  CARGO_TARGET_DIR="$tools/build" cargo install --locked --quiet --root "$tools" \
+    --version "$CARGO_DENY_VERSION" cargo-deny
+  rm -rf "$tools/build"
+}
+
 if [ -z "${SKIP_LINT:-}" ]; then
   say "cargo fmt --check"
   cargo fmt --all -- --check
@@ -64,6 +81,14 @@ if [ -z "${SKIP_LINT:-}" ]; then
   cargo clippy --workspace --all-targets --quiet -- -D warnings
   say "cargo check without the s3 feature"
   cargo check --quiet --no-default-features
+fi
+
+if [ -z "${SKIP_DENY:-}" ]; then
+  ensure_cargo_deny
+  # Licences, banned crates and sources work offline. Known vulnerabilities (advisories) need
+  # the RustSec database from GitHub, which this machine cannot reach: SECURITY.md explains.
+  say "cargo deny check licenses bans sources"
+  cargo deny --offline check licenses bans sources
 fi
 
 say "Unit, property and black-box tests on SQLite"

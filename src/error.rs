@@ -105,6 +105,11 @@ impl AppError {
                     "Hệ thống đang gặp sự cố, dữ liệu bạn đã lưu không bị mất. Vui lòng thử lại sau ít phút. Mã tham chiếu: {reference}."
                 )
             }
+            AppError::Forbidden(m) => {
+                // Failed authorization and anti-forgery checks are security events (ASVS 16.3).
+                tracing::warn!(reason = %m, "request refused (403)");
+                m.clone()
+            }
             other => other.to_string(),
         }
     }

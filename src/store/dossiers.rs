@@ -82,6 +82,9 @@ pub async fn submit(
 }
 
 async fn find_code_by_idempotency(db: &Db, key: &str) -> StoreResult<Option<String>> {
+    if !super::storable_key(key) {
+        return Ok(None);
+    }
     let row: Option<(String,)> = db_run!(db, p => {
         sqlx::query_as("SELECT code FROM dossiers WHERE idempotency_key = $1").bind(key).fetch_optional(p).await?
     });
@@ -191,6 +194,9 @@ const DOSSIER_COLUMNS: &str = "id, code, procedure_code, agency_code, status, ap
      supplement_count, paused_at, resume_status, finished_at, result_key, result_name";
 
 pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>> {
+    if !super::storable_key(code) {
+        return Ok(None);
+    }
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!("SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE code = $1")
     });

@@ -39,6 +39,13 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// False for a lookup key that no row can hold: PostgreSQL text cannot contain NUL and refuses
+/// the whole query, so a key from the outside with NUL in it is answered "not found" up front
+/// (on both backends) instead of failing.
+pub fn storable_key(key: &str) -> bool {
+    !key.contains('\0')
+}
+
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqlitePool),

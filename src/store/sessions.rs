@@ -60,10 +60,11 @@ pub async fn find(db: &Db, id_hash: &str, now: i64) -> StoreResult<Option<Sessio
     }))
 }
 
-/// Slides the idle expiry forward.
+/// Slides the idle expiry forward (citizen sessions only: a back-office session keeps the fixed
+/// end set at login, even when the official browses the citizen pages with it).
 pub async fn touch(db: &Db, id_hash: &str, now: i64, expires_at: i64) -> StoreResult<()> {
     db_run!(db, p => {
-        sqlx::query("UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id_hash = $1")
+        sqlx::query("UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id_hash = $1 AND staff_id IS NULL")
             .bind(id_hash).bind(now).bind(expires_at).execute(p).await?;
     });
     Ok(())
@@ -190,6 +191,9 @@ pub async fn captcha_answer(
     session_hash: &str,
     now: i64,
 ) -> StoreResult<Option<(String, String)>> {
+    if !super::storable_key(id) {
+        return Ok(None);
+    }
     let row: Option<(String, String)> = db_run!(db, p => {
         sqlx::query_as("SELECT answer, kind FROM captchas WHERE id = $1 AND session_hash = $2 AND expires_at > $3")
             .bind(id).bind(session_hash).bind(now).fetch_optional(p).await?
@@ -204,6 +208,9 @@ pub async fn take_captcha(
     session_hash: &str,
     now: i64,
 ) -> StoreResult<Option<String>> {
+    if !super::storable_key(id) {
+        return Ok(None);
+    }
     let row: Option<(String,)> = db_run!(db, p => {
         sqlx::query_as("DELETE FROM captchas WHERE id = $1 AND session_hash = $2 AND expires_at > $3 RETURNING answer")
             .bind(id).bind(session_hash).bind(now).fetch_optional(p).await?

@@ -49,6 +49,9 @@ pub async fn create(db: &Db, s: &NewStaff<'_>, now: i64) -> StoreResult<i64> {
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> StoreResult<Option<StaffRow>> {
+    if !super::storable_key(email) {
+        return Ok(None);
+    }
     static SQL: std::sync::LazyLock<String> =
         std::sync::LazyLock::new(|| format!("SELECT {COLS} FROM staff WHERE email = $1"));
     Ok(

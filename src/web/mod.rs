@@ -123,16 +123,18 @@ pub fn router(state: AppState) -> Router {
         .merge(staff::router())
         .nest("/api", api::router())
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            security::headers,
-        ))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(60),
         ))
         .layer(CatchPanicLayer::custom(security::panic_response))
+        // Outside the panic and timeout layers, so that their 500 and 408 answers carry the
+        // security headers too.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::headers,
+        ))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(telemetry::make_span))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))

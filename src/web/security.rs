@@ -14,6 +14,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -29,6 +30,9 @@ pub const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self
 pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response<Body> {
     let is_api = req.uri().path().starts_with("/api/");
     let mut resp = next.run(req).await;
+    if resp.status().is_client_error() && is_framework_rejection(&resp) {
+        resp = rejection_page(resp, is_api);
+    }
     let h = resp.headers_mut();
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -59,6 +63,62 @@ pub async fn headers(State(state): State<AppState>, req: Request, next: Next) ->
     }
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// A 4xx made by the framework rather than by a handler (an extractor's rejection: a path that is
+/// not UTF-8, a body that is not the expected form, a wrong method): plain text or no body.
+fn is_framework_rejection(resp: &Response<Body>) -> bool {
+    match resp.headers().get(header::CONTENT_TYPE) {
+        None => true,
+        Some(ct) => ct.as_bytes().starts_with(b"text/plain"),
+    }
+}
+
+/// Replaces a framework rejection (English text that may describe internals, e.g. the field a
+/// deserializer expected) with the portal's own Vietnamese error page, or JSON under `/api/`.
+/// The status and the `Allow` / `Retry-After` headers are kept.
+fn rejection_page(old: Response<Body>, is_api: bool) -> Response<Body> {
+    let status = old.status();
+    let (title, message, code) = match status {
+        StatusCode::NOT_FOUND => (
+            "Không tìm thấy trang",
+            "Không tìm thấy trang bạn yêu cầu. Kiểm tra lại địa chỉ hoặc quay về trang chủ.",
+            "not_found",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "Yêu cầu chưa hợp lệ",
+            "Trang này không nhận kiểu yêu cầu vừa gửi. Hãy mở trang từ các đường dẫn trên Cổng.",
+            "method_not_allowed",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "Hết thời gian chờ",
+            "Yêu cầu mất quá nhiều thời gian nên đã dừng. Hãy kiểm tra kết nối mạng rồi thử lại; những gì bạn đã lưu vẫn còn.",
+            "request_timeout",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "Tệp quá lớn",
+            "Dữ liệu gửi lên quá lớn. Hãy gửi các tệp nhỏ hơn (quét ở độ phân giải thấp hơn hoặc nén PDF).",
+            "payload_too_large",
+        ),
+        _ => (
+            "Yêu cầu chưa hợp lệ",
+            "Địa chỉ hoặc dữ liệu gửi lên không đọc được. Hãy kiểm tra lại địa chỉ, hoặc tải lại trang biểu mẫu rồi gửi lại.",
+            "bad_request",
+        ),
+    };
+    let mut resp = if is_api {
+        let body = serde_json::json!({ "error": { "code": code, "message": message } });
+        (status, axum::Json(body)).into_response()
+    } else {
+        let html = super::templates::render_error(title, message, status.as_u16());
+        (status, axum::response::Html(html)).into_response()
+    };
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = old.headers().get(&name) {
+            resp.headers_mut().insert(name, v.clone());
+        }
+    }
     resp
 }
 

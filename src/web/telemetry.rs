@@ -23,5 +23,19 @@ pub fn make_span<B>(req: &Request<B>) -> tracing::Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+    let path = redact_path(req.uri().path());
+    tracing::info_span!("request", method = %req.method(), path = %path, request_id = %id)
+}
+
+/// The path as logged: the secret of a private link (`/ho-so/xem/<token>/…`) is a bearer
+/// credential and never reaches the logs.
+pub fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
+    const PRIVATE: &str = "/ho-so/xem/";
+    match path.strip_prefix(PRIVATE) {
+        Some(rest) => {
+            let tail = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+            format!("{PRIVATE}***{tail}").into()
+        }
+        None => path.into(),
+    }
 }

@@ -27,6 +27,7 @@ pub struct Builder {
     smtp: SmtpChoice,
     rate_submit: u32,
     rate_lookup: u32,
+    base_url: Option<String>,
 }
 
 pub enum SmtpChoice {
@@ -71,6 +72,13 @@ impl Builder {
         self
     }
 
+    /// The public base URL (e.g. `https://dichvucong.example.vn` to test the https-only behaviour:
+    /// HSTS, `Secure` and `__Host-` cookies). The server itself still listens on plain http.
+    pub fn base_url(mut self, url: &str) -> Self {
+        self.base_url = Some(url.to_string());
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         if std::env::var("DVC_TEST_LOG").is_ok() {
             dichvucong::web::telemetry::init(LogFormat::Text);
@@ -98,7 +106,7 @@ impl Builder {
             listen: addr.to_string(),
             data_dir: dir.clone(),
             database_url: Some(database_url.clone()),
-            base_url: Some(format!("http://{addr}")),
+            base_url: Some(self.base_url.unwrap_or_else(|| format!("http://{addr}"))),
             smtp_url: Some(smtp_url),
             mail_from: "Cổng Dịch vụ công <no-reply@dichvucong.test>".into(),
             captcha: self.captcha,
@@ -206,6 +214,7 @@ impl TestApp {
             smtp: SmtpChoice::Live,
             rate_submit: 1000,
             rate_lookup: 10_000,
+            base_url: None,
         }
     }
 

@@ -7,8 +7,11 @@ mod nodes;
 mod smtp;
 
 mod api;
+mod asvs;
 mod back_office;
 mod catalogue;
+mod hostile;
+mod hostile_uploads;
 mod journey;
 mod mail;
 mod migrate_data;

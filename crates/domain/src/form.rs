@@ -571,12 +571,18 @@ impl FileKind {
 }
 
 /// Makes a client-supplied file name safe to show and to use in `Content-Disposition`:
-/// no path, no control characters, at most 100 characters, never empty.
+/// no path, no control characters, no bidirectional or invisible formatting characters (a
+/// right-to-left override makes `exe.pdf` look like `fdp.exe`), at most 100 characters, never
+/// empty.
 pub fn safe_file_name(client_name: &str, kind: FileKind) -> String {
     let base = client_name.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = base
         .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | ':' | '*' | '?' | '|' | ';'))
+        .filter(|c| {
+            !c.is_control()
+                && !matches!(c, '"' | '<' | '>' | ':' | '*' | '?' | '|' | ';')
+                && !matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+        })
         .take(100)
         .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').to_string();

@@ -10,6 +10,7 @@
 //! - [`form`]: online declaration forms as data, and their server-side validation.
 //! - [`dossier`]: dossier codes (Điều 19 TT 01/2018/TT-VPCP) and the dossier state machine.
 //! - [`calendar`]: the Vietnamese lunar calendar, public holidays and working-day deadlines.
+//! - [`upload`]: checking uploaded files by content (type, structure, scripts, pixel floods).
 
 pub mod agency;
 pub mod audit;
@@ -20,3 +21,4 @@ pub mod form;
 pub mod progress;
 pub mod staff;
 pub mod text;
+pub mod upload;

@@ -36,11 +36,13 @@ pub fn fold(input: &str) -> String {
 /// Normalises user-supplied text to NFC and trims it; control characters other than
 /// new lines and tabs are removed so they can never reach a page, a PDF or a log line.
 pub fn clean_input(input: &str) -> String {
-    let nfc: String = input.nfc().collect();
-    nfc.chars()
+    // Controls go first: removing one between a letter and its accent after composing would
+    // leave the accent uncomposed (not NFC).
+    input
+        .chars()
         .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .nfc()
         .collect::<String>()
-        .replace("\r\n", "\n")
         .trim()
         .to_string()
 }

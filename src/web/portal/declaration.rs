@@ -220,13 +220,12 @@ async fn read_post(
                     // No file chosen for this field this time.
                     continue;
                 }
-                match FileKind::sniff(&buf) {
-                    Some(kind) => posted.uploads.push((name, client_name, kind, buf.freeze())),
-                    None => posted.errors.push(FieldError {
+                // Type, structure, scripts and pixel count, by content (never by name).
+                match dvc_domain::upload::inspect(&buf) {
+                    Ok(kind) => posted.uploads.push((name, client_name, kind, buf.freeze())),
+                    Err(refusal) => posted.errors.push(FieldError {
                         field: name,
-                        message: format!(
-                            "Tệp đã chọn cho mục “{label}” không phải PDF, JPG hoặc PNG (hệ thống kiểm tra nội dung tệp, không dựa vào tên). Hãy chọn bản quét hoặc ảnh chụp đúng định dạng."
-                        ),
+                        message: refusal.message(&format!("Tệp đã chọn cho mục “{label}”")),
                     }),
                 }
             }

@@ -138,9 +138,9 @@ pub async fn submit(
         if buf.is_empty() {
             continue;
         }
-        match FileKind::sniff(&buf) {
-            Some(kind) => uploads.push((name, client, kind, bytes::Bytes::from(buf))),
-            None => error = Some("Tệp đã chọn không phải PDF, JPG hoặc PNG. Hãy chọn bản quét hoặc ảnh chụp đúng định dạng.".into()),
+        match dvc_domain::upload::inspect(&buf) {
+            Ok(kind) => uploads.push((name, client, kind, bytes::Bytes::from(buf))),
+            Err(refusal) => error = Some(refusal.message("Tệp đã chọn")),
         }
     }
     let Some(csrf) = csrf else { return Err(bad()) };

@@ -227,7 +227,7 @@ async fn read_form(state: &AppState, req: Request) -> AppResult<ActionForm> {
         let axum::Form(fields) = axum::Form::<Vec<(String, String)>>::from_request(req, state)
             .await
             .map_err(|_| bad())?;
-        return Ok(ActionForm { fields, file: None });
+        return Ok(clean(ActionForm { fields, file: None }));
     }
     let mut mp = Multipart::from_request(req, state)
         .await
@@ -258,7 +258,15 @@ async fn read_form(state: &AppState, req: Request) -> AppResult<ActionForm> {
             form.fields.push((name, text.chars().take(5000).collect()));
         }
     }
-    Ok(form)
+    Ok(clean(form))
+}
+
+/// Control characters (NUL above all) never reach the timeline, the audit log or a PDF.
+fn clean(mut form: ActionForm) -> ActionForm {
+    for (_, v) in &mut form.fields {
+        *v = dvc_domain::text::clean_input(v);
+    }
+    form
 }
 
 fn required<'a>(form: &'a ActionForm, name: &str, message: &str) -> AppResult<&'a str> {
@@ -443,12 +451,8 @@ pub async fn act(
         }
         Action::ReturnResult => {
             if let Some((name, bytes)) = &form.file {
-                let kind = FileKind::sniff(bytes).ok_or_else(|| {
-                    AppError::Unprocessable(
-                        "Tệp kết quả phải là PDF, JPG hoặc PNG (kiểm tra theo nội dung tệp)."
-                            .into(),
-                    )
-                })?;
+                let kind = dvc_domain::upload::inspect(bytes)
+                    .map_err(|r| AppError::Unprocessable(r.message("Tệp kết quả")))?;
                 let key = crate::files::Files::new_key(jiff::Timestamp::now());
                 state.files.put(&key, bytes.clone()).await?;
                 new.result_key = Some(key);

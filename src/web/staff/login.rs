@@ -61,7 +61,8 @@ pub async fn submit(
     let Some(session) = session else {
         return Err(AppError::Forbidden("Phiên làm việc đã hết hạn.".into()));
     };
-    let email = form.email.unwrap_or_default().trim().to_lowercase();
+    // Control characters (NUL above all) never reach the audit log or a query.
+    let email = dvc_domain::text::clean_input(&form.email.unwrap_or_default()).to_lowercase();
     let password = form.password.unwrap_or_default();
     let ip = security::client_ip(&state, &headers, peer).to_string();
     let now = crate::now_ms();
@@ -182,8 +183,10 @@ pub async fn logout(
     )
     .await?;
     let mut resp = Redirect::to("/can-bo/dang-nhap").into_response();
+    // Browsers ignore a `__Host-` cookie without `Secure`: the expiry must carry it too.
+    let secure = if state.config.https() { "; Secure" } else { "" };
     let expire = format!(
-        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax",
+        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}",
         cookie_name(&state)
     );
     if let Ok(v) = HeaderValue::from_str(&expire) {
