@@ -58,7 +58,7 @@ async fn render_page(
         status,
         "staff_admin.html",
         context! { csrf => ctx.csrf.clone(), me => context! { name => ctx.staff.name.clone(), role => ctx.role.label() }, rows, agencies, roles, errors => errors.iter().map(|(f, m)| context! { field => *f, message => m.clone() }).collect::<Vec<_>>(),
-            error_map => errors.iter().map(|(f, m)| (f.to_string(), m.clone())).collect::<std::collections::BTreeMap<_, _>>() },
+        error_map => errors.iter().map(|(f, m)| (f.to_string(), m.clone())).collect::<std::collections::BTreeMap<_, _>>() },
     )?))
 }
 
@@ -108,7 +108,10 @@ pub async fn create(
         .as_deref()
         .and_then(dvc_domain::form::parse_email);
     if email.is_none() {
-        errors.push(("new-email", "Nhập địa chỉ thư điện tử đúng dạng, ví dụ ten@coquan.gov.vn.".to_string()));
+        errors.push((
+            "new-email",
+            "Nhập địa chỉ thư điện tử đúng dạng, ví dụ ten@coquan.gov.vn.".to_string(),
+        ));
     }
     let name = form
         .name
@@ -129,7 +132,10 @@ pub async fn create(
     }
     let agency = form.agency_code.filter(|c| ctx.visible.contains(c));
     if agency.is_none() {
-        errors.push(("new-agency", "Chọn đơn vị trong phạm vi bạn quản lý.".into()));
+        errors.push((
+            "new-agency",
+            "Chọn đơn vị trong phạm vi bạn quản lý.".into(),
+        ));
     }
     let password = form.password.unwrap_or_default();
     if let Err(e) = check_password(&password) {
@@ -153,7 +159,13 @@ pub async fn create(
     match store::create(&state.db, &new, crate::now_ms()).await {
         Ok(_) => {}
         Err(StoreError::Conflict(m)) => {
-            return render_page(&state, &ctx, &[("new-email", m)], StatusCode::UNPROCESSABLE_ENTITY).await;
+            return render_page(
+                &state,
+                &ctx,
+                &[("new-email", m)],
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
         }
         Err(e) => return Err(e.into()),
     }
