@@ -26,7 +26,9 @@ impl Files {
     pub fn local(data_dir: &Path) -> Result<Files, FilesError> {
         let root = data_dir.join("files");
         std::fs::create_dir_all(&root)?;
-        let store = LocalFileSystem::new_with_prefix(&root)?;
+        // fsync each file and the directories that name it before `put` returns: an attachment is
+        // written before the dossier that refers to it is committed, so it must be on disk first.
+        let store = LocalFileSystem::new_with_prefix(&root)?.with_fsync(true);
         Ok(Files {
             store: Arc::new(store),
         })

@@ -8,6 +8,7 @@ mod smtp;
 mod api;
 mod back_office;
 mod catalogue;
+mod crash;
 mod journey;
 mod mail;
 mod security;
