@@ -95,7 +95,10 @@ async fn wait_healthy(base: &str, child: &mut Child, dir: &Path) {
             let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
             panic!("server exited ({st}) on restart:\n{log}");
         }
-        assert!(Instant::now() < deadline, "server did not come up at {base}");
+        assert!(
+            Instant::now() < deadline,
+            "server did not come up at {base}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -185,7 +188,7 @@ async fn verify_store(s: &Setup, acked: &BTreeSet<String>) -> usize {
         sqlx::query("UPDATE outbox SET locked_until = NULL WHERE sent_at IS NULL")
             .execute(p)
             .await
-            .expect("expire leases")
+            .expect("expire leases");
     });
     db.close().await;
     let mails: BTreeSet<String> = mails.into_iter().map(|m| m.0).collect();
@@ -195,8 +198,9 @@ async fn verify_store(s: &Setup, acked: &BTreeSet<String>) -> usize {
             continue;
         };
         let path = s.dir.join("files").join(key);
-        let bytes = std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("dossier {code}: attachment {} missing: {e}", path.display()));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!("dossier {code}: attachment {} missing: {e}", path.display())
+        });
         assert_eq!(
             &hex::encode(Sha256::digest(&bytes)),
             sha,

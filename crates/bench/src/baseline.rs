@@ -26,7 +26,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "dvc-baseline", about = "Bare axum baseline for the portal benchmark")]
+#[command(
+    name = "dvc-baseline",
+    about = "Bare axum baseline for the portal benchmark"
+)]
 struct Args {
     #[arg(long, default_value = "127.0.0.1:8090")]
     listen: String,
@@ -260,18 +263,22 @@ async fn submit(State(state): State<AppState>, mut mp: Multipart) -> Response {
         };
     }
     let result: Result<(), sqlx::Error> = match &state.pool {
-        Pool::Sqlite(p) => async {
-            let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-            insert!(tx)?;
-            tx.commit().await
+        Pool::Sqlite(p) => {
+            async {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                insert!(tx)?;
+                tx.commit().await
+            }
+            .await
         }
-        .await,
-        Pool::Pg(p) => async {
-            let mut tx = p.begin().await?;
-            insert!(tx)?;
-            tx.commit().await
+        Pool::Pg(p) => {
+            async {
+                let mut tx = p.begin().await?;
+                insert!(tx)?;
+                tx.commit().await
+            }
+            .await
         }
-        .await,
     };
     if let Err(e) = result {
         return err(e);
@@ -316,10 +323,9 @@ async fn lookup_page(State(state): State<AppState>, Query(q): Query<LookupParams
     } else {
         StatusCode::NOT_FOUND
     };
-    let html = state
-        .env
-        .get_template("lookup.html")
-        .and_then(|t| t.render(minijinja::context! { s => minijinja::Value::from(minijinja::value::Serde(&row)) }));
+    let html = state.env.get_template("lookup.html").and_then(|t| {
+        t.render(minijinja::context! { s => minijinja::Value::from(minijinja::value::Serde(&row)) })
+    });
     match html {
         Ok(h) => (status, Html(h)).into_response(),
         Err(e) => err(e),

@@ -101,10 +101,20 @@ pub fn shared_client() -> anyhow::Result<Client> {
         .build()?)
 }
 
-async fn expect(r: reqwest::Response, status: u16, step: &str) -> anyhow::Result<reqwest::Response> {
+async fn expect(
+    r: reqwest::Response,
+    status: u16,
+    step: &str,
+) -> anyhow::Result<reqwest::Response> {
     if r.status().as_u16() != status {
         let s = r.status();
-        let body: String = r.text().await.unwrap_or_default().chars().take(300).collect();
+        let body: String = r
+            .text()
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
         bail!("{step}: HTTP {s} (expected {status}): {body}");
     }
     Ok(r)
@@ -115,7 +125,10 @@ async fn expect(r: reqwest::Response, status: u16, step: &str) -> anyhow::Result
 pub async fn portal_journey(base: &str, pdf: &'static [u8]) -> anyhow::Result<String> {
     let c = browser()?;
     let url = |p: &str| format!("{base}{p}");
-    let r = c.get(url(&format!("/thu-tuc/{PROC}/nop-ho-so"))).send().await?;
+    let r = c
+        .get(url(&format!("/thu-tuc/{PROC}/nop-ho-so")))
+        .send()
+        .await?;
     let body = expect(r, 200, "form").await?.text().await?;
     let csrf = extract(&body, "name=\"csrf\" value=\"").context("no csrf in form")?;
     let r = c

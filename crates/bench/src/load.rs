@@ -60,7 +60,10 @@ fn summarise(
         p50_ms: percentile(&lat_us, 50.0),
         p90_ms: percentile(&lat_us, 90.0),
         p99_ms: percentile(&lat_us, 99.0),
-        max_ms: lat_us.last().map(|v| *v as f64 / 1000.0).unwrap_or(f64::NAN),
+        max_ms: lat_us
+            .last()
+            .map(|v| *v as f64 / 1000.0)
+            .unwrap_or(f64::NAN),
         first_error,
     }
 }
@@ -120,12 +123,7 @@ where
 /// Starts `f(i)` at `start + i / rate` for `duration`, whatever happened to earlier requests;
 /// latency is measured from the scheduled start. At most `max_in_flight` requests run at once:
 /// beyond that a scheduled request is counted as an error (the server is hopelessly behind).
-pub async fn open_loop<F, Fut>(
-    rate: f64,
-    duration: Duration,
-    max_in_flight: usize,
-    f: F,
-) -> Stats
+pub async fn open_loop<F, Fut>(rate: f64, duration: Duration, max_in_flight: usize, f: F) -> Stats
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -156,9 +154,8 @@ where
     }
     let mut lat = Vec::new();
     let mut errors = dropped;
-    let mut first_error = (dropped > 0).then(|| {
-        format!("{dropped} requests not sent: more than {max_in_flight} in flight")
-    });
+    let mut first_error = (dropped > 0)
+        .then(|| format!("{dropped} requests not sent: more than {max_in_flight} in flight"));
     while let Some(r) = set.join_next().await {
         match r {
             Ok(Ok(l)) => lat.push(l),

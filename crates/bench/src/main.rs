@@ -56,6 +56,9 @@ pub struct Args {
     /// Directory holding the `dichvucong` and `dvc-baseline` binaries (default: this binary's).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// Phases to run, comma-separated: submit, lookup-page, lookup-api, search (for profiling one).
+    #[arg(long, default_value = "submit,lookup-page,lookup-api,search")]
+    phases: String,
     /// Command that produced the run, recorded in the report.
     #[arg(long, default_value = "scripts/bench.sh")]
     command: String,
@@ -192,7 +195,11 @@ impl Server {
     }
 }
 
-async fn wait_healthy(base: &str, child: &mut std::process::Child, log: &Path) -> anyhow::Result<()> {
+async fn wait_healthy(
+    base: &str,
+    child: &mut std::process::Child,
+    log: &Path,
+) -> anyhow::Result<()> {
     let c = journey::shared_client()?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -317,7 +324,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let baseline_bin = bin_dir.join("dvc-baseline");
     for b in [&portal_bin, &baseline_bin] {
         if !b.exists() {
-            bail!("{} not found: build with `cargo build --release` first", b.display());
+            bail!(
+                "{} not found: build with `cargo build --release` first",
+                b.display()
+            );
         }
     }
     let procedures = args
@@ -329,7 +339,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let catalog_dir = work.join("catalog");
     let names = work.join("names.tsv");
     let n = catalog::generate(&args.catalog, &catalog_dir, &names, procedures)?;
-    eprintln!("catalogue: {n} procedures generated in {}", catalog_dir.display());
+    eprintln!(
+        "catalogue: {n} procedures generated in {}",
+        catalog_dir.display()
+    );
 
     let machine_before = (loadavg(), compilers());
     let ctx = Ctx {
@@ -343,19 +356,32 @@ async fn run(args: Args) -> anyhow::Result<()> {
         pdf: journey::pdf_100k(),
     };
     let mut results = Vec::new();
-    for backend in args.backends.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+    for backend in args
+        .backends
+        .split(',')
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+    {
         eprintln!("== {backend} ==");
         let r = match backend {
             "sqlite" => run_backend(&ctx, backend, None).await,
             "postgres" => {
                 let tag = uuid::Uuid::new_v4().simple().to_string();
-                let dbs = [format!("dvcbench_p_{}", &tag[..12]), format!("dvcbench_b_{}", &tag[..12])];
+                let dbs = [
+                    format!("dvcbench_p_{}", &tag[..12]),
+                    format!("dvcbench_b_{}", &tag[..12]),
+                ];
                 for d in &dbs {
                     pg_exec(&args.pg_url, format!("CREATE DATABASE {d}")).await?;
                 }
                 let r = run_backend(&ctx, backend, Some((&dbs[0], &dbs[1]))).await;
                 for d in &dbs {
-                    if let Err(e) = pg_exec(&args.pg_url, format!("DROP DATABASE IF EXISTS {d} WITH (FORCE)")).await {
+                    if let Err(e) = pg_exec(
+                        &args.pg_url,
+                        format!("DROP DATABASE IF EXISTS {d} WITH (FORCE)"),
+                    )
+                    .await
+                    {
                         eprintln!("could not drop {d}: {e:#}");
                     }
                 }
@@ -381,7 +407,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         connections: args.connections,
         git_commit: git_commit(),
         machine: Machine {
-            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0),
             loadavg_before: machine_before.0,
             loadavg_after: loadavg(),
             other_compilers_before: machine_before.1,
@@ -399,7 +427,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ("latest.md", "latest.json")
     };
     std::fs::write(args.out.join(md_name), &md)?;
-    std::fs::write(args.out.join(json_name), serde_json::to_string_pretty(&run)?)?;
+    std::fs::write(
+        args.out.join(json_name),
+        serde_json::to_string_pretty(&run)?,
+    )?;
     eprintln!(
         "written: {} and {}",
         args.out.join(md_name).display(),
@@ -427,14 +458,21 @@ where
     }
 }
 
-async fn run_backend(ctx: &Ctx, backend: &str, pg: Option<(&str, &str)>) -> anyhow::Result<BackendResult> {
+async fn run_backend(
+    ctx: &Ctx,
+    backend: &str,
+    pg: Option<(&str, &str)>,
+) -> anyhow::Result<BackendResult> {
     let dir = ctx.work.join(backend);
     let pdata = dir.join("portal");
     let bdata = dir.join("baseline");
     std::fs::create_dir_all(&pdata)?;
     std::fs::create_dir_all(&bdata)?;
     let (pdb, bdb) = match pg {
-        Some((p, b)) => (pg_db_url(&ctx.args.pg_url, p), pg_db_url(&ctx.args.pg_url, b)),
+        Some((p, b)) => (
+            pg_db_url(&ctx.args.pg_url, p),
+            pg_db_url(&ctx.args.pg_url, b),
+        ),
         None => (
             format!("sqlite://{}", pdata.join("dichvucong.db").display()),
             format!("sqlite://{}", bdata.join("baseline.db").display()),
@@ -455,7 +493,10 @@ async fn run_backend(ctx: &Ctx, backend: &str, pg: Option<(&str, &str)>) -> anyh
         .env("DVC_LOG", "warn")
         .output()?;
     if !out.status.success() {
-        bail!("import-catalog failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "import-catalog failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     res.import_seconds = t.elapsed().as_secs_f64();
     eprintln!("  import-catalog: {:.1} s", res.import_seconds);
@@ -468,47 +509,31 @@ async fn run_backend(ctx: &Ctx, backend: &str, pg: Option<(&str, &str)>) -> anyh
     let shared = journey::shared_client()?;
 
     // Warm up both (connections, caches, first-use allocations).
-    for _ in 0..5 {
-        journey::portal_journey(&pbase, pdf).await.context("warm-up journey on the portal")?;
-        journey::baseline_submit(&shared, &bbase, pdf).await.context("warm-up on the baseline")?;
+    let pcodes = Codes::default();
+    let bcodes = Codes::default();
+    let want_submit = ctx.args.phases.contains("submit");
+    for _ in 0..(if want_submit { 5 } else { 50 }) {
+        pcodes.push(
+            journey::portal_journey(&pbase, pdf)
+                .await
+                .context("warm-up journey on the portal")?,
+        );
+        bcodes.push(
+            journey::baseline_submit(&shared, &bbase, pdf)
+                .await
+                .context("warm-up on the baseline")?,
+        );
     }
 
     // Submissions: maximum with N concurrent citizens (closed loop), then open loop at 50% / 80%.
-    let pcodes = Codes::default();
-    let bcodes = Codes::default();
     let users = ctx.args.users;
     let dur = ctx.dur;
-    let submit_max = pair(
-        "submit max (closed)",
-        || {
-            let (b, codes) = (pbase.clone(), pcodes.clone());
-            closed_loop(users, dur, move |_| {
-                let (b, codes) = (b.clone(), codes.clone());
-                async move {
-                    codes.push(journey::portal_journey(&b, pdf).await?);
-                    Ok(())
-                }
-            })
-        },
-        || {
-            let (b, codes, c) = (bbase.clone(), bcodes.clone(), shared.clone());
-            closed_loop(users, dur, move |_| {
-                let (b, codes, c) = (b.clone(), codes.clone(), c.clone());
-                async move {
-                    codes.push(journey::baseline_submit(&c, &b, pdf).await?);
-                    Ok(())
-                }
-            })
-        },
-    )
-    .await;
-    for (label, frac) in [("submit @50% (open)", 0.5), ("submit @80% (open)", 0.8)] {
-        let (pr, br) = (submit_max.portal.rate * frac, submit_max.baseline.rate * frac);
-        let p = pair(
-            label,
+    if want_submit {
+        let submit_max = pair(
+            "submit max (closed)",
             || {
                 let (b, codes) = (pbase.clone(), pcodes.clone());
-                open_loop(pr, dur, 1000, move |_| {
+                closed_loop(users, dur, move |_| {
                     let (b, codes) = (b.clone(), codes.clone());
                     async move {
                         codes.push(journey::portal_journey(&b, pdf).await?);
@@ -518,7 +543,7 @@ async fn run_backend(ctx: &Ctx, backend: &str, pg: Option<(&str, &str)>) -> anyh
             },
             || {
                 let (b, codes, c) = (bbase.clone(), bcodes.clone(), shared.clone());
-                open_loop(br, dur, 1000, move |_| {
+                closed_loop(users, dur, move |_| {
                     let (b, codes, c) = (b.clone(), codes.clone(), c.clone());
                     async move {
                         codes.push(journey::baseline_submit(&c, &b, pdf).await?);
@@ -528,13 +553,43 @@ async fn run_backend(ctx: &Ctx, backend: &str, pg: Option<(&str, &str)>) -> anyh
             },
         )
         .await;
-        if frac < 0.6 {
-            res.submit_50 = Some(p);
-        } else {
-            res.submit_80 = Some(p);
+        for (label, frac) in [("submit @50% (open)", 0.5), ("submit @80% (open)", 0.8)] {
+            let (pr, br) = (
+                submit_max.portal.rate * frac,
+                submit_max.baseline.rate * frac,
+            );
+            let p = pair(
+                label,
+                || {
+                    let (b, codes) = (pbase.clone(), pcodes.clone());
+                    open_loop(pr, dur, 1000, move |_| {
+                        let (b, codes) = (b.clone(), codes.clone());
+                        async move {
+                            codes.push(journey::portal_journey(&b, pdf).await?);
+                            Ok(())
+                        }
+                    })
+                },
+                || {
+                    let (b, codes, c) = (bbase.clone(), bcodes.clone(), shared.clone());
+                    open_loop(br, dur, 1000, move |_| {
+                        let (b, codes, c) = (b.clone(), codes.clone(), c.clone());
+                        async move {
+                            codes.push(journey::baseline_submit(&c, &b, pdf).await?);
+                            Ok(())
+                        }
+                    })
+                },
+            )
+            .await;
+            if frac < 0.6 {
+                res.submit_50 = Some(p);
+            } else {
+                res.submit_80 = Some(p);
+            }
         }
+        res.submit_max = Some(submit_max);
     }
-    res.submit_max = Some(submit_max);
     let pcodes: Arc<Vec<String>> = Arc::new(pcodes.all());
     let bcodes: Arc<Vec<String>> = Arc::new(bcodes.all());
     res.dossiers_in_portal = pcodes.len();
@@ -552,11 +607,15 @@ async fn run_backend(ctx: &Ctx, backend: &str, pg: Option<(&str, &str)>) -> anyh
             "lookup page",
             {
                 let codes = pcodes.clone();
-                Arc::new(move |b: &str, i: u64| format!("{b}/tra-cuu?ma={}", codes[i as usize % codes.len()]))
+                Arc::new(move |b: &str, i: u64| {
+                    format!("{b}/tra-cuu?ma={}", codes[i as usize % codes.len()])
+                })
             },
             {
                 let codes = bcodes.clone();
-                Arc::new(move |b: &str, i: u64| format!("{b}/tra-cuu?ma={}", codes[i as usize % codes.len()]))
+                Arc::new(move |b: &str, i: u64| {
+                    format!("{b}/tra-cuu?ma={}", codes[i as usize % codes.len()])
+                })
             },
         ),
         (
@@ -564,21 +623,37 @@ async fn run_backend(ctx: &Ctx, backend: &str, pg: Option<(&str, &str)>) -> anyh
             {
                 let codes = pcodes.clone();
                 Arc::new(move |b: &str, i: u64| {
-                    format!("{b}/api/v1/dossiers/{}/status", codes[i as usize % codes.len()])
+                    format!(
+                        "{b}/api/v1/dossiers/{}/status",
+                        codes[i as usize % codes.len()]
+                    )
                 })
             },
             {
                 let codes = bcodes.clone();
-                Arc::new(move |b: &str, i: u64| format!("{b}/api/status/{}", codes[i as usize % codes.len()]))
+                Arc::new(move |b: &str, i: u64| {
+                    format!("{b}/api/status/{}", codes[i as usize % codes.len()])
+                })
             },
         ),
         (
             "search",
-            Arc::new(move |b: &str, i: u64| format!("{b}/thu-tuc?q={}", queries[i as usize % queries.len()])),
-            Arc::new(move |b: &str, i: u64| format!("{b}/thu-tuc?q={}", queries[i as usize % queries.len()])),
+            Arc::new(move |b: &str, i: u64| {
+                format!("{b}/thu-tuc?q={}", queries[i as usize % queries.len()])
+            }),
+            Arc::new(move |b: &str, i: u64| {
+                format!("{b}/thu-tuc?q={}", queries[i as usize % queries.len()])
+            }),
         ),
     ];
     for (name, purl, burl) in kinds {
+        if !ctx
+            .args
+            .phases
+            .contains(&name.replace(' ', "-").to_lowercase())
+        {
+            continue;
+        }
         let get = |base: Arc<str>, url: UrlFn, c: reqwest::Client| {
             move |i: u64| {
                 let (u, c) = (url(&base, i), c.clone());
@@ -594,8 +669,22 @@ async fn run_backend(ctx: &Ctx, backend: &str, pg: Option<(&str, &str)>) -> anyh
         let rate = 0.5 * max.portal.rate.min(max.baseline.rate);
         let lat = pair(
             &format!("{name} @{rate:.0}/s (open)"),
-            || open_loop(rate, dur, 4000, get(pbase.clone(), purl.clone(), shared.clone())),
-            || open_loop(rate, dur, 4000, get(bbase.clone(), burl.clone(), shared.clone())),
+            || {
+                open_loop(
+                    rate,
+                    dur,
+                    4000,
+                    get(pbase.clone(), purl.clone(), shared.clone()),
+                )
+            },
+            || {
+                open_loop(
+                    rate,
+                    dur,
+                    4000,
+                    get(bbase.clone(), burl.clone(), shared.clone()),
+                )
+            },
         )
         .await;
         match name {

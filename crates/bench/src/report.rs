@@ -76,7 +76,10 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
     let _ = writeln!(out, "|---|---|---|---|");
     row_rate(
         out,
-        &format!("submissions, max ({} concurrent citizens, closed loop)", run.users),
+        &format!(
+            "submissions, max ({} concurrent citizens, closed loop)",
+            run.users
+        ),
         &b.submit_max,
     );
     if let Some(p) = &b.submit_50 {
@@ -100,23 +103,40 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
         );
     }
     for (label, max, lat) in [
-        ("status page `/tra-cuu?ma=`", &b.lookup_page_max, &b.lookup_page_lat),
-        ("status API `/api/v1/dossiers/{code}/status`", &b.lookup_api_max, &b.lookup_api_lat),
         (
-            &*format!("catalogue search `/thu-tuc?q=` ({} procedures)", run.procedures),
+            "status page `/tra-cuu?ma=`",
+            &b.lookup_page_max,
+            &b.lookup_page_lat,
+        ),
+        (
+            "status API `/api/v1/dossiers/{code}/status`",
+            &b.lookup_api_max,
+            &b.lookup_api_lat,
+        ),
+        (
+            &*format!(
+                "catalogue search `/thu-tuc?q=` ({} procedures)",
+                run.procedures
+            ),
             &b.search_max,
             &b.search_lat,
         ),
     ] {
         row_rate(
             out,
-            &format!("{label}, max ({} connections, closed loop)", run.connections),
+            &format!(
+                "{label}, max ({} connections, closed loop)",
+                run.connections
+            ),
             max,
         );
         if let Some(l) = lat {
             row_lat(
                 out,
-                &format!("{label} p50 / p99 at {:.0}/s (open loop)", l.portal.target_rate),
+                &format!(
+                    "{label} p50 / p99 at {:.0}/s (open loop)",
+                    l.portal.target_rate
+                ),
                 lat,
             );
         }
@@ -143,7 +163,10 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
             verdict(r >= 0.5)
         );
     }
-    for (label, lat) in [("status page", &b.lookup_page_lat), ("status API", &b.lookup_api_lat)] {
+    for (label, lat) in [
+        ("status page", &b.lookup_page_lat),
+        ("status API", &b.lookup_api_lat),
+    ] {
         if let Some(p) = lat {
             let r = p.portal.p99_ms / p.baseline.p99_ms.max(1e-9);
             let _ = writeln!(
