@@ -364,10 +364,7 @@ async fn acknowledged_dossiers_survive_kill_9() {
                 failures.load(Ordering::Relaxed),
                 started.elapsed().as_secs_f64()
             );
-            assert!(
-                acked_now.len() >= kills + 1,
-                "too few submissions went through"
-            );
+            assert!(acked_now.len() > kills, "too few submissions went through");
         }
     }
     if let Some(name) = &setup.pg_db

@@ -123,6 +123,22 @@ async fn expect(
 /// The whole journey on the portal: form → declaration with the PDF → review → send →
 /// confirmation page. Returns the dossier code.
 pub async fn portal_journey(base: &str, pdf: &'static [u8]) -> anyhow::Result<String> {
+    portal_journey_timed(base, pdf, &mut None).await
+}
+
+/// [`portal_journey`], recording how long each of the 5 requests took when `steps` is given.
+pub async fn portal_journey_timed(
+    base: &str,
+    pdf: &'static [u8],
+    steps: &mut Option<Vec<std::time::Duration>>,
+) -> anyhow::Result<String> {
+    let mut t = std::time::Instant::now();
+    let mut lap = |steps: &mut Option<Vec<std::time::Duration>>| {
+        if let Some(s) = steps {
+            s.push(t.elapsed());
+        }
+        t = std::time::Instant::now();
+    };
     let c = browser()?;
     let url = |p: &str| format!("{base}{p}");
     let r = c
@@ -131,12 +147,14 @@ pub async fn portal_journey(base: &str, pdf: &'static [u8]) -> anyhow::Result<St
         .await?;
     let body = expect(r, 200, "form").await?.text().await?;
     let csrf = extract(&body, "name=\"csrf\" value=\"").context("no csrf in form")?;
+    lap(steps);
     let r = c
         .post(url(&format!("/thu-tuc/{PROC}/nop-ho-so")))
         .multipart(form(Some(&csrf), pdf))
         .send()
         .await?;
     expect(r, 303, "declaration").await?;
+    lap(steps);
     let r = c
         .get(url(&format!("/thu-tuc/{PROC}/nop-ho-so/kiem-tra")))
         .send()
@@ -145,6 +163,7 @@ pub async fn portal_journey(base: &str, pdf: &'static [u8]) -> anyhow::Result<St
     let csrf = extract(&body, "name=\"csrf\" value=\"").context("no csrf in review")?;
     let token =
         extract(&body, "name=\"submit_token\" value=\"").context("no submit token in review")?;
+    lap(steps);
     let r = c
         .post(url(&format!("/thu-tuc/{PROC}/nop-ho-so/gui")))
         .form(&[("csrf", csrf.as_str()), ("submit_token", token.as_str())])
@@ -153,8 +172,10 @@ pub async fn portal_journey(base: &str, pdf: &'static [u8]) -> anyhow::Result<St
     let r = expect(r, 303, "send").await?;
     let loc = location(&r);
     let code = code_from(&loc)?;
+    lap(steps);
     let r = c.get(url(&loc)).send().await?;
     expect(r, 200, "confirmation").await?.bytes().await?;
+    lap(steps);
     Ok(code)
 }
 

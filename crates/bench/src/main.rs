@@ -87,6 +87,9 @@ pub struct BackendResult {
     pub portal_vmhwm_kb: u64,
     pub baseline_vmhwm_kb: u64,
     pub dossiers_in_portal: usize,
+    /// One citizen alone: mean ms of each request of the journey (form, declaration with the
+    /// PDF, review, send, confirmation).
+    pub journey_steps_ms: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -524,6 +527,22 @@ async fn run_backend(
                 .context("warm-up on the baseline")?,
         );
     }
+
+    // Where a journey's time goes, one citizen alone (5 requests).
+    let mut sums = [0.0f64; 5];
+    let n_timed = 20;
+    for _ in 0..n_timed {
+        let mut steps = Some(Vec::new());
+        pcodes.push(journey::portal_journey_timed(&pbase, pdf, &mut steps).await?);
+        for (s, d) in sums.iter_mut().zip(steps.unwrap_or_default()) {
+            *s += d.as_secs_f64() * 1000.0 / f64::from(n_timed);
+        }
+    }
+    res.journey_steps_ms = sums.to_vec();
+    eprintln!(
+        "  one citizen alone, ms per step (form, declaration+PDF, review, send, confirmation): {:.2} {:.2} {:.2} {:.2} {:.2}",
+        sums[0], sums[1], sums[2], sums[3], sums[4]
+    );
 
     // Submissions: maximum with N concurrent citizens (closed loop), then open loop at 50% / 80%.
     let users = ctx.args.users;

@@ -153,6 +153,20 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
         "\n`import-catalog` of {} procedures: {:.1} s. Dossiers filed on the portal during the run: {}.\n",
         run.procedures, b.import_seconds, b.dossiers_in_portal
     );
+    if b.journey_steps_ms.len() == 5 {
+        let s = &b.journey_steps_ms;
+        let _ = writeln!(
+            out,
+            "One citizen alone, mean time per request of the journey: form {} ms, declaration with the PDF {} ms, \
+             review {} ms, send {} ms, confirmation {} ms (total {} ms).\n",
+            ms(s[0]),
+            ms(s[1]),
+            ms(s[2]),
+            ms(s[3]),
+            ms(s[4]),
+            ms(s.iter().sum())
+        );
+    }
     let _ = writeln!(out, "Targets:\n");
     if let Some(p) = &b.submit_max {
         let r = p.portal.rate / p.baseline.rate.max(1e-9);
