@@ -68,7 +68,9 @@ impl Files {
 
     fn local_dir(root: &Path) -> Result<Files, FilesError> {
         std::fs::create_dir_all(root)?;
-        let store = LocalFileSystem::new_with_prefix(root)?;
+        // fsync each file and the directories that name it before `put` returns: an attachment is
+        // written before the dossier that refers to it is committed, so it must be on disk first.
+        let store = LocalFileSystem::new_with_prefix(root)?.with_fsync(true);
         Ok(Files {
             store: Arc::new(store),
             location: std::path::absolute(root)

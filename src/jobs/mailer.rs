@@ -75,6 +75,9 @@ pub fn backoff(base: Duration, attempts: i64) -> Duration {
         .min(Duration::from_secs(3600))
 }
 
+/// How long a claimed message is reserved for the worker that claimed it.
+const LEASE_MS: i64 = 120_000;
+
 impl Mailer {
     /// Runs forever: sends every due message, then sleeps until woken or for a few seconds.
     pub async fn run(self) {
@@ -93,15 +96,22 @@ impl Mailer {
     /// Sends every message that is due now; returns how many were sent.
     pub async fn send_due(&self) -> anyhow::Result<usize> {
         let mut sent = 0;
+        let mut next = outbox::claim(&self.db, crate::now_ms(), LEASE_MS).await?;
         loop {
-            let now = crate::now_ms();
-            let Some(msg) = outbox::claim(&self.db, now, 120_000).await? else {
+            let Some(msg) = next.take() else {
                 return Ok(sent);
             };
             match self.build(&msg).map(|m| (m, &self.transport)) {
                 Ok((message, transport)) => match transport.send(message).await {
                     Ok(()) => {
-                        outbox::mark_sent(&self.db, msg.id, crate::now_ms()).await?;
+                        // One commit records this one as sent and claims the next.
+                        next = outbox::mark_sent_and_claim(
+                            &self.db,
+                            msg.id,
+                            crate::now_ms(),
+                            LEASE_MS,
+                        )
+                        .await?;
                         tracing::info!(outbox_id = msg.id, "e-mail sent");
                         sent += 1;
                     }
@@ -125,6 +135,7 @@ impl Mailer {
                         &e.to_string(),
                     )
                     .await?;
+                    next = outbox::claim(&self.db, crate::now_ms(), LEASE_MS).await?;
                 }
             }
         }

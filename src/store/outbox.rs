@@ -45,6 +45,33 @@ pub async fn claim(db: &Db, now: i64, lease_ms: i64) -> StoreResult<Option<Outbo
     Ok(row)
 }
 
+/// Marks message `sent_id` sent and claims the next due one for `lease_ms`, in one transaction:
+/// while the queue is busy, one commit per message instead of two.
+pub async fn mark_sent_and_claim(
+    db: &Db,
+    sent_id: i64,
+    now: i64,
+    lease_ms: i64,
+) -> StoreResult<Option<OutboxMessage>> {
+    const MARK: &str =
+        "UPDATE outbox SET sent_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1";
+    let claim = match db {
+        Db::Sqlite(_) => CLAIM_SQLITE,
+        Db::Postgres(_) => CLAIM_PG,
+    };
+    let row = crate::db_tx!(db, tx => {
+        sqlx::query(MARK).bind(sent_id).bind(now).execute(&mut *tx).await?;
+        let row = sqlx::query_as::<_, OutboxMessage>(claim)
+            .bind(now + lease_ms)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row
+    });
+    Ok(row)
+}
+
 pub async fn mark_sent(db: &Db, id: i64, now: i64) -> StoreResult<()> {
     db_run!(db, p => {
         sqlx::query("UPDATE outbox SET sent_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1").bind(id).bind(now).execute(p).await?;

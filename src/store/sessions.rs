@@ -17,6 +17,20 @@ pub struct SessionData {
     pub submitted: Vec<String>,
 }
 
+impl SessionData {
+    /// Remembers a dossier code filed from this session (the last 20); false if already there.
+    pub fn remember(&mut self, code: &str) -> bool {
+        if self.submitted.iter().any(|c| c == code) {
+            return false;
+        }
+        self.submitted.push(code.to_string());
+        if self.submitted.len() > 20 {
+            self.submitted.remove(0);
+        }
+        true
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Session {
     pub id_hash: String,

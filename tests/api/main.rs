@@ -10,6 +10,7 @@ mod api;
 mod asvs;
 mod back_office;
 mod catalogue;
+mod crash;
 mod hostile;
 mod hostile_uploads;
 mod journey;

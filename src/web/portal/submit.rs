@@ -243,11 +243,7 @@ fn flight_lock(key: &str) -> Arc<tokio::sync::Mutex<()>> {
 
 async fn remember_submitted(state: &AppState, session: &Session, code: &str) -> AppResult<()> {
     let mut data = session.data.clone();
-    if !data.submitted.iter().any(|c| c == code) {
-        data.submitted.push(code.to_string());
-        if data.submitted.len() > 20 {
-            data.submitted.remove(0);
-        }
+    if data.remember(code) {
         sessions::save_data(&state.db, &session.id_hash, &data).await?;
     }
     Ok(())
@@ -432,6 +428,10 @@ pub async fn send(
         receipt_date: now.to_zoned_datetime(dvc_domain::calendar::vn_tz()).date(),
         expected_at: Some(expected_at),
     };
+    let from = dossiers::FiledFrom {
+        session_hash: session.id_hash.clone(),
+        data: session.data.clone(),
+    };
     let base = state.config.base_url();
     let mail = |code: &str| NewMail {
         kind: "confirmation".into(),
@@ -447,14 +447,16 @@ pub async fn send(
             expected_at,
         ),
     };
-    let outcome = dossiers::submit(&state.db, &new, mail).await?;
+    let outcome = dossiers::submit_from(&state.db, &new, mail, Some(&from)).await?;
     let code = outcome.code().to_string();
     if let dossiers::SubmitOutcome::Created(_) = outcome {
+        // The draft was deleted and the code remembered in the session in the same transaction.
         tracing::info!(dossier = %code, procedure = %p.code, "dossier submitted");
         state.mail_wake.notify_one();
+    } else {
+        sessions::delete_draft(&state.db, &session.id_hash, &p.code).await?;
+        remember_submitted(&state, &session, &code).await?;
     }
-    sessions::delete_draft(&state.db, &session.id_hash, &p.code).await?;
-    remember_submitted(&state, &session, &code).await?;
     Ok(confirmation_redirect(&code))
 }
 

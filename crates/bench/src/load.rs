@@ -1,0 +1,178 @@
+//! Load generation: a closed loop (N users, each starting its next request when the last one
+//! ends: maximum throughput) and an open loop (requests scheduled at fixed intervals whatever
+//! happens to earlier ones; latency measured from the *scheduled* start, so a server stall counts
+//! fully against every request it delays — coordinated omission corrected).
+
+use serde::Serialize;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// What one run measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    /// "closed" or "open".
+    pub mode: String,
+    /// Concurrent users (closed loop) or the target rate per second (open loop).
+    pub concurrency: usize,
+    pub target_rate: f64,
+    pub ok: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    /// Completed successfully per second.
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub first_error: Option<String>,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    let i = rank.clamp(1, sorted.len()) - 1;
+    sorted[i] as f64 / 1000.0
+}
+
+fn summarise(
+    mode: &str,
+    concurrency: usize,
+    target_rate: f64,
+    mut lat_us: Vec<u64>,
+    errors: u64,
+    first_error: Option<String>,
+    seconds: f64,
+) -> Stats {
+    lat_us.sort_unstable();
+    let ok = lat_us.len() as u64;
+    Stats {
+        mode: mode.into(),
+        concurrency,
+        target_rate,
+        ok,
+        errors,
+        seconds,
+        rate: ok as f64 / seconds.max(1e-9),
+        p50_ms: percentile(&lat_us, 50.0),
+        p90_ms: percentile(&lat_us, 90.0),
+        p99_ms: percentile(&lat_us, 99.0),
+        max_ms: lat_us
+            .last()
+            .map(|v| *v as f64 / 1000.0)
+            .unwrap_or(f64::NAN),
+        first_error,
+    }
+}
+
+/// `users` tasks call `f(i)` back to back for `duration`.
+pub async fn closed_loop<F, Fut>(users: usize, duration: Duration, f: F) -> Stats
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    let start = Instant::now();
+    let deadline = start + duration;
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..users {
+        let f = f.clone();
+        let counter = counter.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            let mut first_error = None;
+            while Instant::now() < deadline {
+                let i = counter.fetch_add(1, Ordering::Relaxed);
+                let t0 = Instant::now();
+                match f(i).await {
+                    Ok(()) => lat.push(t0.elapsed().as_micros() as u64),
+                    Err(e) => {
+                        errors += 1;
+                        if first_error.is_none() {
+                            first_error = Some(format!("{e:#}"));
+                        }
+                        // Do not spin on a refused connection.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+            (lat, errors, first_error)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    let mut first_error = None;
+    for t in tasks {
+        if let Ok((l, e, fe)) = t.await {
+            lat.extend(l);
+            errors += e;
+            if first_error.is_none() {
+                first_error = fe;
+            }
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    summarise("closed", users, 0.0, lat, errors, first_error, secs)
+}
+
+/// Starts `f(i)` at `start + i / rate` for `duration`, whatever happened to earlier requests;
+/// latency is measured from the scheduled start. At most `max_in_flight` requests run at once:
+/// beyond that a scheduled request is counted as an error (the server is hopelessly behind).
+pub async fn open_loop<F, Fut>(rate: f64, duration: Duration, max_in_flight: usize, f: F) -> Stats
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let rate = rate.max(0.1);
+    let f = Arc::new(f);
+    let n = (rate * duration.as_secs_f64()).round().max(1.0) as u64;
+    let start = tokio::time::Instant::now() + Duration::from_millis(5);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let mut set = tokio::task::JoinSet::new();
+    let mut dropped = 0u64;
+    for i in 0..n {
+        let scheduled = start + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(scheduled).await;
+        if in_flight.load(Ordering::Relaxed) >= max_in_flight {
+            dropped += 1;
+            continue;
+        }
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        let f = f.clone();
+        let in_flight = in_flight.clone();
+        set.spawn(async move {
+            let r = f(i).await;
+            let lat = scheduled.elapsed().as_micros() as u64;
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            r.map(|()| lat).map_err(|e| format!("{e:#}"))
+        });
+    }
+    let mut lat = Vec::new();
+    let mut errors = dropped;
+    let mut first_error = (dropped > 0)
+        .then(|| format!("{dropped} requests not sent: more than {max_in_flight} in flight"));
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(l)) => lat.push(l),
+            Ok(Err(e)) => {
+                errors += 1;
+                if first_error.is_none() {
+                    first_error = Some(e);
+                }
+            }
+            Err(e) => {
+                errors += 1;
+                if first_error.is_none() {
+                    first_error = Some(e.to_string());
+                }
+            }
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    summarise("open", 0, rate, lat, errors, first_error, secs)
+}

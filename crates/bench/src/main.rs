@@ -1,0 +1,734 @@
+//! `dvc-bench`: measures the portal against a bare axum baseline (`dvc-baseline`), on SQLite
+//! (WAL, `synchronous=FULL`) and PostgreSQL, in one run. See `scripts/bench.sh` and the README
+//! section "Hiệu năng / Performance".
+//!
+//! For each backend: imports a generated catalogue of N procedures (`dichvucong import-catalog`),
+//! starts the portal (`dichvucong serve`, release build) and the baseline on fresh databases,
+//! then measures complete citizen submissions (closed loop for the maximum rate, open loop at 50%
+//! and 80% of it), status lookups (page and API) and catalogue search, and the servers' peak
+//! memory (VmHWM). Writes `<out>/latest.md` and `<out>/latest.json`.
+
+mod catalog;
+mod journey;
+mod load;
+mod report;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use journey::Codes;
+use load::{Stats, closed_loop, open_loop};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Clone)]
+#[command(name = "dvc-bench", about = "Portal vs bare-axum baseline benchmark")]
+pub struct Args {
+    /// A ~1-minute smoke run (short phases, 2,000 procedures).
+    #[arg(long)]
+    quick: bool,
+    /// Backends to measure, comma-separated: sqlite, postgres.
+    #[arg(long, default_value = "sqlite,postgres")]
+    backends: String,
+    /// PostgreSQL server (an admin connection; a fresh database is created and dropped).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pg_url: String,
+    /// Where results are written (latest.md, latest.json).
+    #[arg(long, default_value = "bench-results")]
+    out: PathBuf,
+    /// Sample catalogue to generate procedures from.
+    #[arg(long, default_value = "catalog")]
+    catalog: PathBuf,
+    /// Procedures in the generated catalogue (default 10,000; 2,000 with --quick).
+    #[arg(long)]
+    procedures: Option<usize>,
+    /// Concurrent citizens in the closed-loop submission run.
+    #[arg(long, default_value_t = 16)]
+    users: usize,
+    /// Concurrent connections in the closed-loop lookup and search runs.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds per measured phase (default 10; 2 with --quick).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Directory holding the `dichvucong` and `dvc-baseline` binaries (default: this binary's).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Phases to run, comma-separated: submit, lookup-page, lookup-api, search (for profiling one).
+    #[arg(long, default_value = "submit,lookup-page,lookup-api,search")]
+    phases: String,
+    /// Command that produced the run, recorded in the report.
+    #[arg(long, default_value = "scripts/bench.sh")]
+    command: String,
+}
+
+/// One measured quantity for the portal and the baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pair {
+    pub portal: Stats,
+    pub baseline: Stats,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct BackendResult {
+    pub backend: String,
+    pub import_seconds: f64,
+    pub submit_max: Option<Pair>,
+    pub submit_50: Option<Pair>,
+    pub submit_80: Option<Pair>,
+    pub lookup_page_max: Option<Pair>,
+    pub lookup_page_lat: Option<Pair>,
+    pub lookup_api_max: Option<Pair>,
+    pub lookup_api_lat: Option<Pair>,
+    pub search_max: Option<Pair>,
+    pub search_lat: Option<Pair>,
+    pub portal_vmhwm_kb: u64,
+    pub baseline_vmhwm_kb: u64,
+    pub dossiers_in_portal: usize,
+    /// One citizen alone: mean ms of each request of the journey (form, declaration with the
+    /// PDF, review, send, confirmation).
+    pub journey_steps_ms: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub loadavg_before: String,
+    pub loadavg_after: String,
+    pub other_compilers_before: usize,
+    pub other_compilers_after: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub started: String,
+    pub command: String,
+    pub quick: bool,
+    pub procedures: usize,
+    pub seconds_per_phase: f64,
+    pub users: usize,
+    pub connections: usize,
+    pub git_commit: String,
+    pub machine: Machine,
+    pub backends: Vec<BackendResult>,
+    pub wall_seconds: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run(args))
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// Compiler processes of other people's builds running now (rustc, cc1, ld).
+fn compilers() -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
+        .filter(|c| matches!(c.trim(), "rustc" | "cc1" | "cc1plus" | "ld" | "cc"))
+        .count()
+}
+
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Peak resident set size of a process, from /proc/<pid>/status.
+pub fn vm_hwm_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+struct Server {
+    child: std::process::Child,
+    pid: u32,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Server {
+    async fn stop(mut self) {
+        // SIGTERM first (graceful), then make sure.
+        let _ = std::process::Command::new("kill")
+            .arg(self.pid.to_string())
+            .status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn wait_healthy(
+    base: &str,
+    child: &mut std::process::Child,
+    log: &Path,
+) -> anyhow::Result<()> {
+    let c = journey::shared_client()?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = c.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let tail = std::fs::read_to_string(log).unwrap_or_default();
+            bail!("server exited ({status}) before answering: {tail}");
+        }
+        if Instant::now() > deadline {
+            bail!("server at {base} did not become healthy");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn spawn_portal(bin: &Path, data: &Path, db: &str) -> anyhow::Result<Server> {
+    let port = free_port()?;
+    let log = data.join("portal.log");
+    std::fs::create_dir_all(data)?;
+    let out = std::fs::File::create(&log)?;
+    let mut child = std::process::Command::new(bin)
+        .arg("serve")
+        .env("DVC_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DVC_DATA_DIR", data)
+        .env("DVC_DATABASE_URL", db)
+        .env_remove("DVC_SMTP_URL")
+        .env("DVC_CAPTCHA", "off")
+        .env("DVC_RATE_SUBMIT_PER_HOUR", "1000000000")
+        .env("DVC_RATE_LOOKUP_PER_MINUTE", "1000000000")
+        .env("DVC_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(out)
+        .spawn()
+        .with_context(|| format!("start {}", bin.display()))?;
+    let base = format!("http://127.0.0.1:{port}");
+    wait_healthy(&base, &mut child, &log).await?;
+    let pid = child.id();
+    Ok(Server { child, pid, base })
+}
+
+async fn spawn_baseline(bin: &Path, data: &Path, db: &str, names: &Path) -> anyhow::Result<Server> {
+    let port = free_port()?;
+    std::fs::create_dir_all(data)?;
+    let log = data.join("baseline.log");
+    let out = std::fs::File::create(&log)?;
+    let mut child = std::process::Command::new(bin)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--database-url")
+        .arg(db)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--names")
+        .arg(names)
+        .stdout(Stdio::null())
+        .stderr(out)
+        .spawn()
+        .with_context(|| format!("start {}", bin.display()))?;
+    let base = format!("http://127.0.0.1:{port}");
+    wait_healthy(&base, &mut child, &log).await?;
+    let pid = child.id();
+    Ok(Server { child, pid, base })
+}
+
+async fn pg_exec(admin: &str, sql: String) -> anyhow::Result<()> {
+    let pool = sqlx::PgPool::connect(admin)
+        .await
+        .context("connect to PostgreSQL (--pg-url)")?;
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await?;
+    pool.close().await;
+    Ok(())
+}
+
+fn pg_db_url(admin: &str, name: &str) -> String {
+    match admin.rsplit_once('/') {
+        Some((prefix, _)) => format!("{prefix}/{name}"),
+        None => format!("{admin}/{name}"),
+    }
+}
+
+fn print_phase(name: &str, s: &Stats) {
+    eprintln!(
+        "  {name:<34} {:>9.1}/s  p50 {:>8.2} ms  p99 {:>8.2} ms  ok {:>6}  err {:>4}{}",
+        s.rate,
+        s.p50_ms,
+        s.p99_ms,
+        s.ok,
+        s.errors,
+        s.first_error
+            .as_deref()
+            .map(|e| format!("  ({})", e.chars().take(160).collect::<String>()))
+            .unwrap_or_default()
+    );
+}
+
+struct Ctx {
+    args: Args,
+    portal_bin: PathBuf,
+    baseline_bin: PathBuf,
+    work: PathBuf,
+    catalog_dir: PathBuf,
+    names: PathBuf,
+    dur: Duration,
+    pdf: &'static [u8],
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let started = jiff::Timestamp::now().to_string();
+    let bin_dir = match &args.bin_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("binary directory")?
+            .to_path_buf(),
+    };
+    let portal_bin = bin_dir.join("dichvucong");
+    let baseline_bin = bin_dir.join("dvc-baseline");
+    for b in [&portal_bin, &baseline_bin] {
+        if !b.exists() {
+            bail!(
+                "{} not found: build with `cargo build --release` first",
+                b.display()
+            );
+        }
+    }
+    let procedures = args
+        .procedures
+        .unwrap_or(if args.quick { 2_000 } else { 10_000 });
+    let seconds = args.seconds.unwrap_or(if args.quick { 2.0 } else { 10.0 });
+    let work = std::env::temp_dir().join(format!("dvc-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&work)?;
+    let catalog_dir = work.join("catalog");
+    let names = work.join("names.tsv");
+    let n = catalog::generate(&args.catalog, &catalog_dir, &names, procedures)?;
+    eprintln!(
+        "catalogue: {n} procedures generated in {}",
+        catalog_dir.display()
+    );
+
+    let machine_before = (loadavg(), compilers());
+    let ctx = Ctx {
+        args: args.clone(),
+        portal_bin,
+        baseline_bin,
+        work: work.clone(),
+        catalog_dir,
+        names,
+        dur: Duration::from_secs_f64(seconds),
+        pdf: journey::pdf_100k(),
+    };
+    let mut results = Vec::new();
+    for backend in args
+        .backends
+        .split(',')
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+    {
+        eprintln!("== {backend} ==");
+        let r = match backend {
+            "sqlite" => run_backend(&ctx, backend, None).await,
+            "postgres" => {
+                let tag = uuid::Uuid::new_v4().simple().to_string();
+                let dbs = [
+                    format!("dvcbench_p_{}", &tag[..12]),
+                    format!("dvcbench_b_{}", &tag[..12]),
+                ];
+                for d in &dbs {
+                    pg_exec(&args.pg_url, format!("CREATE DATABASE {d}")).await?;
+                }
+                let r = run_backend(&ctx, backend, Some((&dbs[0], &dbs[1]))).await;
+                for d in &dbs {
+                    if let Err(e) = pg_exec(
+                        &args.pg_url,
+                        format!("DROP DATABASE IF EXISTS {d} WITH (FORCE)"),
+                    )
+                    .await
+                    {
+                        eprintln!("could not drop {d}: {e:#}");
+                    }
+                }
+                r
+            }
+            other => bail!("unknown backend {other} (sqlite, postgres)"),
+        };
+        match r {
+            Ok(r) => results.push(r),
+            Err(e) => {
+                eprintln!("{backend}: FAILED: {e:#}");
+                return Err(e);
+            }
+        }
+    }
+    let run = Run {
+        started,
+        command: args.command.clone(),
+        quick: args.quick,
+        procedures: n,
+        seconds_per_phase: seconds,
+        users: args.users,
+        connections: args.connections,
+        git_commit: git_commit(),
+        machine: Machine {
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0),
+            loadavg_before: machine_before.0,
+            loadavg_after: loadavg(),
+            other_compilers_before: machine_before.1,
+            other_compilers_after: compilers(),
+        },
+        backends: results,
+        wall_seconds: t0.elapsed().as_secs_f64(),
+    };
+    let md = report::markdown(&run);
+    println!("{md}");
+    std::fs::create_dir_all(&args.out)?;
+    let (md_name, json_name) = if args.quick {
+        ("quick.md", "quick.json")
+    } else {
+        ("latest.md", "latest.json")
+    };
+    std::fs::write(args.out.join(md_name), &md)?;
+    std::fs::write(
+        args.out.join(json_name),
+        serde_json::to_string_pretty(&run)?,
+    )?;
+    eprintln!(
+        "written: {} and {}",
+        args.out.join(md_name).display(),
+        args.out.join(json_name).display()
+    );
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// Runs one phase on the portal, then the same on the baseline.
+async fn pair<F1, F2, Fut1, Fut2>(name: &str, portal: F1, baseline: F2) -> Pair
+where
+    F1: FnOnce() -> Fut1,
+    F2: FnOnce() -> Fut2,
+    Fut1: std::future::Future<Output = Stats>,
+    Fut2: std::future::Future<Output = Stats>,
+{
+    let p = portal().await;
+    print_phase(&format!("{name} portal"), &p);
+    let b = baseline().await;
+    print_phase(&format!("{name} baseline"), &b);
+    Pair {
+        portal: p,
+        baseline: b,
+    }
+}
+
+async fn run_backend(
+    ctx: &Ctx,
+    backend: &str,
+    pg: Option<(&str, &str)>,
+) -> anyhow::Result<BackendResult> {
+    let dir = ctx.work.join(backend);
+    let pdata = dir.join("portal");
+    let bdata = dir.join("baseline");
+    std::fs::create_dir_all(&pdata)?;
+    std::fs::create_dir_all(&bdata)?;
+    let (pdb, bdb) = match pg {
+        Some((p, b)) => (
+            pg_db_url(&ctx.args.pg_url, p),
+            pg_db_url(&ctx.args.pg_url, b),
+        ),
+        None => (
+            format!("sqlite://{}", pdata.join("dichvucong.db").display()),
+            format!("sqlite://{}", bdata.join("baseline.db").display()),
+        ),
+    };
+    let mut res = BackendResult {
+        backend: backend.into(),
+        ..Default::default()
+    };
+
+    // The catalogue, through the real command.
+    let t = Instant::now();
+    let out = std::process::Command::new(&ctx.portal_bin)
+        .arg("import-catalog")
+        .arg(&ctx.catalog_dir)
+        .env("DVC_DATA_DIR", &pdata)
+        .env("DVC_DATABASE_URL", &pdb)
+        .env("DVC_LOG", "warn")
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "import-catalog failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    res.import_seconds = t.elapsed().as_secs_f64();
+    eprintln!("  import-catalog: {:.1} s", res.import_seconds);
+
+    let portal = spawn_portal(&ctx.portal_bin, &pdata, &pdb).await?;
+    let baseline = spawn_baseline(&ctx.baseline_bin, &bdata, &bdb, &ctx.names).await?;
+    let pbase: Arc<str> = portal.base.clone().into();
+    let bbase: Arc<str> = baseline.base.clone().into();
+    let pdf = ctx.pdf;
+    let shared = journey::shared_client()?;
+
+    // Warm up both (connections, caches, first-use allocations).
+    let pcodes = Codes::default();
+    let bcodes = Codes::default();
+    let want_submit = ctx.args.phases.contains("submit");
+    for _ in 0..(if want_submit { 5 } else { 50 }) {
+        pcodes.push(
+            journey::portal_journey(&pbase, pdf)
+                .await
+                .context("warm-up journey on the portal")?,
+        );
+        bcodes.push(
+            journey::baseline_submit(&shared, &bbase, pdf)
+                .await
+                .context("warm-up on the baseline")?,
+        );
+    }
+
+    // Where a journey's time goes, one citizen alone (5 requests).
+    let mut sums = [0.0f64; 5];
+    let n_timed = 20;
+    for _ in 0..n_timed {
+        let mut steps = Some(Vec::new());
+        pcodes.push(journey::portal_journey_timed(&pbase, pdf, &mut steps).await?);
+        for (s, d) in sums.iter_mut().zip(steps.unwrap_or_default()) {
+            *s += d.as_secs_f64() * 1000.0 / f64::from(n_timed);
+        }
+    }
+    res.journey_steps_ms = sums.to_vec();
+    eprintln!(
+        "  one citizen alone, ms per step (form, declaration+PDF, review, send, confirmation): {:.2} {:.2} {:.2} {:.2} {:.2}",
+        sums[0], sums[1], sums[2], sums[3], sums[4]
+    );
+
+    // Submissions: maximum with N concurrent citizens (closed loop), then open loop at 50% / 80%.
+    let users = ctx.args.users;
+    let dur = ctx.dur;
+    if want_submit {
+        let submit_max = pair(
+            "submit max (closed)",
+            || {
+                let (b, codes) = (pbase.clone(), pcodes.clone());
+                closed_loop(users, dur, move |_| {
+                    let (b, codes) = (b.clone(), codes.clone());
+                    async move {
+                        codes.push(journey::portal_journey(&b, pdf).await?);
+                        Ok(())
+                    }
+                })
+            },
+            || {
+                let (b, codes, c) = (bbase.clone(), bcodes.clone(), shared.clone());
+                closed_loop(users, dur, move |_| {
+                    let (b, codes, c) = (b.clone(), codes.clone(), c.clone());
+                    async move {
+                        codes.push(journey::baseline_submit(&c, &b, pdf).await?);
+                        Ok(())
+                    }
+                })
+            },
+        )
+        .await;
+        for (label, frac) in [("submit @50% (open)", 0.5), ("submit @80% (open)", 0.8)] {
+            let (pr, br) = (
+                submit_max.portal.rate * frac,
+                submit_max.baseline.rate * frac,
+            );
+            let p = pair(
+                label,
+                || {
+                    let (b, codes) = (pbase.clone(), pcodes.clone());
+                    open_loop(pr, dur, 1000, move |_| {
+                        let (b, codes) = (b.clone(), codes.clone());
+                        async move {
+                            codes.push(journey::portal_journey(&b, pdf).await?);
+                            Ok(())
+                        }
+                    })
+                },
+                || {
+                    let (b, codes, c) = (bbase.clone(), bcodes.clone(), shared.clone());
+                    open_loop(br, dur, 1000, move |_| {
+                        let (b, codes, c) = (b.clone(), codes.clone(), c.clone());
+                        async move {
+                            codes.push(journey::baseline_submit(&c, &b, pdf).await?);
+                            Ok(())
+                        }
+                    })
+                },
+            )
+            .await;
+            if frac < 0.6 {
+                res.submit_50 = Some(p);
+            } else {
+                res.submit_80 = Some(p);
+            }
+        }
+        res.submit_max = Some(submit_max);
+    }
+    let pcodes: Arc<Vec<String>> = Arc::new(pcodes.all());
+    let bcodes: Arc<Vec<String>> = Arc::new(bcodes.all());
+    res.dossiers_in_portal = pcodes.len();
+    if pcodes.is_empty() || bcodes.is_empty() {
+        bail!("no dossier was filed: nothing to look up");
+    }
+
+    // Lookups and search: maximum (closed loop), then latency at one common rate for both
+    // (half the lower of the two maxima), open loop.
+    let conns = ctx.args.connections;
+    type UrlFn = Arc<dyn Fn(&str, u64) -> String + Send + Sync>;
+    let queries = catalog::QUERIES;
+    let kinds: [(&str, UrlFn, UrlFn); 3] = [
+        (
+            "lookup page",
+            {
+                let codes = pcodes.clone();
+                Arc::new(move |b: &str, i: u64| {
+                    format!("{b}/tra-cuu?ma={}", codes[i as usize % codes.len()])
+                })
+            },
+            {
+                let codes = bcodes.clone();
+                Arc::new(move |b: &str, i: u64| {
+                    format!("{b}/tra-cuu?ma={}", codes[i as usize % codes.len()])
+                })
+            },
+        ),
+        (
+            "lookup API",
+            {
+                let codes = pcodes.clone();
+                Arc::new(move |b: &str, i: u64| {
+                    format!(
+                        "{b}/api/v1/dossiers/{}/status",
+                        codes[i as usize % codes.len()]
+                    )
+                })
+            },
+            {
+                let codes = bcodes.clone();
+                Arc::new(move |b: &str, i: u64| {
+                    format!("{b}/api/status/{}", codes[i as usize % codes.len()])
+                })
+            },
+        ),
+        (
+            "search",
+            Arc::new(move |b: &str, i: u64| {
+                format!("{b}/thu-tuc?q={}", queries[i as usize % queries.len()])
+            }),
+            Arc::new(move |b: &str, i: u64| {
+                format!("{b}/thu-tuc?q={}", queries[i as usize % queries.len()])
+            }),
+        ),
+    ];
+    for (name, purl, burl) in kinds {
+        if !ctx
+            .args
+            .phases
+            .contains(&name.replace(' ', "-").to_lowercase())
+        {
+            continue;
+        }
+        let get = |base: Arc<str>, url: UrlFn, c: reqwest::Client| {
+            move |i: u64| {
+                let (u, c) = (url(&base, i), c.clone());
+                async move { journey::get_ok(&c, u).await }
+            }
+        };
+        let max = pair(
+            &format!("{name} max (closed)"),
+            || closed_loop(conns, dur, get(pbase.clone(), purl.clone(), shared.clone())),
+            || closed_loop(conns, dur, get(bbase.clone(), burl.clone(), shared.clone())),
+        )
+        .await;
+        let rate = 0.5 * max.portal.rate.min(max.baseline.rate);
+        let lat = pair(
+            &format!("{name} @{rate:.0}/s (open)"),
+            || {
+                open_loop(
+                    rate,
+                    dur,
+                    4000,
+                    get(pbase.clone(), purl.clone(), shared.clone()),
+                )
+            },
+            || {
+                open_loop(
+                    rate,
+                    dur,
+                    4000,
+                    get(bbase.clone(), burl.clone(), shared.clone()),
+                )
+            },
+        )
+        .await;
+        match name {
+            "lookup page" => {
+                res.lookup_page_max = Some(max);
+                res.lookup_page_lat = Some(lat);
+            }
+            "lookup API" => {
+                res.lookup_api_max = Some(max);
+                res.lookup_api_lat = Some(lat);
+            }
+            _ => {
+                res.search_max = Some(max);
+                res.search_lat = Some(lat);
+            }
+        }
+    }
+    res.portal_vmhwm_kb = vm_hwm_kb(portal.pid);
+    res.baseline_vmhwm_kb = vm_hwm_kb(baseline.pid);
+    eprintln!(
+        "  peak memory (VmHWM): portal {:.1} MB, baseline {:.1} MB",
+        res.portal_vmhwm_kb as f64 / 1024.0,
+        res.baseline_vmhwm_kb as f64 / 1024.0
+    );
+    portal.stop().await;
+    baseline.stop().await;
+    Ok(res)
+}

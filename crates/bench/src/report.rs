@@ -1,0 +1,242 @@
+//! The results as a Markdown report (printed, and written to `bench-results/latest.md`).
+
+use crate::load::Stats;
+use crate::{BackendResult, Pair, Run};
+use std::fmt::Write;
+
+fn ms(v: f64) -> String {
+    if v.is_nan() {
+        "–".into()
+    } else if v < 10.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+fn rate(s: &Stats) -> String {
+    let mut r = format!("{:.1}/s", s.rate);
+    if s.errors > 0 {
+        let _ = write!(r, " ({} err)", s.errors);
+    }
+    r
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 && a.is_finite() && b.is_finite() {
+        format!("{:.2}", a / b)
+    } else {
+        "–".into()
+    }
+}
+
+fn row_rate(out: &mut String, what: &str, p: &Option<Pair>) {
+    if let Some(p) = p {
+        let _ = writeln!(
+            out,
+            "| {what} | {} | {} | {} |",
+            rate(&p.portal),
+            rate(&p.baseline),
+            ratio(p.portal.rate, p.baseline.rate)
+        );
+    }
+}
+
+fn row_lat(out: &mut String, what: &str, p: &Option<Pair>) {
+    if let Some(p) = p {
+        let _ = writeln!(
+            out,
+            "| {what} | {} / {} ms{} | {} / {} ms{} | p99 {} |",
+            ms(p.portal.p50_ms),
+            ms(p.portal.p99_ms),
+            errs(&p.portal),
+            ms(p.baseline.p50_ms),
+            ms(p.baseline.p99_ms),
+            errs(&p.baseline),
+            ratio(p.portal.p99_ms, p.baseline.p99_ms)
+        );
+    }
+}
+
+fn errs(s: &Stats) -> String {
+    if s.errors > 0 {
+        format!(" ({} err)", s.errors)
+    } else {
+        String::new()
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "**met**" } else { "**missed**" }
+}
+
+fn backend(out: &mut String, b: &BackendResult, run: &Run) {
+    let _ = writeln!(out, "### {}\n", b.backend);
+    let _ = writeln!(out, "| measure | portal | baseline | portal/baseline |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    row_rate(
+        out,
+        &format!(
+            "submissions, max ({} concurrent citizens, closed loop)",
+            run.users
+        ),
+        &b.submit_max,
+    );
+    if let Some(p) = &b.submit_50 {
+        row_lat(
+            out,
+            &format!(
+                "submission p50 / p99 at 50% of max ({:.1}/s vs {:.1}/s, open loop)",
+                p.portal.target_rate, p.baseline.target_rate
+            ),
+            &b.submit_50,
+        );
+    }
+    if let Some(p) = &b.submit_80 {
+        row_lat(
+            out,
+            &format!(
+                "submission p50 / p99 at 80% of max ({:.1}/s vs {:.1}/s, open loop)",
+                p.portal.target_rate, p.baseline.target_rate
+            ),
+            &b.submit_80,
+        );
+    }
+    for (label, max, lat) in [
+        (
+            "status page `/tra-cuu?ma=`",
+            &b.lookup_page_max,
+            &b.lookup_page_lat,
+        ),
+        (
+            "status API `/api/v1/dossiers/{code}/status`",
+            &b.lookup_api_max,
+            &b.lookup_api_lat,
+        ),
+        (
+            &*format!(
+                "catalogue search `/thu-tuc?q=` ({} procedures)",
+                run.procedures
+            ),
+            &b.search_max,
+            &b.search_lat,
+        ),
+    ] {
+        row_rate(
+            out,
+            &format!(
+                "{label}, max ({} connections, closed loop)",
+                run.connections
+            ),
+            max,
+        );
+        if let Some(l) = lat {
+            row_lat(
+                out,
+                &format!(
+                    "{label} p50 / p99 at {:.0}/s (open loop)",
+                    l.portal.target_rate
+                ),
+                lat,
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "| peak memory (VmHWM) | {:.1} MB | {:.1} MB | {} |",
+        b.portal_vmhwm_kb as f64 / 1024.0,
+        b.baseline_vmhwm_kb as f64 / 1024.0,
+        ratio(b.portal_vmhwm_kb as f64, b.baseline_vmhwm_kb as f64)
+    );
+    let _ = writeln!(
+        out,
+        "\n`import-catalog` of {} procedures: {:.1} s. Dossiers filed on the portal during the run: {}.\n",
+        run.procedures, b.import_seconds, b.dossiers_in_portal
+    );
+    if b.journey_steps_ms.len() == 5 {
+        let s = &b.journey_steps_ms;
+        let _ = writeln!(
+            out,
+            "One citizen alone, mean time per request of the journey: form {} ms, declaration with the PDF {} ms, \
+             review {} ms, send {} ms, confirmation {} ms (total {} ms).\n",
+            ms(s[0]),
+            ms(s[1]),
+            ms(s[2]),
+            ms(s[3]),
+            ms(s[4]),
+            ms(s.iter().sum())
+        );
+    }
+    let _ = writeln!(out, "Targets:\n");
+    if let Some(p) = &b.submit_max {
+        let r = p.portal.rate / p.baseline.rate.max(1e-9);
+        let _ = writeln!(
+            out,
+            "- submissions ≥ 0.5× baseline: {:.2}× — {}",
+            r,
+            verdict(r >= 0.5)
+        );
+    }
+    for (label, lat) in [
+        ("status page", &b.lookup_page_lat),
+        ("status API", &b.lookup_api_lat),
+    ] {
+        if let Some(p) = lat {
+            let r = p.portal.p99_ms / p.baseline.p99_ms.max(1e-9);
+            let _ = writeln!(
+                out,
+                "- {label} p99 ≤ 3× baseline p99: {} ms vs {} ms = {:.2}× — {}",
+                ms(p.portal.p99_ms),
+                ms(p.baseline.p99_ms),
+                r,
+                verdict(r <= 3.0)
+            );
+        }
+    }
+    let mb = b.portal_vmhwm_kb as f64 / 1024.0;
+    let _ = writeln!(
+        out,
+        "- portal memory under load ≤ 150 MB: {mb:.1} MB — {}\n",
+        verdict(mb <= 150.0)
+    );
+}
+
+pub fn markdown(run: &Run) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Benchmark: portal vs bare axum baseline{}\n",
+        if run.quick { " (quick smoke run)" } else { "" }
+    );
+    let _ = writeln!(
+        out,
+        "Command: `{}` — started {} — commit {} — {:.0} s wall time.\n",
+        run.command, run.started, run.git_commit, run.wall_seconds
+    );
+    let _ = writeln!(
+        out,
+        "Machine: {} cores, shared; load average before {} / after {}; other compiler processes running before {} / after {}. \
+         The load generator runs on the same cores as the servers.\n",
+        run.machine.cores,
+        run.machine.loadavg_before,
+        run.machine.loadavg_after,
+        run.machine.other_compilers_before,
+        run.machine.other_compilers_after
+    );
+    let _ = writeln!(
+        out,
+        "Each phase lasts {:.0} s. A *submission* on the portal is the complete journey of a citizen with a fresh \
+         browser: GET the form → multipart POST (CSRF first, 19 answers, a 100 KB PDF) → GET review → POST send \
+         (CSRF + submit token) → GET the confirmation page, i.e. 5 requests; on the baseline it is one multipart POST \
+         doing the durable work only (100 KB file written with fsync of the file and directory, one INSERT of a \
+         dossier-sized row in one transaction). Latencies at a fixed rate come from an open-loop generator that \
+         schedules requests at fixed intervals and measures from the scheduled start (coordinated omission \
+         corrected). Portal settings: release build, `DVC_CAPTCHA=off`, rate limits raised, `DVC_LOG=warn`, \
+         e-mails written as .eml files.\n",
+        run.seconds_per_phase
+    );
+    for b in &run.backends {
+        backend(&mut out, b, run);
+    }
+    out
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Benchmark: the portal against a bare axum baseline, on SQLite (WAL, synchronous=FULL) and on
+# PostgreSQL (127.0.0.1:5432, user postgres; a fresh database is created and dropped), in one run.
+# Builds in release mode, then runs dvc-bench (crates/bench), which prints a table and writes
+# bench-results/latest.md and bench-results/latest.json (--quick: quick.md / quick.json).
+#
+#   scripts/bench.sh                 # full run, ~10 minutes on 2 cores
+#   scripts/bench.sh --quick         # ~1-minute smoke run
+#   scripts/bench.sh --backends sqlite --seconds 5
+#   DVC_BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+echo "==> cargo build --release (dichvucong, dvc-bench, dvc-baseline)" >&2
+cargo build --release --quiet -p dichvucong -p dvc-bench
+if [[ " $* " != *" --backends "* ]] && ! (command -v pg_isready >/dev/null && pg_isready -h 127.0.0.1 -p 5432 -q); then
+  echo "PostgreSQL is not answering on 127.0.0.1:5432: start it, or pass --backends sqlite." >&2
+  exit 1
+fi
+exec "$CARGO_TARGET_DIR/release/dvc-bench" \
+  --pg-url "${DVC_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}" \
+  --command "scripts/bench.sh $*" "$@"
