@@ -88,6 +88,8 @@ if [ -z "${SKIP_DENY:-}" ]; then
   # Licences, banned crates and sources work offline. Known vulnerabilities (advisories) need
   # the RustSec database from GitHub, which this machine cannot reach: SECURITY.md explains.
   say "cargo deny check licenses bans sources"
+  # cargo deny reads the metadata of every target platform: fetch those crates first (crates.io is reachable).
+  cargo fetch --quiet
   cargo deny --offline check licenses bans sources
 fi
 
