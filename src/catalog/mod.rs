@@ -14,6 +14,8 @@ pub struct Catalog {
     pub procedures: Vec<Procedure>,
     folded: Vec<String>,
     by_code: HashMap<String, usize>,
+    /// Distinct fields, sorted (computed once, not per request).
+    fields: Vec<String>,
     pub version: Option<String>,
 }
 
@@ -42,11 +44,15 @@ impl Catalog {
             .enumerate()
             .map(|(i, p)| (p.code.clone(), i))
             .collect();
+        let mut fields: Vec<String> = procedures.iter().map(|p| p.field.clone()).collect();
+        fields.sort_unstable();
+        fields.dedup();
         Catalog {
             agencies,
             procedures,
             folded,
             by_code,
+            fields,
             version,
         }
     }
@@ -74,10 +80,7 @@ impl Catalog {
     }
 
     pub fn fields(&self) -> Vec<&str> {
-        let mut f: Vec<&str> = self.procedures.iter().map(|p| p.field.as_str()).collect();
-        f.sort_unstable();
-        f.dedup();
-        f
+        self.fields.iter().map(String::as_str).collect()
     }
 
     pub fn search(&self, q: &Query) -> Vec<&Procedure> {

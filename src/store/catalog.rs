@@ -83,26 +83,33 @@ pub async fn import(
     Ok(report)
 }
 
-/// Loads the whole catalogue.
+/// Loads the whole catalogue. Rows are parsed as they arrive, so the JSON text of the whole
+/// catalogue (tens of MB for 10,000 procedures) is never held in memory at once.
 pub async fn load(db: &Db) -> StoreResult<(Vec<Agency>, Vec<Procedure>)> {
-    let (a_rows, p_rows): (Vec<(String,)>, Vec<(String,)>) = crate::db_run!(db, p => {
-        let a = sqlx::query_as("SELECT data FROM agencies ORDER BY code").fetch_all(p).await?;
-        let pr = sqlx::query_as("SELECT data FROM procedures ORDER BY code").fetch_all(p).await?;
-        (a, pr)
+    use futures_util::TryStreamExt;
+    let (agencies, procedures) = crate::db_run!(db, p => {
+        let mut agencies: Vec<Agency> = Vec::new();
+        let mut rows = sqlx::query_as::<_, (String,)>("SELECT data FROM agencies ORDER BY code").fetch(p);
+        while let Some((d,)) = rows.try_next().await? {
+            agencies.push(serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("agency: {e}")))?);
+        }
+        drop(rows);
+        let mut procedures: Vec<Procedure> = Vec::new();
+        let mut rows = sqlx::query_as::<_, (String,)>("SELECT data FROM procedures ORDER BY code").fetch(p);
+        while let Some((d,)) = rows.try_next().await? {
+            procedures.push(serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("procedure: {e}")))?);
+        }
+        (agencies, procedures)
     });
-    let agencies = a_rows
-        .into_iter()
-        .map(|(d,)| {
-            serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("agency: {e}")))
-        })
-        .collect::<StoreResult<Vec<Agency>>>()?;
-    let procedures = p_rows
-        .into_iter()
-        .map(|(d,)| {
-            serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("procedure: {e}")))
-        })
-        .collect::<StoreResult<Vec<Procedure>>>()?;
     Ok((agencies, procedures))
+}
+
+/// Whether any agency is loaded (cheap: does not read the catalogue).
+pub async fn has_agencies(db: &Db) -> StoreResult<bool> {
+    let (n,): (i64,) = crate::db_run!(db, p => {
+        sqlx::query_as("SELECT COUNT(*) FROM agencies").fetch_one(p).await?
+    });
+    Ok(n > 0)
 }
 
 /// The catalogue version (changes on every import that changed something).

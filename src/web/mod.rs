@@ -169,8 +169,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     db.migrate()
         .await
         .context("không cập nhật được cấu trúc cơ sở dữ liệu")?;
-    let (agencies, _) = crate::store::catalog::load(&db).await?;
-    if agencies.is_empty() && config.sample_catalog {
+    if !crate::store::catalog::has_agencies(&db).await? && config.sample_catalog {
         let files = crate::catalog::import::sample()?;
         match crate::catalog::import::import(&db, &files).await {
             Ok(r) => tracing::info!(added = r.added, "sample catalogue loaded (first start)"),

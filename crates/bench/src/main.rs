@@ -85,6 +85,10 @@ pub struct BackendResult {
     pub search_max: Option<Pair>,
     pub search_lat: Option<Pair>,
     pub portal_vmhwm_kb: u64,
+    /// Peak resident set of the portal once started, before any load (catalogue loaded).
+    pub portal_start_vmhwm_kb: u64,
+    /// Resident set of the portal at the end of the run.
+    pub portal_end_rss_kb: u64,
     pub baseline_vmhwm_kb: u64,
     pub dossiers_in_portal: usize,
     /// One citizen alone: mean ms of each request of the journey (form, declaration with the
@@ -152,11 +156,16 @@ fn git_commit() -> String {
 
 /// Peak resident set size of a process, from /proc/<pid>/status.
 pub fn vm_hwm_kb(pid: u32) -> u64 {
+    proc_status_kb(pid, "VmHWM:")
+}
+
+/// A `kB` field of /proc/<pid>/status (VmHWM: peak resident set, VmRSS: resident now).
+pub fn proc_status_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })
@@ -506,6 +515,11 @@ async fn run_backend(
 
     let portal = spawn_portal(&ctx.portal_bin, &pdata, &pdb).await?;
     let baseline = spawn_baseline(&ctx.baseline_bin, &bdata, &bdb, &ctx.names).await?;
+    res.portal_start_vmhwm_kb = vm_hwm_kb(portal.pid);
+    eprintln!(
+        "  portal started: peak memory so far {:.1} MB",
+        res.portal_start_vmhwm_kb as f64 / 1024.0
+    );
     let pbase: Arc<str> = portal.base.clone().into();
     let bbase: Arc<str> = baseline.base.clone().into();
     let pdf = ctx.pdf;
@@ -723,9 +737,11 @@ async fn run_backend(
     }
     res.portal_vmhwm_kb = vm_hwm_kb(portal.pid);
     res.baseline_vmhwm_kb = vm_hwm_kb(baseline.pid);
+    res.portal_end_rss_kb = proc_status_kb(portal.pid, "VmRSS:");
     eprintln!(
-        "  peak memory (VmHWM): portal {:.1} MB, baseline {:.1} MB",
+        "  peak memory (VmHWM): portal {:.1} MB (resident at the end {:.1} MB), baseline {:.1} MB",
         res.portal_vmhwm_kb as f64 / 1024.0,
+        res.portal_end_rss_kb as f64 / 1024.0,
         res.baseline_vmhwm_kb as f64 / 1024.0
     );
     portal.stop().await;

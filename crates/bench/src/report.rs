@@ -150,8 +150,13 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
     );
     let _ = writeln!(
         out,
-        "\n`import-catalog` of {} procedures: {:.1} s. Dossiers filed on the portal during the run: {}.\n",
-        run.procedures, b.import_seconds, b.dossiers_in_portal
+        "\n`import-catalog` of {} procedures: {:.1} s. Dossiers filed on the portal during the run: {}. \
+         Portal memory: peak {:.1} MB once started with the catalogue loaded, before any request; resident {:.1} MB at the end.\n",
+        run.procedures,
+        b.import_seconds,
+        b.dossiers_in_portal,
+        b.portal_start_vmhwm_kb as f64 / 1024.0,
+        b.portal_end_rss_kb as f64 / 1024.0
     );
     if b.journey_steps_ms.len() == 5 {
         let s = &b.journey_steps_ms;
