@@ -19,4 +19,4 @@ if [[ " $* " != *" --backends "* ]] && ! (command -v pg_isready >/dev/null && pg
 fi
 exec "$CARGO_TARGET_DIR/release/dvc-bench" \
   --pg-url "${DVC_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}" \
-  --command "scripts/bench.sh $*" "$@"
+  --command "scripts/bench.sh${*:+ $*}" "$@"

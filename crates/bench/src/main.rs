@@ -69,6 +69,8 @@ pub struct Args {
 pub struct Pair {
     pub portal: Stats,
     pub baseline: Stats,
+    /// Interleaved rounds the figures are the median of.
+    pub rounds: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -452,6 +454,69 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+/// Several rounds of the same measurement merged: medians of the rates and percentiles, sums
+/// of the counts.
+fn merge(rounds: Vec<Stats>) -> Stats {
+    let Some(first) = rounds.first().cloned() else {
+        return Stats::default();
+    };
+    Stats {
+        ok: rounds.iter().map(|r| r.ok).sum(),
+        errors: rounds.iter().map(|r| r.errors).sum(),
+        seconds: rounds.iter().map(|r| r.seconds).sum(),
+        rate: median(rounds.iter().map(|r| r.rate).collect()),
+        p50_ms: median(rounds.iter().map(|r| r.p50_ms).collect()),
+        p90_ms: median(rounds.iter().map(|r| r.p90_ms).collect()),
+        p99_ms: median(rounds.iter().map(|r| r.p99_ms).collect()),
+        max_ms: rounds.iter().map(|r| r.max_ms).fold(f64::NAN, f64::max),
+        first_error: rounds.iter().find_map(|r| r.first_error.clone()),
+        ..first
+    }
+}
+
+/// Interleaved rounds (portal, baseline, baseline, portal, portal, baseline, …) so that a
+/// passing disturbance of the shared machine hits both alike; reports the median of each.
+async fn pair_rounds<F1, F2, Fut1, Fut2>(
+    name: &str,
+    rounds: usize,
+    portal: F1,
+    baseline: F2,
+) -> Pair
+where
+    F1: Fn() -> Fut1,
+    F2: Fn() -> Fut2,
+    Fut1: std::future::Future<Output = Stats>,
+    Fut2: std::future::Future<Output = Stats>,
+{
+    let (mut ps, mut bs) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        if r % 2 == 0 {
+            ps.push(portal().await);
+            bs.push(baseline().await);
+        } else {
+            bs.push(baseline().await);
+            ps.push(portal().await);
+        }
+    }
+    let (p, b) = (merge(ps), merge(bs));
+    print_phase(&format!("{name} portal (median of {rounds})"), &p);
+    print_phase(&format!("{name} baseline (median of {rounds})"), &b);
+    Pair {
+        portal: p,
+        baseline: b,
+        rounds,
+    }
+}
+
 /// Runs one phase on the portal, then the same on the baseline.
 async fn pair<F1, F2, Fut1, Fut2>(name: &str, portal: F1, baseline: F2) -> Pair
 where
@@ -467,6 +532,7 @@ where
     Pair {
         portal: p,
         baseline: b,
+        rounds: 1,
     }
 }
 
@@ -700,12 +766,16 @@ async fn run_backend(
         )
         .await;
         let rate = 0.5 * max.portal.rate.min(max.baseline.rate);
-        let lat = pair(
+        // Tails are what a shared machine disturbs most: interleaved rounds, medians.
+        let rounds = if ctx.args.quick { 1 } else { 4 };
+        let round_dur = dur.mul_f64(if ctx.args.quick { 1.0 } else { 0.5 });
+        let lat = pair_rounds(
             &format!("{name} @{rate:.0}/s (open)"),
+            rounds,
             || {
                 open_loop(
                     rate,
-                    dur,
+                    round_dur,
                     4000,
                     get(pbase.clone(), purl.clone(), shared.clone()),
                 )
@@ -713,7 +783,7 @@ async fn run_backend(
             || {
                 open_loop(
                     rate,
-                    dur,
+                    round_dur,
                     4000,
                     get(bbase.clone(), burl.clone(), shared.clone()),
                 )

@@ -134,8 +134,10 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
             row_lat(
                 out,
                 &format!(
-                    "{label} p50 / p99 at {:.0}/s (open loop)",
-                    l.portal.target_rate
+                    "{label} p50 / p99 at {:.0}/s (open loop, median of {} interleaved rounds of {:.0} s)",
+                    l.portal.target_rate,
+                    l.rounds,
+                    l.portal.seconds / l.rounds.max(1) as f64
                 ),
                 lat,
             );
