@@ -12,7 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 echo "==> cargo build --release (dichvucong, dvc-bench, dvc-baseline)" >&2
-cargo build --release --quiet -p dichvucong -p dvc-bench
+# Two invocations: built together, Cargo would unify reqwest's features across both packages and
+# hand the load generator the portal's `rustls-no-provider` reqwest (a client that panics).
+cargo build --release --quiet -p dichvucong
+cargo build --release --quiet -p dvc-bench
 if [[ " $* " != *" --backends "* ]] && ! (command -v pg_isready >/dev/null && pg_isready -h 127.0.0.1 -p 5432 -q); then
   echo "PostgreSQL is not answering on 127.0.0.1:5432: start it, or pass --backends sqlite." >&2
   exit 1

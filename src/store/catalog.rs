@@ -104,6 +104,27 @@ pub async fn load(db: &Db) -> StoreResult<(Vec<Agency>, Vec<Procedure>)> {
     Ok((agencies, procedures))
 }
 
+/// Builds the in-memory catalogue straight from the stored rows, one procedure at a time.
+pub async fn load_catalog(db: &Db) -> StoreResult<crate::catalog::Catalog> {
+    use futures_util::TryStreamExt;
+    let (agencies, builder) = crate::db_run!(db, p => {
+        let mut agencies: Vec<Agency> = Vec::new();
+        let mut rows = sqlx::query_as::<_, (String,)>("SELECT data FROM agencies ORDER BY code").fetch(p);
+        while let Some((d,)) = rows.try_next().await? {
+            agencies.push(serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("agency: {e}")))?);
+        }
+        drop(rows);
+        let mut builder = crate::catalog::Builder::default();
+        let mut rows = sqlx::query_as::<_, (String,)>("SELECT data FROM procedures ORDER BY code").fetch(p);
+        while let Some((d,)) = rows.try_next().await? {
+            builder.add_json(&d).map_err(|e| StoreError::Corrupt(format!("procedure: {e}")))?;
+        }
+        (agencies, builder)
+    });
+    let version = version(db).await?;
+    Ok(builder.build(agencies, version))
+}
+
 /// Whether any agency is loaded (cheap: does not read the catalogue).
 pub async fn has_agencies(db: &Db) -> StoreResult<bool> {
     let (n,): (i64,) = crate::db_run!(db, p => {

@@ -120,13 +120,9 @@ async fn submit_once(
         serde_json::to_string(&new.answers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let day = new.receipt_date.strftime("%y%m%d").to_string();
     let status = DossierStatus::Submitted.as_str();
+    // A key already used makes the dossier INSERT fail on its unique index; [`submit_from`]
+    // then answers with the existing dossier.
     db_tx!(db, tx => {
-        let existing: Option<(String,)> = sqlx::query_as("SELECT code FROM dossiers WHERE idempotency_key = $1")
-            .bind(&new.idempotency_key).fetch_optional(&mut *tx).await?;
-        if let Some((code,)) = existing {
-            tx.commit().await?;
-            return Ok(SubmitOutcome::Existing(code));
-        }
         let (seq,): (i64,) = sqlx::query_as(
             "INSERT INTO dossier_sequences (agency_code, day, last_seq) VALUES ($1, $2, 1) \
              ON CONFLICT (agency_code, day) DO UPDATE SET last_seq = dossier_sequences.last_seq + 1 RETURNING last_seq",

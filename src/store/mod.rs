@@ -109,6 +109,38 @@ impl Db {
         }
     }
 
+    /// A second pool on the same database for writes that may be lost in a power cut (never in a
+    /// process crash) without harm: sessions, declaration drafts, verification codes, rate-limit
+    /// counters and the outbox's delivery marks (at worst an e-mail goes twice). SQLite commits
+    /// them with `synchronous=NORMAL` (WAL: no fsync per commit, never corruption; the next
+    /// durable commit or checkpoint makes them durable too), PostgreSQL with
+    /// `synchronous_commit=off`. Everything a citizen or an official is told has been saved —
+    /// dossiers, their attachments and e-mails, state changes, the audit trail, accounts — goes
+    /// through the durable pool ([`Db::connect`]: `synchronous=FULL`).
+    pub async fn connect_light(url: &str) -> StoreResult<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)?.options([("synchronous_commit", "off")]);
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",

@@ -74,6 +74,56 @@ pub async fn find(db: &Db, id_hash: &str, now: i64) -> StoreResult<Option<Sessio
     }))
 }
 
+#[derive(sqlx::FromRow)]
+struct SessionDraftRow {
+    id_hash: String,
+    csrf_token: String,
+    data: String,
+    expires_at: i64,
+    answers: Option<String>,
+    files: Option<String>,
+    validated: Option<i64>,
+    submit_token: Option<String>,
+}
+
+/// A live session and its draft for `procedure`, in one query (the declaration pages need both
+/// on every request).
+pub async fn find_with_draft(
+    db: &Db,
+    id_hash: &str,
+    now: i64,
+    procedure: &str,
+) -> StoreResult<Option<(Session, Option<Draft>)>> {
+    let row: Option<SessionDraftRow> = db_run!(db, p => {
+        sqlx::query_as(
+            "SELECT s.id_hash, s.csrf_token, s.data, s.expires_at, d.answers, d.files, d.validated, d.submit_token \
+             FROM sessions s LEFT JOIN drafts d ON d.session_hash = s.id_hash AND d.procedure_code = $3 \
+             WHERE s.id_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(id_hash).bind(now).bind(procedure).fetch_optional(p).await?
+    });
+    Ok(row.map(|r| {
+        let draft = match (r.answers, r.files, r.validated, r.submit_token) {
+            (Some(answers), Some(files), Some(validated), Some(submit_token)) => Some(Draft {
+                answers: serde_json::from_str(&answers).unwrap_or_default(),
+                files: serde_json::from_str(&files).unwrap_or_default(),
+                validated: validated != 0,
+                submit_token,
+            }),
+            _ => None,
+        };
+        (
+            Session {
+                id_hash: r.id_hash,
+                csrf_token: r.csrf_token,
+                data: serde_json::from_str(&r.data).unwrap_or_default(),
+                expires_at: r.expires_at,
+            },
+            draft,
+        )
+    }))
+}
+
 /// Slides the idle expiry forward (citizen sessions only: a back-office session keeps the fixed
 /// end set at login, even when the official browses the citizen pages with it).
 pub async fn touch(db: &Db, id_hash: &str, now: i64, expires_at: i64) -> StoreResult<()> {

@@ -135,7 +135,7 @@ pub async fn get_procedure(
             code.chars().take(40).collect::<String>()
         ))
     })?;
-    let mut v = serde_json::to_value(p).map_err(|e| AppError::Internal(e.into()))?;
+    let mut v = serde_json::to_value(&*p).map_err(|e| AppError::Internal(e.into()))?;
     let agencies: Vec<serde_json::Value> = p
         .implementing_agencies(&catalog.agencies)
         .iter()

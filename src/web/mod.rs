@@ -39,6 +39,8 @@ pub const MAX_DECLARATION_BODY: usize = 64 * 1024 * 1024;
 
 pub struct Inner {
     pub db: Db,
+    /// The same database, for writes that need not survive a power cut ([`Db::connect_light`]).
+    pub light: Db,
     pub config: Config,
     pub files: Files,
     pub catalog: RwLock<Arc<Catalog>>,
@@ -67,9 +69,7 @@ impl AppState {
 
     /// Reloads the catalogue from the database.
     pub async fn reload_catalog(&self) -> anyhow::Result<()> {
-        let (agencies, procedures) = crate::store::catalog::load(&self.db).await?;
-        let version = crate::store::catalog::version(&self.db).await?;
-        let fresh = Arc::new(Catalog::new(agencies, procedures, version));
+        let fresh = Arc::new(crate::store::catalog::load_catalog(&self.db).await?);
         match self.catalog.write() {
             Ok(mut c) => *c = fresh,
             Err(poisoned) => *poisoned.into_inner() = fresh,
@@ -185,9 +185,13 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     }
     let files = Files::open(config.storage_url.as_deref(), &config.data_dir).await?;
     let calendar = crate::cli::calendar::load_calendar(&config.data_dir)?;
-    let limiter = rate_limit::RateLimiter::new(db.clone());
+    let light = Db::connect_light(&config.database_url())
+        .await
+        .context("không kết nối được cơ sở dữ liệu")?;
+    let limiter = rate_limit::RateLimiter::new(light.clone());
     let state = AppState(Arc::new(Inner {
         db,
+        light,
         config,
         files,
         catalog: RwLock::new(Arc::new(Catalog::default())),
@@ -217,7 +221,7 @@ pub async fn launch(config: Config, listener: tokio::net::TcpListener) -> anyhow
     let state = build_state(config.clone()).await?;
     let transport = Transport::from_config(config.smtp_url.as_deref(), &config.data_dir)?;
     let mailer = Mailer {
-        db: state.db.clone(),
+        db: state.light.clone(),
         transport,
         from: config
             .mail_from
@@ -263,6 +267,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     println!("Cổng dịch vụ công đang chạy tại http://{}", launched.addr);
     let _ = launched.server.await;
     launched.state.db.close().await;
+    launched.state.light.close().await;
     Ok(())
 }
 

@@ -9,7 +9,7 @@
 
 use super::AppState;
 use crate::error::{AppError, AppResult};
-use crate::store::sessions::{self, Session};
+use crate::store::sessions::{self, Draft, Session};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
@@ -182,21 +182,46 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// The SHA-256 of the session cookie the request carries, if it can be one of ours.
+fn cookie_hash(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let raw = cookie_value(headers, cookie_name(state))?;
+    (raw.len() <= 100).then(|| sha256_hex(raw))
+}
+
+/// Slides the expiry of a live session forward, at most once a minute.
+async fn slide(state: &AppState, s: &Session, now: i64) -> AppResult<()> {
+    if s.expires_at - now < SESSION_IDLE_MS - 60_000 {
+        sessions::touch(&state.light, &s.id_hash, now, now + SESSION_IDLE_MS).await?;
+    }
+    Ok(())
+}
+
 /// The current session, if the request carries a live one.
 pub async fn session(state: &AppState, headers: &HeaderMap) -> AppResult<Option<Session>> {
-    let Some(raw) = cookie_value(headers, cookie_name(state)) else {
+    let Some(hash) = cookie_hash(state, headers) else {
         return Ok(None);
     };
-    if raw.len() > 100 {
-        return Ok(None);
-    }
     let now = crate::now_ms();
-    let found = sessions::find(&state.db, &sha256_hex(raw), now).await?;
+    let found = sessions::find(&state.db, &hash, now).await?;
     if let Some(s) = &found {
-        // Slide the expiry at most once a minute.
-        if s.expires_at - now < SESSION_IDLE_MS - 60_000 {
-            sessions::touch(&state.db, &s.id_hash, now, now + SESSION_IDLE_MS).await?;
-        }
+        slide(state, s, now).await?;
+    }
+    Ok(found)
+}
+
+/// The current session and its draft of `procedure`, read together.
+pub async fn session_with_draft(
+    state: &AppState,
+    headers: &HeaderMap,
+    procedure: &str,
+) -> AppResult<Option<(Session, Option<Draft>)>> {
+    let Some(hash) = cookie_hash(state, headers) else {
+        return Ok(None);
+    };
+    let now = crate::now_ms();
+    let found = sessions::find_with_draft(&state.db, &hash, now, procedure).await?;
+    if let Some((s, _)) = &found {
+        slide(state, s, now).await?;
     }
     Ok(found)
 }
@@ -209,11 +234,29 @@ pub async fn ensure_session(
     if let Some(s) = session(state, headers).await? {
         return Ok((s, None));
     }
+    new_session(state).await
+}
+
+/// The current session with its draft of `procedure` (empty for a new session), or a new one
+/// with the `Set-Cookie` header to send.
+pub async fn ensure_session_with_draft(
+    state: &AppState,
+    headers: &HeaderMap,
+    procedure: &str,
+) -> AppResult<(Session, Draft, Option<HeaderValue>)> {
+    if let Some((s, d)) = session_with_draft(state, headers, procedure).await? {
+        return Ok((s, d.unwrap_or_default(), None));
+    }
+    let (s, cookie) = new_session(state).await?;
+    Ok((s, Draft::default(), cookie))
+}
+
+async fn new_session(state: &AppState) -> AppResult<(Session, Option<HeaderValue>)> {
     let raw = random_token(32);
     let csrf = random_token(32);
     let now = crate::now_ms();
     let id_hash = sha256_hex(&raw);
-    sessions::create(&state.db, &id_hash, &csrf, now, now + SESSION_IDLE_MS).await?;
+    sessions::create(&state.light, &id_hash, &csrf, now, now + SESSION_IDLE_MS).await?;
     let secure = if state.config.https() { "; Secure" } else { "" };
     let cookie = format!(
         "{}={raw}; Path=/; HttpOnly; SameSite=Lax{secure}",

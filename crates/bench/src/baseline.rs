@@ -1,6 +1,12 @@
 //! `dvc-baseline`: the "physical limit" the portal is measured against. A bare axum server with
 //! no middleware, no sessions, no templates beyond a minimal one, doing the same durable work:
 //!
+//! * the citizen journey in five requests, as the portal serves it, with nothing but the durable
+//!   work and the pages: `GET /j/form` (a minimal form page, a random token) → `POST /j/form`
+//!   (multipart: the file written with fsync of file and directory, the answers saved as a draft
+//!   row with the portal's relaxed draft durability) → `GET /j/review/{id}` (the draft read back and shown) → `POST /j/send`
+//!   (one transaction: the dossier row made from the draft, the draft deleted, committed) →
+//!   `GET /ho-so/{code}/da-nop` (the dossier read back and shown);
 //! * `POST /submit` (multipart, the same fields and 100 KB file the portal receives): writes the
 //!   file with fsync of the file and its directory, then one `INSERT` of a dossier-sized row in one
 //!   transaction (`BEGIN IMMEDIATE` on SQLite, WAL + `synchronous=FULL`, or PostgreSQL), and
@@ -52,6 +58,9 @@ enum Pool {
 
 struct Inner {
     pool: Pool,
+    /// The same database with relaxed commit durability, for drafts, as the portal does
+    /// (SQLite `synchronous=NORMAL`, PostgreSQL `synchronous_commit=off`).
+    light: Pool,
     files: PathBuf,
     seq: AtomicU64,
     prefix: String,
@@ -80,6 +89,24 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS dossiers (
     submitted_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 )";
+
+const DRAFTS: &str = "CREATE TABLE IF NOT EXISTS drafts (
+    id TEXT PRIMARY KEY,
+    answers TEXT NOT NULL,
+    storage_key TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+)";
+
+const FORM_HTML: &str = r#"<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>Tờ khai</title></head>
+<body><h1>Tờ khai</h1><form method="post" enctype="multipart/form-data"><input type="hidden" name="csrf" value="{{ token }}">
+{% for f in fields %}<label for="{{ f }}">{{ f }}</label><input id="{{ f }}" name="{{ f }}">{% endfor %}
+<input type="file" name="tep_giay_chung_sinh"><button>Tiếp tục</button></form></body></html>"#;
+
+const REVIEW_HTML: &str = r#"<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>Kiểm tra thông tin</title></head>
+<body><h1>Kiểm tra thông tin</h1><dl>{% for a in answers %}<dt>{{ a.0 }}</dt><dd>{{ a.1 }}</dd>{% endfor %}</dl>
+<form method="post" action="/j/send"><input type="hidden" name="csrf" value="{{ id }}"><input type="hidden" name="submit_token" value="{{ id }}">
+<button>Gửi thông tin</button></form></body></html>"#;
 
 const INSERT: &str = "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, applicant_email, \
     applicant_phone, applicant_id_number, answers, storage_key, sha256, secret_hash, idempotency_key, submitted_at, updated_at) \
@@ -141,6 +168,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .await?;
         Pool::Sqlite(p)
     };
+    let light = if args.database_url.starts_with("postgres") {
+        let opts = sqlx::postgres::PgConnectOptions::from_str(&args.database_url)?
+            .options([("synchronous_commit", "off")]);
+        Pool::Pg(
+            PgPoolOptions::new()
+                .max_connections(8)
+                .connect_with(opts)
+                .await?,
+        )
+    } else {
+        let opts = SqliteConnectOptions::from_str(&args.database_url)?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        Pool::Sqlite(
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await?,
+        )
+    };
     let files = args.data_dir.join("files");
     std::fs::create_dir_all(&files)?;
     let procedures = match &args.names {
@@ -151,11 +199,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .collect(),
         None => Vec::new(),
     };
+    match &pool {
+        Pool::Pg(p) => {
+            sqlx::query(DRAFTS).execute(p).await?;
+        }
+        Pool::Sqlite(p) => {
+            sqlx::query(DRAFTS).execute(p).await?;
+        }
+    }
     let mut env = minijinja::Environment::new();
     env.add_template("lookup.html", LOOKUP_HTML)?;
+    env.add_template("form.html", FORM_HTML)?;
+    env.add_template("review.html", REVIEW_HTML)?;
     env.add_template("search.html", SEARCH_HTML)?;
     let state = Arc::new(Inner {
         pool,
+        light,
         files,
         seq: AtomicU64::new(0),
         prefix: format!("000.01.00.H31-{}", uuid::Uuid::new_v4().simple()),
@@ -164,6 +223,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     });
     let app = Router::new()
         .route("/submit", post(submit))
+        .route("/j/form", get(journey_form).post(journey_draft))
+        .route("/j/review/{id}", get(journey_review))
+        .route("/j/send", post(journey_send))
+        .route("/ho-so/{code}/da-nop", get(journey_done))
         .route("/tra-cuu", get(lookup_page))
         .route("/api/status/{code}", get(lookup_api))
         .route("/thu-tuc", get(search))
@@ -191,7 +254,10 @@ fn write_durable(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn submit(State(state): State<AppState>, mut mp: Multipart) -> Response {
+/// The text fields and the file of a multipart body.
+async fn read_multipart(
+    mut mp: Multipart,
+) -> Result<(Vec<(String, String)>, axum::body::Bytes), Response> {
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut file: Option<axum::body::Bytes> = None;
     loop {
@@ -199,23 +265,239 @@ async fn submit(State(state): State<AppState>, mut mp: Multipart) -> Response {
             Ok(Some(f)) => {
                 let name = f.name().unwrap_or_default().to_string();
                 if f.file_name().is_some() {
-                    match f.bytes().await {
-                        Ok(b) => file = Some(b),
-                        Err(e) => return err(e),
-                    }
+                    file = Some(f.bytes().await.map_err(err)?);
                 } else {
-                    match f.text().await {
-                        Ok(t) => fields.push((name, t)),
-                        Err(e) => return err(e),
-                    }
+                    fields.push((name, f.text().await.map_err(err)?));
                 }
             }
             Ok(None) => break,
-            Err(e) => return err(e),
+            Err(e) => return Err(err(e)),
         }
     }
-    let Some(file) = file else {
-        return (StatusCode::BAD_REQUEST, "no file").into_response();
+    match file {
+        Some(f) => Ok((fields, f)),
+        None => Err((StatusCode::BAD_REQUEST, "no file").into_response()),
+    }
+}
+
+/// Writes an uploaded file durably under a fresh key; returns (key, digest stand-in).
+async fn store_file(state: &Inner, file: axum::body::Bytes) -> Result<(String, String), Response> {
+    let key = uuid::Uuid::new_v4().simple().to_string();
+    let path = state.files.join(&key);
+    let sha = format!("{:x}", file.len());
+    match tokio::task::spawn_blocking(move || write_durable(&path, &file)).await {
+        Ok(Ok(())) => Ok((key, sha)),
+        Ok(Err(e)) => Err(err(e)),
+        Err(e) => Err(err(e)),
+    }
+}
+
+fn render(state: &Inner, name: &str, ctx: minijinja::Value) -> Response {
+    match state.env.get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(h) => Html(h).into_response(),
+        Err(e) => err(e),
+    }
+}
+
+fn see_other(to: String) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+}
+
+async fn journey_form(State(state): State<AppState>) -> Response {
+    let fields: Vec<&str> = [
+        "agency_code",
+        "applicant_full_name",
+        "applicant_birth_date",
+        "applicant_id_number",
+        "applicant_phone",
+        "applicant_email",
+        "applicant_address",
+        "tre_ho_ten",
+        "tre_gioi_tinh",
+        "tre_ngay_sinh",
+        "tre_noi_sinh",
+        "tre_dan_toc",
+        "tre_quoc_tich",
+        "me_ho_ten",
+        "me_so_dinh_danh",
+        "cha_ho_ten",
+        "cha_so_dinh_danh",
+        "quan_he",
+        "cam_doan",
+    ]
+    .to_vec();
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    render(&state, "form.html", minijinja::context! { token, fields })
+}
+
+/// `POST /j/form`: the answers and the file, saved durably as a draft (one commit).
+async fn journey_draft(State(state): State<AppState>, mp: Multipart) -> Response {
+    let (fields, file) = match read_multipart(mp).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let answers = match serde_json::to_string(&fields) {
+        Ok(a) => a,
+        Err(e) => return err(e),
+    };
+    let (key, sha) = match store_file(&state, file).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let now = jiff::Timestamp::now().as_millisecond();
+    const Q: &str = "INSERT INTO drafts (id, answers, storage_key, sha256, updated_at) VALUES ($1, $2, $3, $4, $5)";
+    let result: Result<(), sqlx::Error> = match &state.light {
+        Pool::Sqlite(p) => {
+            async {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                sqlx::query(Q)
+                    .bind(&id)
+                    .bind(&answers)
+                    .bind(&key)
+                    .bind(&sha)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await
+            }
+            .await
+        }
+        Pool::Pg(p) => {
+            async {
+                let mut tx = p.begin().await?;
+                sqlx::query(Q)
+                    .bind(&id)
+                    .bind(&answers)
+                    .bind(&key)
+                    .bind(&sha)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await
+            }
+            .await
+        }
+    };
+    match result {
+        Ok(()) => see_other(format!("/j/review/{id}")),
+        Err(e) => err(e),
+    }
+}
+
+async fn journey_review(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    const Q: &str = "SELECT answers FROM drafts WHERE id = $1";
+    let row: Result<Option<(String,)>, sqlx::Error> = match &state.pool {
+        Pool::Sqlite(p) => sqlx::query_as(Q).bind(&id).fetch_optional(p).await,
+        Pool::Pg(p) => sqlx::query_as(Q).bind(&id).fetch_optional(p).await,
+    };
+    let answers: Vec<(String, String)> = match row {
+        Ok(Some((a,))) => serde_json::from_str(&a).unwrap_or_default(),
+        Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+        Err(e) => return err(e),
+    };
+    render(&state, "review.html", minijinja::context! { id, answers })
+}
+
+#[derive(Deserialize)]
+struct SendForm {
+    submit_token: String,
+}
+
+/// `POST /j/send`: the dossier made from the draft, the draft deleted, in one transaction.
+async fn journey_send(
+    State(state): State<AppState>,
+    axum::extract::Form(f): axum::extract::Form<SendForm>,
+) -> Response {
+    let seq = state.seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let code = format!("{}-{seq:06}", state.prefix);
+    let now = jiff::Timestamp::now().as_millisecond();
+    let secret = uuid::Uuid::new_v4().simple().to_string();
+    const SEL: &str = "SELECT answers, storage_key, sha256 FROM drafts WHERE id = $1";
+    const DEL: &str = "DELETE FROM drafts WHERE id = $1";
+    macro_rules! file_it {
+        ($tx:expr) => {{
+            let row: Option<(String, String, String)> = sqlx::query_as(SEL)
+                .bind(&f.submit_token)
+                .fetch_optional(&mut *$tx)
+                .await?;
+            let Some((answers, key, sha)) = row else {
+                return Ok(None);
+            };
+            let fields: Vec<(String, String)> = serde_json::from_str(&answers).unwrap_or_default();
+            let get = |k: &str| {
+                fields
+                    .iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            sqlx::query(INSERT)
+                .bind(&code)
+                .bind("1.001193")
+                .bind(get("agency_code"))
+                .bind(get("applicant_full_name"))
+                .bind(get("applicant_email"))
+                .bind(get("applicant_phone"))
+                .bind(get("applicant_id_number"))
+                .bind(&answers)
+                .bind(&key)
+                .bind(&sha)
+                .bind(&secret)
+                .bind(&f.submit_token)
+                .bind(now)
+                .execute(&mut *$tx)
+                .await?;
+            sqlx::query(DEL)
+                .bind(&f.submit_token)
+                .execute(&mut *$tx)
+                .await?;
+            Some(())
+        }};
+    }
+    let result: Result<Option<()>, sqlx::Error> = match &state.pool {
+        Pool::Sqlite(p) => {
+            async {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let r = file_it!(tx);
+                tx.commit().await?;
+                Ok(r)
+            }
+            .await
+        }
+        Pool::Pg(p) => {
+            async {
+                let mut tx = p.begin().await?;
+                let r = file_it!(tx);
+                tx.commit().await?;
+                Ok(r)
+            }
+            .await
+        }
+    };
+    match result {
+        Ok(Some(())) => see_other(format!("/ho-so/{code}/da-nop")),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => err(e),
+    }
+}
+
+async fn journey_done(State(state): State<AppState>, Path(code): Path<String>) -> Response {
+    match find(&state, &code).await {
+        Ok(Some(row)) => render(
+            &state,
+            "lookup.html",
+            minijinja::context! { s => minijinja::Value::from(minijinja::value::Serde(&row)) },
+        ),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => err(e),
+    }
+}
+
+async fn submit(State(state): State<AppState>, mp: Multipart) -> Response {
+    let (fields, file) = match read_multipart(mp).await {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let get = |k: &str| {
         fields
@@ -228,15 +510,10 @@ async fn submit(State(state): State<AppState>, mut mp: Multipart) -> Response {
         Ok(a) => a,
         Err(e) => return err(e),
     };
-    let key = uuid::Uuid::new_v4().simple().to_string();
-    let path = state.files.join(&key);
-    let sha = format!("{:x}", file.len());
-    let data = file.clone();
-    match tokio::task::spawn_blocking(move || write_durable(&path, &data)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return err(e),
-        Err(e) => return err(e),
-    }
+    let (key, sha) = match store_file(&state, file).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let seq = state.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let code = format!("{}-{seq:06}", state.prefix);
     let now = jiff::Timestamp::now().as_millisecond();

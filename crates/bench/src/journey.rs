@@ -179,6 +179,40 @@ pub async fn portal_journey_timed(
     Ok(code)
 }
 
+/// The same journey on the baseline (five requests, a fresh browser): form → declaration with
+/// the PDF (durable draft) → review → send (durable dossier) → confirmation page.
+pub async fn baseline_journey(base: &str, pdf: &'static [u8]) -> anyhow::Result<String> {
+    let c = browser()?;
+    let url = |p: &str| format!("{base}{p}");
+    let r = c.get(url("/j/form")).send().await?;
+    let body = expect(r, 200, "baseline form").await?.text().await?;
+    let csrf = extract(&body, "name=\"csrf\" value=\"").context("no token in baseline form")?;
+    let r = c
+        .post(url("/j/form"))
+        .multipart(form(Some(&csrf), pdf))
+        .send()
+        .await?;
+    let review = location(&expect(r, 303, "baseline declaration").await?);
+    let r = c.get(url(&review)).send().await?;
+    let body = expect(r, 200, "baseline review").await?.text().await?;
+    let csrf = extract(&body, "name=\"csrf\" value=\"").context("no csrf in baseline review")?;
+    let token = extract(&body, "name=\"submit_token\" value=\"")
+        .context("no submit token in baseline review")?;
+    let r = c
+        .post(url("/j/send"))
+        .form(&[("csrf", csrf.as_str()), ("submit_token", token.as_str())])
+        .send()
+        .await?;
+    let loc = location(&expect(r, 303, "baseline send").await?);
+    let code = code_from(&loc)?;
+    let r = c.get(url(&loc)).send().await?;
+    expect(r, 200, "baseline confirmation")
+        .await?
+        .bytes()
+        .await?;
+    Ok(code)
+}
+
 /// The baseline's single durable submission (same fields, same file).
 pub async fn baseline_submit(c: &Client, base: &str, pdf: &'static [u8]) -> anyhow::Result<String> {
     let r = c

@@ -80,6 +80,8 @@ pub struct BackendResult {
     pub submit_max: Option<Pair>,
     pub submit_50: Option<Pair>,
     pub submit_80: Option<Pair>,
+    /// The baseline's single durable POST (no pages), maximum rate: a reference floor.
+    pub insert_only_max: Option<Stats>,
     pub lookup_page_max: Option<Pair>,
     pub lookup_page_lat: Option<Pair>,
     pub lookup_api_max: Option<Pair>,
@@ -602,6 +604,11 @@ async fn run_backend(
                 .context("warm-up journey on the portal")?,
         );
         bcodes.push(
+            journey::baseline_journey(&bbase, pdf)
+                .await
+                .context("warm-up journey on the baseline")?,
+        );
+        bcodes.push(
             journey::baseline_submit(&shared, &bbase, pdf)
                 .await
                 .context("warm-up on the baseline")?,
@@ -641,11 +648,11 @@ async fn run_backend(
                 })
             },
             || {
-                let (b, codes, c) = (bbase.clone(), bcodes.clone(), shared.clone());
+                let (b, codes) = (bbase.clone(), bcodes.clone());
                 closed_loop(users, dur, move |_| {
-                    let (b, codes, c) = (b.clone(), codes.clone(), c.clone());
+                    let (b, codes) = (b.clone(), codes.clone());
                     async move {
-                        codes.push(journey::baseline_submit(&c, &b, pdf).await?);
+                        codes.push(journey::baseline_journey(&b, pdf).await?);
                         Ok(())
                     }
                 })
@@ -670,11 +677,11 @@ async fn run_backend(
                     })
                 },
                 || {
-                    let (b, codes, c) = (bbase.clone(), bcodes.clone(), shared.clone());
+                    let (b, codes) = (bbase.clone(), bcodes.clone());
                     open_loop(br, dur, 1000, move |_| {
-                        let (b, codes, c) = (b.clone(), codes.clone(), c.clone());
+                        let (b, codes) = (b.clone(), codes.clone());
                         async move {
-                            codes.push(journey::baseline_submit(&c, &b, pdf).await?);
+                            codes.push(journey::baseline_journey(&b, pdf).await?);
                             Ok(())
                         }
                     })
@@ -688,6 +695,19 @@ async fn run_backend(
             }
         }
         res.submit_max = Some(submit_max);
+        // For reference: the durable insert alone (one multipart POST: the file with fsync, one
+        // committed row), the floor under any submission.
+        let (b, codes, c) = (bbase.clone(), bcodes.clone(), shared.clone());
+        let s = closed_loop(users, dur, move |_| {
+            let (b, codes, c) = (b.clone(), codes.clone(), c.clone());
+            async move {
+                codes.push(journey::baseline_submit(&c, &b, pdf).await?);
+                Ok(())
+            }
+        })
+        .await;
+        print_phase("durable insert alone, baseline (closed)", &s);
+        res.insert_only_max = Some(s);
     }
     let pcodes: Arc<Vec<String>> = Arc::new(pcodes.all());
     let bcodes: Arc<Vec<String>> = Arc::new(bcodes.all());

@@ -9,7 +9,7 @@ use crate::store::sessions::{self, Draft, DraftFile, Session};
 use crate::web::AppState;
 use crate::web::extract::Peer;
 use crate::web::rate_limit::Action as Limit;
-use crate::web::security::{self, check_csrf, check_origin, ensure_session, no_store, with_cookie};
+use crate::web::security::{self, check_csrf, check_origin, no_store, with_cookie};
 use crate::web::templates::{render_status, ser};
 use axum::extract::multipart::{Field as PartField, MultipartError};
 use axum::extract::{Multipart, Path, State};
@@ -106,10 +106,8 @@ pub async fn form(
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let (_, p) = online_procedure_or_404(&state, &code)?;
-    let (session, cookie) = ensure_session(&state, &headers).await?;
-    let draft = sessions::load_draft(&state.db, &session.id_hash, &p.code)
-        .await?
-        .unwrap_or_default();
+    let (session, draft, cookie) =
+        security::ensure_session_with_draft(&state, &headers, &p.code).await?;
     Ok(with_cookie(
         render_form(&state, &p, &session, &draft, &[], StatusCode::OK)?,
         cookie,
@@ -272,7 +270,8 @@ pub async fn save(
 ) -> AppResult<Response> {
     let (_, p) = online_procedure_or_404(&state, &code)?;
     check_origin(&state, &headers)?;
-    let Some(session) = security::session(&state, &headers).await? else {
+    let Some((session, draft)) = security::session_with_draft(&state, &headers, &p.code).await?
+    else {
         return Err(AppError::Forbidden(
             "Phiên làm việc đã hết hạn. Hãy mở lại trang biểu mẫu; nếu bạn đã lưu trước đó, thông tin vẫn còn trong phiên cũ của trình duyệt.".into(),
         ));
@@ -286,9 +285,7 @@ pub async fn save(
             title: None,
             sections: vec![],
         });
-    let mut draft = sessions::load_draft(&state.db, &session.id_hash, &p.code)
-        .await?
-        .unwrap_or_default();
+    let mut draft = draft.unwrap_or_default();
 
     let posted = match read_post(&session, &form_def, mp).await {
         Ok(p) => p,
@@ -298,7 +295,7 @@ pub async fn save(
             merge_answers(&mut draft, raw, &form_def, false);
             draft.validated = false;
             sessions::save_draft(
-                &state.db,
+                &state.light,
                 &session.id_hash,
                 &p.code,
                 &draft,
@@ -361,7 +358,7 @@ pub async fn save(
                 draft.submit_token = security::random_token(16);
             }
             sessions::save_draft(
-                &state.db,
+                &state.light,
                 &session.id_hash,
                 &p.code,
                 &draft,
@@ -381,7 +378,7 @@ pub async fn save(
             }
             draft.validated = false;
             sessions::save_draft(
-                &state.db,
+                &state.light,
                 &session.id_hash,
                 &p.code,
                 &draft,

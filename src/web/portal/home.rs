@@ -10,12 +10,12 @@ use minijinja::context;
 pub async fn page(State(state): State<AppState>) -> AppResult<Html<String>> {
     let catalog = state.catalog();
     let online = catalog
-        .procedures
+        .summaries()
         .iter()
         .filter(|p| p.level.online_submission())
         .count();
     render(
         "home.html",
-        context! { total => catalog.procedures.len(), online, fields => catalog.fields().into_iter().map(String::from).collect::<Vec<_>>() },
+        context! { total => catalog.summaries().len(), online, fields => catalog.fields().into_iter().map(String::from).collect::<Vec<_>>() },
     )
 }

@@ -86,7 +86,7 @@ pub async fn public_status(state: &AppState, row: &DossierRow) -> AppResult<Publ
     );
     let procedure = catalog.procedure(&row.procedure_code);
     let steps = procedure
-        .map(|p| crate::web::progress::steps(state, row, p, &events, now))
+        .map(|p| crate::web::progress::steps(state, row, &p, &events, now))
         .unwrap_or_default();
     let current_step = steps
         .iter()
@@ -250,7 +250,7 @@ pub async fn private(
         .map(|a| (a.field_name.clone(), a.file_name.clone()))
         .collect();
     let sections = match catalog.procedure(&row.procedure_code) {
-        Some(p) => super::submit::display_answers(p, &row.answers(), &files),
+        Some(p) => super::submit::display_answers(&p, &row.answers(), &files),
         None => vec![],
     };
     let attachment_links: Vec<Value> = attachments

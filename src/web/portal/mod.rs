@@ -18,9 +18,9 @@ use std::sync::Arc;
 pub fn procedure_or_404(
     state: &AppState,
     code: &str,
-) -> AppResult<(Arc<crate::catalog::Catalog>, Procedure)> {
+) -> AppResult<(Arc<crate::catalog::Catalog>, Arc<Procedure>)> {
     let catalog = state.catalog();
-    let p = catalog.procedure(code).cloned().ok_or_else(|| {
+    let p = catalog.procedure(code).ok_or_else(|| {
         AppError::NotFound(format!(
             "Không tìm thấy thủ tục có mã “{}”. Tìm lại trong danh sách thủ tục hành chính.",
             code.chars().take(40).collect::<String>()
@@ -33,7 +33,7 @@ pub fn procedure_or_404(
 pub fn online_procedure_or_404(
     state: &AppState,
     code: &str,
-) -> AppResult<(Arc<crate::catalog::Catalog>, Procedure)> {
+) -> AppResult<(Arc<crate::catalog::Catalog>, Arc<Procedure>)> {
     let (c, p) = procedure_or_404(state, code)?;
     if !p.level.online_submission() || p.form.is_none() {
         return Err(AppError::NotFound(format!(

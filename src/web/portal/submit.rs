@@ -87,14 +87,9 @@ pub fn display_answers(
         .collect()
 }
 
-async fn live_draft(
-    state: &AppState,
-    session: &Session,
-    p: &Procedure,
-) -> AppResult<Option<Draft>> {
-    Ok(sessions::load_draft(&state.db, &session.id_hash, &p.code)
-        .await?
-        .filter(|d| d.validated && !d.submit_token.is_empty()))
+/// A draft whose answers all passed validation and that can be sent.
+fn is_live(draft: &Draft) -> bool {
+    draft.validated && !draft.submit_token.is_empty()
 }
 
 fn agency_of(state: &AppState, draft: &Draft) -> Option<dvc_domain::agency::Agency> {
@@ -136,7 +131,7 @@ async fn render_review(
             "image"
         };
         sessions::create_captcha(
-            &state.db,
+            &state.light,
             &id,
             &session.id_hash,
             &answer,
@@ -173,12 +168,14 @@ pub async fn review(
 ) -> AppResult<Response> {
     let (_, p) = online_procedure_or_404(&state, &code)?;
     let back = Redirect::to(&format!("/thu-tuc/{}/nop-ho-so", p.code)).into_response();
-    let Some(session) = security::session(&state, &headers).await? else {
+    let Some((session, Some(draft))) =
+        security::session_with_draft(&state, &headers, &p.code).await?
+    else {
         return Ok(back);
     };
-    let Some(draft) = live_draft(&state, &session, &p).await? else {
+    if !is_live(&draft) {
         return Ok(back);
-    };
+    }
     let kind = params.captcha_kind;
     render_review(
         &state,
@@ -244,7 +241,7 @@ fn flight_lock(key: &str) -> Arc<tokio::sync::Mutex<()>> {
 async fn remember_submitted(state: &AppState, session: &Session, code: &str) -> AppResult<()> {
     let mut data = session.data.clone();
     if data.remember(code) {
-        sessions::save_data(&state.db, &session.id_hash, &data).await?;
+        sessions::save_data(&state.light, &session.id_hash, &data).await?;
     }
     Ok(())
 }
@@ -277,15 +274,15 @@ pub async fn send(
 ) -> AppResult<Response> {
     let (catalog, p) = online_procedure_or_404(&state, &code)?;
     check_origin(&state, &headers)?;
-    let session = security::session(&state, &headers).await?;
+    let found = security::session_with_draft(&state, &headers, &p.code).await?;
     let form = form.map(|f| f.0).map_err(|_| {
         AppError::BadRequest(
             "Dữ liệu gửi lên không đọc được. Hãy quay lại trang kiểm tra thông tin và gửi lại."
                 .into(),
         )
     })?;
-    check_csrf(session.as_ref(), form.csrf.as_deref())?;
-    let Some(session) = session else {
+    check_csrf(found.as_ref().map(|(s, _)| s), form.csrf.as_deref())?;
+    let Some((session, draft)) = found else {
         return Err(AppError::Forbidden("Phiên làm việc đã hết hạn.".into()));
     };
     let token = form.submit_token.unwrap_or_default();
@@ -293,13 +290,33 @@ pub async fn send(
         return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so", p.code)).into_response());
     }
     let lock = flight_lock(&token);
-    let _guard = lock.lock().await;
-
-    // A resent POST (double click, refresh, back button): show the dossier already filed.
-    if let Some(row) = dossiers::find_by_idempotency(&state.db, &token).await? {
-        remember_submitted(&state, &session, &row).await?;
-        return Ok(confirmation_redirect(&row));
-    }
+    let _guard = match lock.try_lock() {
+        Ok(g) => g,
+        Err(_) => {
+            // A double click on this node: the first click is filing; wait for it and show its
+            // dossier.
+            let g = lock.lock().await;
+            if let Some(code) = filed_meanwhile(&state, &token, false).await? {
+                remember_submitted(&state, &session, &code).await?;
+                return Ok(confirmation_redirect(&code));
+            }
+            g
+        }
+    };
+    // Filing deletes the draft in the same transaction, so a live draft holding this token means
+    // the dossier is not filed yet; anything else is a resent POST (refresh, back button, a
+    // second node): show the dossier already filed, if any.
+    let draft = draft.filter(is_live);
+    let other_review = draft.as_ref().is_some_and(|d| d.submit_token != token);
+    let Some(draft) = draft.filter(|d| d.submit_token == token) else {
+        if let Some(code) = filed_meanwhile(&state, &token, false).await? {
+            remember_submitted(&state, &session, &code).await?;
+            return Ok(confirmation_redirect(&code));
+        }
+        // A live draft with another token: a newer review page exists; otherwise start again.
+        let to = if other_review { "/kiem-tra" } else { "" };
+        return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so{to}", p.code)).into_response());
+    };
     let ip = security::client_ip(&state, &headers, peer);
     if let Err(retry) = state
         .limiter
@@ -317,23 +334,10 @@ pub async fn send(
             retry_after_secs: retry,
         });
     }
-    let Some(draft) = live_draft(&state, &session, &p).await? else {
-        // The same POST on another node may have filed the dossier (and dropped the draft).
-        if let Some(code) = filed_meanwhile(&state, &token, false).await? {
-            remember_submitted(&state, &session, &code).await?;
-            return Ok(confirmation_redirect(&code));
-        }
-        return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so", p.code)).into_response());
-    };
-    if draft.submit_token != token {
-        return Ok(
-            Redirect::to(&format!("/thu-tuc/{}/nop-ho-so/kiem-tra", p.code)).into_response(),
-        );
-    }
     if state.config.captcha == CaptchaMode::Image {
         let id = form.captcha_id.unwrap_or_default();
         let expected =
-            sessions::take_captcha(&state.db, &id, &session.id_hash, crate::now_ms()).await?;
+            sessions::take_captcha(&state.light, &id, &session.id_hash, crate::now_ms()).await?;
         let given = captcha::normalise(form.captcha_answer.as_deref().unwrap_or(""));
         let taken_by_another = expected.is_none() && !given.is_empty();
         let ok = expected.is_some_and(|e| !given.is_empty() && e == given);
@@ -507,7 +511,6 @@ pub async fn confirmation(
     let catalog = state.catalog();
     let p = catalog
         .procedure(&row.procedure_code)
-        .cloned()
         .ok_or_else(AppError::not_found)?;
     let agency = catalog.agency(&row.agency_code).cloned();
     let fees: Vec<Value> = p.fees.iter().map(ser).collect();

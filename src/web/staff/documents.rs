@@ -248,7 +248,6 @@ pub async fn render_pdf(
     let p = state
         .catalog()
         .procedure(&row.procedure_code)
-        .cloned()
         .ok_or_else(AppError::not_found)?;
     let events = dossiers::events(&state.db, row.id).await?;
     let doc = build(state, row, &p, &events, kind, event_id)?;

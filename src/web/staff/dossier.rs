@@ -58,7 +58,11 @@ pub fn action_slug(a: Action) -> &'static str {
         .unwrap_or("")
 }
 
-async fn load(state: &AppState, ctx: &StaffCtx, code: &str) -> AppResult<(DossierRow, Procedure)> {
+async fn load(
+    state: &AppState,
+    ctx: &StaffCtx,
+    code: &str,
+) -> AppResult<(DossierRow, std::sync::Arc<Procedure>)> {
     let row = dossiers::find_by_code(&state.db, code)
         .await?
         .ok_or_else(|| AppError::NotFound("Không tìm thấy hồ sơ có mã này.".into()))?;
@@ -66,7 +70,6 @@ async fn load(state: &AppState, ctx: &StaffCtx, code: &str) -> AppResult<(Dossie
     let p = state
         .catalog()
         .procedure(&row.procedure_code)
-        .cloned()
         .ok_or_else(AppError::not_found)?;
     Ok((row, p))
 }
