@@ -583,8 +583,11 @@ fn generated_multipart_bodies_never_break_the_server() {
         .state
         .catalog()
         .procedure(PROC)
-        .and_then(|p| p.form.as_ref())
-        .map(|f| f.file_fields().map(|f| f.name.clone()).collect())
+        .and_then(|p| {
+            p.form
+                .as_ref()
+                .map(|f| f.file_fields().map(|f| f.name.clone()).collect())
+        })
         .expect("file fields");
     let started = std::time::Instant::now();
     let mut runner = TestRunner::new(cases(400));
