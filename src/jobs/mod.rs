@@ -3,12 +3,12 @@
 pub mod mailer;
 
 use crate::files::Files;
-use crate::store::{Db, rate_limits, sessions};
+use crate::store::{Db, sessions};
 use std::time::Duration;
 
 /// Deletes expired sessions, challenges, abandoned drafts (with their uploaded files) and
 /// finished rate-limit windows, hourly.
-pub async fn housekeeping(db: Db, files: Files) {
+pub async fn housekeeping(db: Db, files: Files, limiter: crate::web::rate_limit::RateLimiter) {
     loop {
         let now = crate::now_ms();
         match sessions::purge_expired(&db, now, now - 7 * 24 * 3600 * 1000).await {
@@ -21,8 +21,7 @@ pub async fn housekeeping(db: Db, files: Files) {
             }
             Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
         }
-        let cutoff = now - crate::web::rate_limit::LONGEST_WINDOW_MS;
-        if let Err(e) = rate_limits::purge(&db, cutoff).await {
+        if let Err(e) = limiter.purge(now).await {
             tracing::warn!(error = %e, "housekeeping: rate-limit windows not purged");
         }
         tokio::time::sleep(Duration::from_secs(3600)).await;

@@ -45,8 +45,15 @@ pub async fn claim(db: &Db, now: i64, lease_ms: i64) -> StoreResult<Option<Outbo
     Ok(row)
 }
 
-/// Marks message `sent_id` sent and claims the next due one for `lease_ms`, in one transaction:
-/// while the queue is busy, one commit per message instead of two.
+/// PostgreSQL: marks `$3` sent and claims the next due message in one statement.
+const MARK_AND_CLAIM_PG: &str = "WITH sent AS (\
+    UPDATE outbox SET sent_at = $2, locked_until = NULL, last_error = NULL WHERE id = $3) \
+    UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id = (\
+    SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until < $2) \
+    AND id <> $3 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, recipient, subject, body_text, message_id, attempts";
+
+/// Marks message `sent_id` sent and claims the next due one for `lease_ms`, in one commit (one
+/// statement on PostgreSQL): while the queue is busy, one commit per message instead of two.
 pub async fn mark_sent_and_claim(
     db: &Db,
     sent_id: i64,
@@ -55,20 +62,31 @@ pub async fn mark_sent_and_claim(
 ) -> StoreResult<Option<OutboxMessage>> {
     const MARK: &str =
         "UPDATE outbox SET sent_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1";
-    let claim = match db {
-        Db::Sqlite(_) => CLAIM_SQLITE,
-        Db::Postgres(_) => CLAIM_PG,
+    let row = match db {
+        Db::Sqlite(p) => {
+            let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+            sqlx::query(MARK)
+                .bind(sent_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let row = sqlx::query_as::<_, OutboxMessage>(CLAIM_SQLITE)
+                .bind(now + lease_ms)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            row
+        }
+        Db::Postgres(p) => {
+            sqlx::query_as::<_, OutboxMessage>(MARK_AND_CLAIM_PG)
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(sent_id)
+                .fetch_optional(p)
+                .await?
+        }
     };
-    let row = crate::db_tx!(db, tx => {
-        sqlx::query(MARK).bind(sent_id).bind(now).execute(&mut *tx).await?;
-        let row = sqlx::query_as::<_, OutboxMessage>(claim)
-            .bind(now + lease_ms)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        row
-    });
     Ok(row)
 }
 

@@ -188,7 +188,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let light = Db::connect_light(&config.database_url())
         .await
         .context("không kết nối được cơ sở dữ liệu")?;
-    let limiter = rate_limit::RateLimiter::new(light.clone());
+    let limiter = rate_limit::RateLimiter::for_db(light.clone());
     let state = AppState(Arc::new(Inner {
         db,
         light,
@@ -234,6 +234,7 @@ pub async fn launch(config: Config, listener: tokio::net::TcpListener) -> anyhow
     tokio::spawn(crate::jobs::housekeeping(
         state.db.clone(),
         state.files.clone(),
+        state.limiter.clone(),
     ));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = state.db.backend(), storage = %state.files.location(), base_url = %config.base_url(), "portal listening");

@@ -145,6 +145,7 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     let pool = if args.database_url.starts_with("postgres") {
         let p = PgPoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
             .connect(&args.database_url)
@@ -159,6 +160,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let p = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
@@ -173,6 +175,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .options([("synchronous_commit", "off")]);
         Pool::Pg(
             PgPoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(8)
                 .connect_with(opts)
                 .await?,
@@ -184,6 +187,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .busy_timeout(Duration::from_secs(10));
         Pool::Sqlite(
             SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(4)
                 .connect_with(opts)
                 .await?,

@@ -451,7 +451,8 @@ pub async fn send(
             expected_at,
         ),
     };
-    let outcome = dossiers::submit_from(&state.db, &new, mail, Some(&from)).await?;
+    let outcome =
+        dossiers::submit_from(&state.db, Some(&state.light), &new, mail, Some(&from)).await?;
     let code = outcome.code().to_string();
     if let dossiers::SubmitOutcome::Created(_) = outcome {
         // The draft was deleted and the code remembered in the session in the same transaction.
