@@ -148,56 +148,126 @@ async fn submit_once(
             .await?;
         return file_pg(pool, new, seq, &answers, mail, from).await;
     }
-    db_tx!(db, tx => {
-        let (seq,): (i64,) = sqlx::query_as(NEXT_SEQ)
-            .bind(new.agency.as_str()).bind(&day).fetch_one(&mut *tx).await?;
-        let seq = u16::try_from(seq).map_err(|_| StoreError::Conflict("hết số thứ tự hồ sơ trong ngày".into()))?;
+    let Db::Sqlite(pool) = db else {
+        return Err(StoreError::Conflict("unknown database backend".into()));
+    };
+    // SQLite: one writer at a time, so the number is taken inside the filing transaction (no
+    // gaps). Everything after it goes to SQLite as one multi-statement command: each command is
+    // a round trip to the connection's worker thread.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let (seq,): (i64,) = sqlx::query_as(NEXT_SEQ)
+        .bind(new.agency.as_str())
+        .bind(&day)
+        .fetch_one(&mut *tx)
+        .await?;
+    let f = Filing::new(new, seq, mail, from)?;
+    let mut sql = String::from(FILE_SQLITE);
+    for i in 0..new.attachments.len() {
+        let b = 24 + 7 * i;
+        sql.push_str(&format!(
+            "INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, \
+             size_bytes, sha256, created_at) VALUES ((SELECT id FROM dossiers WHERE code = $1), ${}, ${}, ${}, ${}, ${}, ${}, ${}, $12);\n",
+            b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6
+        ));
+    }
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&f.code)
+        .bind(&new.procedure_code)
+        .bind(new.agency.as_str())
+        .bind(status)
+        .bind(&new.applicant_name)
+        .bind(&new.applicant_email)
+        .bind(&new.applicant_phone)
+        .bind(&new.applicant_id_number)
+        .bind(&answers)
+        .bind(&new.secret_hash)
+        .bind(&new.idempotency_key)
+        .bind(new.submitted_at)
+        .bind(new.expected_at)
+        .bind("")
+        .bind(SUBMIT_NOTE)
+        .bind(&f.mail.kind)
+        .bind(&f.mail.recipient)
+        .bind(&f.mail.subject)
+        .bind(&f.mail.body_text)
+        .bind(&f.message_id)
+        .bind(&f.session_hash)
+        .bind(&f.session_data)
+        .bind(f.update_session);
+    for a in &new.attachments {
+        q = q
+            .bind(&a.field_name)
+            .bind(&a.document_id)
+            .bind(&a.storage_key)
+            .bind(&a.file_name)
+            .bind(&a.content_type)
+            .bind(a.size_bytes)
+            .bind(&a.sha256);
+    }
+    q.execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(SubmitOutcome::Created(f.code))
+}
+
+const SUBMIT_NOTE: &str = "Công dân nộp hồ sơ trực tuyến.";
+
+/// SQLite: the filing after the number, as one command (binds as in [`FILE_PG`]; `$14` unused;
+/// one attachments statement per file is appended).
+const FILE_SQLITE: &str = "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
+    applicant_email, applicant_phone, applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, \
+    expected_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12);
+INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step) \
+    VALUES ((SELECT id FROM dossiers WHERE code = $1), $12, 'citizen', 'submit', NULL, $4, $15, 0);
+INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
+    VALUES ($16, (SELECT id FROM dossiers WHERE code = $1), $17, $18, $19, $20, $12, $12);
+DELETE FROM drafts WHERE session_hash = $21 AND procedure_code = $2;
+UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23;
+";
+
+/// What a filing writes besides the dossier's own columns: its code, its e-mail, and the
+/// session update (`session_hash` empty when not filed from a session).
+struct Filing {
+    code: String,
+    mail: NewMail,
+    message_id: String,
+    session_hash: String,
+    session_data: String,
+    update_session: bool,
+}
+
+impl Filing {
+    fn new(
+        new: &NewDossier,
+        seq: i64,
+        mail: &impl Fn(&str) -> NewMail,
+        from: Option<&FiledFrom>,
+    ) -> StoreResult<Filing> {
+        let seq = u16::try_from(seq)
+            .map_err(|_| StoreError::Conflict("hết số thứ tự hồ sơ trong ngày".into()))?;
         let code = DossierCode::new(new.agency.clone(), new.receipt_date, seq)
             .map_err(|e| StoreError::Conflict(e.to_string()))?
             .to_string();
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, applicant_email, applicant_phone, \
-             applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, expected_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12) RETURNING id",
-        )
-        .bind(&code).bind(&new.procedure_code).bind(new.agency.as_str()).bind(status)
-        .bind(&new.applicant_name).bind(&new.applicant_email).bind(&new.applicant_phone).bind(&new.applicant_id_number)
-        .bind(&answers).bind(&new.secret_hash).bind(&new.idempotency_key).bind(new.submitted_at).bind(new.expected_at)
-        .fetch_one(&mut *tx).await?;
-        for a in &new.attachments {
-            sqlx::query(
-                "INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, sha256, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(id).bind(&a.field_name).bind(&a.document_id).bind(&a.storage_key).bind(&a.file_name)
-            .bind(&a.content_type).bind(a.size_bytes).bind(&a.sha256).bind(new.submitted_at)
-            .execute(&mut *tx).await?;
-        }
-        sqlx::query(
-            "INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step) VALUES ($1, $2, 'citizen', 'submit', NULL, $3, $4, 0)",
-        )
-        .bind(id).bind(new.submitted_at).bind(status).bind("Công dân nộp hồ sơ trực tuyến.")
-        .execute(&mut *tx).await?;
-        let m = mail(&code);
-        let message_id = format!("<{}.{}@dichvucong>", code, m.kind);
-        sqlx::query(
-            "INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-        )
-        .bind(&m.kind).bind(id).bind(&m.recipient).bind(&m.subject).bind(&m.body_text).bind(&message_id).bind(new.submitted_at)
-        .execute(&mut *tx).await?;
-        if let Some(f) = from {
-            sqlx::query("DELETE FROM drafts WHERE session_hash = $1 AND procedure_code = $2")
-                .bind(&f.session_hash).bind(&new.procedure_code).execute(&mut *tx).await?;
-            let mut data = f.data.clone();
-            if data.remember(&code) {
-                let json = serde_json::to_string(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                sqlx::query("UPDATE sessions SET data = $2 WHERE id_hash = $1")
-                    .bind(&f.session_hash).bind(json).execute(&mut *tx).await?;
+        let mail = mail(&code);
+        let message_id = format!("<{}.{}@dichvucong>", code, mail.kind);
+        let (session_hash, session_data, update_session) = match from {
+            Some(f) => {
+                let mut data = f.data.clone();
+                let changed = data.remember(&code);
+                let json =
+                    serde_json::to_string(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                (f.session_hash.clone(), json, changed)
             }
-        }
-        tx.commit().await?;
-        Ok(SubmitOutcome::Created(code))
-    })
+            None => (String::new(), String::new(), false),
+        };
+        Ok(Filing {
+            code,
+            mail,
+            message_id,
+            session_hash,
+            session_data,
+            update_session,
+        })
+    }
 }
 
 /// PostgreSQL: the whole filing — dossier, attachments, first event, e-mail, draft deletion,
@@ -225,11 +295,7 @@ async fn file_pg(
     mail: &impl Fn(&str) -> NewMail,
     from: Option<&FiledFrom>,
 ) -> StoreResult<SubmitOutcome> {
-    let seq = u16::try_from(seq)
-        .map_err(|_| StoreError::Conflict("hết số thứ tự hồ sơ trong ngày".into()))?;
-    let code = DossierCode::new(new.agency.clone(), new.receipt_date, seq)
-        .map_err(|e| StoreError::Conflict(e.to_string()))?
-        .to_string();
+    let f = Filing::new(new, seq, mail, from)?;
     let attachments: Vec<serde_json::Value> = new
         .attachments
         .iter()
@@ -243,21 +309,9 @@ async fn file_pg(
         .collect();
     let attachments =
         serde_json::to_string(&attachments).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let m = mail(&code);
-    let message_id = format!("<{}.{}@dichvucong>", code, m.kind);
-    let (session_hash, session_data, update_session) = match from {
-        Some(f) => {
-            let mut data = f.data.clone();
-            let changed = data.remember(&code);
-            let json =
-                serde_json::to_string(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            (f.session_hash.clone(), json, changed)
-        }
-        None => (String::new(), String::new(), false),
-    };
     let status = DossierStatus::Submitted.as_str();
     sqlx::query(FILE_PG)
-        .bind(&code)
+        .bind(&f.code)
         .bind(&new.procedure_code)
         .bind(new.agency.as_str())
         .bind(status)
@@ -271,18 +325,18 @@ async fn file_pg(
         .bind(new.submitted_at)
         .bind(new.expected_at)
         .bind(attachments)
-        .bind("Công dân nộp hồ sơ trực tuyến.")
-        .bind(&m.kind)
-        .bind(&m.recipient)
-        .bind(&m.subject)
-        .bind(&m.body_text)
-        .bind(&message_id)
-        .bind(session_hash)
-        .bind(session_data)
-        .bind(update_session)
+        .bind(SUBMIT_NOTE)
+        .bind(&f.mail.kind)
+        .bind(&f.mail.recipient)
+        .bind(&f.mail.subject)
+        .bind(&f.mail.body_text)
+        .bind(&f.message_id)
+        .bind(&f.session_hash)
+        .bind(&f.session_data)
+        .bind(f.update_session)
         .execute(pool)
         .await?;
-    Ok(SubmitOutcome::Created(code))
+    Ok(SubmitOutcome::Created(f.code))
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

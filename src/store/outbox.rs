@@ -17,83 +17,72 @@ pub struct OutboxMessage {
     pub attempts: i64,
 }
 
-const CLAIM_SQLITE: &str = "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id = (\
+const CLAIM_BATCH_SQLITE: &str = "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id IN (\
     SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until < $2) \
-    ORDER BY id LIMIT 1) RETURNING id, recipient, subject, body_text, message_id, attempts";
-const CLAIM_PG: &str = "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id = (\
+    ORDER BY id LIMIT $3) RETURNING id, recipient, subject, body_text, message_id, attempts";
+const CLAIM_BATCH_PG: &str = "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id IN (\
     SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until < $2) \
-    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, recipient, subject, body_text, message_id, attempts";
+    ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, recipient, subject, body_text, message_id, attempts";
 
-/// Claims the next due message for `lease_ms`.
-pub async fn claim(db: &Db, now: i64, lease_ms: i64) -> StoreResult<Option<OutboxMessage>> {
-    let row = match db {
-        Db::Sqlite(p) => {
-            sqlx::query_as::<_, OutboxMessage>(CLAIM_SQLITE)
-                .bind(now + lease_ms)
-                .bind(now)
-                .fetch_optional(p)
-                .await?
-        }
-        Db::Postgres(p) => {
-            sqlx::query_as::<_, OutboxMessage>(CLAIM_PG)
-                .bind(now + lease_ms)
-                .bind(now)
-                .fetch_optional(p)
-                .await?
-        }
-    };
-    Ok(row)
-}
-
-/// PostgreSQL: marks `$3` sent and claims the next due message in one statement.
-const MARK_AND_CLAIM_PG: &str = "WITH sent AS (\
-    UPDATE outbox SET sent_at = $2, locked_until = NULL, last_error = NULL WHERE id = $3) \
-    UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id = (\
-    SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until < $2) \
-    AND id <> $3 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, recipient, subject, body_text, message_id, attempts";
-
-/// Marks message `sent_id` sent and claims the next due one for `lease_ms`, in one commit (one
-/// statement on PostgreSQL): while the queue is busy, one commit per message instead of two.
-pub async fn mark_sent_and_claim(
+/// Claims up to `limit` due messages for `lease_ms`, oldest first (one statement: a busy queue
+/// costs one claim and one "sent" update per batch, not per message).
+pub async fn claim_batch(
     db: &Db,
-    sent_id: i64,
     now: i64,
     lease_ms: i64,
-) -> StoreResult<Option<OutboxMessage>> {
-    const MARK: &str =
-        "UPDATE outbox SET sent_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1";
-    let row = match db {
+    limit: i64,
+) -> StoreResult<Vec<OutboxMessage>> {
+    let mut rows = match db {
         Db::Sqlite(p) => {
-            let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-            sqlx::query(MARK)
-                .bind(sent_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            let row = sqlx::query_as::<_, OutboxMessage>(CLAIM_SQLITE)
+            sqlx::query_as::<_, OutboxMessage>(CLAIM_BATCH_SQLITE)
                 .bind(now + lease_ms)
                 .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            row
+                .bind(limit)
+                .fetch_all(p)
+                .await?
         }
         Db::Postgres(p) => {
-            sqlx::query_as::<_, OutboxMessage>(MARK_AND_CLAIM_PG)
+            sqlx::query_as::<_, OutboxMessage>(CLAIM_BATCH_PG)
                 .bind(now + lease_ms)
                 .bind(now)
-                .bind(sent_id)
-                .fetch_optional(p)
+                .bind(limit)
+                .fetch_all(p)
                 .await?
         }
     };
-    Ok(row)
+    rows.sort_by_key(|m| m.id);
+    Ok(rows)
 }
 
-pub async fn mark_sent(db: &Db, id: i64, now: i64) -> StoreResult<()> {
-    db_run!(db, p => {
-        sqlx::query("UPDATE outbox SET sent_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1").bind(id).bind(now).execute(p).await?;
-    });
+/// Marks these messages sent (one statement).
+pub async fn mark_sent_many(db: &Db, ids: &[i64], now: i64) -> StoreResult<()> {
+    let ids = serde_json::to_string(ids).map_err(|e| super::StoreError::Corrupt(e.to_string()))?;
+    match db {
+        Db::Sqlite(p) => {
+            sqlx::query("UPDATE outbox SET sent_at = $1, locked_until = NULL, last_error = NULL WHERE id IN (SELECT value FROM json_each($2))")
+                .bind(now).bind(ids).execute(p).await?;
+        }
+        Db::Postgres(p) => {
+            sqlx::query("UPDATE outbox SET sent_at = $1, locked_until = NULL, last_error = NULL WHERE id IN (SELECT jsonb_array_elements_text($2::jsonb)::bigint)")
+                .bind(now).bind(ids).execute(p).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives back claimed messages that were not tried (the attempt is not counted).
+pub async fn release(db: &Db, ids: &[i64]) -> StoreResult<()> {
+    let ids = serde_json::to_string(ids).map_err(|e| super::StoreError::Corrupt(e.to_string()))?;
+    match db {
+        Db::Sqlite(p) => {
+            sqlx::query("UPDATE outbox SET locked_until = NULL, attempts = attempts - 1 WHERE id IN (SELECT value FROM json_each($1))")
+                .bind(ids).execute(p).await?;
+        }
+        Db::Postgres(p) => {
+            sqlx::query("UPDATE outbox SET locked_until = NULL, attempts = attempts - 1 WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)")
+                .bind(ids).execute(p).await?;
+        }
+    }
     Ok(())
 }
 
