@@ -60,3 +60,61 @@ fn backoff_grows_and_is_capped() {
     assert_eq!(backoff(b, 3), Duration::from_secs(8));
     assert_eq!(backoff(b, 30), Duration::from_secs(3600));
 }
+
+#[tokio::test]
+async fn a_failed_round_leaves_no_message_locked_and_a_batch_goes_out_together() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = dead.local_addr().expect("addr").port();
+    drop(dead);
+    let app = TestApp::builder()
+        .smtp(SmtpChoice::Dead(port))
+        .spawn()
+        .await;
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        codes.push(app.submit_birth_registration().await);
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The worker claims the three together, fails on the first, and gives the others back
+    // untried: nothing stays locked for the lease, nothing is lost.
+    let rows: Vec<(i64, Option<i64>, i64)> = dichvucong::db_run!(&app.state.db, p => {
+        sqlx::query_as("SELECT id, locked_until, attempts FROM outbox ORDER BY id")
+            .fetch_all(p)
+            .await
+            .expect("outbox rows")
+    });
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter().all(|(_, locked, _)| locked.is_none()),
+        "a failed round leaves no message locked: {rows:?}"
+    );
+    assert!(rows.iter().any(|(_, _, a)| *a >= 1), "tried: {rows:?}");
+
+    let (url, mailbox) = crate::smtp::start().await;
+    for (id, _, _) in &rows {
+        dichvucong::store::outbox::mark_failed(&app.state.db, *id, 0, "test: retry now")
+            .await
+            .expect("reschedule");
+    }
+    let mailer = Mailer {
+        db: app.state.db.clone(),
+        transport: Transport::from_config(Some(&url), &app.dir).expect("transport"),
+        from: "Cổng <no-reply@dichvucong.test>".parse().expect("from"),
+        wake: Default::default(),
+        backoff_base: Duration::from_millis(100),
+    };
+    assert_eq!(
+        mailer.send_due().await.expect("send"),
+        3,
+        "one batch, all three"
+    );
+    for code in &codes {
+        mailbox.wait_for(code, 5).await.expect("delivered");
+    }
+    assert_eq!(
+        dichvucong::store::outbox::counts(&app.state.db)
+            .await
+            .expect("counts"),
+        (0, 3)
+    );
+}
