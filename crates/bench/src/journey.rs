@@ -241,6 +241,9 @@ impl Codes {
             v.push(c);
         }
     }
+    pub fn count(&self) -> usize {
+        self.0.lock().map(|v| v.len()).unwrap_or(0)
+    }
     pub fn all(&self) -> Vec<String> {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
     }

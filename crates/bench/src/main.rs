@@ -520,6 +520,24 @@ where
 }
 
 /// Runs one phase on the portal, then the same on the baseline.
+/// Waits until the portal has written an e-mail for every dossier filed so far (its outbox is
+/// empty), so that the next phase, on either server, does not share the cores with the backlog.
+async fn drain_mail(data: &Path, filed: usize) {
+    let dir = data.join("mail");
+    let t = Instant::now();
+    loop {
+        let n = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+        if n >= filed || t.elapsed() > Duration::from_secs(180) {
+            eprintln!(
+                "  portal e-mail backlog: {n}/{filed} written, waited {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn pair<F1, F2, Fut1, Fut2>(name: &str, portal: F1, baseline: F2) -> Pair
 where
     F1: FnOnce() -> Fut1,
@@ -639,13 +657,19 @@ async fn run_backend(
             "submit max (closed)",
             || {
                 let (b, codes) = (pbase.clone(), pcodes.clone());
-                closed_loop(users, dur, move |_| {
-                    let (b, codes) = (b.clone(), codes.clone());
-                    async move {
-                        codes.push(journey::portal_journey(&b, pdf).await?);
-                        Ok(())
-                    }
-                })
+                let (dir, filed) = (pdata.clone(), pcodes.clone());
+                async move {
+                    let s = closed_loop(users, dur, move |_| {
+                        let (b, codes) = (b.clone(), codes.clone());
+                        async move {
+                            codes.push(journey::portal_journey(&b, pdf).await?);
+                            Ok(())
+                        }
+                    })
+                    .await;
+                    drain_mail(&dir, filed.count()).await;
+                    s
+                }
             },
             || {
                 let (b, codes) = (bbase.clone(), bcodes.clone());
@@ -668,13 +692,19 @@ async fn run_backend(
                 label,
                 || {
                     let (b, codes) = (pbase.clone(), pcodes.clone());
-                    open_loop(pr, dur, 1000, move |_| {
-                        let (b, codes) = (b.clone(), codes.clone());
-                        async move {
-                            codes.push(journey::portal_journey(&b, pdf).await?);
-                            Ok(())
-                        }
-                    })
+                    let (dir, filed) = (pdata.clone(), pcodes.clone());
+                    async move {
+                        let s = open_loop(pr, dur, 1000, move |_| {
+                            let (b, codes) = (b.clone(), codes.clone());
+                            async move {
+                                codes.push(journey::portal_journey(&b, pdf).await?);
+                                Ok(())
+                            }
+                        })
+                        .await;
+                        drain_mail(&dir, filed.count()).await;
+                        s
+                    }
                 },
                 || {
                     let (b, codes) = (bbase.clone(), bcodes.clone());
