@@ -372,3 +372,75 @@ async fn validation_errors_are_listed_linked_and_answers_kept() {
         .await;
     assert_eq!(r.status().as_u16(), 303);
 }
+
+/// Two attachments in one dossier: both kept, each with its own name, size and SHA-256 (the
+/// filing writes them in the same statement as the dossier, on both backends).
+#[tokio::test]
+async fn every_attachment_is_filed_with_its_hash() {
+    use sha2::{Digest, Sha256};
+    let app = TestApp::spawn().await;
+    let csrf = app.open_form(PROC).await;
+    let first = valid_pdf();
+    let mut second = b"%PDF-1.7\n2 0 obj << /Type /Catalog >> endobj\n".to_vec();
+    second.extend(std::iter::repeat_n(b'y', 5000));
+    second.extend_from_slice(b"\n%%EOF\n");
+    let part = reqwest::multipart::Part::bytes(second.clone())
+        .file_name("giay-uy-quyen.pdf")
+        .mime_str("application/pdf")
+        .expect("mime");
+    let form = birth_form(&csrf, first.clone()).part("tep_uy_quyen", part);
+    let r = app.post_declaration(PROC, form).await;
+    assert_eq!(
+        r.status().as_u16(),
+        303,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let (csrf, token, _, _) = app.review(PROC).await;
+    let r = app
+        .send(PROC, &[("csrf", &csrf), ("submit_token", &token)])
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let code = code_from_confirmation(&location(&r));
+
+    let rows: Vec<(String, String, i64, String)> = dichvucong::db_run!(&app.state.db, p => {
+        sqlx::query_as(
+            "SELECT a.field_name, a.file_name, a.size_bytes, a.sha256 FROM attachments a \
+             JOIN dossiers d ON d.id = a.dossier_id WHERE d.code = $1 ORDER BY a.field_name",
+        )
+        .bind(&code)
+        .fetch_all(p)
+        .await
+        .expect("attachments")
+    });
+    let hex = |b: &[u8]| hex::encode(Sha256::digest(b));
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "tep_giay_chung_sinh".to_string(),
+                "giay-chung-sinh.pdf".to_string(),
+                first.len() as i64,
+                hex(&first)
+            ),
+            (
+                "tep_uy_quyen".to_string(),
+                "giay-uy-quyen.pdf".to_string(),
+                second.len() as i64,
+                hex(&second)
+            ),
+        ]
+    );
+    // The first event and the confirmation e-mail belong to the same dossier.
+    let (events, mails): (i64, i64) = dichvucong::db_run!(&app.state.db, p => {
+        sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM dossier_events e JOIN dossiers d ON d.id = e.dossier_id WHERE d.code = $1), \
+             (SELECT COUNT(*) FROM outbox o JOIN dossiers d ON d.id = o.dossier_id WHERE d.code = $1)",
+        )
+        .bind(&code)
+        .fetch_one(p)
+        .await
+        .expect("counts")
+    });
+    assert_eq!((events, mails), (1, 1));
+}
