@@ -37,9 +37,8 @@ pub async fn calendar_cmd(config: &Config, cmd: calendar::CalendarCmd) -> anyhow
     // Agencies come from the catalogue in the database when there is one, else the sample.
     let agencies = match Db::connect(&config.database_url()).await {
         Ok(db) => {
-            let a = crate::store::catalog::load(&db)
+            let a = crate::store::catalog::load_agencies(&db)
                 .await
-                .map(|(a, _)| a)
                 .unwrap_or_default();
             db.close().await;
             a
@@ -99,7 +98,7 @@ pub async fn staff_cmd(config: &Config, cmd: StaffCmd) -> anyhow::Result<()> {
             let password = password.trim_end_matches(['\n', '\r']).to_string();
             dvc_domain::staff::check_password(&password).map_err(|e| anyhow::anyhow!(e))?;
             let db = open_db(config).await?;
-            let (agencies, _) = crate::store::catalog::load(&db).await?;
+            let agencies = crate::store::catalog::load_agencies(&db).await?;
             let agencies = if agencies.is_empty() {
                 crate::catalog::import::sample()?.agencies.agencies
             } else {
@@ -110,7 +109,7 @@ pub async fn staff_cmd(config: &Config, cmd: StaffCmd) -> anyhow::Result<()> {
                     "Không có cơ quan mã {agency} trong danh mục. Xem catalog/agencies.toml."
                 );
             }
-            if crate::store::catalog::load(&db).await?.0.is_empty() && config.sample_catalog {
+            if !crate::store::catalog::has_agencies(&db).await? && config.sample_catalog {
                 crate::catalog::import::import(&db, &crate::catalog::import::sample()?).await?;
             }
             let hash = crate::password::hash(password).await?;

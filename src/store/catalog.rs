@@ -83,43 +83,31 @@ pub async fn import(
     Ok(report)
 }
 
-/// Loads the whole catalogue. Rows are parsed as they arrive, so the JSON text of the whole
-/// catalogue (tens of MB for 10,000 procedures) is never held in memory at once.
-pub async fn load(db: &Db) -> StoreResult<(Vec<Agency>, Vec<Procedure>)> {
-    use futures_util::TryStreamExt;
-    let (agencies, procedures) = crate::db_run!(db, p => {
-        let mut agencies: Vec<Agency> = Vec::new();
-        let mut rows = sqlx::query_as::<_, (String,)>("SELECT data FROM agencies ORDER BY code").fetch(p);
-        while let Some((d,)) = rows.try_next().await? {
-            agencies.push(serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("agency: {e}")))?);
-        }
-        drop(rows);
-        let mut procedures: Vec<Procedure> = Vec::new();
-        let mut rows = sqlx::query_as::<_, (String,)>("SELECT data FROM procedures ORDER BY code").fetch(p);
-        while let Some((d,)) = rows.try_next().await? {
-            procedures.push(serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("procedure: {e}")))?);
-        }
-        (agencies, procedures)
+/// The agencies of the catalogue, in code order (without reading any procedure).
+pub async fn load_agencies(db: &Db) -> StoreResult<Vec<Agency>> {
+    let rows: Vec<(String,)> = crate::db_run!(db, p => {
+        sqlx::query_as("SELECT data FROM agencies ORDER BY code").fetch_all(p).await?
     });
-    Ok((agencies, procedures))
+    rows.into_iter()
+        .map(|(d,)| {
+            serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("agency: {e}")))
+        })
+        .collect()
 }
 
 /// Builds the in-memory catalogue straight from the stored rows, one procedure at a time.
 pub async fn load_catalog(db: &Db) -> StoreResult<crate::catalog::Catalog> {
     use futures_util::TryStreamExt;
-    let (agencies, builder) = crate::db_run!(db, p => {
-        let mut agencies: Vec<Agency> = Vec::new();
-        let mut rows = sqlx::query_as::<_, (String,)>("SELECT data FROM agencies ORDER BY code").fetch(p);
-        while let Some((d,)) = rows.try_next().await? {
-            agencies.push(serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("agency: {e}")))?);
-        }
-        drop(rows);
+    let agencies = load_agencies(db).await?;
+    // Rows are parsed and packed as they arrive: the JSON text of the whole catalogue (tens of MB
+    // for 10,000 procedures) is never held in memory at once.
+    let builder = crate::db_run!(db, p => {
         let mut builder = crate::catalog::Builder::default();
         let mut rows = sqlx::query_as::<_, (String,)>("SELECT data FROM procedures ORDER BY code").fetch(p);
         while let Some((d,)) = rows.try_next().await? {
             builder.add_json(&d).map_err(|e| StoreError::Corrupt(format!("procedure: {e}")))?;
         }
-        (agencies, builder)
+        builder
     });
     let version = version(db).await?;
     Ok(builder.build(agencies, version))

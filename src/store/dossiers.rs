@@ -70,18 +70,9 @@ impl SubmitOutcome {
 }
 
 /// Files a dossier: allocates the next code of the agency for the day, stores the dossier, its
-/// attachments, the first timeline event and the confirmation e-mail, all in one transaction.
-/// `mail` receives the allocated code and returns the e-mail to enqueue.
-pub async fn submit(
-    db: &Db,
-    new: &NewDossier,
-    mail: impl Fn(&str) -> NewMail,
-) -> StoreResult<SubmitOutcome> {
-    submit_from(db, None, new, mail, None).await
-}
-
-/// [`submit`], also clearing the session's draft and remembering the code in the session, in the
-/// same transaction.
+/// attachments, the first timeline event and the confirmation e-mail, and (with `from`) clears
+/// the session's draft and remembers the code in the session, all atomically. `mail` receives
+/// the allocated code and returns the e-mail to enqueue.
 ///
 /// With `seq_db` (the light pool) on PostgreSQL, the day's sequence number is taken in its own
 /// short statement before the filing transaction, instead of inside it: the sequence row is then
@@ -136,20 +127,20 @@ async fn submit_once(
     let status = DossierStatus::Submitted.as_str();
     // A key already used makes the dossier INSERT fail on its unique index; [`submit_from`]
     // then answers with the existing dossier.
-    if let Db::Postgres(pool) = db {
-        let seq_pool = match seq_db {
-            Some(Db::Postgres(light)) => light,
-            _ => pool,
-        };
-        let (seq,): (i64,) = sqlx::query_as(NEXT_SEQ)
-            .bind(new.agency.as_str())
-            .bind(&day)
-            .fetch_one(seq_pool)
-            .await?;
-        return file_pg(pool, new, seq, &answers, mail, from).await;
-    }
-    let Db::Sqlite(pool) = db else {
-        return Err(StoreError::Conflict("unknown database backend".into()));
+    let pool = match db {
+        Db::Postgres(pool) => {
+            let seq_pool = match seq_db {
+                Some(Db::Postgres(light)) => light,
+                _ => pool,
+            };
+            let (seq,): (i64,) = sqlx::query_as(NEXT_SEQ)
+                .bind(new.agency.as_str())
+                .bind(&day)
+                .fetch_one(seq_pool)
+                .await?;
+            return file_pg(pool, new, seq, &answers, mail, from).await;
+        }
+        Db::Sqlite(pool) => pool,
     };
     // SQLite: one writer at a time, so the number is taken inside the filing transaction (no
     // gaps). Everything after it goes to SQLite as one multi-statement command: each command is

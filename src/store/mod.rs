@@ -88,31 +88,10 @@ macro_rules! db_tx {
 }
 
 impl Db {
+    /// The durable pool: every commit is flushed to disk (SQLite `synchronous=FULL`, PostgreSQL
+    /// `synchronous_commit=on`). Creates the SQLite file if needed.
     pub async fn connect(url: &str) -> StoreResult<Db> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let opts = PgConnectOptions::from_str(url)?;
-            let pool = PgPoolOptions::new()
-                .test_before_acquire(false)
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(opts)
-                .await?;
-            Ok(Db::Postgres(pool))
-        } else {
-            let opts = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
-            let pool = SqlitePoolOptions::new()
-                .test_before_acquire(false)
-                .max_connections(8)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(opts)
-                .await?;
-            Ok(Db::Sqlite(pool))
-        }
+        Db::open(url, true).await
     }
 
     /// A second pool on the same database for writes that may be lost in a power cut (never in a
@@ -124,24 +103,36 @@ impl Db {
     /// dossiers, their attachments and e-mails, state changes, the audit trail, accounts — goes
     /// through the durable pool ([`Db::connect`]: `synchronous=FULL`).
     pub async fn connect_light(url: &str) -> StoreResult<Db> {
+        Db::open(url, false).await
+    }
+
+    async fn open(url: &str, durable: bool) -> StoreResult<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let opts = PgConnectOptions::from_str(url)?.options([("synchronous_commit", "off")]);
+            let mut opts = PgConnectOptions::from_str(url)?;
+            if !durable {
+                opts = opts.options([("synchronous_commit", "off")]);
+            }
             let pool = PgPoolOptions::new()
                 .test_before_acquire(false)
-                .max_connections(8)
+                .max_connections(if durable { 16 } else { 8 })
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;
             Ok(Db::Postgres(pool))
         } else {
             let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(durable)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(if durable {
+                    SqliteSynchronous::Full
+                } else {
+                    SqliteSynchronous::Normal
+                })
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
                 .test_before_acquire(false)
-                .max_connections(4)
+                .max_connections(if durable { 8 } else { 4 })
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;

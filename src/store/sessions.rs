@@ -66,12 +66,16 @@ pub async fn find(db: &Db, id_hash: &str, now: i64) -> StoreResult<Option<Sessio
         sqlx::query_as("SELECT id_hash, csrf_token, data, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2")
             .bind(id_hash).bind(now).fetch_optional(p).await?
     });
-    Ok(row.map(|r| Session {
-        id_hash: r.id_hash,
-        csrf_token: r.csrf_token,
-        data: serde_json::from_str(&r.data).unwrap_or_default(),
-        expires_at: r.expires_at,
-    }))
+    Ok(row.map(|r| session_of(r.id_hash, r.csrf_token, &r.data, r.expires_at)))
+}
+
+fn session_of(id_hash: String, csrf_token: String, data: &str, expires_at: i64) -> Session {
+    Session {
+        id_hash,
+        csrf_token,
+        data: serde_json::from_str(data).unwrap_or_default(),
+        expires_at,
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -113,12 +117,7 @@ pub async fn find_with_draft(
             _ => None,
         };
         (
-            Session {
-                id_hash: r.id_hash,
-                csrf_token: r.csrf_token,
-                data: serde_json::from_str(&r.data).unwrap_or_default(),
-                expires_at: r.expires_at,
-            },
+            session_of(r.id_hash, r.csrf_token, &r.data, r.expires_at),
             draft,
         )
     }))
@@ -182,31 +181,6 @@ pub struct Draft {
     pub validated: bool,
     /// Idempotency key of the final submission; a resent POST with it never makes a second dossier.
     pub submit_token: String,
-}
-
-#[derive(sqlx::FromRow)]
-struct DraftRow {
-    answers: String,
-    files: String,
-    validated: i64,
-    submit_token: String,
-}
-
-pub async fn load_draft(
-    db: &Db,
-    session_hash: &str,
-    procedure: &str,
-) -> StoreResult<Option<Draft>> {
-    let row: Option<DraftRow> = db_run!(db, p => {
-        sqlx::query_as("SELECT answers, files, validated, submit_token FROM drafts WHERE session_hash = $1 AND procedure_code = $2")
-            .bind(session_hash).bind(procedure).fetch_optional(p).await?
-    });
-    Ok(row.map(|r| Draft {
-        answers: serde_json::from_str(&r.answers).unwrap_or_default(),
-        files: serde_json::from_str(&r.files).unwrap_or_default(),
-        validated: r.validated != 0,
-        submit_token: r.submit_token,
-    }))
 }
 
 pub async fn save_draft(

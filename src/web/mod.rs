@@ -175,8 +175,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             Ok(r) => tracing::info!(added = r.added, "sample catalogue loaded (first start)"),
             Err(e) => {
                 // Several nodes starting at once on an empty database: another one won.
-                let (again, _) = crate::store::catalog::load(&db).await?;
-                if again.is_empty() {
+                if !crate::store::catalog::has_agencies(&db).await? {
                     return Err(e);
                 }
                 tracing::info!("sample catalogue loaded by another node");
