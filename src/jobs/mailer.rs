@@ -81,6 +81,12 @@ const BATCH: i64 = 32;
 /// How long a claimed message is reserved for the worker that claimed it.
 const LEASE_MS: i64 = 120_000;
 
+/// After a wake-up, how long the worker lets more messages arrive before claiming: on a busy
+/// portal the confirmations of many filings then go out as one batch (one claim and one "sent"
+/// update for all of them) instead of one batch per filing. A citizen's e-mail leaves at most
+/// this much later than it would alone.
+const GATHER: Duration = Duration::from_millis(100);
+
 impl Mailer {
     /// Runs forever: sends every due message, then sleeps until woken or for a few seconds.
     pub async fn run(self) {
@@ -93,14 +99,17 @@ impl Mailer {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             }
+            tokio::time::sleep(GATHER).await;
         }
     }
 
     /// Sends every message that is due now, in batches; returns how many were sent.
     ///
     /// A batch is claimed in one statement and recorded as sent in one statement, so a busy
-    /// queue costs two database writes per batch rather than per message. Delivery is at least
-    /// once: a crash between sending and recording may send a batch's e-mails again.
+    /// queue costs two database writes per batch rather than per message. A batch smaller than
+    /// [`BATCH`] emptied the queue: the worker stops there instead of claiming again (a message
+    /// queued meanwhile wakes it). Delivery is at least once: a crash between sending and
+    /// recording may send a batch's e-mails again.
     pub async fn send_due(&self) -> anyhow::Result<usize> {
         let mut sent_total = 0;
         loop {
@@ -108,6 +117,7 @@ impl Mailer {
             if batch.is_empty() {
                 return Ok(sent_total);
             }
+            let drained = batch.len() < usize::try_from(BATCH).unwrap_or(usize::MAX);
             let mut sent = Vec::with_capacity(batch.len());
             let mut untried = Vec::new();
             let mut server_down = false;
@@ -153,7 +163,7 @@ impl Mailer {
             if !untried.is_empty() {
                 outbox::release(&self.db, &untried).await?;
             }
-            if server_down {
+            if server_down || drained {
                 return Ok(sent_total);
             }
         }

@@ -55,32 +55,49 @@ pub async fn claim_batch(
 }
 
 /// Marks these messages sent (one statement).
+///
+/// PostgreSQL gets the ids as an array (`id = ANY($2)`: primary-key lookups). An `IN (SELECT
+/// jsonb_array_elements…)` made the planner hash the set-returning function's guessed 100 rows
+/// and scan the whole outbox — every sent message ever — on each batch. The statement is not
+/// kept prepared (`persistent(false)`): a generic plan made while the outbox was still a few rows
+/// (a new installation) is a sequential scan, and a prepared statement would keep it as the
+/// table grows. Planned afresh, once per batch, it stays an index lookup.
 pub async fn mark_sent_many(db: &Db, ids: &[i64], now: i64) -> StoreResult<()> {
-    let ids = serde_json::to_string(ids).map_err(|e| super::StoreError::Corrupt(e.to_string()))?;
     match db {
         Db::Sqlite(p) => {
+            let ids = json_ids(ids)?;
             sqlx::query("UPDATE outbox SET sent_at = $1, locked_until = NULL, last_error = NULL WHERE id IN (SELECT value FROM json_each($2))")
                 .bind(now).bind(ids).execute(p).await?;
         }
         Db::Postgres(p) => {
-            sqlx::query("UPDATE outbox SET sent_at = $1, locked_until = NULL, last_error = NULL WHERE id IN (SELECT jsonb_array_elements_text($2::jsonb)::bigint)")
-                .bind(now).bind(ids).execute(p).await?;
+            sqlx::query("UPDATE outbox SET sent_at = $1, locked_until = NULL, last_error = NULL WHERE id = ANY($2)")
+                .bind(now).bind(ids).persistent(false).execute(p).await?;
         }
     }
     Ok(())
 }
 
+/// SQLite has no array type: the ids as a JSON array for `json_each` (rowid lookups).
+fn json_ids(ids: &[i64]) -> StoreResult<String> {
+    serde_json::to_string(ids).map_err(|e| super::StoreError::Corrupt(e.to_string()))
+}
+
 /// Gives back claimed messages that were not tried (the attempt is not counted).
 pub async fn release(db: &Db, ids: &[i64]) -> StoreResult<()> {
-    let ids = serde_json::to_string(ids).map_err(|e| super::StoreError::Corrupt(e.to_string()))?;
     match db {
         Db::Sqlite(p) => {
+            let ids = json_ids(ids)?;
             sqlx::query("UPDATE outbox SET locked_until = NULL, attempts = attempts - 1 WHERE id IN (SELECT value FROM json_each($1))")
                 .bind(ids).execute(p).await?;
         }
         Db::Postgres(p) => {
-            sqlx::query("UPDATE outbox SET locked_until = NULL, attempts = attempts - 1 WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)")
-                .bind(ids).execute(p).await?;
+            sqlx::query(
+                "UPDATE outbox SET locked_until = NULL, attempts = attempts - 1 WHERE id = ANY($1)",
+            )
+            .bind(ids)
+            .persistent(false)
+            .execute(p)
+            .await?;
         }
     }
     Ok(())

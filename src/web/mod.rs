@@ -230,6 +230,7 @@ pub async fn launch(config: Config, listener: tokio::net::TcpListener) -> anyhow
         backoff_base: Duration::from_secs(2),
     };
     tokio::spawn(mailer.run());
+    tokio::spawn(state.limiter.clone().flush_forever());
     tokio::spawn(crate::jobs::housekeeping(
         state.db.clone(),
         state.files.clone(),

@@ -1,15 +1,21 @@
 //! Rate limits on public forms and lookups: fixed windows per client IP and action.
 //!
-//! On PostgreSQL (several web nodes) the counters live in the database (`rate_limits`), so every
-//! node counts in the same place and a limit holds whichever node a request reaches: one
-//! statement per hit (an upsert returning the count); housekeeping deletes finished windows.
+//! On PostgreSQL (several web nodes) the counters are shared through the database
+//! (`rate_limits`), so that a limit holds whichever node a request reaches. Writing every hit
+//! would cost a database statement per lookup and two per submission, so each node counts in
+//! memory while a client is well under its limit and adds its counts to the database in one
+//! statement every second ([`RateLimiter::flush`]). Once a client's known count reaches half of
+//! the limit, every further hit is added at once and decided on the database's total: the limit
+//! itself is exact; only the early, harmless half is counted with up to a second of delay across
+//! nodes. Housekeeping deletes finished windows.
 //! On SQLite there is one node by construction (the database is a file of that node), so the
-//! counters live in the process: the same limits, without a database write on every lookup.
+//! counters live in the process only.
 
-use crate::store::{Db, rate_limits};
+use crate::store::{Db, StoreResult, rate_limits};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
@@ -31,13 +37,47 @@ impl Action {
 /// The longest window in use (submissions and uploads: one hour); older windows can go.
 pub const LONGEST_WINDOW_MS: i64 = 3_600_000;
 
+/// How often a node adds its in-memory counts to the shared counters.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
 /// In-process counters: (action, ip) → (window start, count).
 type Counters = Arc<Mutex<HashMap<(Action, IpAddr), (i64, i64)>>>;
+
+/// One window of one client as this node knows it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    /// The window's total in the database (every node) when this node last added to it.
+    known: i64,
+    /// Hits counted here and not yet added to the database.
+    pending: i64,
+}
+
+/// (action, ip, window start) → tally.
+type Window = (Action, IpAddr, i64);
+
+#[derive(Debug)]
+pub struct SharedCounters {
+    db: Db,
+    tallies: Mutex<HashMap<Window, Tally>>,
+}
+
+impl SharedCounters {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Window, Tally>> {
+        match self.tallies.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
+fn key(action: Action, ip: IpAddr) -> String {
+    format!("{}:{ip}", action.as_str())
+}
 
 #[derive(Clone, Debug)]
 pub enum RateLimiter {
     /// Shared by every node through the database.
-    Shared(Db),
+    Shared(Arc<SharedCounters>),
     /// This process only (the single node of an SQLite installation).
     Local(Counters),
 }
@@ -47,13 +87,16 @@ impl RateLimiter {
     pub fn for_db(db: Db) -> RateLimiter {
         match db {
             Db::Sqlite(_) => RateLimiter::Local(Counters::default()),
-            Db::Postgres(_) => RateLimiter::Shared(db),
+            Db::Postgres(_) => RateLimiter::shared(db),
         }
     }
 
     /// Counters in the database, whatever the backend.
     pub fn shared(db: Db) -> RateLimiter {
-        RateLimiter::Shared(db)
+        RateLimiter::Shared(Arc::new(SharedCounters {
+            db,
+            tallies: Mutex::default(),
+        }))
     }
 
     /// Counts one hit; `Err(retry_after_secs)` when over `limit` within the current window.
@@ -71,12 +114,32 @@ impl RateLimiter {
         let window_ms = window_ms.max(1);
         let start = now - now.rem_euclid(window_ms);
         let count = match self {
-            RateLimiter::Shared(db) => {
-                let key = format!("{}:{ip}", action.as_str());
-                match rate_limits::hit(db, &key, start).await {
-                    Ok(count) => count,
+            RateLimiter::Shared(shared) => {
+                let window = (action, ip, start);
+                // Well under the limit: count here; the next flush adds it to the database.
+                let delta = {
+                    let mut map = shared.lock();
+                    if map.len() > 100_000 {
+                        map.retain(|w, t| t.pending > 0 || w.2 + LONGEST_WINDOW_MS > now);
+                    }
+                    let t = map.entry(window).or_default();
+                    if (t.known + t.pending + 1).saturating_mul(2) <= i64::from(limit) {
+                        t.pending += 1;
+                        return Ok(());
+                    }
+                    std::mem::take(&mut t.pending) + 1
+                };
+                // Near or over the limit: decide on the shared total.
+                match rate_limits::add(&shared.db, &key(action, ip), start, delta).await {
+                    Ok(count) => {
+                        let mut map = shared.lock();
+                        let t = map.entry(window).or_default();
+                        t.known = t.known.max(count);
+                        count
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "rate limit not counted: database error");
+                        shared.lock().entry(window).or_default().pending += delta;
                         return Ok(());
                     }
                 }
@@ -106,10 +169,72 @@ impl RateLimiter {
         }
     }
 
+    /// Adds the hits counted in memory to the shared counters, in one statement, and learns the
+    /// totals (other nodes' hits included). Nothing to do for in-process counters.
+    pub async fn flush(&self) -> StoreResult<()> {
+        let RateLimiter::Shared(shared) = self else {
+            return Ok(());
+        };
+        let batch: Vec<(Window, i64)> = {
+            let mut map = shared.lock();
+            let batch = map
+                .iter_mut()
+                .filter(|(_, t)| t.pending > 0)
+                .map(|(w, t)| (*w, std::mem::take(&mut t.pending)))
+                .collect();
+            let now = crate::now_ms();
+            map.retain(|w, t| t.pending > 0 || w.2 + LONGEST_WINDOW_MS > now);
+            batch
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let hits: Vec<(String, i64, i64)> = batch
+            .iter()
+            .map(|((a, ip, start), d)| (key(*a, *ip), *start, *d))
+            .collect();
+        match rate_limits::add_many(&shared.db, &hits).await {
+            Ok(counts) => {
+                let mut map = shared.lock();
+                for ((w, _), count) in batch.iter().zip(counts) {
+                    let t = map.entry(*w).or_default();
+                    t.known = t.known.max(count);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // Counted again at the next flush.
+                let mut map = shared.lock();
+                for (w, d) in batch {
+                    map.entry(w).or_default().pending += d;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Flushes every [`FLUSH_EVERY`], for as long as the node runs.
+    pub async fn flush_forever(self) {
+        if matches!(self, RateLimiter::Local(_)) {
+            return;
+        }
+        loop {
+            tokio::time::sleep(FLUSH_EVERY).await;
+            if let Err(e) = self.flush().await {
+                tracing::warn!(error = %e, "rate-limit counts not shared yet: database error");
+            }
+        }
+    }
+
     /// Deletes finished windows (called by housekeeping); returns how many went.
     pub async fn purge(&self, now: i64) -> crate::store::StoreResult<u64> {
         match self {
-            RateLimiter::Shared(db) => rate_limits::purge(db, now - LONGEST_WINDOW_MS).await,
+            RateLimiter::Shared(shared) => {
+                shared
+                    .lock()
+                    .retain(|w, t| t.pending > 0 || w.2 >= now - LONGEST_WINDOW_MS);
+                rate_limits::purge(&shared.db, now - LONGEST_WINDOW_MS).await
+            }
             RateLimiter::Local(counters) => {
                 let mut map = match counters.lock() {
                     Ok(m) => m,
@@ -156,6 +281,7 @@ mod tests {
         // A second limiter on the same database stands for a second web node.
         let other = RateLimiter::shared(db.clone());
         let ip: IpAddr = [127, 0, 0, 1].into();
+        // Under half of the limit: counted in memory, shared at the next flush.
         assert!(r.hit(Action::Lookup, ip, 2, 60_000, 1_000).await.is_ok());
         assert!(
             other
@@ -163,6 +289,9 @@ mod tests {
                 .await
                 .is_ok()
         );
+        r.flush().await.expect("flush");
+        other.flush().await.expect("flush");
+        // From half of the limit on, every hit is decided on the shared total.
         assert_eq!(r.hit(Action::Lookup, ip, 2, 60_000, 3_000).await, Err(58));
         assert_eq!(
             other.hit(Action::Lookup, ip, 2, 60_000, 4_000).await,
@@ -170,6 +299,7 @@ mod tests {
         );
         assert!(r.hit(Action::Submit, ip, 2, 60_000, 3_000).await.is_ok());
         assert!(r.hit(Action::Lookup, ip, 2, 60_000, 61_000).await.is_ok());
+        r.flush().await.expect("flush");
         // Housekeeping keeps the current windows and drops the old ones.
         assert_eq!(r.purge(60_000 + LONGEST_WINDOW_MS).await.expect("purge"), 2);
         assert!(r.hit(Action::Lookup, ip, 2, 60_000, 62_000).await.is_ok());

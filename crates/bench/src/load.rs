@@ -27,6 +27,92 @@ pub struct Stats {
     pub p99_ms: f64,
     pub max_ms: f64,
     pub first_error: Option<String>,
+    /// CPU time per completed operation, where measured (see [`Cpu`]).
+    pub cpu: Option<CpuPerOp>,
+}
+
+/// CPU milliseconds (user + system) per completed operation: of the server process, of the
+/// database server's processes (PostgreSQL; SQLite runs inside the server) and of the load
+/// generator. On a CPU-bound machine these explain the rates and vary less than they do.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CpuPerOp {
+    pub server_ms: f64,
+    pub database_ms: f64,
+    pub client_ms: f64,
+}
+
+/// CPU time used so far: (server pid, every `postgres` process, this process), in ms.
+#[derive(Debug, Clone, Copy)]
+pub struct Cpu {
+    server: f64,
+    database: f64,
+    client: f64,
+}
+
+/// utime + stime of a process from /proc/<pid>/stat, in ms (USER_HZ is 100 on Linux).
+fn proc_cpu_ms(stat: &str) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: f64 = f.next()?.parse().ok()?;
+    let stime: f64 = f.next()?.parse().ok()?;
+    Some((utime + stime) * 10.0)
+}
+
+fn comm(stat: &str) -> Option<&str> {
+    Some(&stat[stat.find('(')? + 1..stat.rfind(')')?])
+}
+
+impl Cpu {
+    pub fn now(server_pid: u32) -> Cpu {
+        let read = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+        let server = read(&server_pid.to_string())
+            .and_then(|s| proc_cpu_ms(&s))
+            .unwrap_or(0.0);
+        let client = read("self").and_then(|s| proc_cpu_ms(&s)).unwrap_or(0.0);
+        let mut database = 0.0;
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for e in dir.flatten() {
+                let name = e.file_name();
+                let Some(pid) = name
+                    .to_str()
+                    .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                else {
+                    continue;
+                };
+                if let Some(s) = read(pid)
+                    && comm(&s) == Some("postgres")
+                {
+                    database += proc_cpu_ms(&s).unwrap_or(0.0);
+                }
+            }
+        }
+        Cpu {
+            server,
+            database,
+            client,
+        }
+    }
+
+    /// Per completed operation since `self`.
+    pub fn per_op(self, later: Cpu, ops: u64) -> CpuPerOp {
+        let n = ops.max(1) as f64;
+        CpuPerOp {
+            server_ms: (later.server - self.server) / n,
+            database_ms: (later.database - self.database) / n,
+            client_ms: (later.client - self.client) / n,
+        }
+    }
+}
+
+/// Runs `f` and records the CPU it cost per completed operation.
+pub async fn measured<Fut>(server_pid: u32, f: Fut) -> Stats
+where
+    Fut: Future<Output = Stats>,
+{
+    let before = Cpu::now(server_pid);
+    let mut s = f.await;
+    s.cpu = Some(before.per_op(Cpu::now(server_pid), s.ok));
+    s
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -65,6 +151,7 @@ fn summarise(
             .map(|v| *v as f64 / 1000.0)
             .unwrap_or(f64::NAN),
         first_error,
+        cpu: None,
     }
 }
 

@@ -313,6 +313,12 @@ fn print_phase(name: &str, s: &Stats) {
             .map(|e| format!("  ({})", e.chars().take(160).collect::<String>()))
             .unwrap_or_default()
     );
+    if let Some(c) = &s.cpu {
+        eprintln!(
+            "  {:<34} CPU ms per operation: server {:.2}, database {:.2}, load generator {:.2}",
+            "", c.server_ms, c.database_ms, c.client_ms
+        );
+    }
 }
 
 struct Ctx {
@@ -658,7 +664,8 @@ async fn run_backend(
             || {
                 let (b, codes) = (pbase.clone(), pcodes.clone());
                 let (dir, filed) = (pdata.clone(), pcodes.clone());
-                async move {
+                // The CPU per journey includes writing its e-mail (the backlog drained here).
+                load::measured(portal.pid, async move {
                     let s = closed_loop(users, dur, move |_| {
                         let (b, codes) = (b.clone(), codes.clone());
                         async move {
@@ -669,17 +676,20 @@ async fn run_backend(
                     .await;
                     drain_mail(&dir, filed.count()).await;
                     s
-                }
+                })
             },
             || {
                 let (b, codes) = (bbase.clone(), bcodes.clone());
-                closed_loop(users, dur, move |_| {
-                    let (b, codes) = (b.clone(), codes.clone());
-                    async move {
-                        codes.push(journey::baseline_journey(&b, pdf).await?);
-                        Ok(())
-                    }
-                })
+                load::measured(
+                    baseline.pid,
+                    closed_loop(users, dur, move |_| {
+                        let (b, codes) = (b.clone(), codes.clone());
+                        async move {
+                            codes.push(journey::baseline_journey(&b, pdf).await?);
+                            Ok(())
+                        }
+                    }),
+                )
             },
         )
         .await;

@@ -102,6 +102,24 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
             &b.submit_80,
         );
     }
+    if let Some(p) = &b.submit_max
+        && let (Some(pc), Some(bc)) = (&p.portal.cpu, &p.baseline.cpu)
+    {
+        let total = |c: &crate::load::CpuPerOp| c.server_ms + c.database_ms + c.client_ms;
+        let _ = writeln!(
+            out,
+            "| CPU ms per submission in that phase: server + database + load generator | {} + {} + {} = {} | {} + {} + {} = {} | {} |",
+            ms(pc.server_ms),
+            ms(pc.database_ms),
+            ms(pc.client_ms),
+            ms(total(pc)),
+            ms(bc.server_ms),
+            ms(bc.database_ms),
+            ms(bc.client_ms),
+            ms(total(bc)),
+            ratio(total(pc), total(bc))
+        );
+    }
     if let (Some(p), Some(i)) = (&b.submit_max, &b.insert_only_max) {
         let _ = writeln!(
             out,
