@@ -123,6 +123,76 @@ pub async fn find_with_draft(
     }))
 }
 
+/// What the confirmation page shows of a dossier just filed.
+#[derive(Debug, Clone)]
+pub struct Filed {
+    pub code: String,
+    pub procedure_code: String,
+    pub agency_code: String,
+    pub applicant_email: String,
+    pub submitted_at: i64,
+    pub expected_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionFiledRow {
+    id_hash: String,
+    csrf_token: String,
+    data: String,
+    expires_at: i64,
+    code: Option<String>,
+    procedure_code: Option<String>,
+    agency_code: Option<String>,
+    applicant_email: Option<String>,
+    submitted_at: Option<i64>,
+    expected_at: Option<i64>,
+}
+
+/// A live session and the dossier `code`, in one query (for the confirmation page, shown only to
+/// the session that filed the dossier: the caller checks [`SessionData::submitted`]).
+pub async fn find_with_filed(
+    db: &Db,
+    id_hash: &str,
+    now: i64,
+    code: &str,
+) -> StoreResult<Option<(Session, Option<Filed>)>> {
+    let row: Option<SessionFiledRow> = db_run!(db, p => {
+        sqlx::query_as(
+            "SELECT s.id_hash, s.csrf_token, s.data, s.expires_at, d.code, d.procedure_code, d.agency_code,              d.applicant_email, d.submitted_at, d.expected_at              FROM sessions s LEFT JOIN dossiers d ON d.code = $3              WHERE s.id_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(id_hash).bind(now).bind(code).fetch_optional(p).await?
+    });
+    Ok(row.map(|r| {
+        let filed = match (
+            r.code,
+            r.procedure_code,
+            r.agency_code,
+            r.applicant_email,
+            r.submitted_at,
+        ) {
+            (
+                Some(code),
+                Some(procedure_code),
+                Some(agency_code),
+                Some(applicant_email),
+                Some(submitted_at),
+            ) => Some(Filed {
+                code,
+                procedure_code,
+                agency_code,
+                applicant_email,
+                submitted_at,
+                expected_at: r.expected_at,
+            }),
+            _ => None,
+        };
+        (
+            session_of(r.id_hash, r.csrf_token, &r.data, r.expires_at),
+            filed,
+        )
+    }))
+}
+
 /// Slides the idle expiry forward (citizen sessions only: a back-office session keeps the fixed
 /// end set at login, even when the official browses the citizen pages with it).
 pub async fn touch(db: &Db, id_hash: &str, now: i64, expires_at: i64) -> StoreResult<()> {

@@ -47,6 +47,8 @@ pub struct Inner {
     pub calendar: dvc_domain::calendar::WorkingCalendar,
     pub mail_wake: Arc<Notify>,
     pub limiter: rate_limit::RateLimiter,
+    /// Declaration pages before anything is typed (see [`templates::PageCache`]).
+    pub blank_forms: templates::PageCache,
 }
 
 #[derive(Clone)]
@@ -74,6 +76,7 @@ impl AppState {
             Ok(mut c) => *c = fresh,
             Err(poisoned) => *poisoned.into_inner() = fresh,
         }
+        self.blank_forms.clear();
         Ok(())
     }
 }
@@ -197,6 +200,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         calendar,
         mail_wake: Arc::new(Notify::new()),
         limiter,
+        blank_forms: Default::default(),
     }));
     state.reload_catalog().await?;
     Ok(state)

@@ -226,6 +226,23 @@ pub async fn session_with_draft(
     Ok(found)
 }
 
+/// The current session and the dossier `code` (if it exists), read together.
+pub async fn session_with_filed(
+    state: &AppState,
+    headers: &HeaderMap,
+    code: &str,
+) -> AppResult<Option<(Session, Option<sessions::Filed>)>> {
+    let Some(hash) = cookie_hash(state, headers) else {
+        return Ok(None);
+    };
+    let now = crate::now_ms();
+    let found = sessions::find_with_filed(&state.db, &hash, now, code).await?;
+    if let Some((s, _)) = &found {
+        slide(state, s, now).await?;
+    }
+    Ok(found)
+}
+
 /// The current session, or a new one with the `Set-Cookie` header to send.
 pub async fn ensure_session(
     state: &AppState,

@@ -187,6 +187,67 @@ pub fn render_status(status: StatusCode, name: &str, ctx: Value) -> AppResult<Re
     Ok((status, render(name, ctx)?).into_response())
 }
 
+/// Pages that are the same for every visitor but for one token, rendered once with [`SLOT`] in
+/// its place (e.g. a procedure's declaration page before anything is typed, where only the CSRF
+/// token differs). A few dozen recent pages, least recently used dropped first; emptied when the
+/// catalogue is reloaded.
+#[derive(Debug, Default)]
+pub struct PageCache {
+    pages: std::sync::Mutex<Vec<(String, std::sync::Arc<str>)>>,
+}
+
+/// Stands for the per-visitor token in a cached page (survives HTML escaping unchanged).
+pub const SLOT: &str = "dvc-slot-3f9c1e7a";
+
+const PAGE_CACHE_SIZE: usize = 64;
+
+impl PageCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, std::sync::Arc<str>)>> {
+        match self.pages.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The page under `key` with `token` in the slot, rendering it with `render` (given [`SLOT`]
+    /// as the token) the first time.
+    pub fn page(
+        &self,
+        key: &str,
+        token: &str,
+        render: impl FnOnce(&str) -> AppResult<String>,
+    ) -> AppResult<String> {
+        let cached = {
+            let mut pages = self.lock();
+            pages.iter().position(|(k, _)| k == key).map(|i| {
+                let hit = pages.remove(i);
+                let html = hit.1.clone();
+                pages.push(hit);
+                html
+            })
+        };
+        let html = match cached {
+            Some(h) => h,
+            None => {
+                let h: std::sync::Arc<str> = render(SLOT)?.into();
+                let mut pages = self.lock();
+                if !pages.iter().any(|(k, _)| k == key) {
+                    if pages.len() >= PAGE_CACHE_SIZE {
+                        pages.remove(0);
+                    }
+                    pages.push((key.to_string(), h.clone()));
+                }
+                h
+            }
+        };
+        Ok(html.replace(SLOT, token))
+    }
+
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
 /// The error page; falls back to plain text if the template itself fails.
 pub fn render_error(title: &str, message: &str, status: u16) -> String {
     ENV.get_template("error.html")

@@ -36,6 +36,33 @@ async fn post_without_csrf_token_is_refused() {
 }
 
 #[tokio::test]
+async fn each_visitor_gets_their_own_token_on_the_cached_blank_form() {
+    let app = TestApp::spawn().await;
+    let other = app.shallow_clone();
+    // The blank page is rendered once and cached; the token in it is each session's own.
+    let mine = app.open_form(PROC).await;
+    let theirs = other.open_form(PROC).await;
+    assert_ne!(mine, theirs);
+    assert!(!mine.contains("slot") && !theirs.contains("slot"));
+    // A token works only with its own session.
+    let r = app
+        .post_declaration(PROC, birth_form(&theirs, valid_pdf()))
+        .await;
+    assert_eq!(r.status().as_u16(), 403);
+    let r = app
+        .post_declaration(PROC, birth_form(&mine, valid_pdf()))
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    // With answers in the draft, the page is rendered for the visitor (not from the cache).
+    let (_, body) = app.get_text(&format!("/thu-tuc/{PROC}/nop-ho-so")).await;
+    assert!(body.contains(&format!("name=\"csrf\" value=\"{mine}\"")));
+    assert!(body.contains("Nguyễn Thị Hoa"));
+    let (_, body) = other.get_text(&format!("/thu-tuc/{PROC}/nop-ho-so")).await;
+    assert!(body.contains(&format!("name=\"csrf\" value=\"{theirs}\"")));
+    assert!(!body.contains("Nguyễn Thị Hoa"));
+}
+
+#[tokio::test]
 async fn security_headers_and_cookie_flags() {
     let app = TestApp::spawn().await;
     for path in [

@@ -10,11 +10,11 @@ use crate::web::AppState;
 use crate::web::extract::Peer;
 use crate::web::rate_limit::Action as Limit;
 use crate::web::security::{self, check_csrf, check_origin, no_store, with_cookie};
-use crate::web::templates::{render_status, ser};
+use crate::web::templates::{render, ser};
 use axum::extract::multipart::{Field as PartField, MultipartError};
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use bytes::{Bytes, BytesMut};
 use dvc_domain::catalog::Procedure;
 use dvc_domain::form::{self, FieldError, FieldKind, FileKind, FormDefinition, RawAnswers};
@@ -33,7 +33,8 @@ pub fn today_vn() -> jiff::civil::Date {
         .date()
 }
 
-/// Renders the declaration page with answers, stored files and errors.
+/// Renders the declaration page with answers, stored files and errors. The page of a draft with
+/// nothing in it yet is the same for everyone but the CSRF token, and comes from a cache.
 pub fn render_form(
     state: &AppState,
     p: &Procedure,
@@ -42,6 +43,26 @@ pub fn render_form(
     errors: &[FieldError],
     status: StatusCode,
 ) -> AppResult<Response> {
+    let blank = errors.is_empty() && draft.answers.is_empty() && draft.files.is_empty();
+    let html = if blank {
+        state
+            .blank_forms
+            .page(&p.code, &session.csrf_token, |slot| {
+                form_html(state, p, slot, draft, errors)
+            })?
+    } else {
+        form_html(state, p, &session.csrf_token, draft, errors)?
+    };
+    Ok(no_store((status, Html(html)).into_response()))
+}
+
+fn form_html(
+    state: &AppState,
+    p: &Procedure,
+    csrf: &str,
+    draft: &Draft,
+    errors: &[FieldError],
+) -> AppResult<String> {
     let catalog = state.catalog();
     let form = p
         .form
@@ -81,8 +102,7 @@ pub fn render_form(
     {
         ordered_errors.push(context! { field => e.field.clone(), message => e.message.clone() });
     }
-    let resp = render_status(
-        status,
+    Ok(render(
         "declaration.html",
         context! {
             p => ser(p),
@@ -93,11 +113,11 @@ pub fn render_form(
             files,
             errors => ordered_errors,
             error_map => ser(&error_map),
-            csrf => session.csrf_token.clone(),
+            csrf,
             max_file_mb => form::DEFAULT_MAX_FILE_MB,
         },
-    )?;
-    Ok(no_store(resp))
+    )?
+    .0)
 }
 
 pub async fn form(

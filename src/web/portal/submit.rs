@@ -499,16 +499,18 @@ pub async fn confirmation(
     Path(code): Path<String>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let session = security::session(&state, &headers).await?;
-    let own = session
-        .as_ref()
-        .is_some_and(|s| s.data.submitted.iter().any(|c| c == &code));
-    if !own {
+    let found = if crate::store::storable_key(&code) {
+        security::session_with_filed(&state, &headers, &code).await?
+    } else {
+        None
+    };
+    let Some((session, row)) = found else {
+        return Ok(Redirect::to(&format!("/tra-cuu?ma={}", urlencode(&code))).into_response());
+    };
+    if !session.data.submitted.iter().any(|c| c == &code) {
         return Ok(Redirect::to(&format!("/tra-cuu?ma={}", urlencode(&code))).into_response());
     }
-    let row = dossiers::find_by_code(&state.db, &code)
-        .await?
-        .ok_or_else(AppError::not_found)?;
+    let row = row.ok_or_else(AppError::not_found)?;
     let catalog = state.catalog();
     let p = catalog
         .procedure(&row.procedure_code)
