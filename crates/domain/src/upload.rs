@@ -139,29 +139,23 @@ const MARKUP_AT_ENDS: &[&[u8]] = &[
     b"<form", b"<?php",
 ];
 
-fn starts_with_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.len() >= needle.len()
-        && haystack
-            .iter()
-            .zip(needle)
-            .all(|(h, n)| h.to_ascii_lowercase() == *n)
+/// One automaton per marker list, case-insensitive, searched in a single pass (SIMD prefilter).
+fn markers(list: &[&[u8]]) -> aho_corasick::AhoCorasick {
+    aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(list)
+        .expect("fixed marker list builds")
 }
 
-fn contains_any(haystack: &[u8], needles: &[&[u8]]) -> bool {
-    haystack.iter().enumerate().any(|(i, &b)| {
-        (b == b'<' || b == b'j' || b == b'J' || b == b'v' || b == b'V')
-            && needles
-                .iter()
-                .any(|n| starts_with_ignore_case(&haystack[i..], n))
-    })
-}
+static ANYWHERE: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+    std::sync::LazyLock::new(|| markers(MARKUP_ANYWHERE));
+static AT_ENDS: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+    std::sync::LazyLock::new(|| markers(MARKUP_AT_ENDS));
 
 fn has_markup(bytes: &[u8]) -> bool {
     let head = &bytes[..bytes.len().min(SNIFF_WINDOW)];
     let tail = &bytes[bytes.len().saturating_sub(SNIFF_WINDOW)..];
-    contains_any(bytes, MARKUP_ANYWHERE)
-        || contains_any(head, MARKUP_AT_ENDS)
-        || contains_any(tail, MARKUP_AT_ENDS)
+    ANYWHERE.is_match(bytes) || AT_ENDS.is_match(head) || AT_ENDS.is_match(tail)
 }
 
 /// PDF names that start scripts, launch programs or carry embedded files.
@@ -203,9 +197,15 @@ fn stream_starts_at(bytes: &[u8], i: usize) -> bool {
 fn pdf_has_active_content(bytes: &[u8]) -> bool {
     let mut i = 0;
     let mut name = Vec::with_capacity(32);
-    while i < bytes.len() {
-        if bytes[i] == b's' && stream_starts_at(bytes, i) {
-            match bytes[i + 6..].windows(9).position(|w| w == b"endstream") {
+    // Only a `/` (a name) or an `s` (perhaps `stream`) matters: jump from one to the next.
+    while let Some(skip) = memchr::memchr2(b'/', b's', &bytes[i..]) {
+        i += skip;
+        if bytes[i] == b's' {
+            if !stream_starts_at(bytes, i) {
+                i += 1;
+                continue;
+            }
+            match memchr::memmem::find(&bytes[i + 6..], b"endstream") {
                 Some(p) => {
                     i += 6 + p + 9;
                     continue;
@@ -216,10 +216,6 @@ fn pdf_has_active_content(bytes: &[u8]) -> bool {
                     continue;
                 }
             }
-        }
-        if bytes[i] != b'/' {
-            i += 1;
-            continue;
         }
         // A name: `/` then regular characters, with `#hh` escapes (PDF 32000-1 §7.3.5).
         i += 1;
@@ -358,6 +354,38 @@ fn png_dimensions(b: &[u8]) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The plain definition the fast scan must agree with.
+    fn naive_contains(hay: &[u8], needles: &[&[u8]]) -> bool {
+        let lower = hay.to_ascii_lowercase();
+        needles
+            .iter()
+            .any(|n| lower.windows(n.len()).any(|w| w == *n))
+    }
+
+    proptest! {
+        #[test]
+        fn markup_scan_agrees_with_the_plain_definition(
+            mut bytes in proptest::collection::vec(any::<u8>(), 0..3000),
+            marker in proptest::sample::select(MARKUP_ANYWHERE.iter().chain(MARKUP_AT_ENDS).copied().collect::<Vec<_>>()),
+            at in any::<prop::sample::Index>(),
+            upper in any::<bool>(),
+            insert in any::<bool>(),
+        ) {
+            if insert {
+                let m: Vec<u8> = if upper { marker.to_ascii_uppercase() } else { marker.to_vec() };
+                let i = at.index(bytes.len() + 1);
+                bytes.splice(i..i, m);
+            }
+            let head = &bytes[..bytes.len().min(SNIFF_WINDOW)];
+            let tail = &bytes[bytes.len().saturating_sub(SNIFF_WINDOW)..];
+            let expected = naive_contains(&bytes, MARKUP_ANYWHERE)
+                || naive_contains(head, MARKUP_AT_ENDS)
+                || naive_contains(tail, MARKUP_AT_ENDS);
+            prop_assert_eq!(has_markup(&bytes), expected);
+        }
+    }
 
     fn pdf(body: &str) -> Vec<u8> {
         format!("%PDF-1.7\n1 0 obj << /Type /Catalog {body} >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
