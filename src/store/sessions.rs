@@ -37,6 +37,9 @@ pub struct Session {
     pub csrf_token: String,
     pub data: SessionData,
     pub expires_at: i64,
+    /// False for a session the portal issued a cookie for but has not written yet: a visitor
+    /// who only opened a form costs no database write; the row comes with the first draft.
+    pub stored: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -75,6 +78,7 @@ fn session_of(id_hash: String, csrf_token: String, data: &str, expires_at: i64) 
         csrf_token,
         data: serde_json::from_str(data).unwrap_or_default(),
         expires_at,
+        stored: true,
     }
 }
 
@@ -90,21 +94,21 @@ struct SessionDraftRow {
     submit_token: Option<String>,
 }
 
-/// A live session and its draft for `procedure`, in one query (the declaration pages need both
-/// on every request).
+/// The session and its draft for `procedure`, in one query (the declaration pages need both on
+/// every request). Expired sessions are returned too (`expires_at` tells): a cookie whose
+/// session expired must not be taken for one never written.
 pub async fn find_with_draft(
     db: &Db,
     id_hash: &str,
-    now: i64,
     procedure: &str,
 ) -> StoreResult<Option<(Session, Option<Draft>)>> {
     let row: Option<SessionDraftRow> = db_run!(db, p => {
         sqlx::query_as(
             "SELECT s.id_hash, s.csrf_token, s.data, s.expires_at, d.answers, d.files, d.validated, d.submit_token \
-             FROM sessions s LEFT JOIN drafts d ON d.session_hash = s.id_hash AND d.procedure_code = $3 \
-             WHERE s.id_hash = $1 AND s.expires_at > $2",
+             FROM sessions s LEFT JOIN drafts d ON d.session_hash = s.id_hash AND d.procedure_code = $2 \
+             WHERE s.id_hash = $1",
         )
-        .bind(id_hash).bind(now).bind(procedure).fetch_optional(p).await?
+        .bind(id_hash).bind(procedure).fetch_optional(p).await?
     });
     Ok(row.map(|r| {
         let draft = match (r.answers, r.files, r.validated, r.submit_token) {
@@ -253,27 +257,57 @@ pub struct Draft {
     pub submit_token: String,
 }
 
+const UPSERT_DRAFT: &str = "INSERT INTO drafts (session_hash, procedure_code, answers, files, validated, submit_token, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (session_hash, procedure_code) DO UPDATE SET answers = excluded.answers, files = excluded.files, \
+     validated = excluded.validated, submit_token = excluded.submit_token, updated_at = excluded.updated_at";
+
+/// The session row of a session not yet written ($1 its hash, $8 its CSRF token, $7 now, $9 its
+/// expiry); never overwrites a row (an expired session keeps its end).
+const CREATE_SESSION: &str = "INSERT INTO sessions (id_hash, csrf_token, data, created_at, last_seen_at, expires_at) \
+     VALUES ($1, $8, '{}', $7, $7, $9) ON CONFLICT (id_hash) DO NOTHING";
+
+/// Saves the draft of `session`; a session not written yet ([`Session::stored`]) is written with
+/// it, atomically (PostgreSQL: one statement; SQLite: one command).
 pub async fn save_draft(
     db: &Db,
-    session_hash: &str,
+    session: &Session,
     procedure: &str,
     draft: &Draft,
     now: i64,
 ) -> StoreResult<()> {
+    static WITH_SESSION_PG: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("WITH s AS ({CREATE_SESSION}) {UPSERT_DRAFT}"));
+    static WITH_SESSION_SQLITE: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("{CREATE_SESSION};\n{UPSERT_DRAFT};"));
     let answers =
         serde_json::to_string(&draft.answers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let files =
         serde_json::to_string(&draft.files).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sql: &str = match (session.stored, db) {
+        (true, _) => UPSERT_DRAFT,
+        (false, Db::Postgres(_)) => WITH_SESSION_PG.as_str(),
+        (false, Db::Sqlite(_)) => WITH_SESSION_SQLITE.as_str(),
+    };
     db_run!(db, p => {
-        sqlx::query(
-            "INSERT INTO drafts (session_hash, procedure_code, answers, files, validated, submit_token, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (session_hash, procedure_code) DO UPDATE SET answers = excluded.answers, files = excluded.files, \
-             validated = excluded.validated, submit_token = excluded.submit_token, updated_at = excluded.updated_at",
-        )
-        .bind(session_hash).bind(procedure).bind(answers).bind(files).bind(i64::from(draft.validated)).bind(&draft.submit_token).bind(now)
-        .execute(p).await?;
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&session.id_hash).bind(procedure).bind(answers).bind(files).bind(i64::from(draft.validated))
+            .bind(&draft.submit_token).bind(now);
+        let q = if session.stored { q } else { q.bind(&session.csrf_token).bind(session.expires_at) };
+        q.execute(p).await?;
     });
     Ok(())
+}
+
+/// The portal's secret for signing session cookies and deriving CSRF tokens: made once, kept in
+/// the database so that every node and every restart uses the same one.
+pub async fn server_key(db: &Db, fresh: &str) -> StoreResult<String> {
+    let (key,): (String,) = db_run!(db, p => {
+        sqlx::query("INSERT INTO meta (key, value) VALUES ('session_key', $1) ON CONFLICT (key) DO NOTHING")
+            .bind(fresh).execute(p).await?;
+        sqlx::query_as("SELECT value FROM meta WHERE key = 'session_key'").fetch_one(p).await?
+    });
+    Ok(key)
 }
 
 /// A verification-code challenge, bound to one session and usable once.

@@ -47,6 +47,8 @@ pub struct Inner {
     pub calendar: dvc_domain::calendar::WorkingCalendar,
     pub mail_wake: Arc<Notify>,
     pub limiter: rate_limit::RateLimiter,
+    /// Signs session cookies and derives CSRF tokens (see [`security`]); the same on every node.
+    pub session_key: Vec<u8>,
     /// Declaration pages before anything is typed (see [`templates::PageCache`]).
     pub blank_forms: templates::PageCache,
 }
@@ -191,6 +193,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         .await
         .context("không kết nối được cơ sở dữ liệu")?;
     let limiter = rate_limit::RateLimiter::for_db(light.clone());
+    let session_key = crate::store::sessions::server_key(&db, &security::random_token(32)).await?;
+    let session_key = session_key.into_bytes();
     let state = AppState(Arc::new(Inner {
         db,
         light,
@@ -200,6 +204,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         calendar,
         mail_wake: Arc::new(Notify::new()),
         limiter,
+        session_key,
         blank_forms: Default::default(),
     }));
     state.reload_catalog().await?;

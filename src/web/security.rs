@@ -182,10 +182,84 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// The session cookie the request carries, if it can be one of ours.
+fn cookie_raw<'a>(state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
+    cookie_value(headers, cookie_name(state)).filter(|raw| raw.len() <= 100)
+}
+
 /// The SHA-256 of the session cookie the request carries, if it can be one of ours.
 fn cookie_hash(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let raw = cookie_value(headers, cookie_name(state))?;
-    (raw.len() <= 100).then(|| sha256_hex(raw))
+    cookie_raw(state, headers).map(sha256_hex)
+}
+
+type HmacSha256 = hmac::Hmac<sha2_11::Sha256>;
+
+fn mac(key: &[u8], label: &[u8], data: &[u8]) -> Vec<u8> {
+    use hmac::{KeyInit, Mac};
+    // HMAC accepts keys of any length: this cannot fail.
+    let mut m = match <HmacSha256 as KeyInit>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => return Vec::new(),
+    };
+    m.update(label);
+    m.update(data);
+    m.finalize().into_bytes().to_vec()
+}
+
+const SIGNED_RANDOM: usize = 32;
+const SIGNED_MAC: usize = 16;
+
+/// A new session cookie value the portal can later recognise as its own without a database
+/// row: 32 random bytes and a 16-byte HMAC of them, base64url.
+fn signed_token(state: &AppState) -> String {
+    let mut buf = vec![0u8; SIGNED_RANDOM];
+    rand::rng().fill_bytes(&mut buf);
+    let tag = mac(&state.session_key, b"session:", &buf);
+    buf.extend_from_slice(&tag[..SIGNED_MAC.min(tag.len())]);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// True when `raw` is a cookie value this portal issued with [`signed_token`].
+fn is_signed(state: &AppState, raw: &str) -> bool {
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw) else {
+        return false;
+    };
+    if bytes.len() != SIGNED_RANDOM + SIGNED_MAC {
+        return false;
+    }
+    let (random, tag) = bytes.split_at(SIGNED_RANDOM);
+    let expected = mac(&state.session_key, b"session:", random);
+    expected.len() >= SIGNED_MAC && bool::from(expected[..SIGNED_MAC].ct_eq(tag))
+}
+
+/// The CSRF token of the session whose cookie is `raw`: an HMAC of it under the portal's key, so
+/// that a page can carry it before the session is written.
+fn csrf_for(state: &AppState, raw: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac(
+        &state.session_key,
+        b"csrf:",
+        raw.as_bytes(),
+    ))
+}
+
+/// A session the portal issued a cookie for and has not written yet.
+fn unwritten(state: &AppState, raw: &str) -> Session {
+    Session {
+        id_hash: sha256_hex(raw),
+        csrf_token: csrf_for(state, raw),
+        data: Default::default(),
+        expires_at: crate::now_ms() + SESSION_IDLE_MS,
+        stored: false,
+    }
+}
+
+fn session_cookie(state: &AppState, raw: &str) -> AppResult<HeaderValue> {
+    let secure = if state.config.https() { "; Secure" } else { "" };
+    let cookie = format!(
+        "{}={raw}; Path=/; HttpOnly; SameSite=Lax{secure}",
+        cookie_name(state)
+    );
+    HeaderValue::from_str(&cookie).map_err(|e| AppError::Internal(anyhow::anyhow!("cookie: {e}")))
 }
 
 /// Slides the expiry of a live session forward, at most once a minute.
@@ -209,21 +283,27 @@ pub async fn session(state: &AppState, headers: &HeaderMap) -> AppResult<Option<
     Ok(found)
 }
 
-/// The current session and its draft of `procedure`, read together.
+/// The current session and its draft of `procedure`, read together. A cookie the portal issued
+/// whose session was never written (the visitor only opened a form) gives that session, not
+/// written yet ([`Session::stored`] false) and without a draft; an expired session gives `None`.
 pub async fn session_with_draft(
     state: &AppState,
     headers: &HeaderMap,
     procedure: &str,
 ) -> AppResult<Option<(Session, Option<Draft>)>> {
-    let Some(hash) = cookie_hash(state, headers) else {
+    let Some(raw) = cookie_raw(state, headers) else {
         return Ok(None);
     };
     let now = crate::now_ms();
-    let found = sessions::find_with_draft(&state.db, &hash, now, procedure).await?;
-    if let Some((s, _)) = &found {
-        slide(state, s, now).await?;
+    match sessions::find_with_draft(&state.db, &sha256_hex(raw), procedure).await? {
+        Some((s, d)) if s.expires_at > now => {
+            slide(state, &s, now).await?;
+            Ok(Some((s, d)))
+        }
+        Some(_) => Ok(None),
+        None if is_signed(state, raw) => Ok(Some((unwritten(state, raw), None))),
+        None => Ok(None),
     }
-    Ok(found)
 }
 
 /// The current session and the dossier `code` (if it exists), read together.
@@ -264,32 +344,29 @@ pub async fn ensure_session_with_draft(
     if let Some((s, d)) = session_with_draft(state, headers, procedure).await? {
         return Ok((s, d.unwrap_or_default(), None));
     }
-    let (s, cookie) = new_session(state).await?;
-    Ok((s, Draft::default(), cookie))
+    // Not written: opening a form costs no database write (the first draft writes the session).
+    let raw = signed_token(state);
+    Ok((
+        unwritten(state, &raw),
+        Draft::default(),
+        Some(session_cookie(state, &raw)?),
+    ))
 }
 
 async fn new_session(state: &AppState) -> AppResult<(Session, Option<HeaderValue>)> {
-    let raw = random_token(32);
-    let csrf = random_token(32);
+    let raw = signed_token(state);
+    let mut session = unwritten(state, &raw);
     let now = crate::now_ms();
-    let id_hash = sha256_hex(&raw);
-    sessions::create(&state.light, &id_hash, &csrf, now, now + SESSION_IDLE_MS).await?;
-    let secure = if state.config.https() { "; Secure" } else { "" };
-    let cookie = format!(
-        "{}={raw}; Path=/; HttpOnly; SameSite=Lax{secure}",
-        cookie_name(state)
-    );
-    let value = HeaderValue::from_str(&cookie)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("cookie: {e}")))?;
-    Ok((
-        Session {
-            id_hash,
-            csrf_token: csrf,
-            data: Default::default(),
-            expires_at: now + SESSION_IDLE_MS,
-        },
-        Some(value),
-    ))
+    sessions::create(
+        &state.light,
+        &session.id_hash,
+        &session.csrf_token,
+        now,
+        session.expires_at,
+    )
+    .await?;
+    session.stored = true;
+    Ok((session, Some(session_cookie(state, &raw)?)))
 }
 
 const CSRF_MESSAGE: &str = "Phiên làm việc đã hết hạn hoặc yêu cầu không xuất phát từ trang của Cổng. Hãy tải lại trang biểu mẫu rồi gửi lại; những gì bạn đã lưu vẫn còn.";

@@ -63,6 +63,53 @@ async fn each_visitor_gets_their_own_token_on_the_cached_blank_form() {
 }
 
 #[tokio::test]
+async fn opening_a_form_writes_no_session_until_the_first_draft() {
+    let app = TestApp::spawn().await;
+    let sessions = || async {
+        let (n,): (i64,) = dichvucong::db_run!(&app.state.db, p => {
+            sqlx::query_as("SELECT COUNT(*) FROM sessions").fetch_one(p).await.expect("count")
+        });
+        n
+    };
+    // Two tabs of the same browser before anything is saved: one session, one token.
+    let first = app.open_form(PROC).await;
+    let second = app.open_form(PROC).await;
+    assert_eq!(first, second);
+    assert_eq!(sessions().await, 0);
+    let r = app
+        .post_declaration(PROC, birth_form(&first, valid_pdf()))
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(sessions().await, 1);
+    // The token stays the same once the session is written.
+    assert_eq!(app.open_form(PROC).await, first);
+
+    // A cookie value the portal did not issue is never adopted: a new one is issued.
+    let r = client()
+        .get(app.url(&format!("/thu-tuc/{PROC}/nop-ho-so")))
+        .header("cookie", "dvc_session=gia-tri-do-ke-tan-cong-chon")
+        .send()
+        .await
+        .expect("get");
+    let set = r.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_string();
+    assert!(!set.contains("gia-tri-do-ke-tan-cong-chon"), "{set}");
+
+    // An expired session is not revived: its cookie gets a new session, its old token is refused.
+    dichvucong::db_run!(&app.state.db, p => {
+        sqlx::query("UPDATE sessions SET expires_at = 1").execute(p).await.expect("expire");
+    });
+    let r = app
+        .post_declaration(PROC, birth_form(&first, valid_pdf()))
+        .await;
+    assert_eq!(r.status().as_u16(), 403);
+    let r = app.get(&format!("/thu-tuc/{PROC}/nop-ho-so")).await;
+    assert!(r.headers().contains_key("set-cookie"), "a new session");
+}
+
+#[tokio::test]
 async fn security_headers_and_cookie_flags() {
     let app = TestApp::spawn().await;
     for path in [

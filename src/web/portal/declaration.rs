@@ -314,14 +314,7 @@ pub async fn save(
             // Keep what was typed before the oversized file, then explain.
             merge_answers(&mut draft, raw, &form_def, false);
             draft.validated = false;
-            sessions::save_draft(
-                &state.light,
-                &session.id_hash,
-                &p.code,
-                &draft,
-                crate::now_ms(),
-            )
-            .await?;
+            sessions::save_draft(&state.light, &session, &p.code, &draft, crate::now_ms()).await?;
             return Err(AppError::PayloadTooLarge(message));
         }
     };
@@ -377,14 +370,7 @@ pub async fn save(
             if draft.submit_token.is_empty() {
                 draft.submit_token = security::random_token(16);
             }
-            sessions::save_draft(
-                &state.light,
-                &session.id_hash,
-                &p.code,
-                &draft,
-                crate::now_ms(),
-            )
-            .await?;
+            sessions::save_draft(&state.light, &session, &p.code, &draft, crate::now_ms()).await?;
             Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so/kiem-tra", p.code)).into_response())
         }
         other => {
@@ -397,14 +383,7 @@ pub async fn save(
                 }
             }
             draft.validated = false;
-            sessions::save_draft(
-                &state.light,
-                &session.id_hash,
-                &p.code,
-                &draft,
-                crate::now_ms(),
-            )
-            .await?;
+            sessions::save_draft(&state.light, &session, &p.code, &draft, crate::now_ms()).await?;
             render_form(
                 &state,
                 &p,
