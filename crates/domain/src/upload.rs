@@ -139,23 +139,32 @@ const MARKUP_AT_ENDS: &[&[u8]] = &[
     b"<form", b"<?php",
 ];
 
-/// One automaton per marker list, case-insensitive, searched in a single pass (SIMD prefilter).
-fn markers(list: &[&[u8]]) -> aho_corasick::AhoCorasick {
-    aho_corasick::AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .build(list)
-        .expect("fixed marker list builds")
+fn starts_with_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.len() >= needle.len()
+        && haystack
+            .iter()
+            .zip(needle)
+            .all(|(h, n)| h.to_ascii_lowercase() == *n)
 }
 
-static ANYWHERE: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| markers(MARKUP_ANYWHERE));
-static AT_ENDS: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| markers(MARKUP_AT_ENDS));
+/// True when a marker occurs (case-insensitively). Every marker starts with `<`, `j` or `v`:
+/// memchr jumps (SIMD) from one such byte to the next, and only there are markers compared.
+fn contains_any(haystack: &[u8], needles: &[&[u8]]) -> bool {
+    let at = |i: usize| {
+        needles
+            .iter()
+            .any(|n| starts_with_ignore_case(&haystack[i..], n))
+    };
+    memchr::memchr3_iter(b'<', b'j', b'J', haystack).any(at)
+        || memchr::memchr2_iter(b'v', b'V', haystack).any(at)
+}
 
 fn has_markup(bytes: &[u8]) -> bool {
     let head = &bytes[..bytes.len().min(SNIFF_WINDOW)];
     let tail = &bytes[bytes.len().saturating_sub(SNIFF_WINDOW)..];
-    ANYWHERE.is_match(bytes) || AT_ENDS.is_match(head) || AT_ENDS.is_match(tail)
+    contains_any(bytes, MARKUP_ANYWHERE)
+        || contains_any(head, MARKUP_AT_ENDS)
+        || contains_any(tail, MARKUP_AT_ENDS)
 }
 
 /// PDF names that start scripts, launch programs or carry embedded files.
