@@ -7,7 +7,20 @@ use reqwest::{Client, multipart};
 use std::sync::{Arc, Mutex};
 
 pub const PROC: &str = "1.001193";
-pub const AGENCY: &str = "000.01.00.H31";
+/// The communes of the sample catalogue that receive birth registrations. Submissions rotate
+/// over them: a dossier code numbers an agency's dossiers of the day on 4 digits (at most 9,999
+/// per agency and day), which one agency alone would exhaust during a full run.
+pub const AGENCIES: [&str; 4] = [
+    "000.01.00.H31",
+    "000.02.00.H31",
+    "000.03.00.H31",
+    "000.04.00.H31",
+];
+
+fn next_agency() -> &'static str {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    AGENCIES[NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % AGENCIES.len()]
+}
 
 /// A 100 KB PDF (valid header and trailer), shared by every upload.
 pub fn pdf_100k() -> &'static [u8] {
@@ -21,7 +34,7 @@ pub fn pdf_100k() -> &'static [u8] {
 
 pub fn answers() -> Vec<(&'static str, &'static str)> {
     vec![
-        ("agency_code", AGENCY),
+        ("agency_code", next_agency()),
         ("applicant_full_name", "Nguyễn Thị Hoa"),
         ("applicant_birth_date", "1992-05-14"),
         ("applicant_id_number", "031192004567"),
