@@ -1469,20 +1469,10 @@ async fn audit_rows_for_authentication_and_transitions_and_no_secrets_in_logs() 
     // The citizen supplements through the private link (a request whose path holds the token).
     let (_, page) = app.get_text(&format!("{link}/bo-sung")).await;
     let supplement_csrf = extract(&page, "name=\"csrf\" value=\"").expect("csrf");
-    let form = reqwest::multipart::Form::new()
-        .text("csrf", supplement_csrf.clone())
-        .part(
-            "tep_1",
-            reqwest::multipart::Part::bytes(valid_pdf()).file_name("ro.pdf"),
-        );
     tracing::callsite::rebuild_interest_cache();
     let r = app
-        .client
-        .post(app.url(&format!("{link}/bo-sung")))
-        .multipart(form)
-        .send()
-        .await
-        .expect("supplement");
+        .send_supplement(&link, valid_pdf(), "ro.pdf", None)
+        .await;
     assert_eq!(r.status().as_u16(), 303);
     // A refused action (wrong role) is logged.
     tracing::callsite::rebuild_interest_cache();

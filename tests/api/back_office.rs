@@ -203,22 +203,14 @@ async fn whole_path_submit_receive_supplement_process_approve_return() {
     let (s, page) = app.get_text(&format!("{link}/bo-sung")).await;
     assert_eq!(s, 200, "{page}");
     assert!(page.contains("Giấy chứng sinh bị mờ"));
-    let csrf = extract(&page, "name=\"csrf\" value=\"").expect("csrf");
-    let part = reqwest::multipart::Part::bytes(valid_pdf())
-        .file_name("giay-chung-sinh-ro.pdf")
-        .mime_str("application/pdf")
-        .expect("mime");
-    let form = reqwest::multipart::Form::new()
-        .text("csrf", csrf)
-        .part("tep_1", part)
-        .text("note", "Gửi lại bản rõ.");
     let r = app
-        .client
-        .post(app.url(&format!("{link}/bo-sung")))
-        .multipart(form)
-        .send()
-        .await
-        .expect("supplement");
+        .send_supplement(
+            &link,
+            valid_pdf(),
+            "giay-chung-sinh-ro.pdf",
+            Some("Gửi lại bản rõ."),
+        )
+        .await;
     assert_eq!(r.status().as_u16(), 303);
     let st = status_json(&app, &code).await;
     assert_eq!(st["status"], "received", "back where it was: {st}");
@@ -748,22 +740,9 @@ async fn refuse_apologise_and_stop_send_letters_and_mails() {
         .expect("supplement mail");
     let link = private_link(&mail, &app.base);
     let citizen = app.shallow_clone();
-    let (_, page) = citizen.get_text(&format!("{link}/bo-sung")).await;
-    let csrf = extract(&page, "name=\"csrf\" value=\"").expect("csrf");
-    let part = reqwest::multipart::Part::bytes(valid_pdf())
-        .file_name("cu-tru.pdf")
-        .mime_str("application/pdf")
-        .expect("mime");
-    let form = reqwest::multipart::Form::new()
-        .text("csrf", csrf)
-        .part("tep_1", part);
     let r = citizen
-        .client
-        .post(app.url(&format!("{link}/bo-sung")))
-        .multipart(form)
-        .send()
-        .await
-        .expect("supplement");
+        .send_supplement(&link, valid_pdf(), "cu-tru.pdf", None)
+        .await;
     assert_eq!(r.status().as_u16(), 303);
     assert_eq!(
         reception

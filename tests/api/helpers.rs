@@ -264,6 +264,32 @@ impl TestApp {
         extract(&body, "name=\"csrf\" value=\"").expect("csrf token in form")
     }
 
+    /// Opens the supplement page of a private `link` and sends one file (field `tep_1`), with an
+    /// optional note, as the citizen's browser does.
+    pub async fn send_supplement(
+        &self,
+        link: &str,
+        file: Vec<u8>,
+        file_name: &str,
+        note: Option<&str>,
+    ) -> Response {
+        let (_, page) = self.get_text(&format!("{link}/bo-sung")).await;
+        let csrf = extract(&page, "name=\"csrf\" value=\"").expect("csrf on the supplement page");
+        let mut form = multipart::Form::new().text("csrf", csrf).part(
+            "tep_1",
+            multipart::Part::bytes(file).file_name(file_name.to_string()),
+        );
+        if let Some(n) = note {
+            form = form.text("note", n.to_string());
+        }
+        self.client
+            .post(self.url(&format!("{link}/bo-sung")))
+            .multipart(form)
+            .send()
+            .await
+            .expect("POST supplement")
+    }
+
     pub async fn post_declaration(&self, procedure: &str, form: multipart::Form) -> Response {
         self.client
             .post(self.url(&format!("/thu-tuc/{procedure}/nop-ho-so")))

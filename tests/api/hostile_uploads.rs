@@ -210,19 +210,9 @@ async fn supplement_uploads_apply_the_same_checks() {
             "pdf-then-html.pdf" | "pixel-flood.png" | "archive.zip" | "pdf-truncated.pdf"
         )
     }) {
-        let (_, page) = app.get_text(&format!("{link}/bo-sung")).await;
-        let csrf = extract(&page, "name=\"csrf\" value=\"").expect("csrf");
-        let form = reqwest::multipart::Form::new().text("csrf", csrf).part(
-            "tep_1",
-            reqwest::multipart::Part::bytes(bytes).file_name(e.client_name.clone()),
-        );
         let r = app
-            .client
-            .post(app.url(&format!("{link}/bo-sung")))
-            .multipart(form)
-            .send()
-            .await
-            .expect("supplement");
+            .send_supplement(&link, bytes, &e.client_name, None)
+            .await;
         assert_eq!(r.status().as_u16(), 422, "{}", e.file);
         let body = r.text().await.expect("body");
         assert!(
