@@ -28,7 +28,7 @@ pub async fn add_many(db: &Db, hits: &[(String, i64, i64)]) -> StoreResult<Vec<i
             let starts: Vec<i64> = hits.iter().map(|h| h.1).collect();
             let deltas: Vec<i64> = hits.iter().map(|h| h.2).collect();
             // Returned rows come back in any order: matched on (key, window start).
-            let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            let rows: std::collections::HashMap<(String, i64), i64> = sqlx::query_as::<_, (String, i64, i64)>(
                 "INSERT INTO rate_limits (key, window_start, count) \
                  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) \
                  ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + excluded.count \
@@ -38,15 +38,13 @@ pub async fn add_many(db: &Db, hits: &[(String, i64, i64)]) -> StoreResult<Vec<i
             .bind(starts)
             .bind(deltas)
             .fetch_all(p)
-            .await?;
+            .await?
+            .into_iter()
+            .map(|(k, s, c)| ((k, s), c))
+            .collect();
             Ok(hits
                 .iter()
-                .map(|(k, s, d)| {
-                    rows.iter()
-                        .find(|(rk, rs, _)| rk == k && rs == s)
-                        .map(|r| r.2)
-                        .unwrap_or(*d)
-                })
+                .map(|(k, s, d)| rows.get(&(k.clone(), *s)).copied().unwrap_or(*d))
                 .collect())
         }
         Db::Sqlite(p) => {

@@ -4,16 +4,20 @@ use crate::helpers::*;
 use dichvucong::jobs::mailer::{Mailer, Transport};
 use std::time::Duration;
 
-#[tokio::test]
-async fn dead_smtp_delays_but_does_not_lose_the_email() {
-    // A port with nothing listening.
+/// A portal whose SMTP server is a port with nothing listening.
+async fn app_with_dead_smtp() -> TestApp {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = dead.local_addr().expect("addr").port();
     drop(dead);
-    let app = TestApp::builder()
+    TestApp::builder()
         .smtp(SmtpChoice::Dead(port))
         .spawn()
-        .await;
+        .await
+}
+
+#[tokio::test]
+async fn dead_smtp_delays_but_does_not_lose_the_email() {
+    let app = app_with_dead_smtp().await;
     let code = app.submit_birth_registration().await;
     // The worker tries and fails; the message stays pending with its error recorded.
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -63,13 +67,7 @@ fn backoff_grows_and_is_capped() {
 
 #[tokio::test]
 async fn a_failed_round_leaves_no_message_locked_and_a_batch_goes_out_together() {
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = dead.local_addr().expect("addr").port();
-    drop(dead);
-    let app = TestApp::builder()
-        .smtp(SmtpChoice::Dead(port))
-        .spawn()
-        .await;
+    let app = app_with_dead_smtp().await;
     let mut codes = Vec::new();
     for _ in 0..3 {
         codes.push(app.submit_birth_registration().await);

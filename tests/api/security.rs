@@ -43,7 +43,8 @@ async fn each_visitor_gets_their_own_token_on_the_cached_blank_form() {
     let mine = app.open_form(PROC).await;
     let theirs = other.open_form(PROC).await;
     assert_ne!(mine, theirs);
-    assert!(!mine.contains("slot") && !theirs.contains("slot"));
+    let slot = dichvucong::web::templates::SLOT;
+    assert!(!mine.contains(slot) && !theirs.contains(slot));
     // A token works only with its own session.
     let r = app
         .post_declaration(PROC, birth_form(&theirs, valid_pdf()))

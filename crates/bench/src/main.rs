@@ -525,7 +525,6 @@ where
     }
 }
 
-/// Runs one phase on the portal, then the same on the baseline.
 /// Waits until the portal has written an e-mail for every dossier filed so far (its outbox is
 /// empty), so that the next phase, on either server, does not share the cores with the backlog.
 async fn drain_mail(data: &Path, filed: usize) {
@@ -544,6 +543,7 @@ async fn drain_mail(data: &Path, filed: usize) {
     }
 }
 
+/// Runs one phase on the portal, then the same on the baseline.
 async fn pair<F1, F2, Fut1, Fut2>(name: &str, portal: F1, baseline: F2) -> Pair
 where
     F1: FnOnce() -> Fut1,
