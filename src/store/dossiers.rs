@@ -56,7 +56,9 @@ pub struct NewMail {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmitOutcome {
-    Created(String),
+    /// A new dossier: its code, and the id of its confirmation e-mail in the outbox where the
+    /// backend reports it (PostgreSQL), for the mail worker to claim it directly.
+    Created(String, Option<i64>),
     /// The same idempotency key was already used: the existing dossier's code.
     Existing(String),
 }
@@ -64,7 +66,7 @@ pub enum SubmitOutcome {
 impl SubmitOutcome {
     pub fn code(&self) -> &str {
         match self {
-            SubmitOutcome::Created(c) | SubmitOutcome::Existing(c) => c,
+            SubmitOutcome::Created(c, _) | SubmitOutcome::Existing(c) => c,
         }
     }
 }
@@ -197,7 +199,7 @@ async fn submit_once(
     }
     q.execute(&mut *tx).await?;
     tx.commit().await?;
-    Ok(SubmitOutcome::Created(f.code))
+    Ok(SubmitOutcome::Created(f.code, None))
 }
 
 const SUBMIT_NOTE: &str = "Công dân nộp hồ sơ trực tuyến.";
@@ -273,10 +275,10 @@ const FILE_PG: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, ag
   e AS (INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step) \
     SELECT d.id, $12, 'citizen', 'submit', NULL, $4, $15, 0 FROM d), \
   o AS (INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
-    SELECT $16, d.id, $17, $18, $19, $20, $12, $12 FROM d), \
+    SELECT $16, d.id, $17, $18, $19, $20, $12, $12 FROM d RETURNING id), \
   r AS (DELETE FROM drafts WHERE session_hash = $21 AND procedure_code = $2), \
   s AS (UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23) \
-  SELECT id FROM d";
+  SELECT id FROM o";
 
 async fn file_pg(
     pool: &sqlx::PgPool,
@@ -301,7 +303,7 @@ async fn file_pg(
     let attachments =
         serde_json::to_string(&attachments).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let status = DossierStatus::Submitted.as_str();
-    sqlx::query(FILE_PG)
+    let (mail_id,): (i64,) = sqlx::query_as(FILE_PG)
         .bind(&f.code)
         .bind(&new.procedure_code)
         .bind(new.agency.as_str())
@@ -325,9 +327,9 @@ async fn file_pg(
         .bind(&f.session_hash)
         .bind(&f.session_data)
         .bind(f.update_session)
-        .execute(pool)
+        .fetch_one(pool)
         .await?;
-    Ok(SubmitOutcome::Created(f.code))
+    Ok(SubmitOutcome::Created(f.code, Some(mail_id)))
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

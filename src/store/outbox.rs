@@ -54,6 +54,46 @@ pub async fn claim_batch(
     Ok(rows)
 }
 
+const CLAIM_IDS_SQLITE: &str = "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 \
+    WHERE id IN (SELECT value FROM json_each($3)) AND sent_at IS NULL AND next_attempt_at <= $2 \
+    AND (locked_until IS NULL OR locked_until < $2) RETURNING id, recipient, subject, body_text, message_id, attempts";
+const CLAIM_IDS_PG: &str = "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 \
+    WHERE id = ANY($3) AND sent_at IS NULL AND next_attempt_at <= $2 \
+    AND (locked_until IS NULL OR locked_until < $2) RETURNING id, recipient, subject, body_text, message_id, attempts";
+
+/// Claims the messages with these ids that are still due and not leased (primary-key lookups;
+/// used for messages this node has just queued, see `jobs::mailer::MailQueue`).
+pub async fn claim_ids(
+    db: &Db,
+    ids: &[i64],
+    now: i64,
+    lease_ms: i64,
+) -> StoreResult<Vec<OutboxMessage>> {
+    let mut rows = match db {
+        Db::Sqlite(p) => {
+            sqlx::query_as::<_, OutboxMessage>(CLAIM_IDS_SQLITE)
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(json_ids(ids)?)
+                .fetch_all(p)
+                .await?
+        }
+        Db::Postgres(p) => {
+            // Row locks and READ COMMITTED's re-check of the WHERE clause on the locked row make
+            // a message claimed by two nodes at once go to one of them.
+            sqlx::query_as::<_, OutboxMessage>(CLAIM_IDS_PG)
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(ids)
+                .persistent(false)
+                .fetch_all(p)
+                .await?
+        }
+    };
+    rows.sort_by_key(|m| m.id);
+    Ok(rows)
+}
+
 /// Marks these messages sent (one statement).
 ///
 /// PostgreSQL gets the ids as an array (`id = ANY($2)`: primary-key lookups). An `IN (SELECT

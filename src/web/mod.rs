@@ -27,7 +27,6 @@ use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -45,7 +44,8 @@ pub struct Inner {
     pub files: Files,
     pub catalog: RwLock<Arc<Catalog>>,
     pub calendar: dvc_domain::calendar::WorkingCalendar,
-    pub mail_wake: Arc<Notify>,
+    /// Tells this node's outbox worker about queued e-mails.
+    pub mail: Arc<crate::jobs::mailer::MailQueue>,
     pub limiter: rate_limit::RateLimiter,
     /// Signs session cookies and derives CSRF tokens (see [`security`]); the same on every node.
     pub session_key: Vec<u8>,
@@ -202,7 +202,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         files,
         catalog: RwLock::new(Arc::new(Catalog::default())),
         calendar,
-        mail_wake: Arc::new(Notify::new()),
+        mail: Default::default(),
         limiter,
         session_key,
         blank_forms: Default::default(),
@@ -235,7 +235,7 @@ pub async fn launch(config: Config, listener: tokio::net::TcpListener) -> anyhow
             .mail_from
             .parse()
             .context("DVC_MAIL_FROM không phải địa chỉ thư hợp lệ")?,
-        wake: state.mail_wake.clone(),
+        queue: state.mail.clone(),
         backoff_base: Duration::from_secs(2),
     };
     tokio::spawn(mailer.run());

@@ -36,7 +36,7 @@ async fn dead_smtp_delays_but_does_not_lose_the_email() {
         db: app.state.db.clone(),
         transport: Transport::from_config(Some(&url), &app.dir).expect("transport"),
         from: "Cổng <no-reply@dichvucong.test>".parse().expect("from"),
-        wake: Default::default(),
+        queue: Default::default(),
         backoff_base: Duration::from_millis(100),
     };
     let sent_now = mailer.send_due().await.expect("send");
@@ -47,6 +47,38 @@ async fn dead_smtp_delays_but_does_not_lose_the_email() {
         mailer.send_due().await.expect("send"),
         0,
         "never sent twice"
+    );
+    assert_eq!(
+        dichvucong::store::outbox::counts(&app.state.db)
+            .await
+            .expect("counts"),
+        (0, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_message_named_by_id_is_claimed_directly_and_sent_once() {
+    let app = app_with_dead_smtp().await;
+    let code = app.submit_birth_registration().await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (url, mailbox) = crate::smtp::start().await;
+    dichvucong::store::outbox::mark_failed(&app.state.db, 1, 0, "test: retry now")
+        .await
+        .expect("reschedule");
+    let mailer = Mailer {
+        db: app.state.db.clone(),
+        transport: Transport::from_config(Some(&url), &app.dir).expect("transport"),
+        from: "Cổng <no-reply@dichvucong.test>".parse().expect("from"),
+        queue: Default::default(),
+        backoff_base: Duration::from_millis(100),
+    };
+    // An id that does not exist, next to the real one, is simply not claimed.
+    assert_eq!(mailer.send_hinted(&[1, 999]).await.expect("send"), 1);
+    mailbox.wait_for(&code, 5).await.expect("delivered");
+    assert_eq!(
+        mailer.send_hinted(&[1]).await.expect("send"),
+        0,
+        "a sent message is not claimed again"
     );
     assert_eq!(
         dichvucong::store::outbox::counts(&app.state.db)
@@ -98,7 +130,7 @@ async fn a_failed_round_leaves_no_message_locked_and_a_batch_goes_out_together()
         db: app.state.db.clone(),
         transport: Transport::from_config(Some(&url), &app.dir).expect("transport"),
         from: "Cổng <no-reply@dichvucong.test>".parse().expect("from"),
-        wake: Default::default(),
+        queue: Default::default(),
         backoff_base: Duration::from_millis(100),
     };
     assert_eq!(

@@ -454,10 +454,13 @@ pub async fn send(
     let outcome =
         dossiers::submit_from(&state.db, Some(&state.light), &new, mail, Some(&from)).await?;
     let code = outcome.code().to_string();
-    if let dossiers::SubmitOutcome::Created(_) = outcome {
+    if let dossiers::SubmitOutcome::Created(_, mail_id) = outcome {
         // The draft was deleted and the code remembered in the session in the same transaction.
         tracing::info!(dossier = %code, procedure = %p.code, "dossier submitted");
-        state.mail_wake.notify_one();
+        match mail_id {
+            Some(id) => state.mail.queued(id),
+            None => state.mail.wake(),
+        }
     } else {
         sessions::delete_draft(&state.db, &session.id_hash, &p.code).await?;
         remember_submitted(&state, &session, &code).await?;

@@ -561,7 +561,7 @@ pub async fn act(
     };
     dossiers::apply(&state.db, &old, &new, &change).await?;
     if mail.is_some() {
-        state.mail_wake.notify_one();
+        state.mail.wake();
     }
     tracing::info!(dossier = %old.code, action = action_slug(action), by = %ctx.staff.email, "dossier action");
     Ok(Redirect::to(&format!(
