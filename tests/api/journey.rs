@@ -59,6 +59,7 @@ async fn citizen_journey_with_attachment_email_and_lookup() {
         );
     }
     assert!(review.contains("Sửa"));
+    assert!(review.contains("Hồ sơ: <strong>Đăng ký khai sinh</strong>"));
     assert!(captcha.is_none(), "captcha is off in this test");
 
     // 5. "Gửi thông tin" → 6. confirmation with the dossier code.
@@ -80,6 +81,7 @@ async fn citizen_journey_with_attachment_email_and_lookup() {
             && conf.contains("Giấy chứng sinh")
     );
     assert!(conf.contains("hoa.nguyen@example.vn"));
+    assert!(conf.contains(&format!("Đăng ký khai sinh (mã {PROC})")));
 
     // 7. The same by e-mail, with the secret link.
     let mail = app

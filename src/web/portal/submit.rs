@@ -17,7 +17,7 @@ use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use dvc_domain::catalog::Procedure;
-use dvc_domain::form::{FieldKind, applicant};
+use dvc_domain::form::{FieldKind, applicant, applicant_section};
 use minijinja::{Value, context};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -36,11 +36,13 @@ pub fn display_answers(
     draft_answers: &dvc_domain::form::Answers,
     files: &[(String, String)],
 ) -> Vec<Value> {
-    let Some(form) = p.form.as_ref().map(|f| f.with_applicant()) else {
+    let Some(form) = p.form.as_ref() else {
         return vec![];
     };
-    form.sections
-        .iter()
+    // The declaration's sections as `with_applicant` lists them, without copying the form.
+    let applicant = applicant_section();
+    std::iter::once(&applicant)
+        .chain(form.sections.iter())
         .map(|s| {
             let rows: Vec<Value> = s
                 .fields
@@ -85,6 +87,13 @@ pub fn display_answers(
             context! { title => s.title.clone(), rows }
         })
         .collect()
+}
+
+/// What the review page, the confirmation page and the confirmation e-mail show of the
+/// procedure. Serializing the whole procedure (form definition, legal texts, documents) into a
+/// template value for three lines cost hundreds of allocations per page.
+fn procedure_brief(p: &Procedure) -> Value {
+    context! { code => &p.code, name => &p.name, fee_note => &p.fee_note }
 }
 
 /// A draft whose answers all passed validation and that can be sent.
@@ -151,7 +160,7 @@ async fn render_review(
         status,
         "review.html",
         context! {
-            p => ser(p), sections,
+            p => procedure_brief(p), sections,
             agency_name => agency.as_ref().map(|a| a.name.clone()),
             csrf => session.csrf_token.clone(), submit_token => draft.submit_token.clone(),
             captcha_id, captcha_words, captcha_error, expected,
@@ -478,7 +487,7 @@ fn confirmation_text(
     expected_at: i64,
 ) -> String {
     let ctx = context! {
-        base, code, p => ser(p), agency => ser(agency), name,
+        base, code, p => procedure_brief(p), agency => ser(agency), name,
         private_url => format!("{base}/ho-so/xem/{secret}"),
         lookup_url => format!("{base}/tra-cuu?ma={code}"),
         expected => crate::web::templates::format_datetime(expected_at),
@@ -523,7 +532,7 @@ pub async fn confirmation(
     let resp = render(
         "confirmation.html",
         context! {
-            code => row.code, p => ser(&p), agency => ser(&agency),
+            code => row.code, p => procedure_brief(&p), agency => ser(&agency),
             email => row.applicant_email, submitted_at => row.submitted_at, expected_at => row.expected_at,
             originals => p.originals_to_bring().iter().map(ser).collect::<Vec<_>>(),
             fees, online_class => p.online_class.slug(),
