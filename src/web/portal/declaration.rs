@@ -182,12 +182,9 @@ async fn read_text(mut field: PartField<'_>) -> Result<String, ReadError> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// Reads the declaration POST. `body_len` (the request's Content-Length, if sent) sizes the
-/// buffer of an uploaded file once instead of growing it by doubling (five copies for 100 KB).
 async fn read_post(
     session: &Session,
     form: &FormDefinition,
-    body_len: Option<usize>,
     mut mp: Multipart,
 ) -> Result<Posted, ReadError> {
     // The CSRF token must come first, before anything is stored.
@@ -222,10 +219,7 @@ async fn read_post(
                     def.max_size_mb.unwrap_or(form::DEFAULT_MAX_FILE_MB) as usize * 1024 * 1024;
                 let label = def.label.clone();
                 let mut field = field;
-                // At most 1 MiB up front: a larger file grows the buffer as it arrives, and a
-                // declared length alone never reserves more.
-                let mut buf =
-                    BytesMut::with_capacity(body_len.unwrap_or(0).min(limit).min(1 << 20));
+                let mut buf = BytesMut::new();
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                     if buf.len() + chunk.len() > limit {
                         return Err(ReadError::TooLarge(
@@ -313,12 +307,7 @@ pub async fn save(
         });
     let mut draft = draft.unwrap_or_default();
 
-    let body_len = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .map(|n| n.min(crate::web::MAX_DECLARATION_BODY));
-    let posted = match read_post(&session, &form_def, body_len, mp).await {
+    let posted = match read_post(&session, &form_def, mp).await {
         Ok(p) => p,
         Err(ReadError::App(e)) => return Err(e),
         Err(ReadError::TooLarge(raw, message)) => {
