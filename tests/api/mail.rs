@@ -15,6 +15,17 @@ async fn app_with_dead_smtp() -> TestApp {
         .await
 }
 
+/// A second outbox worker on the app's database (as after a restart), sending to `url`.
+fn worker_to(app: &TestApp, url: &str) -> Mailer {
+    Mailer {
+        db: app.state.db.clone(),
+        transport: Transport::from_config(Some(url), &app.dir).expect("transport"),
+        from: "Cổng <no-reply@dichvucong.test>".parse().expect("from"),
+        queue: Default::default(),
+        backoff_base: Duration::from_millis(100),
+    }
+}
+
 #[tokio::test]
 async fn dead_smtp_delays_but_does_not_lose_the_email() {
     let app = app_with_dead_smtp().await;
@@ -32,13 +43,7 @@ async fn dead_smtp_delays_but_does_not_lose_the_email() {
     dichvucong::store::outbox::mark_failed(&app.state.db, 1, 0, "test: retry now")
         .await
         .expect("reschedule");
-    let mailer = Mailer {
-        db: app.state.db.clone(),
-        transport: Transport::from_config(Some(&url), &app.dir).expect("transport"),
-        from: "Cổng <no-reply@dichvucong.test>".parse().expect("from"),
-        queue: Default::default(),
-        backoff_base: Duration::from_millis(100),
-    };
+    let mailer = worker_to(&app, &url);
     let sent_now = mailer.send_due().await.expect("send");
     assert_eq!(sent_now, 1);
     let msg = mailbox.wait_for(&code, 5).await.expect("delivered");
@@ -65,13 +70,7 @@ async fn a_message_named_by_id_is_claimed_directly_and_sent_once() {
     dichvucong::store::outbox::mark_failed(&app.state.db, 1, 0, "test: retry now")
         .await
         .expect("reschedule");
-    let mailer = Mailer {
-        db: app.state.db.clone(),
-        transport: Transport::from_config(Some(&url), &app.dir).expect("transport"),
-        from: "Cổng <no-reply@dichvucong.test>".parse().expect("from"),
-        queue: Default::default(),
-        backoff_base: Duration::from_millis(100),
-    };
+    let mailer = worker_to(&app, &url);
     // An id that does not exist, next to the real one, is simply not claimed.
     assert_eq!(mailer.send_hinted(&[1, 999]).await.expect("send"), 1);
     mailbox.wait_for(&code, 5).await.expect("delivered");
@@ -126,13 +125,7 @@ async fn a_failed_round_leaves_no_message_locked_and_a_batch_goes_out_together()
             .await
             .expect("reschedule");
     }
-    let mailer = Mailer {
-        db: app.state.db.clone(),
-        transport: Transport::from_config(Some(&url), &app.dir).expect("transport"),
-        from: "Cổng <no-reply@dichvucong.test>".parse().expect("from"),
-        queue: Default::default(),
-        backoff_base: Duration::from_millis(100),
-    };
+    let mailer = worker_to(&app, &url);
     assert_eq!(
         mailer.send_due().await.expect("send"),
         3,
