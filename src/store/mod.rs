@@ -9,6 +9,7 @@ pub mod audit;
 pub mod catalog;
 pub mod dossiers;
 pub mod outbox;
+pub mod pg;
 pub mod rate_limits;
 pub mod sessions;
 pub mod staff;
@@ -17,7 +18,7 @@ pub mod tables;
 #[cfg(test)]
 mod lockstep;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -46,14 +47,14 @@ pub fn storable_key(key: &str) -> bool {
     !key.contains('\0')
 }
 
-/// The pools do not ping a connection before handing it out (`test_before_acquire(false)`):
-/// sqlx already pings every connection when it goes back to the pool, and a connection that
-/// broke in between (a restarted PostgreSQL) fails its next statement, which the request
-/// reports as an error and the pool then drops. Saves one round trip per statement.
+/// The pools do not ping a connection before handing it out (`test_before_acquire(false)`): a
+/// connection that broke meanwhile (a restarted PostgreSQL) fails its next statement, which the
+/// request reports as an error, and is then dropped. Saves one round trip per statement. On
+/// PostgreSQL single statements do not pay sqlx's ping on release either ([`pg`]).
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqlitePool),
-    Postgres(PgPool),
+    Postgres(pg::PgDb),
 }
 
 /// Runs the same body against whichever pool backs `$db`, binding the pool to `$pool`.
@@ -112,13 +113,19 @@ impl Db {
             if !durable {
                 opts = opts.options([("synchronous_commit", "off")]);
             }
+            // Single statements (nearly all) run on lean connections; transactions on sqlx's
+            // pool (see [`pg`]).
             let pool = PgPoolOptions::new()
                 .test_before_acquire(false)
-                .max_connections(if durable { 16 } else { 8 })
+                .max_connections(if durable { 8 } else { 2 })
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(opts)
+                .connect_with(opts.clone())
                 .await?;
-            Ok(Db::Postgres(pool))
+            Ok(Db::Postgres(pg::PgDb::new(
+                opts,
+                if durable { 16 } else { 8 },
+                pool,
+            )))
         } else {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(durable)
@@ -150,7 +157,7 @@ impl Db {
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match self {
             Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await,
-            Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await,
+            Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(&p.pool).await,
         }
     }
 

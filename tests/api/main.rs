@@ -17,6 +17,7 @@ mod journey;
 mod mail;
 mod migrate_data;
 mod multinode;
+mod pg_connections;
 mod s3;
 mod security;
 mod uploads;
