@@ -76,10 +76,19 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
     let _ = writeln!(out, "|---|---|---|---|");
     row_rate(
         out,
-        &format!(
-            "submissions, max ({} concurrent citizens, closed loop)",
-            run.users
-        ),
+        &if let Some(m) = b.submit_max.as_ref().filter(|m| m.rounds > 1) {
+            format!(
+                "submissions, max ({} concurrent citizens, closed loop, median of {} interleaved rounds of {:.0} s)",
+                run.users,
+                m.rounds,
+                m.portal.seconds / m.rounds as f64
+            )
+        } else {
+            format!(
+                "submissions, max ({} concurrent citizens, closed loop)",
+                run.users
+            )
+        },
         &b.submit_max,
     );
     if let Some(p) = &b.submit_50 {
