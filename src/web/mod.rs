@@ -1,6 +1,7 @@
 //! HTTP: the citizen portal (server-rendered HTML that works without JavaScript), the JSON API,
 //! and the security middleware around them. Handlers are thin: parse → domain/store → render.
 
+pub mod admission;
 pub mod api;
 pub mod captcha;
 pub mod extract;
@@ -51,6 +52,8 @@ pub struct Inner {
     pub session_key: Vec<u8>,
     /// Declaration pages before anything is typed (see [`templates::PageCache`]).
     pub blank_forms: templates::PageCache,
+    /// Request bodies read whole into memory at the same time ([`admission`]).
+    pub uploads: admission::UploadGate,
 }
 
 #[derive(Clone)]
@@ -206,6 +209,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         limiter,
         session_key,
         blank_forms: Default::default(),
+        uploads: Default::default(),
     }));
     state.reload_catalog().await?;
     Ok(state)

@@ -307,6 +307,7 @@ pub async fn save(
         });
     let mut draft = draft.unwrap_or_default();
 
+    let admitted = state.uploads.admit(&headers).await?;
     let posted = match read_post(&session, &form_def, mp).await {
         Ok(p) => p,
         Err(ReadError::App(e)) => return Err(e),
@@ -350,6 +351,8 @@ pub async fn save(
             state.files.delete(&old.storage_key).await?;
         }
     }
+    // The uploaded bytes are stored and gone: the next body may be read.
+    drop(admitted);
     merge_answers(&mut draft, posted.raw, &form_def, true);
 
     let uploaded: BTreeSet<String> = draft.files.keys().cloned().collect();

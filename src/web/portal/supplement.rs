@@ -96,6 +96,7 @@ pub async fn submit(
             "Dữ liệu gửi lên không đọc được. Hãy tải lại trang bổ sung hồ sơ và gửi lại.".into(),
         )
     };
+    let _admitted = state.uploads.admit(&headers).await?;
     let first = mp.next_field().await.map_err(|_| bad())?;
     let csrf = match first {
         Some(f) if f.name() == Some("csrf") => Some(f.text().await.map_err(|_| bad())?),
