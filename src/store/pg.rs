@@ -11,12 +11,14 @@
 //! statement cut short by a dropped request is finished off by the connection's next user.
 //! A connection that failed below SQL (I/O, protocol) is closed instead of going back.
 //!
-//! Transactions stay on sqlx's pool ([`PgDb::begin`]), whose `Transaction` owns its connection
-//! and rolls back on drop.
+//! Lean: `execute`, `fetch_one`, `fetch_optional`, `fetch_all`. On sqlx's pool: transactions
+//! ([`PgDb::begin`]; its `Transaction` owns its connection and rolls back on drop) and row streams
+//! (`fetch`, `fetch_many`: a stream must own its connection; the catalogue is read at start as a
+//! stream so that 10,000 procedures are never all in memory at once — collecting them had raised
+//! the portal's peak memory at start from 57 MB to 144 MB).
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
-use futures_util::{StreamExt, TryStreamExt};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgQueryResult, PgRow, PgStatement};
 use sqlx::postgres::{PgPool, PgTypeInfo, Postgres};
 use sqlx::{ConnectOptions, Connection, Either, Error, Execute, Executor, SqlSafeStr, SqlStr};
@@ -24,8 +26,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// The PostgreSQL side of [`super::Db`]. `&PgDb` is an [`Executor`]: a statement run on it takes
-/// a [`Lean`] connection.
+/// The PostgreSQL side of [`super::Db`]. `&PgDb` is an [`Executor`]: a single statement run on it
+/// takes a [`Lean`] connection; a row stream, one of sqlx's pool.
 #[derive(Clone, Debug)]
 pub struct PgDb {
     lean: Lean,
@@ -187,6 +189,8 @@ impl Drop for Lease {
 impl<'c> Executor<'c> for &'_ PgDb {
     type Database = Postgres;
 
+    /// Rows as a stream (e.g. the catalogue read at start, 10,000 procedures, unpacked one by
+    /// one): sqlx's pool, which can hand out a stream that owns its connection.
     fn fetch_many<'e, 'q: 'e, E>(
         self,
         query: E,
@@ -195,22 +199,33 @@ impl<'c> Executor<'c> for &'_ PgDb {
         'c: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
+        Executor::fetch_many(&self.pool, query)
+    }
+
+    fn execute<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<PgQueryResult, Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Postgres>,
+    {
         let lean = self.lean.clone();
-        // Collected before they are handed on: every caller here reads all the rows anyway.
-        futures_util::stream::once(async move {
+        Box::pin(async move {
             let mut lease = lean.lease().await?;
-            let rows: Vec<Result<Either<PgQueryResult, PgRow>, Error>> =
-                lease.conn()?.fetch_many(query).collect().await;
-            if rows
-                .iter()
-                .any(|r| r.as_ref().is_err_and(|e| !leaves_connection_usable(e)))
-            {
-                lease.keep = false;
-            }
-            Ok::<_, Error>(futures_util::stream::iter(rows))
+            let r = lease.conn()?.execute(query).await;
+            lease.saw(r)
         })
-        .try_flatten()
-        .boxed()
+    }
+
+    fn fetch_all<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Vec<PgRow>, Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Postgres>,
+    {
+        let lean = self.lean.clone();
+        Box::pin(async move {
+            let mut lease = lean.lease().await?;
+            let r = lease.conn()?.fetch_all(query).await;
+            lease.saw(r)
+        })
     }
 
     fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Option<PgRow>, Error>>
