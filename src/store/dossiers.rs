@@ -281,7 +281,7 @@ const FILE_PG: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, ag
   SELECT id FROM o";
 
 async fn file_pg(
-    pool: &super::pg::PgDb,
+    pool: &super::lean::LeanDb<sqlx::Postgres>,
     new: &NewDossier,
     seq: i64,
     answers: &str,

@@ -8,8 +8,8 @@
 pub mod audit;
 pub mod catalog;
 pub mod dossiers;
+pub mod lean;
 pub mod outbox;
-pub mod pg;
 pub mod rate_limits;
 pub mod sessions;
 pub mod staff;
@@ -19,9 +19,7 @@ pub mod tables;
 mod lockstep;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -49,12 +47,12 @@ pub fn storable_key(key: &str) -> bool {
 
 /// The pools do not ping a connection before handing it out (`test_before_acquire(false)`): a
 /// connection that broke meanwhile (a restarted PostgreSQL) fails its next statement, which the
-/// request reports as an error, and is then dropped. Saves one round trip per statement. On
-/// PostgreSQL single statements do not pay sqlx's ping on release either ([`pg`]).
+/// request reports as an error, and is then dropped. Saves one round trip per statement. Single
+/// statements do not pay sqlx's ping on release either ([`lean`]).
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
-    Postgres(pg::PgDb),
+    Sqlite(lean::LeanDb<sqlx::Sqlite>),
+    Postgres(lean::LeanDb<sqlx::Postgres>),
 }
 
 /// Runs the same body against whichever pool backs `$db`, binding the pool to `$pool`.
@@ -114,14 +112,14 @@ impl Db {
                 opts = opts.options([("synchronous_commit", "off")]);
             }
             // Single statements (nearly all) run on lean connections; transactions on sqlx's
-            // pool (see [`pg`]).
+            // pool (see [`lean`]).
             let pool = PgPoolOptions::new()
                 .test_before_acquire(false)
                 .max_connections(if durable { 8 } else { 2 })
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts.clone())
                 .await?;
-            Ok(Db::Postgres(pg::PgDb::new(
+            Ok(Db::Postgres(lean::LeanDb::new(
                 opts,
                 if durable { 16 } else { 8 },
                 pool,
@@ -139,11 +137,15 @@ impl Db {
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
                 .test_before_acquire(false)
-                .max_connections(if durable { 8 } else { 4 })
+                .max_connections(if durable { 4 } else { 2 })
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(opts)
+                .connect_with(opts.clone())
                 .await?;
-            Ok(Db::Sqlite(pool))
+            Ok(Db::Sqlite(lean::LeanDb::new(
+                opts,
+                if durable { 8 } else { 4 },
+                pool,
+            )))
         }
     }
 
@@ -156,7 +158,7 @@ impl Db {
 
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match self {
-            Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await,
+            Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(&p.pool).await,
             Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(&p.pool).await,
         }
     }

@@ -1,56 +1,71 @@
-//! PostgreSQL connections: single statements on [`Lean`] connections, transactions on sqlx's
-//! pool.
+//! Database connections: single statements on [`Lean`] connections, transactions and row
+//! streams on sqlx's pool. Both backends.
 //!
 //! Why not sqlx's pool for everything: it pings every connection as it goes back to the pool
-//! (`return_to_pool`: a Sync message, then a wait for ReadyForQuery), one more round trip to the
-//! database for every statement — a wake-up of the server process and of ours. On the benchmark's
+//! (`return_to_pool`), one more round trip for every statement: on PostgreSQL a Sync message and
+//! a wait for ReadyForQuery, a wake-up of the server process and of ours; on SQLite a message to
+//! the connection's worker thread and back, two thread hand-offs. On the benchmark's
 //! submission journey (seven statements) the pings cost ~0.14 ms of CPU each, portal and
 //! database together, about a sixth of a submission's CPU. For a single statement the ping adds
 //! nothing: sqlx's PostgreSQL connection starts every statement by sending whatever is still
 //! buffered and reading up to the last ReadyForQuery it is owed (`wait_until_ready`), so a
-//! statement cut short by a dropped request is finished off by the connection's next user.
-//! A connection that failed below SQL (I/O, protocol) is closed instead of going back.
+//! statement cut short by a dropped request is finished off by the connection's next user;
+//! sqlx's SQLite worker runs commands in order and stops a statement whose caller is gone.
+//! A connection that failed below SQL (I/O, protocol, a crashed worker) is closed instead of
+//! going back.
 //!
 //! Lean: `execute`, `fetch_one`, `fetch_optional`, `fetch_all`. On sqlx's pool: transactions
-//! ([`PgDb::begin`]; its `Transaction` owns its connection and rolls back on drop) and row streams
+//! ([`LeanDb::begin`]; its `Transaction` owns its connection and rolls back on drop) and row streams
 //! (`fetch`, `fetch_many`: a stream must own its connection; the catalogue is read at start as a
 //! stream so that 10,000 procedures are never all in memory at once — collecting them had raised
 //! the portal's peak memory at start from 57 MB to 144 MB).
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgQueryResult, PgRow, PgStatement};
-use sqlx::postgres::{PgPool, PgTypeInfo, Postgres};
-use sqlx::{ConnectOptions, Connection, Either, Error, Execute, Executor, SqlSafeStr, SqlStr};
+use sqlx::{
+    ConnectOptions, Connection, Database, Either, Error, Execute, Executor, Pool, SqlSafeStr,
+    SqlStr,
+};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// The PostgreSQL side of [`super::Db`]. `&PgDb` is an [`Executor`]: a single statement run on it
-/// takes a [`Lean`] connection; a row stream, one of sqlx's pool.
-#[derive(Clone, Debug)]
-pub struct PgDb {
-    lean: Lean,
+type Options<DB> = <<DB as Database>::Connection as Connection>::Options;
+
+/// What [`super::Db`] holds for either backend. `&LeanDb` is an [`Executor`]: a single statement
+/// run on it takes a [`Lean`] connection; a row stream, one of sqlx's pool.
+#[derive(Debug)]
+pub struct LeanDb<DB: Database> {
+    lean: Lean<DB>,
     /// For transactions, migrations and anything that needs a connection of its own.
-    pub pool: PgPool,
+    pub pool: Pool<DB>,
 }
 
-impl PgDb {
-    pub fn new(opts: PgConnectOptions, max: usize, pool: PgPool) -> PgDb {
-        PgDb {
+impl<DB: Database> Clone for LeanDb<DB> {
+    fn clone(&self) -> Self {
+        LeanDb {
+            lean: self.lean.clone(),
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+impl<DB: Database> LeanDb<DB> {
+    pub fn new(opts: Options<DB>, max: usize, pool: Pool<DB>) -> LeanDb<DB> {
+        LeanDb {
             lean: Lean::new(opts, max, Duration::from_secs(10)),
             pool,
         }
     }
 
-    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, Error> {
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, Error> {
         self.pool.begin().await
     }
 
     pub async fn begin_with(
         &self,
         statement: impl SqlSafeStr,
-    ) -> Result<sqlx::Transaction<'static, Postgres>, Error> {
+    ) -> Result<sqlx::Transaction<'static, DB>, Error> {
         self.pool.begin_with(statement).await
     }
 
@@ -61,17 +76,22 @@ impl PgDb {
 }
 
 /// At most `max` connections, opened on demand and kept open; handed back without a ping.
-#[derive(Clone)]
-pub struct Lean(Arc<Inner>);
+pub struct Lean<DB: Database>(Arc<Inner<DB>>);
 
-struct Inner {
-    opts: PgConnectOptions,
-    idle: Mutex<Vec<PgConnection>>,
+impl<DB: Database> Clone for Lean<DB> {
+    fn clone(&self) -> Self {
+        Lean(self.0.clone())
+    }
+}
+
+struct Inner<DB: Database> {
+    opts: Options<DB>,
+    idle: Mutex<Vec<DB::Connection>>,
     permits: Arc<Semaphore>,
     acquire_timeout: Duration,
 }
 
-impl std::fmt::Debug for Lean {
+impl<DB: Database> std::fmt::Debug for Lean<DB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lean")
             .field("idle", &self.idle().len())
@@ -80,8 +100,8 @@ impl std::fmt::Debug for Lean {
     }
 }
 
-impl Lean {
-    pub fn new(opts: PgConnectOptions, max: usize, acquire_timeout: Duration) -> Lean {
+impl<DB: Database> Lean<DB> {
+    pub fn new(opts: Options<DB>, max: usize, acquire_timeout: Duration) -> Lean<DB> {
         Lean(Arc::new(Inner {
             opts,
             idle: Mutex::new(Vec::new()),
@@ -90,14 +110,14 @@ impl Lean {
         }))
     }
 
-    fn idle(&self) -> MutexGuard<'_, Vec<PgConnection>> {
+    fn idle(&self) -> MutexGuard<'_, Vec<DB::Connection>> {
         match self.0.idle.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
     }
 
-    async fn lease(&self) -> Result<Lease, Error> {
+    async fn lease(&self) -> Result<Lease<DB>, Error> {
         let permit = tokio::time::timeout(
             self.0.acquire_timeout,
             self.0.permits.clone().acquire_owned(),
@@ -129,15 +149,15 @@ impl Lean {
 }
 
 /// A connection taken from [`Lean`]; goes back on drop unless it failed below SQL.
-struct Lease {
-    lean: Lean,
-    conn: Option<PgConnection>,
+struct Lease<DB: Database> {
+    lean: Lean<DB>,
+    conn: Option<DB::Connection>,
     keep: bool,
     _permit: OwnedSemaphorePermit,
 }
 
-impl Lease {
-    fn conn(&mut self) -> Result<&mut PgConnection, Error> {
+impl<DB: Database> Lease<DB> {
+    fn conn(&mut self) -> Result<&mut DB::Connection, Error> {
         self.conn.as_mut().ok_or(Error::PoolClosed)
     }
 
@@ -175,7 +195,7 @@ fn leaves_connection_usable(e: &Error) -> bool {
     )
 }
 
-impl Drop for Lease {
+impl<DB: Database> Drop for Lease<DB> {
     fn drop(&mut self) {
         if let Some(c) = self.conn.take()
             && self.keep
@@ -186,26 +206,29 @@ impl Drop for Lease {
     }
 }
 
-impl<'c> Executor<'c> for &'_ PgDb {
-    type Database = Postgres;
+impl<'c, DB: Database> Executor<'c> for &'_ LeanDb<DB>
+where
+    for<'x> &'x mut DB::Connection: Executor<'x, Database = DB>,
+{
+    type Database = DB;
 
     /// Rows as a stream (e.g. the catalogue read at start, 10,000 procedures, unpacked one by
     /// one): sqlx's pool, which can hand out a stream that owns its connection.
     fn fetch_many<'e, 'q: 'e, E>(
         self,
         query: E,
-    ) -> BoxStream<'e, Result<Either<PgQueryResult, PgRow>, Error>>
+    ) -> BoxStream<'e, Result<Either<DB::QueryResult, DB::Row>, Error>>
     where
         'c: 'e,
-        E: 'q + Execute<'q, Postgres>,
+        E: 'q + Execute<'q, DB>,
     {
         Executor::fetch_many(&self.pool, query)
     }
 
-    fn execute<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<PgQueryResult, Error>>
+    fn execute<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<DB::QueryResult, Error>>
     where
         'c: 'e,
-        E: 'q + Execute<'q, Postgres>,
+        E: 'q + Execute<'q, DB>,
     {
         let lean = self.lean.clone();
         Box::pin(async move {
@@ -215,10 +238,10 @@ impl<'c> Executor<'c> for &'_ PgDb {
         })
     }
 
-    fn fetch_all<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Vec<PgRow>, Error>>
+    fn fetch_all<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Vec<DB::Row>, Error>>
     where
         'c: 'e,
-        E: 'q + Execute<'q, Postgres>,
+        E: 'q + Execute<'q, DB>,
     {
         let lean = self.lean.clone();
         Box::pin(async move {
@@ -228,10 +251,13 @@ impl<'c> Executor<'c> for &'_ PgDb {
         })
     }
 
-    fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Option<PgRow>, Error>>
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<DB::Row>, Error>>
     where
         'c: 'e,
-        E: 'q + Execute<'q, Postgres>,
+        E: 'q + Execute<'q, DB>,
     {
         let lean = self.lean.clone();
         Box::pin(async move {
@@ -244,8 +270,8 @@ impl<'c> Executor<'c> for &'_ PgDb {
     fn prepare_with<'e>(
         self,
         sql: SqlStr,
-        parameters: &'e [PgTypeInfo],
-    ) -> BoxFuture<'e, Result<PgStatement, Error>>
+        parameters: &'e [DB::TypeInfo],
+    ) -> BoxFuture<'e, Result<DB::Statement, Error>>
     where
         'c: 'e,
     {
@@ -257,7 +283,7 @@ impl<'c> Executor<'c> for &'_ PgDb {
         })
     }
 
-    fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<sqlx::Describe<Postgres>, Error>>
+    fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<sqlx::Describe<DB>, Error>>
     where
         'c: 'e,
     {

@@ -1,9 +1,10 @@
-//! PostgreSQL single statements run on connections handed back without sqlx's ping
-//! (`store::pg`). A statement cut short (its request dropped) leaves its connection usable for
-//! the next one; a connection the server killed is dropped after one failed statement and a new
-//! one is opened. PostgreSQL only (`DVC_TEST_BACKEND=postgres`).
+//! Single statements run on connections handed back without sqlx's ping (`store::lean`). A
+//! statement cut short (its request dropped) leaves its connection usable for the next one (both
+//! backends); a PostgreSQL connection the server killed is dropped after one failed statement and
+//! a new one is opened (with `DVC_TEST_BACKEND=postgres`).
 
 use crate::helpers::*;
+use crate::nodes::{TempDir, temp_dir};
 use dichvucong::store::Db;
 use std::time::Duration;
 
@@ -73,5 +74,48 @@ async fn a_statement_cut_short_or_a_killed_connection_does_not_poison_the_next_o
     };
     assert_ne!(after, first);
     assert_eq!(backend_pid(&db).await.expect("pid"), after);
+    db.close().await;
+}
+
+/// SQLite: the same without a server — a long statement cut short leaves its connection (the
+/// only one opened, so the one the next statements get) usable.
+#[tokio::test]
+async fn sqlite_a_statement_cut_short_does_not_poison_the_next_ones() {
+    let dir = TempDir(temp_dir("lean-sqlite"));
+    let url = format!("sqlite://{}", dir.0.join("t.db").display());
+    let db = Db::connect(&url).await.expect("connect");
+    let Db::Sqlite(p) = &db else {
+        panic!("SQLite expected");
+    };
+    let slow = sqlx::query(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) \
+         SELECT COUNT(*) FROM c",
+    )
+    .execute(p);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), slow)
+            .await
+            .is_err(),
+        "the statement should still be running"
+    );
+    for i in 0..3i64 {
+        let (n,): (i64,) = sqlx::query_as("SELECT $1 + 1")
+            .bind(i)
+            .fetch_one(p)
+            .await
+            .expect("statement after a cut");
+        assert_eq!(n, i + 1);
+    }
+    assert!(
+        sqlx::query("SELECT * FROM no_such_table")
+            .execute(p)
+            .await
+            .is_err()
+    );
+    let (n,): (i64,) = sqlx::query_as("SELECT 42")
+        .fetch_one(p)
+        .await
+        .expect("statement after an error");
+    assert_eq!(n, 42);
     db.close().await;
 }
