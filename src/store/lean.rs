@@ -206,6 +206,21 @@ impl<DB: Database> Drop for Lease<DB> {
     }
 }
 
+/// Runs one call on a leased connection and notes how it ended ([`Lease::saw`]).
+macro_rules! on_lease {
+    ($lean:expr, $c:ident => $call:expr) => {{
+        let lean = $lean.clone();
+        Box::pin(async move {
+            let mut lease = lean.lease().await?;
+            let r = {
+                let $c = lease.conn()?;
+                $call.await
+            };
+            lease.saw(r)
+        })
+    }};
+}
+
 impl<'c, DB: Database> Executor<'c> for &'_ LeanDb<DB>
 where
     for<'x> &'x mut DB::Connection: Executor<'x, Database = DB>,
@@ -230,12 +245,7 @@ where
         'c: 'e,
         E: 'q + Execute<'q, DB>,
     {
-        let lean = self.lean.clone();
-        Box::pin(async move {
-            let mut lease = lean.lease().await?;
-            let r = lease.conn()?.execute(query).await;
-            lease.saw(r)
-        })
+        on_lease!(self.lean, c => c.execute(query))
     }
 
     fn fetch_all<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Vec<DB::Row>, Error>>
@@ -243,12 +253,7 @@ where
         'c: 'e,
         E: 'q + Execute<'q, DB>,
     {
-        let lean = self.lean.clone();
-        Box::pin(async move {
-            let mut lease = lean.lease().await?;
-            let r = lease.conn()?.fetch_all(query).await;
-            lease.saw(r)
-        })
+        on_lease!(self.lean, c => c.fetch_all(query))
     }
 
     fn fetch_optional<'e, 'q: 'e, E>(
@@ -259,12 +264,7 @@ where
         'c: 'e,
         E: 'q + Execute<'q, DB>,
     {
-        let lean = self.lean.clone();
-        Box::pin(async move {
-            let mut lease = lean.lease().await?;
-            let r = lease.conn()?.fetch_optional(query).await;
-            lease.saw(r)
-        })
+        on_lease!(self.lean, c => c.fetch_optional(query))
     }
 
     fn prepare_with<'e>(
@@ -275,12 +275,7 @@ where
     where
         'c: 'e,
     {
-        let lean = self.lean.clone();
-        Box::pin(async move {
-            let mut lease = lean.lease().await?;
-            let r = lease.conn()?.prepare_with(sql, parameters).await;
-            lease.saw(r)
-        })
+        on_lease!(self.lean, c => c.prepare_with(sql, parameters))
     }
 
     fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<sqlx::Describe<DB>, Error>>
