@@ -63,3 +63,21 @@ export async function andWait(page, action) {
   const [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), action()]);
   return response;
 }
+
+/**
+ * The class of the element that has the focus. Chromium applies `autofocus` at the next
+ * rendering update, which can come after the `load` event `andWait` waits for, so this polls
+ * (from Node, as page scripts may be off) for up to two seconds until the focus leaves `<body>`.
+ */
+export async function focusedClass(page) {
+  const read = () => page.evaluate(() => {
+    const e = document.activeElement;
+    return e && e !== document.body ? e.className || e.tagName.toLowerCase() : '';
+  });
+  for (let i = 0; i < 40; i++) {
+    const c = await read();
+    if (c) return c;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return read();
+}

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { server } from '../lib/server.mjs';
-import { launch, newPage, andWait } from '../lib/browser.mjs';
+import { launch, newPage, andWait, focusedClass } from '../lib/browser.mjs';
 import { audit, writeSummary } from '../lib/audit.mjs';
 import { ANSWERS, PROC, pdfFile } from '../lib/data.mjs';
 
@@ -46,7 +46,7 @@ test('verification code: image, text alternative, wrong code, then sent', { time
   await page.getByLabel('Mã xác nhận').fill('12');
   await andWait(page, () => page.getByRole('button', { name: 'Gửi thông tin' }).click());
   assert.match(await page.title(), /^Lỗi: /);
-  assert.match(await page.evaluate(() => document.activeElement.className), /error-summary/);
+  assert.match(await focusedClass(page), /error-summary/);
   await audit(page, '12-kiem-tra-ma-sai');
   await page.locator('.error-summary a').click();
   assert.equal(await page.evaluate(() => document.activeElement.id), 'captcha_answer');

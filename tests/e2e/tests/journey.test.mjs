@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { server } from '../lib/server.mjs';
-import { launch, newPage, andWait } from '../lib/browser.mjs';
+import { launch, newPage, andWait, focusedClass } from '../lib/browser.mjs';
 import { audit, printView, writeSummary } from '../lib/audit.mjs';
 import { AGENCY, AGENCY_NAME, PROC_NAME, pdfFile, mailContaining, daysAgoVn } from '../lib/data.mjs';
 
@@ -78,7 +78,7 @@ test('a citizen registers a birth online and follows the dossier (no JavaScript)
 
   // The error summary: in the title, focused, linked to each field; answers and the file kept.
   assert.match(await page.title(), /^Lỗi: /);
-  assert.match(await focused(page), /^div\.error-summary/, 'focus moves to the error summary');
+  assert.match(await focusedClass(page), /^error-summary/, 'focus moves to the error summary');
   const summary = page.locator('.error-summary');
   assert.match(await summary.locator('h2').innerText(), /Có 2 mục cần sửa/);
   assert.equal(await summary.locator('a').count(), 2);

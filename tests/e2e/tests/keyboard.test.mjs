@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { server } from '../lib/server.mjs';
-import { launch, newPage, andWait } from '../lib/browser.mjs';
+import { launch, newPage, andWait, focusedClass } from '../lib/browser.mjs';
 import { AGENCY, PROC, pdfFile, daysAgoVn } from '../lib/data.mjs';
 
 const BORN = daysAgoVn(10);
@@ -115,8 +115,7 @@ test('the declaration can be completed with the keyboard alone', { timeout: 120_
   await andWait(page, () => page.keyboard.press('Enter'));
 
   // One error: the summary has the focus; Tab reaches its link; Enter goes to the field.
-  f = await focusState(page);
-  assert.match(await page.evaluate(() => document.activeElement.className), /error-summary/, 'focus on the error summary');
+  assert.match(await focusedClass(page), /error-summary/, 'focus on the error summary');
   f = await tabTo(page, () => true, 'the first error link', 1);
   assert.match(f.text, /dân tộc/i);
   await page.keyboard.press('Enter');

@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { server } from '../lib/server.mjs';
-import { launch, newPage, andWait } from '../lib/browser.mjs';
+import { launch, newPage, andWait, focusedClass } from '../lib/browser.mjs';
 import { audit, writeSummary } from '../lib/audit.mjs';
 import { submitDossier } from '../lib/http.mjs';
 import { pdfFile, mailContaining } from '../lib/data.mjs';
@@ -28,8 +28,6 @@ after(async () => {
 
 // Other pages of the same templates: axe at phone width only, no screenshots (shorter run).
 const bulk = { screenshots: false, axeWidths: [375] };
-
-const focusedClass = (page) => page.evaluate(() => document.activeElement?.className || '');
 
 /** A fresh browser (own cookies) with the official logged in by typing. */
 async function login(role) {

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { server } from '../lib/server.mjs';
-import { launch, newPage, andWait } from '../lib/browser.mjs';
+import { launch, newPage, andWait, focusedClass } from '../lib/browser.mjs';
 import { audit, audited, printView, writeSummary } from '../lib/audit.mjs';
 import { PROC } from '../lib/data.mjs';
 
@@ -21,8 +21,6 @@ after(async () => {
   await browser?.close();
   await srv?.stop();
 });
-
-const focusedClass = () => page.evaluate(() => document.activeElement?.className || '');
 
 test('lists, search with no result, blank form, lookup states, error page', { timeout: 120_000 }, async () => {
   for (const [name, url] of [
@@ -40,7 +38,7 @@ test('lists, search with no result, blank form, lookup states, error page', { ti
   await page.getByLabel('Mã hồ sơ').fill('abc');
   await andWait(page, () => page.getByRole('button', { name: 'Tra cứu' }).click());
   assert.match(await page.title(), /^Lỗi: /);
-  assert.match(await focusedClass(), /error-summary/);
+  assert.match(await focusedClass(page), /error-summary/);
   await audit(page, 'tra-cuu-loi');
   await page.getByLabel('Mã hồ sơ').fill('000.01.00.H31-260101-9999');
   await andWait(page, () => page.getByRole('button', { name: 'Tra cứu' }).click());
@@ -75,7 +73,7 @@ test('every procedure page, declaration (empty and all in error) and blank form'
     if (code !== PROC) await audit(page, `to-khai-${code}`, bulk); // PROC: on the journey
     await andWait(page, () => page.getByRole('button', { name: 'Tiếp tục' }).click());
     assert.match(await page.title(), /^Lỗi: /, `${code}: an empty declaration is refused`);
-    assert.match(await focusedClass(), /error-summary/);
+    assert.match(await focusedClass(page), /error-summary/);
     await audit(page, `to-khai-loi-tat-ca-${code}`, code === PROC ? {} : bulk);
   }
   assert.ok(forms >= 3, `online declarations audited: ${forms}`);
