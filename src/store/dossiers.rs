@@ -387,6 +387,119 @@ pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>
     Ok(row)
 }
 
+/// A dossier as the public lookup shows it: the row, its events and the name and title of the
+/// official handling it, read in one statement (one round trip to the database instead of
+/// three: a lookup is the most frequent request the portal answers).
+#[derive(Debug, Clone)]
+pub struct PublicDossier {
+    pub row: DossierRow,
+    pub events: Vec<EventRow>,
+    /// (name, title) of the assignee, if any.
+    pub handler: Option<(String, String)>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PublicDossierRow {
+    #[sqlx(flatten)]
+    row: DossierRow,
+    events_json: String,
+    handler_name: Option<String>,
+    handler_title: Option<String>,
+}
+
+/// One event as the lookup statement aggregates it: a JSON array in `EventRow`'s column order.
+type EventTuple = (
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+pub async fn find_public(db: &Db, code: &str) -> StoreResult<Option<PublicDossier>> {
+    if !super::storable_key(code) {
+        return Ok(None);
+    }
+    const EVENT: &str = "id, at, actor, action, from_status, to_status, public_note, step, actor_name, actor_title, unit, details";
+    static SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {DOSSIER_COLUMNS}, \
+             (SELECT json_group_array(json_array({EVENT}) ORDER BY id) FROM dossier_events e WHERE e.dossier_id = d.id) AS events_json, \
+             (SELECT name FROM staff s WHERE s.id = d.assignee_id) AS handler_name, \
+             (SELECT title FROM staff s WHERE s.id = d.assignee_id) AS handler_title \
+             FROM dossiers d WHERE code = $1"
+        )
+    });
+    static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {DOSSIER_COLUMNS}, \
+             COALESCE((SELECT json_agg(json_build_array({EVENT}) ORDER BY id) FROM dossier_events e WHERE e.dossier_id = d.id), '[]')::text AS events_json, \
+             (SELECT name FROM staff s WHERE s.id = d.assignee_id) AS handler_name, \
+             (SELECT title FROM staff s WHERE s.id = d.assignee_id) AS handler_title \
+             FROM dossiers d WHERE code = $1"
+        )
+    });
+    let sql = match db {
+        Db::Sqlite(_) => SQLITE.as_str(),
+        Db::Postgres(_) => POSTGRES.as_str(),
+    };
+    let found = db_run!(db, p => {
+        sqlx::query_as::<_, PublicDossierRow>(sqlx::AssertSqlSafe(sql)).bind(code).fetch_optional(p).await?
+    });
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let events: Vec<EventTuple> = serde_json::from_str(&found.events_json)
+        .map_err(|e| StoreError::Corrupt(format!("dossier_events: {e}")))?;
+    let events = events
+        .into_iter()
+        .map(
+            |(
+                id,
+                at,
+                actor,
+                action,
+                from_status,
+                to_status,
+                public_note,
+                step,
+                actor_name,
+                actor_title,
+                unit,
+                details,
+            )| EventRow {
+                id,
+                at,
+                actor,
+                action,
+                from_status,
+                to_status,
+                public_note,
+                step,
+                actor_name,
+                actor_title,
+                unit,
+                details,
+            },
+        )
+        .collect();
+    let handler = found
+        .handler_name
+        .map(|n| (n, found.handler_title.unwrap_or_default()));
+    Ok(Some(PublicDossier {
+        row: found.row,
+        events,
+        handler,
+    }))
+}
+
 pub async fn find_by_secret(db: &Db, secret_hash: &str) -> StoreResult<Option<DossierRow>> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(

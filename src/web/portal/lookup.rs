@@ -2,7 +2,7 @@
 //! and `/ho-so/xem/{token}`: the full view through the secret link sent by e-mail.
 
 use crate::error::{AppError, AppResult};
-use crate::store::dossiers::{self, DossierRow};
+use crate::store::dossiers::{self, DossierRow, PublicDossier};
 use crate::web::AppState;
 use crate::web::extract::{LenientQuery, Peer};
 use crate::web::rate_limit::Action as Limit;
@@ -73,9 +73,10 @@ fn rfc3339(ms: i64) -> String {
     crate::ts(ms).to_string()
 }
 
-pub async fn public_status(state: &AppState, row: &DossierRow) -> AppResult<PublicStatus> {
+/// The public status of a dossier read by [`find_public`] (or [`with_events`]): no I/O.
+pub fn public_status(state: &AppState, d: &PublicDossier) -> PublicStatus {
+    let (row, events) = (&d.row, &d.events);
     let catalog = state.catalog();
-    let events = dossiers::events(&state.db, row.id).await?;
     let status = row.status();
     let now = crate::now_ms();
     let deadline = row.due_at.or(row.expected_at);
@@ -86,22 +87,17 @@ pub async fn public_status(state: &AppState, row: &DossierRow) -> AppResult<Publ
     );
     let procedure = catalog.procedure(&row.procedure_code);
     let steps = procedure
-        .map(|p| crate::web::progress::steps(state, row, &p, &events, now))
+        .map(|p| crate::web::progress::steps(state, row, &p, events, now))
         .unwrap_or_default();
     let current_step = steps
         .iter()
         .find(|s| s.state == "current")
         .map(|s| s.name.clone());
-    let handler = match row.assignee_id {
-        Some(id) => crate::store::staff::find(&state.db, id)
-            .await?
-            .map(|s| Handler {
-                name: s.name,
-                title: s.title,
-            }),
-        None => None,
-    };
-    Ok(PublicStatus {
+    let handler = d
+        .handler
+        .clone()
+        .map(|(name, title)| Handler { name, title });
+    PublicStatus {
         code: row.code.clone(),
         procedure_code: row.procedure_code.clone(),
         procedure_name: catalog
@@ -137,6 +133,23 @@ pub async fn public_status(state: &AppState, row: &DossierRow) -> AppResult<Publ
                 }
             })
             .collect(),
+    }
+}
+
+/// The events and the handler of a dossier already read (the private view, which finds the
+/// dossier by its secret link rather than by its code).
+async fn with_events(state: &AppState, row: DossierRow) -> AppResult<PublicDossier> {
+    let events = dossiers::events(&state.db, row.id).await?;
+    let handler = match row.assignee_id {
+        Some(id) => crate::store::staff::find(&state.db, id)
+            .await?
+            .map(|s| (s.name, s.title)),
+        None => None,
+    };
+    Ok(PublicDossier {
+        row,
+        events,
+        handler,
     })
 }
 
@@ -149,13 +162,13 @@ pub enum LookupError {
 pub async fn find_public(
     state: &AppState,
     raw: &str,
-) -> AppResult<Result<DossierRow, LookupError>> {
+) -> AppResult<Result<PublicDossier, LookupError>> {
     let code = match DossierCode::parse(raw) {
         Ok(c) => c,
         Err(e) => return Ok(Err(LookupError::Invalid(e.to_string()))),
     };
-    match dossiers::find_by_code(&state.db, &code.to_string()).await? {
-        Some(row) => Ok(Ok(row)),
+    match dossiers::find_public(&state.db, &code.to_string()).await? {
+        Some(d) => Ok(Ok(d)),
         None => Ok(Err(LookupError::Unknown(format!(
             "Không tìm thấy hồ sơ có mã {code}. Kiểm tra lại mã trên giấy tiếp nhận hoặc trong thư điện tử đã nhận."
         )))),
@@ -200,8 +213,8 @@ pub async fn page(
     }
     rate_limit_lookup(&state, &headers, peer).await?;
     match find_public(&state, &raw).await? {
-        Ok(row) => {
-            let status = public_status(&state, &row).await?;
+        Ok(d) => {
+            let status = public_status(&state, &d);
             Ok(render(
                 "lookup.html",
                 context! { ma => raw, status => ser(&status) },
@@ -241,8 +254,9 @@ pub async fn private(
     headers: HeaderMap,
 ) -> AppResult<Response> {
     rate_limit_lookup(&state, &headers, peer).await?;
-    let row = by_token(&state, &token).await?;
-    let status = public_status(&state, &row).await?;
+    let d = with_events(&state, by_token(&state, &token).await?).await?;
+    let status = public_status(&state, &d);
+    let row = &d.row;
     let catalog = state.catalog();
     let attachments = dossiers::attachments(&state.db, row.id).await?;
     let files: Vec<(String, String)> = attachments
@@ -257,8 +271,8 @@ pub async fn private(
         .iter()
         .map(|a| context! { id => a.id, name => a.file_name.clone(), size_kb => a.size_bytes.saturating_add(1023) / 1024 })
         .collect();
-    let events = dossiers::events(&state.db, row.id).await?;
-    let documents: Vec<Value> = events
+    let documents: Vec<Value> = d
+        .events
         .iter()
         .filter_map(|e| {
             crate::web::staff::documents::kind_for_action(&e.action)
