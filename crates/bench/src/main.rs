@@ -523,6 +523,21 @@ where
             ps.push(portal().await);
         }
     }
+    if rounds > 1 {
+        // The rounds one by one: a tail that only one round shows is a disturbance of the
+        // machine; one that every round shows is the server's.
+        let p99 = |v: &[Stats]| {
+            v.iter()
+                .map(|s| format!("{:.2}", s.p99_ms))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        eprintln!(
+            "  {name}: p99 of each round, ms: portal {} | baseline {}",
+            p99(&ps),
+            p99(&bs)
+        );
+    }
     let (p, b) = (merge(ps), merge(bs));
     print_phase(&format!("{name} portal (median of {rounds})"), &p);
     print_phase(&format!("{name} baseline (median of {rounds})"), &b);
