@@ -208,9 +208,18 @@ where
 }
 
 /// Starts `f(i)` at `start + i / rate` for `duration`, whatever happened to earlier requests;
-/// latency is measured from the scheduled start. At most `max_in_flight` requests run at once:
-/// beyond that a scheduled request is counted as an error (the server is hopelessly behind).
-pub async fn open_loop<F, Fut>(rate: f64, duration: Duration, max_in_flight: usize, f: F) -> Stats
+/// latency is measured from the scheduled start. At most `max_in_flight` requests are pending at
+/// once: beyond that a scheduled request is counted as an error (the server is hopelessly
+/// behind). With `connections`, at most that many are sent at once (over as many keep-alive
+/// connections, as wrk2 does, or as a reverse proxy's upstream pool would); the others wait in
+/// the generator, and their wait counts in their latency.
+pub async fn open_loop<F, Fut>(
+    rate: f64,
+    duration: Duration,
+    max_in_flight: usize,
+    connections: Option<usize>,
+    f: F,
+) -> Stats
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -220,6 +229,7 @@ where
     let n = (rate * duration.as_secs_f64()).round().max(1.0) as u64;
     let start = tokio::time::Instant::now() + Duration::from_millis(5);
     let in_flight = Arc::new(AtomicUsize::new(0));
+    let sending = connections.map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
     let mut set = tokio::task::JoinSet::new();
     let mut dropped = 0u64;
     for i in 0..n {
@@ -232,8 +242,14 @@ where
         in_flight.fetch_add(1, Ordering::Relaxed);
         let f = f.clone();
         let in_flight = in_flight.clone();
+        let sending = sending.clone();
         set.spawn(async move {
+            let permit = match &sending {
+                Some(s) => Some(s.clone().acquire_owned().await),
+                None => None,
+            };
             let r = f(i).await;
+            drop(permit);
             let lat = scheduled.elapsed().as_micros() as u64;
             in_flight.fetch_sub(1, Ordering::Relaxed);
             r.map(|()| lat).map_err(|e| format!("{e:#}"))

@@ -50,6 +50,12 @@ pub struct Args {
     /// Concurrent connections in the closed-loop lookup and search runs.
     #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// Most requests sent at once (over as many keep-alive connections) in the open-loop lookup
+    /// and search runs; later ones wait in the generator, their wait counted (wrk2's model, and
+    /// a reverse proxy's upstream pool). 0: no limit, a new connection for every request beyond
+    /// the idle ones.
+    #[arg(long, default_value_t = 64)]
+    open_connections: usize,
     /// Seconds per measured phase (default 10; 2 with --quick).
     #[arg(long)]
     seconds: Option<f64>,
@@ -118,6 +124,7 @@ pub struct Run {
     pub seconds_per_phase: f64,
     pub users: usize,
     pub connections: usize,
+    pub open_connections: usize,
     pub git_commit: String,
     pub machine: Machine,
     pub backends: Vec<BackendResult>,
@@ -427,6 +434,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         seconds_per_phase: seconds,
         users: args.users,
         connections: args.connections,
+        open_connections: args.open_connections,
         git_commit: git_commit(),
         machine: Machine {
             cores: std::thread::available_parallelism()
@@ -731,7 +739,7 @@ async fn run_backend(
                     let (b, codes) = (pbase.clone(), pcodes.clone());
                     let (dir, filed) = (pdata.clone(), pcodes.clone());
                     async move {
-                        let s = open_loop(pr, dur, 1000, move |_| {
+                        let s = open_loop(pr, dur, 1000, None, move |_| {
                             let (b, codes) = (b.clone(), codes.clone());
                             async move {
                                 codes.push(journey::portal_journey(&b, pdf).await?);
@@ -745,7 +753,7 @@ async fn run_backend(
                 },
                 || {
                     let (b, codes) = (bbase.clone(), bcodes.clone());
-                    open_loop(br, dur, 1000, move |_| {
+                    open_loop(br, dur, 1000, None, move |_| {
                         let (b, codes) = (b.clone(), codes.clone());
                         async move {
                             codes.push(journey::baseline_journey(&b, pdf).await?);
@@ -866,6 +874,7 @@ async fn run_backend(
                     rate,
                     round_dur,
                     4000,
+                    (ctx.args.open_connections > 0).then_some(ctx.args.open_connections),
                     get(pbase.clone(), purl.clone(), shared.clone()),
                 )
             },
@@ -874,6 +883,7 @@ async fn run_backend(
                     rate,
                     round_dur,
                     4000,
+                    (ctx.args.open_connections > 0).then_some(ctx.args.open_connections),
                     get(bbase.clone(), burl.clone(), shared.clone()),
                 )
             },

@@ -170,8 +170,12 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
             row_lat(
                 out,
                 &format!(
-                    "{label} p50 / p99 at {:.0}/s (open loop, median of {} interleaved rounds of {:.0} s)",
+                    "{label} p50 / p99 at {:.0}/s (open loop{}, median of {} interleaved rounds of {:.0} s)",
                     l.portal.target_rate,
+                    match run.open_connections {
+                        0 => String::new(),
+                        n => format!(" over ≤ {n} connections"),
+                    },
                     l.rounds,
                     l.portal.seconds / l.rounds.max(1) as f64
                 ),
