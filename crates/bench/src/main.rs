@@ -507,6 +507,48 @@ fn merge(rounds: Vec<Stats>) -> Stats {
     }
 }
 
+/// The machine's CPU time counters (`/proc/stat`, first line), in clock ticks.
+#[derive(Debug, Clone, Copy)]
+struct MachineCpu {
+    total: u64,
+    idle: u64,
+    steal: u64,
+}
+
+impl MachineCpu {
+    fn read() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let v: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal …
+        Some(Self {
+            total: v.iter().take(8).sum(),
+            idle: v.get(3)? + v.get(4)?,
+            steal: *v.get(7)?,
+        })
+    }
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            total: self.total.saturating_sub(before.total),
+            idle: self.idle.saturating_sub(before.idle),
+            steal: self.steal.saturating_sub(before.steal),
+        }
+    }
+    /// Share of all cores doing work (stolen time excluded).
+    fn busy_pct(&self) -> f64 {
+        let t = self.total.max(1) as f64;
+        100.0 * (t - self.idle as f64 - self.steal as f64) / t
+    }
+    fn steal_pct(&self) -> f64 {
+        100.0 * self.steal as f64 / self.total.max(1) as f64
+    }
+}
+
 /// Interleaved rounds (portal, baseline, baseline, portal, portal, baseline, …) so that a
 /// passing disturbance of the shared machine hits both alike; reports the median of each.
 async fn pair_rounds<F1, F2, Fut1, Fut2>(
@@ -522,28 +564,51 @@ where
     Fut2: std::future::Future<Output = Stats>,
 {
     let (mut ps, mut bs) = (Vec::new(), Vec::new());
+    // How busy the whole machine was during each round (servers, database, load generator).
+    let (mut pbusy, mut bbusy) = (Vec::new(), Vec::new());
+    async fn busy<Fut: std::future::Future<Output = Stats>>(
+        run: Fut,
+        stats: &mut Vec<Stats>,
+        busy: &mut Vec<Option<MachineCpu>>,
+    ) {
+        let before = MachineCpu::read();
+        stats.push(run.await);
+        busy.push(before.zip(MachineCpu::read()).map(|(b, a)| a.since(&b)));
+    }
     for r in 0..rounds {
         if r % 2 == 0 {
-            ps.push(portal().await);
-            bs.push(baseline().await);
+            busy(portal(), &mut ps, &mut pbusy).await;
+            busy(baseline(), &mut bs, &mut bbusy).await;
         } else {
-            bs.push(baseline().await);
-            ps.push(portal().await);
+            busy(baseline(), &mut bs, &mut bbusy).await;
+            busy(portal(), &mut ps, &mut pbusy).await;
         }
     }
     if rounds > 1 {
-        // The rounds one by one: a tail that only one round shows is a disturbance of the
-        // machine; one that every round shows is the server's.
-        let p99 = |v: &[Stats]| {
+        // The rounds one by one: a tail that only one round shows is a disturbance; with the
+        // machine's busy share beside it, one can tell a saturated machine from a stolen one.
+        let show = |v: &[Stats], b: &[Option<MachineCpu>]| {
             v.iter()
-                .map(|s| format!("{:.2}", s.p99_ms))
+                .zip(b)
+                .map(|(s, b)| match b {
+                    Some(b) => format!(
+                        "{:.2} ({:.0}%{})",
+                        s.p99_ms,
+                        b.busy_pct(),
+                        match b.steal_pct() {
+                            x if x >= 1.0 => format!(", steal {x:.0}%"),
+                            _ => String::new(),
+                        }
+                    ),
+                    None => format!("{:.2}", s.p99_ms),
+                })
                 .collect::<Vec<_>>()
                 .join(" ")
         };
         eprintln!(
-            "  {name}: p99 of each round, ms: portal {} | baseline {}",
-            p99(&ps),
-            p99(&bs)
+            "  {name}: p99 of each round, ms (machine busy): portal {} | baseline {}",
+            show(&ps, &pbusy),
+            show(&bs, &bbusy)
         );
     }
     let (p, b) = (merge(ps), merge(bs));
