@@ -407,44 +407,29 @@ struct PublicDossierRow {
     handler_title: Option<String>,
 }
 
-/// One event as the lookup statement aggregates it: a JSON array in `EventRow`'s column order.
-type EventTuple = (
-    i64,
-    i64,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
 pub async fn find_public(db: &Db, code: &str) -> StoreResult<Option<PublicDossier>> {
     if !super::storable_key(code) {
         return Ok(None);
     }
     const EVENT: &str = "id, at, actor, action, from_status, to_status, public_note, step, actor_name, actor_title, unit, details";
-    static SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    // Only the events' aggregate differs between the two dialects.
+    fn sql(events: &str) -> String {
         format!(
-            "SELECT {DOSSIER_COLUMNS}, \
-             (SELECT json_group_array(json_array({EVENT}) ORDER BY id) FROM dossier_events e WHERE e.dossier_id = d.id) AS events_json, \
+            "SELECT {DOSSIER_COLUMNS}, {events} AS events_json, \
              (SELECT name FROM staff s WHERE s.id = d.assignee_id) AS handler_name, \
              (SELECT title FROM staff s WHERE s.id = d.assignee_id) AS handler_title \
              FROM dossiers d WHERE code = $1"
         )
+    }
+    static SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        sql(&format!(
+            "(SELECT json_group_array(json_array({EVENT}) ORDER BY id) FROM dossier_events e WHERE e.dossier_id = d.id)"
+        ))
     });
     static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!(
-            "SELECT {DOSSIER_COLUMNS}, \
-             COALESCE((SELECT json_agg(json_build_array({EVENT}) ORDER BY id) FROM dossier_events e WHERE e.dossier_id = d.id), '[]')::text AS events_json, \
-             (SELECT name FROM staff s WHERE s.id = d.assignee_id) AS handler_name, \
-             (SELECT title FROM staff s WHERE s.id = d.assignee_id) AS handler_title \
-             FROM dossiers d WHERE code = $1"
-        )
+        sql(&format!(
+            "COALESCE((SELECT json_agg(json_build_array({EVENT}) ORDER BY id) FROM dossier_events e WHERE e.dossier_id = d.id), '[]')::text"
+        ))
     });
     let sql = match db {
         Db::Sqlite(_) => SQLITE.as_str(),
@@ -456,40 +441,9 @@ pub async fn find_public(db: &Db, code: &str) -> StoreResult<Option<PublicDossie
     let Some(found) = found else {
         return Ok(None);
     };
-    let events: Vec<EventTuple> = serde_json::from_str(&found.events_json)
+    // Arrays in `EventRow`'s field order: serde reads a struct from a sequence.
+    let events: Vec<EventRow> = serde_json::from_str(&found.events_json)
         .map_err(|e| StoreError::Corrupt(format!("dossier_events: {e}")))?;
-    let events = events
-        .into_iter()
-        .map(
-            |(
-                id,
-                at,
-                actor,
-                action,
-                from_status,
-                to_status,
-                public_note,
-                step,
-                actor_name,
-                actor_title,
-                unit,
-                details,
-            )| EventRow {
-                id,
-                at,
-                actor,
-                action,
-                from_status,
-                to_status,
-                public_note,
-                step,
-                actor_name,
-                actor_title,
-                unit,
-                details,
-            },
-        )
-        .collect();
     let handler = found
         .handler_name
         .map(|n| (n, found.handler_title.unwrap_or_default()));
@@ -512,7 +466,8 @@ pub async fn find_by_secret(db: &Db, secret_hash: &str) -> StoreResult<Option<Do
     Ok(row)
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// Also read from a JSON array in this field order (`find_public`'s aggregate).
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct EventRow {
     pub id: i64,
     pub at: i64,
