@@ -90,6 +90,20 @@ pub struct Config {
     #[arg(long, env = "DVC_TRUST_PROXY", default_value_t = false, global = true)]
     pub trust_proxy: bool,
     /// Load the sample catalogue shipped with the binary when the catalogue is empty.
+    /// How many times one dossier may be given a new appointment with an apology (Mẫu 04).
+    #[arg(long, env = "DVC_MAX_EXTENSIONS", default_value_t = 1, global = true)]
+    pub max_extensions: u32,
+
+    /// Secret key of the audit trail's hash chain (at least 32 characters). Overrides
+    /// `DVC_AUDIT_KEY_FILE`. Every node of one deployment needs the same key.
+    #[arg(long, env = "DVC_AUDIT_KEY", hide_env_values = true, global = true)]
+    pub audit_key: Option<String>,
+
+    /// File holding the audit key; default `<data dir>/audit.key`, created (mode 0600) at the
+    /// first start when neither this nor `DVC_AUDIT_KEY` is set.
+    #[arg(long, env = "DVC_AUDIT_KEY_FILE", global = true)]
+    pub audit_key_file: Option<PathBuf>,
+
     #[arg(long, env = "DVC_SAMPLE_CATALOG", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub sample_catalog: bool,
 }
@@ -116,4 +130,47 @@ impl Config {
     pub fn https(&self) -> bool {
         self.base_url().starts_with("https://")
     }
+
+    /// The audit trail's key: `DVC_AUDIT_KEY`, else the file `DVC_AUDIT_KEY_FILE`, else
+    /// `<data dir>/audit.key`. With `create`, a missing default key file is generated (32 random
+    /// bytes, hex, mode 0600); a named file must exist.
+    pub fn load_audit_key(&self, create: bool) -> anyhow::Result<dvc_domain::audit::AuditKey> {
+        use anyhow::Context;
+        if let Some(k) = self.audit_key.as_deref().filter(|k| !k.is_empty()) {
+            return Ok(dvc_domain::audit::AuditKey::new(k.trim().as_bytes())?);
+        }
+        let (path, named) = match &self.audit_key_file {
+            Some(p) => (p.clone(), true),
+            None => (self.data_dir.join("audit.key"), false),
+        };
+        if !path.exists() && create && !named {
+            std::fs::create_dir_all(&self.data_dir)?;
+            let key = hex::encode(rand::random::<[u8; 32]>());
+            write_private(&path, key.as_bytes())
+                .with_context(|| format!("tạo tệp khóa nhật ký {}", path.display()))?;
+            tracing::warn!(path = %path.display(), "created a new audit key file: keep a copy of it outside this machine; every node of a deployment needs the same key (DVC_AUDIT_KEY or DVC_AUDIT_KEY_FILE)");
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "đọc tệp khóa nhật ký {} (đặt DVC_AUDIT_KEY hoặc DVC_AUDIT_KEY_FILE)",
+                path.display()
+            )
+        })?;
+        Ok(dvc_domain::audit::AuditKey::new(text.trim().as_bytes())?)
+    }
+}
+
+/// Creates `path` readable by its owner only.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }

@@ -6,11 +6,13 @@
 //! - [`store`]: SQL repositories over SQLite (default, embedded) or PostgreSQL (several nodes).
 //! - [`files`]: attachments and generated documents on local disk (object_store).
 //! - [`catalog`]: the in-memory catalogue and its import from data files.
+//! - [`calendar`]: the working-day calendar with the administrators' yearly decisions.
 //! - [`jobs`]: the e-mail outbox worker.
 //! - [`web`]: HTTP — citizen portal pages, JSON API, security middleware.
 //! - [`cli`]: command-line subcommands besides `serve`.
 //! - [`config`], [`error`]: settings and the single application error type.
 
+pub mod calendar;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -82,7 +82,7 @@ fn main() -> ExitCode {
                     &to,
                     files_from.as_deref(),
                     files_to.as_deref(),
-                    &args.config.data_dir,
+                    &args.config,
                 )
                 .await
             }

@@ -5,9 +5,10 @@
 //! year overrides the shipped decision for that year). `calendar import FILE` validates a file and
 //! copies it there as `<year>.toml`.
 
+pub use crate::calendar::{decisions_dir, load_calendar, load_decisions, read_decisions};
 use anyhow::{Context, anyhow, bail};
 use dvc_domain::agency::{Agency, AgencyCode};
-use dvc_domain::calendar::{DeadlineRule, WorkWeek, WorkingCalendar, YearDecisions, holidays};
+use dvc_domain::calendar::{DeadlineRule, WorkWeek, YearDecisions, holidays};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -46,45 +47,6 @@ pub enum CalendarCmd {
         /// Đường dẫn tệp quyết định.
         path: PathBuf,
     },
-}
-
-/// The directory of administrators' decision files.
-pub fn decisions_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("calendar")
-}
-
-fn read_decisions(path: &Path) -> anyhow::Result<YearDecisions> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "Không đọc được tệp {}; kiểm tra đường dẫn và quyền đọc.",
-            path.display()
-        )
-    })?;
-    YearDecisions::from_toml(&text).map_err(|e| anyhow!("Tệp {} không hợp lệ: {e}", path.display()))
-}
-
-/// The decision files in `<data_dir>/calendar/`, in file-name order (none if the directory does
-/// not exist).
-pub fn load_decisions(data_dir: &Path) -> anyhow::Result<Vec<YearDecisions>> {
-    let dir = decisions_dir(data_dir);
-    if !dir.is_dir() {
-        return Ok(Vec::new());
-    }
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| format!("Không đọc được thư mục {}.", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| read_decisions(p)).collect()
-}
-
-/// The calendar of the application: rules, shipped decisions, then the decision files in
-/// `<data_dir>/calendar/` (which override a shipped year).
-pub fn load_calendar(data_dir: &Path) -> anyhow::Result<WorkingCalendar> {
-    let mut decisions = dvc_domain::calendar::shipped_decisions();
-    decisions.extend(load_decisions(data_dir)?);
-    Ok(WorkingCalendar::new(decisions))
 }
 
 fn check_year(year: i16) -> anyhow::Result<()> {

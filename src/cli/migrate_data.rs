@@ -15,6 +15,7 @@ use crate::files::Files;
 use crate::store::Db;
 use crate::store::tables::{COPIED, Table};
 use anyhow::{Context, bail};
+use dvc_domain::audit::AuditKey;
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
 use sqlx::{Column, Postgres, Row, Sqlite, Transaction, TypeInfo, ValueRef};
@@ -413,9 +414,12 @@ async fn reset_sequence(target: &mut Tx, table: &str) -> anyhow::Result<()> {
 
 /// Integrity checks that understand the data, run on the target after the copy; each returns a
 /// line for the report. The audit log's hash chain must verify on the target, or the migration fails.
-async fn verify_chains(target: &Db) -> anyhow::Result<Vec<String>> {
-    match crate::store::audit::verify(target).await? {
-        Ok(n) => Ok(vec![format!("Nhật ký kiểm tra: {n} mục, chuỗi băm khớp.")]),
+async fn verify_chains(target: &Db, key: &AuditKey) -> anyhow::Result<Vec<String>> {
+    match crate::store::audit::verify(target, key, None).await? {
+        Ok(v) => Ok(vec![format!(
+            "Nhật ký kiểm tra: {} mục, {} sự kiện của {} hồ sơ; chuỗi băm khớp.",
+            v.entries, v.events, v.dossiers
+        )]),
         Err(e) => bail!("Nhật ký kiểm tra trên cơ sở dữ liệu đích không toàn vẹn: {e}"),
     }
 }
@@ -460,8 +464,11 @@ pub async fn run(
     to: &str,
     files_from: Option<&str>,
     files_to: Option<&str>,
-    data_dir: &std::path::Path,
+    config: &crate::config::Config,
 ) -> anyhow::Result<()> {
+    let data_dir = config.data_dir.as_path();
+    // The chains are keyed: the target is verified with this deployment's key.
+    let key = config.load_audit_key(false)?;
     if from.trim() == to.trim() {
         bail!("--from và --to phải là hai cơ sở dữ liệu khác nhau");
     }
@@ -589,7 +596,7 @@ pub async fn run(
             bad.join(", ")
         );
     }
-    for line in verify_chains(&dst).await? {
+    for line in verify_chains(&dst, &key).await? {
         println!("{line}");
     }
     if let Some((a, b)) = files {

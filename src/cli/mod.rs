@@ -124,8 +124,10 @@ pub async fn staff_cmd(config: &Config, cmd: StaffCmd) -> anyhow::Result<()> {
             let id = crate::store::staff::create(&db, &new, crate::now_ms())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let key = config.load_audit_key(true)?;
             crate::store::audit::append(
                 &db,
+                &key,
                 dvc_domain::audit::Entry {
                     seq: 0,
                     at: crate::now_ms(),
@@ -136,6 +138,8 @@ pub async fn staff_cmd(config: &Config, cmd: StaffCmd) -> anyhow::Result<()> {
                     from_state: None,
                     to_state: Some(role.as_str().into()),
                     reason: None,
+                    event_id: None,
+                    event_hash: None,
                 },
             )
             .await?;
@@ -151,21 +155,61 @@ pub async fn staff_cmd(config: &Config, cmd: StaffCmd) -> anyhow::Result<()> {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum AuditCmd {
-    /// Recompute the hash chain; exit 0 when intact, non-zero naming the first bad entry.
-    Verify,
+    /// Recompute the audit chain and every dossier's timeline chain; exit 0 when intact,
+    /// non-zero naming the first bad entry.
+    Verify {
+        /// A head printed earlier by `audit head` (`SEQ:HASH`): also fail when the chain was
+        /// cut or rewritten after it.
+        #[arg(long)]
+        expect_head: Option<String>,
+    },
+    /// Print the last entry as `SEQ HASH`, to keep outside this machine.
+    Head,
 }
 
 pub async fn audit_cmd(config: &Config, cmd: AuditCmd) -> anyhow::Result<()> {
-    match cmd {
-        AuditCmd::Verify => {
-            let db = open_db(config).await?;
-            let result = crate::store::audit::verify(&db).await?;
-            db.close().await;
+    let db = open_db(config).await?;
+    let outcome = match cmd {
+        AuditCmd::Head => {
+            let (seq, hash) = crate::store::audit::head(&db).await?;
+            println!("{seq} {hash}");
+            Ok(())
+        }
+        AuditCmd::Verify { expect_head } => {
+            let expect = match expect_head.as_deref() {
+                None => None,
+                Some(h) => {
+                    let (seq, hash) = h
+                        .split_once([':', ' '])
+                        .and_then(|(s, h)| Some((s.trim().parse::<i64>().ok()?, h.trim())))
+                        .filter(|(_, h)| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "--expect-head có dạng SỐ:MÃBĂM như lệnh `audit head` in ra, ví dụ 42:3fa9…(64 ký tự hex)."
+                            )
+                        })?;
+                    Some((seq, hash.to_ascii_lowercase()))
+                }
+            };
+            let key = config.load_audit_key(false)?;
+            let result = crate::store::audit::verify(
+                &db,
+                &key,
+                expect.as_ref().map(|(s, h)| (*s, h.as_str())),
+            )
+            .await?;
             match result {
-                Ok(n) => println!("Nhật ký kiểm tra toàn vẹn: {n} mục, chuỗi băm khớp."),
-                Err(e) => anyhow::bail!("Nhật ký bị can thiệp: {e}"),
+                Ok(v) => {
+                    println!(
+                        "Nhật ký kiểm tra toàn vẹn: {} mục, {} sự kiện của {} hồ sơ; chuỗi băm khớp.",
+                        v.entries, v.events, v.dossiers
+                    );
+                    Ok(())
+                }
+                Err(e) => Err(anyhow::anyhow!("Nhật ký bị can thiệp: {e}")),
             }
         }
-    }
-    Ok(())
+    };
+    db.close().await;
+    outcome
 }

@@ -27,3 +27,18 @@ pub async fn housekeeping(db: Db, files: Files, limiter: crate::web::rate_limit:
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
 }
+
+/// Logs the audit trail's head (`SEQ HASH`, as `dichvucong audit head` prints it) at start and
+/// daily, so that operators can copy it out of the machine and later check with
+/// `dichvucong audit verify --expect-head SEQ:HASH` that nothing was cut or rewritten.
+pub async fn log_audit_head(db: Db) {
+    loop {
+        match crate::store::audit::head(&db).await {
+            Ok((seq, hash)) => {
+                tracing::info!(audit_head = %format!("{seq}:{hash}"), "audit trail head")
+            }
+            Err(e) => tracing::warn!(error = %e, "audit trail head not read"),
+        }
+        tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+    }
+}

@@ -3,8 +3,10 @@
 use super::{Db, StoreError, StoreResult, is_unique_violation};
 use crate::{db_run, db_tx};
 use dvc_domain::agency::AgencyCode;
+use dvc_domain::audit::{AuditKey, GENESIS, TimelineFields};
 use dvc_domain::dossier::{DossierCode, DossierStatus};
 use dvc_domain::form::Answers;
+use dvc_domain::workflow::{Dossier, Event, EventKind, ResultFile};
 
 /// Everything needed to file a new dossier, already validated.
 #[derive(Debug, Clone)]
@@ -86,12 +88,13 @@ impl SubmitOutcome {
 /// transaction.
 pub async fn submit_from(
     db: &Db,
+    key: &AuditKey,
     seq_db: Option<&Db>,
     new: &NewDossier,
     mail: impl Fn(&str) -> NewMail,
     from: Option<&FiledFrom>,
 ) -> StoreResult<SubmitOutcome> {
-    match submit_once(db, seq_db, new, &mail, from).await {
+    match submit_once(db, key, seq_db, new, &mail, from).await {
         Err(StoreError::Sqlx(e)) if is_unique_violation(&e) => {
             // A concurrent request with the same idempotency key won the race.
             match find_code_by_idempotency(db, &new.idempotency_key).await? {
@@ -116,8 +119,43 @@ async fn find_code_by_idempotency(db: &Db, key: &str) -> StoreResult<Option<Stri
 const NEXT_SEQ: &str = "INSERT INTO dossier_sequences (agency_code, day, last_seq) VALUES ($1, $2, 1) \
      ON CONFLICT (agency_code, day) DO UPDATE SET last_seq = dossier_sequences.last_seq + 1 RETURNING last_seq";
 
+/// The parameters of a filing, the same for both dialects: `$1`–`$13` the dossier, `$14` the
+/// attachments as JSON (PostgreSQL; SQLite binds each file after [`FIRST_ATTACHMENT_BIND`]),
+/// `$15` the note, `$16`–`$20` the e-mail, `$21`–`$23` the session, `$24` the first event's hash
+/// (also the dossier's timeline head), `$25` the event's details.
+macro_rules! bind_filing {
+    ($q:expr, $f:expr, $new:expr, $answers:expr, $attachments:expr) => {
+        $q.bind(&$f.code)
+            .bind(&$new.procedure_code)
+            .bind($new.agency.as_str())
+            .bind(DossierStatus::Submitted.as_str())
+            .bind(&$new.applicant_name)
+            .bind(&$new.applicant_email)
+            .bind(&$new.applicant_phone)
+            .bind(&$new.applicant_id_number)
+            .bind(&$answers)
+            .bind(&$new.secret_hash)
+            .bind(&$new.idempotency_key)
+            .bind($new.submitted_at)
+            .bind($new.expected_at)
+            .bind($attachments)
+            .bind(&$f.note)
+            .bind(&$f.mail.kind)
+            .bind(&$f.mail.recipient)
+            .bind(&$f.mail.subject)
+            .bind(&$f.mail.body_text)
+            .bind(&$f.message_id)
+            .bind(&$f.session_hash)
+            .bind(&$f.session_data)
+            .bind($f.update_session)
+            .bind(&$f.event_hash)
+            .bind(&$f.details)
+    };
+}
+
 async fn submit_once(
     db: &Db,
+    key: &AuditKey,
     seq_db: Option<&Db>,
     new: &NewDossier,
     mail: &impl Fn(&str) -> NewMail,
@@ -126,7 +164,6 @@ async fn submit_once(
     let answers =
         serde_json::to_string(&new.answers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let day = new.receipt_date.strftime("%y%m%d").to_string();
-    let status = DossierStatus::Submitted.as_str();
     // A key already used makes the dossier INSERT fail on its unique index; [`submit_from`]
     // then answers with the existing dossier.
     let pool = match db {
@@ -140,7 +177,25 @@ async fn submit_once(
                 .bind(&day)
                 .fetch_one(seq_pool)
                 .await?;
-            return file_pg(pool, new, seq, &answers, mail, from).await;
+            let f = Filing::new(key, new, seq, mail, from)?;
+            let attachments: Vec<serde_json::Value> = new
+                .attachments
+                .iter()
+                .map(|a| {
+                    serde_json::json!({
+                        "field_name": a.field_name, "document_id": a.document_id, "storage_key": a.storage_key,
+                        "file_name": a.file_name, "content_type": a.content_type, "size_bytes": a.size_bytes,
+                        "sha256": a.sha256,
+                    })
+                })
+                .collect();
+            let attachments = serde_json::to_string(&attachments)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let (mail_id,): (i64,) =
+                bind_filing!(sqlx::query_as(FILE_PG), f, new, answers, attachments)
+                    .fetch_one(pool)
+                    .await?;
+            return Ok(SubmitOutcome::Created(f.code, Some(mail_id)));
         }
         Db::Sqlite(pool) => pool,
     };
@@ -153,40 +208,17 @@ async fn submit_once(
         .bind(&day)
         .fetch_one(&mut *tx)
         .await?;
-    let f = Filing::new(new, seq, mail, from)?;
+    let f = Filing::new(key, new, seq, mail, from)?;
     let mut sql = String::from(FILE_SQLITE);
     for i in 0..new.attachments.len() {
-        let b = 24 + 7 * i;
+        let b = FIRST_ATTACHMENT_BIND + 7 * i;
         sql.push_str(&format!(
             "INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, \
              size_bytes, sha256, created_at) VALUES ((SELECT id FROM dossiers WHERE code = $1), ${}, ${}, ${}, ${}, ${}, ${}, ${}, $12);\n",
             b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6
         ));
     }
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&f.code)
-        .bind(&new.procedure_code)
-        .bind(new.agency.as_str())
-        .bind(status)
-        .bind(&new.applicant_name)
-        .bind(&new.applicant_email)
-        .bind(&new.applicant_phone)
-        .bind(&new.applicant_id_number)
-        .bind(&answers)
-        .bind(&new.secret_hash)
-        .bind(&new.idempotency_key)
-        .bind(new.submitted_at)
-        .bind(new.expected_at)
-        .bind("")
-        .bind(SUBMIT_NOTE)
-        .bind(&f.mail.kind)
-        .bind(&f.mail.recipient)
-        .bind(&f.mail.subject)
-        .bind(&f.mail.body_text)
-        .bind(&f.message_id)
-        .bind(&f.session_hash)
-        .bind(&f.session_data)
-        .bind(f.update_session);
+    let mut q = bind_filing!(sqlx::query(sqlx::AssertSqlSafe(sql)), f, new, answers, "");
     for a in &new.attachments {
         q = q
             .bind(&a.field_name)
@@ -202,25 +234,29 @@ async fn submit_once(
     Ok(SubmitOutcome::Created(f.code, None))
 }
 
-const SUBMIT_NOTE: &str = "Công dân nộp hồ sơ trực tuyến.";
+const FIRST_ATTACHMENT_BIND: usize = 26;
 
-/// SQLite: the filing after the number, as one command (binds as in [`FILE_PG`]; `$14` unused;
-/// one attachments statement per file is appended).
+/// SQLite: the filing after the number, as one command (binds as in [`bind_filing`]; `$14`
+/// unused; one attachments statement per file is appended).
 const FILE_SQLITE: &str = "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12);
-INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step) \
-    VALUES ((SELECT id FROM dossiers WHERE code = $1), $12, 'citizen', 'submit', NULL, $4, $15, 0);
+    expected_at, updated_at, events_head) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24);
+INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, details, hash) \
+    VALUES ((SELECT id FROM dossiers WHERE code = $1), $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24);
 INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
     VALUES ($16, (SELECT id FROM dossiers WHERE code = $1), $17, $18, $19, $20, $12, $12);
 DELETE FROM drafts WHERE session_hash = $21 AND procedure_code = $2;
 UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23;
 ";
 
-/// What a filing writes besides the dossier's own columns: its code, its e-mail, and the
-/// session update (`session_hash` empty when not filed from a session).
+/// What a filing writes besides the dossier's own columns: its code, its first event (note,
+/// details, hash), its e-mail, and the session update (`session_hash` empty when not filed from
+/// a session).
 struct Filing {
     code: String,
+    note: String,
+    details: String,
+    event_hash: String,
     mail: NewMail,
     message_id: String,
     session_hash: String,
@@ -230,6 +266,7 @@ struct Filing {
 
 impl Filing {
     fn new(
+        key: &AuditKey,
         new: &NewDossier,
         seq: i64,
         mail: &impl Fn(&str) -> NewMail,
@@ -240,6 +277,24 @@ impl Filing {
         let code = DossierCode::new(new.agency.clone(), new.receipt_date, seq)
             .map_err(|e| StoreError::Conflict(e.to_string()))?
             .to_string();
+        let (_, event) = dvc_domain::workflow::file(new.submitted_at, new.expected_at);
+        let note = event.kind.note();
+        let details = event_details(&event.kind)?;
+        let event_hash = TimelineFields {
+            dossier_code: &code,
+            at: event.at,
+            actor: "citizen",
+            action: event.kind.name(),
+            from_status: None,
+            to_status: event.to.as_str(),
+            public_note: Some(&note),
+            step: Some(0),
+            actor_name: None,
+            actor_title: None,
+            unit: None,
+            details: Some(&details),
+        }
+        .hash(key, GENESIS);
         let mail = mail(&code);
         let message_id = format!("<{}.{}@dichvucong>", code, mail.kind);
         let (session_hash, session_data, update_session) = match from {
@@ -254,6 +309,9 @@ impl Filing {
         };
         Ok(Filing {
             code,
+            note,
+            details,
+            event_hash,
             mail,
             message_id,
             session_hash,
@@ -267,70 +325,18 @@ impl Filing {
 /// session update — as one statement (atomic on its own), one round trip instead of eight.
 const FILE_PG: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12) RETURNING id), \
+    expected_at, updated_at, events_head) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24) RETURNING id), \
   a AS (INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, \
     sha256, created_at) SELECT d.id, x.field_name, x.document_id, x.storage_key, x.file_name, x.content_type, x.size_bytes, \
     x.sha256, $12 FROM d, jsonb_to_recordset($14::jsonb) AS x(field_name text, document_id text, storage_key text, \
     file_name text, content_type text, size_bytes bigint, sha256 text)), \
-  e AS (INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step) \
-    SELECT d.id, $12, 'citizen', 'submit', NULL, $4, $15, 0 FROM d), \
+  e AS (INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, details, hash) \
+    SELECT d.id, $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24 FROM d), \
   o AS (INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
     SELECT $16, d.id, $17, $18, $19, $20, $12, $12 FROM d RETURNING id), \
   r AS (DELETE FROM drafts WHERE session_hash = $21 AND procedure_code = $2), \
   s AS (UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23) \
   SELECT id FROM o";
-
-async fn file_pg(
-    pool: &super::lean::LeanDb<sqlx::Postgres>,
-    new: &NewDossier,
-    seq: i64,
-    answers: &str,
-    mail: &impl Fn(&str) -> NewMail,
-    from: Option<&FiledFrom>,
-) -> StoreResult<SubmitOutcome> {
-    let f = Filing::new(new, seq, mail, from)?;
-    let attachments: Vec<serde_json::Value> = new
-        .attachments
-        .iter()
-        .map(|a| {
-            serde_json::json!({
-                "field_name": a.field_name, "document_id": a.document_id, "storage_key": a.storage_key,
-                "file_name": a.file_name, "content_type": a.content_type, "size_bytes": a.size_bytes,
-                "sha256": a.sha256,
-            })
-        })
-        .collect();
-    let attachments =
-        serde_json::to_string(&attachments).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let status = DossierStatus::Submitted.as_str();
-    let (mail_id,): (i64,) = sqlx::query_as(FILE_PG)
-        .bind(&f.code)
-        .bind(&new.procedure_code)
-        .bind(new.agency.as_str())
-        .bind(status)
-        .bind(&new.applicant_name)
-        .bind(&new.applicant_email)
-        .bind(&new.applicant_phone)
-        .bind(&new.applicant_id_number)
-        .bind(answers)
-        .bind(&new.secret_hash)
-        .bind(&new.idempotency_key)
-        .bind(new.submitted_at)
-        .bind(new.expected_at)
-        .bind(attachments)
-        .bind(SUBMIT_NOTE)
-        .bind(&f.mail.kind)
-        .bind(&f.mail.recipient)
-        .bind(&f.mail.subject)
-        .bind(&f.mail.body_text)
-        .bind(&f.message_id)
-        .bind(&f.session_hash)
-        .bind(&f.session_data)
-        .bind(f.update_session)
-        .fetch_one(pool)
-        .await?;
-    Ok(SubmitOutcome::Created(f.code, Some(mail_id)))
-}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DossierRow {
@@ -359,20 +365,76 @@ pub struct DossierRow {
     pub finished_at: Option<i64>,
     pub result_key: Option<String>,
     pub result_name: Option<String>,
+    pub version: i64,
+    pub original_due_at: Option<i64>,
+    pub extension_count: i64,
+    /// Hash of the last timeline event (the head of the dossier's chain).
+    pub events_head: Option<String>,
 }
 
 impl DossierRow {
-    pub fn status(&self) -> DossierStatus {
-        DossierStatus::parse(&self.status).unwrap_or(DossierStatus::Submitted)
+    /// The stored status; an unknown one is an error, never a default.
+    pub fn status(&self) -> StoreResult<DossierStatus> {
+        DossierStatus::parse(&self.status).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "dossier {}: unknown status {:?}",
+                self.code, self.status
+            ))
+        })
     }
+
     pub fn answers(&self) -> Answers {
         serde_json::from_str(&self.answers).unwrap_or_default()
+    }
+
+    /// The dossier as the workflow sees it.
+    pub fn to_domain(&self) -> StoreResult<Dossier> {
+        let resume_status = match self.resume_status.as_deref() {
+            None => None,
+            Some(s) => Some(DossierStatus::parse(s).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "dossier {}: unknown resume status {s:?}",
+                    self.code
+                ))
+            })?),
+        };
+        Ok(Dossier {
+            status: self.status()?,
+            version: self.version,
+            step: usize::try_from(self.step).unwrap_or(0),
+            step_started_at: self.step_started_at,
+            submitted_at: self.submitted_at,
+            received_at: self.received_at,
+            expected_at: self.expected_at,
+            due_at: self.due_at,
+            original_due_at: self.original_due_at,
+            extension_count: self.extension_count,
+            assignee_id: self.assignee_id,
+            unit: self.unit.clone(),
+            supplement_count: self.supplement_count,
+            paused_at: self.paused_at,
+            resume_status,
+            finished_at: self.finished_at,
+            result: match (&self.result_key, &self.result_name) {
+                (Some(key), Some(name)) => Some(ResultFile {
+                    key: key.clone(),
+                    name: name.clone(),
+                }),
+                _ => None,
+            },
+        })
+    }
+
+    /// Whether the dossier is (or finished) on time at `now` (QĐ 766: against the appointment
+    /// given at reception).
+    pub fn on_time(&self, now: i64) -> StoreResult<bool> {
+        Ok(dvc_domain::workflow::on_time(&self.to_domain()?, now))
     }
 }
 
 const DOSSIER_COLUMNS: &str = "id, code, procedure_code, agency_code, status, applicant_name, applicant_email, applicant_phone, \
      applicant_id_number, answers, submitted_at, received_at, expected_at, due_at, updated_at, step, step_started_at, assignee_id, unit, \
-     supplement_count, paused_at, resume_status, finished_at, result_key, result_name";
+     supplement_count, paused_at, resume_status, finished_at, result_key, result_name, version, original_due_at, extension_count, events_head";
 
 pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>> {
     if !super::storable_key(code) {
@@ -533,75 +595,168 @@ pub struct Actor {
     pub ip: String,
 }
 
-/// A state change: the dossier as it was (for the optimistic check), as it will be, and what to
-/// record with it. Applied in one transaction with its timeline event, audit entry and e-mail.
+/// A decision of the workflow to record: the events [`dvc_domain::workflow::decide`] returned,
+/// the dossier they lead to, and what goes with them.
 #[derive(Debug, Clone)]
-pub struct Change {
-    pub action: &'static str,
-    pub actor: Actor,
-    pub at: i64,
-    pub public_note: Option<String>,
-    /// Reason recorded in the audit log.
-    pub reason: Option<String>,
-    /// Structured details of the event (JSON), e.g. the missing documents or the new due date.
-    pub details: Option<serde_json::Value>,
+pub struct Decision<'a> {
+    pub events: &'a [Event],
+    pub next: &'a Dossier,
+    pub actor: &'a Actor,
+    /// An e-mail to the applicant.
     pub mail: Option<NewMail>,
+    /// A new secret link to the private page (its SHA-256), sent in that e-mail.
+    pub access_link: Option<String>,
+    /// Files that come with the action (a citizen's supplement), already in the file store.
+    pub attachments: Vec<NewAttachment>,
 }
 
-/// Applies `change`, moving `old` to `new`. Fails with `Conflict` when someone else changed the
-/// dossier since it was read. Returns the new event's id.
-pub async fn apply(
+const CONFLICT: &str = "Hồ sơ vừa được người khác cập nhật, vui lòng xem lại.";
+
+/// Records `decision` on the dossier `old`, all or nothing: the dossier row (only if its version
+/// is still the one read: optimistic concurrency), the timeline events chained under `key`, an
+/// audit entry per event, the attachments, the access link and the e-mail. Fails with
+/// `Conflict` when someone else changed the dossier since it was read. Returns the id of the
+/// last event.
+pub async fn save(
     db: &Db,
+    key: &AuditKey,
     old: &DossierRow,
-    new: &DossierRow,
-    change: &Change,
+    decision: &Decision<'_>,
 ) -> StoreResult<i64> {
     let is_pg = matches!(db, Db::Postgres(_));
-    let details = change.details.as_ref().map(|d| d.to_string());
+    let next = decision.next;
+    // The timeline rows and their hashes, computed before the transaction.
+    let mut head = old
+        .events_head
+        .clone()
+        .unwrap_or_else(|| GENESIS.to_string());
+    let mut rows = Vec::with_capacity(decision.events.len());
+    for e in decision.events {
+        let details = event_details(&e.kind)?;
+        let note = e.kind.note();
+        let step = i64::try_from(e.step).unwrap_or(0);
+        let fields = TimelineFields {
+            dossier_code: &old.code,
+            at: e.at,
+            actor: &decision.actor.id,
+            action: e.kind.name(),
+            from_status: e.from.map(DossierStatus::as_str),
+            to_status: e.to.as_str(),
+            public_note: Some(&note),
+            step: Some(step),
+            actor_name: decision.actor.name.as_deref(),
+            actor_title: decision.actor.title.as_deref(),
+            unit: next.unit.as_deref(),
+            details: Some(&details),
+        };
+        head = fields.hash(key, &head);
+        rows.push((e, details, note, step, head.clone()));
+    }
+    let (result_key, result_name) = match &next.result {
+        Some(r) => (Some(r.key.clone()), Some(r.name.clone())),
+        None => (None, None),
+    };
+    let updated_at = decision
+        .events
+        .last()
+        .map(|e| e.at)
+        .unwrap_or(old.updated_at)
+        .max(old.updated_at + 1);
     let event_id = db_tx!(db, tx => {
         let r = sqlx::query(
             "UPDATE dossiers SET status = $3, step = $4, step_started_at = $5, assignee_id = $6, unit = $7, supplement_count = $8, \
              paused_at = $9, resume_status = $10, received_at = $11, due_at = $12, finished_at = $13, result_key = $14, result_name = $15, \
-             updated_at = $16 WHERE id = $1 AND updated_at = $2 AND status = $17",
+             updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20 WHERE id = $1 AND version = $2",
         )
-        .bind(old.id).bind(old.updated_at).bind(&new.status).bind(new.step).bind(new.step_started_at).bind(new.assignee_id)
-        .bind(&new.unit).bind(new.supplement_count).bind(new.paused_at).bind(&new.resume_status).bind(new.received_at)
-        .bind(new.due_at).bind(new.finished_at).bind(&new.result_key).bind(&new.result_name).bind(change.at.max(old.updated_at + 1))
-        .bind(&old.status)
+        .bind(old.id).bind(old.version).bind(next.status.as_str()).bind(i64::try_from(next.step).unwrap_or(0)).bind(next.step_started_at)
+        .bind(next.assignee_id).bind(&next.unit).bind(next.supplement_count).bind(next.paused_at)
+        .bind(next.resume_status.map(DossierStatus::as_str)).bind(next.received_at).bind(next.due_at).bind(next.finished_at)
+        .bind(&result_key).bind(&result_name).bind(updated_at).bind(next.version).bind(next.original_due_at)
+        .bind(next.extension_count).bind(&head)
         .execute(&mut *tx).await?;
         if r.rows_affected() != 1 {
-            return Err(StoreError::Conflict("Hồ sơ vừa được người khác cập nhật. Hãy tải lại trang và thực hiện lại.".into()));
+            return Err(StoreError::Conflict(CONFLICT.into()));
         }
-        let (event_id,): (i64,) = sqlx::query_as(
-            "INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, actor_name, actor_title, unit, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-        )
-        .bind(old.id).bind(change.at).bind(&change.actor.id).bind(change.action).bind(&old.status).bind(&new.status)
-        .bind(&change.public_note).bind(new.step).bind(&change.actor.name).bind(&change.actor.title).bind(&new.unit).bind(&details)
-        .fetch_one(&mut *tx).await?;
-        crate::audit_append!(tx, is_pg, dvc_domain::audit::Entry {
-            seq: 0,
-            at: change.at,
-            actor: change.actor.id.clone(),
-            ip: change.actor.ip.clone(),
-            action: change.action.to_string(),
-            subject: old.code.clone(),
-            from_state: Some(old.status.clone()),
-            to_state: Some(new.status.clone()),
-            reason: change.reason.clone(),
-        });
-        if let Some(m) = &change.mail {
-            let message_id = format!("<{}.{}.{}@dichvucong>", old.code, m.kind, event_id);
+        let mut last_id = 0;
+        for (e, details, note, step, hash) in &rows {
+            let (event_id,): (i64,) = sqlx::query_as(
+                "INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, actor_name, actor_title, unit, details, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+            )
+            .bind(old.id).bind(e.at).bind(&decision.actor.id).bind(e.kind.name()).bind(e.from.map(DossierStatus::as_str))
+            .bind(e.to.as_str()).bind(note).bind(step).bind(&decision.actor.name).bind(&decision.actor.title)
+            .bind(&next.unit).bind(details).bind(hash)
+            .fetch_one(&mut *tx).await?;
+            crate::audit_append!(tx, is_pg, key, dvc_domain::audit::Entry {
+                seq: 0,
+                at: e.at,
+                actor: decision.actor.id.clone(),
+                ip: decision.actor.ip.clone(),
+                action: e.kind.name().to_string(),
+                subject: old.code.clone(),
+                from_state: e.from.map(|s| s.as_str().to_string()),
+                to_state: Some(e.to.as_str().to_string()),
+                reason: e.kind.reason().map(str::to_string),
+                event_id: Some(event_id),
+                event_hash: Some(hash.clone()),
+            });
+            last_id = event_id;
+        }
+        for a in &decision.attachments {
+            sqlx::query(
+                "INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, sha256, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(old.id).bind(&a.field_name).bind(&a.document_id).bind(&a.storage_key).bind(&a.file_name)
+            .bind(&a.content_type).bind(a.size_bytes).bind(&a.sha256).bind(updated_at)
+            .execute(&mut *tx).await?;
+        }
+        if let Some(token_hash) = &decision.access_link {
+            sqlx::query("INSERT INTO access_links (token_hash, dossier_id, created_at) VALUES ($1, $2, $3)")
+                .bind(token_hash).bind(old.id).bind(updated_at).execute(&mut *tx).await?;
+        }
+        if let Some(m) = &decision.mail {
+            let message_id = format!("<{}.{}.{}@dichvucong>", old.code, m.kind, last_id);
             sqlx::query(
                 "INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
             )
-            .bind(&m.kind).bind(old.id).bind(&m.recipient).bind(&m.subject).bind(&m.body_text).bind(&message_id).bind(change.at)
+            .bind(&m.kind).bind(old.id).bind(&m.recipient).bind(&m.subject).bind(&m.body_text).bind(&message_id).bind(updated_at)
             .execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        event_id
+        last_id
     });
     Ok(event_id)
+}
+
+/// The stored `details` of an event: its kind's fields as JSON.
+pub fn event_details(kind: &EventKind) -> StoreResult<String> {
+    let v = serde_json::to_value(kind).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(v.get("details")
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| "{}".into()))
+}
+
+impl EventRow {
+    /// The typed event kind of a stored row; an unknown action is an error, never a default.
+    pub fn kind(&self) -> StoreResult<EventKind> {
+        let details: serde_json::Value = match self.details.as_deref() {
+            None | Some("") => serde_json::json!({}),
+            Some(d) => serde_json::from_str(d)
+                .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", self.id)))?,
+        };
+        serde_json::from_value(serde_json::json!({ "action": self.action, "details": details }))
+            .map_err(|e| StoreError::Corrupt(format!("event {} ({}): {e}", self.id, self.action)))
+    }
+
+    pub fn to_status(&self) -> StoreResult<DossierStatus> {
+        DossierStatus::parse(&self.to_status).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "event {}: unknown status {:?}",
+                self.id, self.to_status
+            ))
+        })
+    }
 }
 
 /// A page of a back-office queue.
@@ -696,40 +851,4 @@ pub async fn attachment_by_id(
         .await?
         .into_iter()
         .find(|a| a.id == id))
-}
-
-/// Adds attachments (a citizen's supplement) in one transaction.
-pub async fn add_attachments(
-    db: &Db,
-    dossier_id: i64,
-    files: &[NewAttachment],
-    now: i64,
-) -> StoreResult<()> {
-    db_tx!(db, tx => {
-        for a in files {
-            sqlx::query(
-                "INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, sha256, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(dossier_id).bind(&a.field_name).bind(&a.document_id).bind(&a.storage_key).bind(&a.file_name)
-            .bind(&a.content_type).bind(a.size_bytes).bind(&a.sha256).bind(now)
-            .execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-    });
-    Ok(())
-}
-
-/// Adds a secret link to a dossier's private page (its SHA-256 only).
-pub async fn add_access_link(
-    db: &Db,
-    dossier_id: i64,
-    token_hash: &str,
-    now: i64,
-) -> StoreResult<()> {
-    db_run!(db, p => {
-        sqlx::query("INSERT INTO access_links (token_hash, dossier_id, created_at) VALUES ($1, $2, $3)")
-            .bind(token_hash).bind(dossier_id).bind(now).execute(p).await?;
-    });
-    Ok(())
 }

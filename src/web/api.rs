@@ -170,7 +170,7 @@ pub async fn dossier_status(
 ) -> Result<Json<PublicStatus>, ApiError> {
     rate_limit_lookup(&state, &headers, peer).await?;
     match find_public(&state, &code).await? {
-        Ok(d) => Ok(Json(public_status(&state, &d))),
+        Ok(d) => Ok(Json(public_status(&state, &d).map_err(AppError::from)?)),
         Err(LookupError::Invalid(m)) => Err(AppError::BadRequest(m).into()),
         Err(LookupError::Unknown(m)) => Err(AppError::NotFound(m).into()),
     }

@@ -45,6 +45,8 @@ pub struct Inner {
     pub files: Files,
     pub catalog: RwLock<Arc<Catalog>>,
     pub calendar: dvc_domain::calendar::WorkingCalendar,
+    /// Keys the audit trail's hash chains ([`crate::store::audit`]); the same on every node.
+    pub audit_key: dvc_domain::audit::AuditKey,
     /// Tells this node's outbox worker about queued e-mails.
     pub mail: Arc<crate::jobs::mailer::MailQueue>,
     pub limiter: rate_limit::RateLimiter,
@@ -67,6 +69,19 @@ impl Deref for AppState {
 }
 
 impl AppState {
+    /// How `agency` counts the time limit of procedure `p`: the one place deadlines come from.
+    pub fn deadline_policy(
+        &self,
+        agency: Option<&dvc_domain::agency::Agency>,
+        p: &dvc_domain::catalog::Procedure,
+    ) -> dvc_domain::calendar::DeadlinePolicy<'_> {
+        dvc_domain::calendar::DeadlinePolicy::new(
+            &self.calendar,
+            agency.map(|a| a.work_week()).unwrap_or_default(),
+            p.deadline_rule(),
+        )
+    }
+
     pub fn catalog(&self) -> Arc<Catalog> {
         match self.catalog.read() {
             Ok(c) => c.clone(),
@@ -191,7 +206,18 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         }
     }
     let files = Files::open(config.storage_url.as_deref(), &config.data_dir).await?;
-    let calendar = crate::cli::calendar::load_calendar(&config.data_dir)?;
+    let calendar = crate::calendar::load_calendar(&config.data_dir)?;
+    let audit_key = config.load_audit_key(true)?;
+    let (entries, dossiers) = crate::store::audit::seal_legacy(&db, &audit_key)
+        .await
+        .context("không khóa được nhật ký kiểm toán bằng khóa bí mật")?;
+    if entries + dossiers > 0 {
+        tracing::warn!(
+            entries,
+            dossiers,
+            "audit trail written before this version chained with the audit key (once)"
+        );
+    }
     let light = Db::connect_light(&config.database_url())
         .await
         .context("không kết nối được cơ sở dữ liệu")?;
@@ -205,6 +231,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         files,
         catalog: RwLock::new(Arc::new(Catalog::default())),
         calendar,
+        audit_key,
         mail: Default::default(),
         limiter,
         session_key,
@@ -249,6 +276,7 @@ pub async fn launch(config: Config, listener: tokio::net::TcpListener) -> anyhow
         state.files.clone(),
         state.limiter.clone(),
     ));
+    tokio::spawn(crate::jobs::log_audit_head(state.db.clone()));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = state.db.backend(), storage = %state.files.location(), base_url = %config.base_url(), "portal listening");
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();

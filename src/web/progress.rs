@@ -3,7 +3,6 @@
 
 use super::AppState;
 use crate::store::dossiers::{DossierRow, EventRow};
-use dvc_domain::calendar::WorkWeek;
 use dvc_domain::catalog::Procedure;
 use dvc_domain::dossier::{DossierStatus, step_of};
 use dvc_domain::progress::{Segment, StepUsage, format_office_time, usage};
@@ -22,30 +21,20 @@ pub struct StepView {
     pub late: bool,
 }
 
-pub fn week_of(state: &AppState, agency_code: &str) -> WorkWeek {
-    let catalog = state.catalog();
-    WorkWeek::from_iso_days(
-        catalog
-            .agency(agency_code)
-            .map(|a| a.working_weekdays.as_slice())
-            .unwrap_or(&[]),
-    )
-}
-
 pub fn steps(
     state: &AppState,
     row: &DossierRow,
     p: &Procedure,
     events: &[EventRow],
     now: i64,
-) -> Vec<StepView> {
+) -> crate::store::StoreResult<Vec<StepView>> {
     let wf = p.effective_workflow();
-    let status = row.status();
+    let status = row.status()?;
     let end = row.finished_at.unwrap_or(now);
     let mut segments = Vec::new();
     for (i, e) in events.iter().enumerate() {
         let to = events.get(i + 1).map(|n| n.at).unwrap_or(end);
-        let st = DossierStatus::parse(&e.to_status).unwrap_or(DossierStatus::Submitted);
+        let st = e.to_status()?;
         let step = e
             .step
             .map(|s| s.max(0) as usize)
@@ -57,16 +46,15 @@ pub fn steps(
             paused: st == DossierStatus::AwaitingSupplement,
         });
     }
-    let week = week_of(state, &row.agency_code);
+    let catalog = state.catalog();
+    let policy = state.deadline_policy(catalog.agency(&row.agency_code), p);
     let day_secs = state.calendar.office_hours().daily().as_secs();
     let budget = i64::from(p.processing_time.working_days.max(1)) * day_secs;
     let current = (!status.is_closed()).then_some(row.step.max(0) as usize);
-    let cal = &state.calendar;
     let u: Vec<StepUsage> = usage(&wf, budget, &segments, current, |a, b| {
-        cal.office_time_between(crate::ts(a), crate::ts(b), &week)
-            .as_secs()
+        policy.office_seconds(a, b)
     });
-    u.into_iter()
+    Ok(u.into_iter()
         .map(|s| StepView {
             name: s.name,
             state: s.state.to_string(),
@@ -76,5 +64,5 @@ pub fn steps(
             used_secs: s.used_secs,
             late: s.late,
         })
-        .collect()
+        .collect())
 }

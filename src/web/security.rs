@@ -403,9 +403,15 @@ pub fn check_origin(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
 /// Compares the submitted CSRF token with the session's, in constant time.
 pub fn check_csrf(session: Option<&Session>, submitted: Option<&str>) -> AppResult<()> {
     match (session, submitted) {
-        (Some(s), Some(t)) if bool::from(s.csrf_token.as_bytes().ct_eq(t.as_bytes())) => Ok(()),
+        (Some(s), Some(t)) if tokens_match(t, &s.csrf_token) => Ok(()),
         _ => Err(AppError::Forbidden(CSRF_MESSAGE.into())),
     }
+}
+
+/// Compares a submitted token with the expected one in constant time; an empty token never
+/// matches.
+pub fn tokens_match(submitted: &str, expected: &str) -> bool {
+    !submitted.is_empty() && bool::from(submitted.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 /// Adds a `Set-Cookie` header when a session was just created.

@@ -1551,7 +1551,7 @@ async fn audit_rows_for_authentication_and_transitions_and_no_secrets_in_logs() 
         failed_for_unknown,
         "failures for unknown accounts are audited too"
     );
-    dichvucong::store::audit::verify(&app.state.db)
+    dichvucong::store::audit::verify(&app.state.db, &app.state.audit_key, None)
         .await
         .expect("verify")
         .expect("intact chain");

@@ -116,6 +116,9 @@ impl Builder {
             trust_proxy: false,
             sample_catalog: true,
             storage_url: None,
+            max_extensions: 1,
+            audit_key: None,
+            audit_key_file: None,
         };
         let launched = launch(config, listener).await.expect("launch app");
         TestApp {

@@ -984,7 +984,7 @@ async fn hostile_text_in_every_form_and_url_never_gives_a_server_error() {
     let (s, _) = app.get_text("/healthz").await;
     assert_eq!(s, 200);
     // The audit chain survived whatever was written into it.
-    dichvucong::store::audit::verify(&app.state.db)
+    dichvucong::store::audit::verify(&app.state.db, &app.state.audit_key, None)
         .await
         .expect("verify")
         .expect("intact");

@@ -98,6 +98,13 @@ pub struct Agency {
     pub former_codes: Vec<AgencyCode>,
 }
 
+impl Agency {
+    /// The agency's working week (Monday to Friday unless it says otherwise).
+    pub fn work_week(&self) -> crate::calendar::WorkWeek {
+        crate::calendar::WorkWeek::from_iso_days(&self.working_weekdays)
+    }
+}
+
 /// The path from the root down to `code`, inclusive; empty if `code` is unknown.
 /// Works for any depth and stops on cycles.
 pub fn ancestry<'a>(agencies: &'a [Agency], code: &AgencyCode) -> Vec<&'a Agency> {

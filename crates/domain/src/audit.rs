@@ -1,11 +1,65 @@
-//! The audit trail's hash chain: each entry's hash covers its fields and the previous entry's
-//! hash, so changing or removing any row breaks the chain from that point on.
+//! The tamper-evident trail: a keyed hash chain over the audit entries, and one over each
+//! dossier's timeline.
+//!
+//! Every hash is an HMAC-SHA-256 under a secret [`AuditKey`] that is not stored in the database,
+//! so whoever can write the database cannot rewrite a chain so that it verifies again. Each audit
+//! entry covers the previous entry's hash; each timeline event covers the previous event of its
+//! dossier, and the dossier row keeps the hash of its last event (its head). An audit entry for a
+//! transition also covers the hash of the timeline event it recorded, so removing the last event
+//! of a dossier is caught too. Truncating the tail of the audit chain is caught by comparing with
+//! a head recorded earlier (`audit verify --expect-head`).
 
+use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-/// The hash that precedes the first entry.
+/// The hash that precedes the first entry of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// The secret the chains are keyed with (at least 32 bytes), ready to MAC.
+#[derive(Clone)]
+pub struct AuditKey(HmacSha256);
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(…)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Khóa nhật ký kiểm toán phải dài ít nhất 32 byte (ví dụ 64 ký tự hex ngẫu nhiên).")]
+pub struct WeakKey;
+
+impl AuditKey {
+    pub const MIN_LEN: usize = 32;
+
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<AuditKey, WeakKey> {
+        let bytes = bytes.into();
+        if bytes.len() < Self::MIN_LEN {
+            return Err(WeakKey);
+        }
+        <HmacSha256 as KeyInit>::new_from_slice(&bytes)
+            .map(AuditKey)
+            .map_err(|_| WeakKey)
+    }
+
+    /// HMAC-SHA-256 (hex) of `parts`, each length-prefixed so that no two different lists
+    /// serialise alike; `None` is distinct from every string.
+    pub fn mac<'a>(&self, parts: impl IntoIterator<Item = Option<&'a str>>) -> String {
+        let mut m = self.0.clone();
+        for p in parts {
+            match p {
+                Some(s) => {
+                    m.update(&(s.len() as u64).to_be_bytes());
+                    m.update(s.as_bytes());
+                }
+                None => m.update(&u64::MAX.to_be_bytes()),
+            }
+        }
+        hex::encode(m.finalize().into_bytes())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -19,28 +73,31 @@ pub struct Entry {
     pub from_state: Option<String>,
     pub to_state: Option<String>,
     pub reason: Option<String>,
+    /// The timeline event this entry records (its row id and hash), for transitions.
+    pub event_id: Option<i64>,
+    pub event_hash: Option<String>,
 }
 
 impl Entry {
-    /// SHA-256 (hex) of the previous hash and every field, length-prefixed so that no two
-    /// different entries serialise alike.
-    pub fn hash(&self, prev_hash: &str) -> String {
-        let mut h = Sha256::new();
-        let mut put = |s: &str| {
-            h.update((s.len() as u64).to_be_bytes());
-            h.update(s.as_bytes());
-        };
-        put(prev_hash);
-        put(&self.seq.to_string());
-        put(&self.at.to_string());
-        put(&self.actor);
-        put(&self.ip);
-        put(&self.action);
-        put(&self.subject);
-        put(self.from_state.as_deref().unwrap_or("\u{0}"));
-        put(self.to_state.as_deref().unwrap_or("\u{0}"));
-        put(self.reason.as_deref().unwrap_or("\u{0}"));
-        hex::encode(h.finalize())
+    /// The entry's hash, chained on `prev_hash`.
+    pub fn hash(&self, key: &AuditKey, prev_hash: &str) -> String {
+        let seq = self.seq.to_string();
+        let at = self.at.to_string();
+        let event_id = self.event_id.map(|i| i.to_string());
+        key.mac([
+            Some(prev_hash),
+            Some(&seq),
+            Some(&at),
+            Some(self.actor.as_str()),
+            Some(self.ip.as_str()),
+            Some(self.action.as_str()),
+            Some(self.subject.as_str()),
+            self.from_state.as_deref(),
+            self.to_state.as_deref(),
+            self.reason.as_deref(),
+            event_id.as_deref(),
+            self.event_hash.as_deref(),
+        ])
     }
 }
 
@@ -60,13 +117,31 @@ pub enum ChainError {
     Broken { seq: i64 },
     #[error("mục nhật ký số {seq}: số thứ tự không liên tục (thiếu mục {expected})")]
     Gap { seq: i64, expected: i64 },
+    #[error("mục nhật ký số {seq}: sự kiện {event_id} của hồ sơ {subject} đã bị xóa hoặc thay đổi")]
+    EventMissing {
+        seq: i64,
+        event_id: i64,
+        subject: String,
+    },
+    #[error("hồ sơ {code}: sự kiện {event_id} trên dòng thời gian đã bị thay đổi, chèn hoặc xóa")]
+    Timeline { code: String, event_id: i64 },
+    #[error("hồ sơ {code}: sự kiện cuối của dòng thời gian không khớp (có sự kiện bị xóa)")]
+    TimelineHead { code: String },
+    #[error(
+        "nhật ký đã bị cắt hoặc viết lại sau mốc {seq}:{hash} đã ghi (mục {seq} không còn như cũ)"
+    )]
+    HeadMismatch { seq: i64, hash: String },
 }
 
-/// Verifies a chain given in order; returns the number of entries checked, or the first fault.
-pub fn verify<'a>(entries: impl IntoIterator<Item = &'a Stored>) -> Result<u64, ChainError> {
-    let mut prev = GENESIS.to_string();
-    let mut n = 0;
-    for (expected, s) in (1i64..).zip(entries) {
+/// Verifies consecutive entries, continuing from `prev` (the hash before the first one) and
+/// expecting the first to have sequence number `expected`. Returns the last hash.
+pub fn verify_run<'a>(
+    key: &AuditKey,
+    mut prev: String,
+    mut expected: i64,
+    entries: impl IntoIterator<Item = &'a Stored>,
+) -> Result<String, ChainError> {
+    for s in entries {
         if s.entry.seq != expected {
             return Err(ChainError::Gap {
                 seq: s.entry.seq,
@@ -76,20 +151,74 @@ pub fn verify<'a>(entries: impl IntoIterator<Item = &'a Stored>) -> Result<u64, 
         if s.prev_hash != prev {
             return Err(ChainError::Broken { seq: s.entry.seq });
         }
-        if s.entry.hash(&s.prev_hash) != s.hash {
+        if s.entry.hash(key, &s.prev_hash) != s.hash {
             return Err(ChainError::Tampered { seq: s.entry.seq });
         }
         prev = s.hash.clone();
-        n += 1;
+        expected += 1;
     }
-    Ok(n)
+    Ok(prev)
+}
+
+/// Verifies a whole chain given in order; returns the number of entries checked.
+pub fn verify<'a>(
+    key: &AuditKey,
+    entries: impl IntoIterator<Item = &'a Stored> + Clone,
+) -> Result<u64, ChainError> {
+    verify_run(key, GENESIS.to_string(), 1, entries.clone())?;
+    Ok(entries.into_iter().count() as u64)
+}
+
+/// One timeline event as stored, the fields its hash covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineFields<'a> {
+    pub dossier_code: &'a str,
+    pub at: i64,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub from_status: Option<&'a str>,
+    pub to_status: &'a str,
+    pub public_note: Option<&'a str>,
+    pub step: Option<i64>,
+    pub actor_name: Option<&'a str>,
+    pub actor_title: Option<&'a str>,
+    pub unit: Option<&'a str>,
+    pub details: Option<&'a str>,
+}
+
+impl TimelineFields<'_> {
+    /// The event's hash, chained on the previous event of the same dossier (`GENESIS` for the
+    /// first).
+    pub fn hash(&self, key: &AuditKey, prev_hash: &str) -> String {
+        let at = self.at.to_string();
+        let step = self.step.map(|s| s.to_string());
+        key.mac([
+            Some(prev_hash),
+            Some(self.dossier_code),
+            Some(&at),
+            Some(self.actor),
+            Some(self.action),
+            self.from_status,
+            Some(self.to_status),
+            self.public_note,
+            step.as_deref(),
+            self.actor_name,
+            self.actor_title,
+            self.unit,
+            self.details,
+        ])
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn chain(n: i64) -> Vec<Stored> {
+    fn key() -> AuditKey {
+        AuditKey::new(vec![7u8; 32]).expect("key")
+    }
+
+    fn chain(key: &AuditKey, n: i64) -> Vec<Stored> {
         let mut prev = GENESIS.to_string();
         (1..=n)
             .map(|seq| {
@@ -103,8 +232,10 @@ mod tests {
                     from_state: Some("submitted".into()),
                     to_state: Some("received".into()),
                     reason: None,
+                    event_id: Some(seq),
+                    event_hash: Some("ab".into()),
                 };
-                let hash = entry.hash(&prev);
+                let hash = entry.hash(key, &prev);
                 let s = Stored {
                     entry,
                     prev_hash: prev.clone(),
@@ -118,26 +249,50 @@ mod tests {
 
     #[test]
     fn intact_chain_verifies() {
-        assert_eq!(verify(&chain(5)), Ok(5));
+        assert_eq!(verify(&key(), &chain(&key(), 5)), Ok(5));
     }
 
     #[test]
     fn tampering_is_found() {
-        let mut c = chain(5);
+        let mut c = chain(&key(), 5);
         c[2].entry.reason = Some("sửa".into());
-        assert_eq!(verify(&c), Err(ChainError::Tampered { seq: 3 }));
+        assert_eq!(verify(&key(), &c), Err(ChainError::Tampered { seq: 3 }));
+        let mut c = chain(&key(), 5);
+        c[1].entry.event_hash = Some("cd".into());
+        assert_eq!(verify(&key(), &c), Err(ChainError::Tampered { seq: 2 }));
     }
 
     #[test]
     fn removal_is_found() {
-        let mut c = chain(5);
+        let mut c = chain(&key(), 5);
         c.remove(1);
         assert_eq!(
-            verify(&c),
+            verify(&key(), &c),
             Err(ChainError::Gap {
                 seq: 3,
                 expected: 2
             })
+        );
+    }
+
+    #[test]
+    fn a_chain_rehashed_with_another_key_fails() {
+        let other = AuditKey::new(vec![8u8; 32]).expect("key");
+        let forged = chain(&other, 3);
+        assert_eq!(
+            verify(&key(), &forged),
+            Err(ChainError::Tampered { seq: 1 })
+        );
+    }
+
+    #[test]
+    fn short_keys_are_refused_and_none_differs_from_empty() {
+        assert!(AuditKey::new(vec![1u8; 31]).is_err());
+        let k = key();
+        assert_ne!(k.mac([None]), k.mac([Some("")]));
+        assert_ne!(
+            k.mac([Some("ab"), Some("c")]),
+            k.mac([Some("a"), Some("bc")])
         );
     }
 }

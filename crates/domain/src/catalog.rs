@@ -335,6 +335,15 @@ impl Procedure {
 
     /// Default workflow when the procedure does not define one:
     /// Tiếp nhận → Thụ lý → Phê duyệt → Trả kết quả.
+    /// The procedure's time limit as a deadline rule.
+    pub fn deadline_rule(&self) -> crate::calendar::DeadlineRule {
+        crate::calendar::DeadlineRule {
+            working_days: self.processing_time.working_days,
+            working_hours: 0,
+            cutoff_hour: self.processing_time.cutoff_hour,
+        }
+    }
+
     pub fn effective_workflow(&self) -> Vec<WorkflowStep> {
         if !self.workflow.is_empty() {
             return self.workflow.clone();

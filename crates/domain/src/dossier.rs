@@ -207,6 +207,63 @@ pub enum Action {
     ApologiseAndExtend,
 }
 
+impl Action {
+    pub const ALL: [Action; 12] = [
+        Action::Receive,
+        Action::RequestSupplement,
+        Action::Supplement,
+        Action::Refuse,
+        Action::Forward,
+        Action::SubmitForApproval,
+        Action::Approve,
+        Action::SendBack,
+        Action::ReturnResult,
+        Action::Stop,
+        Action::Withdraw,
+        Action::ApologiseAndExtend,
+    ];
+
+    /// The name stored in the event log and the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Receive => "receive",
+            Action::RequestSupplement => "request_supplement",
+            Action::Supplement => "supplement",
+            Action::Refuse => "refuse",
+            Action::Forward => "forward",
+            Action::SubmitForApproval => "submit_for_approval",
+            Action::Approve => "approve",
+            Action::SendBack => "send_back",
+            Action::ReturnResult => "return_result",
+            Action::Stop => "stop",
+            Action::Withdraw => "withdraw",
+            Action::ApologiseAndExtend => "apologise_and_extend",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// The label of the action's button and of its entry in messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::Receive => "Tiếp nhận",
+            Action::RequestSupplement => "Yêu cầu bổ sung",
+            Action::Supplement => "Bổ sung hồ sơ",
+            Action::Refuse => "Từ chối",
+            Action::Forward => "Chuyển xử lý",
+            Action::SubmitForApproval => "Trình phê duyệt",
+            Action::Approve => "Phê duyệt",
+            Action::SendBack => "Trả lại",
+            Action::ReturnResult => "Trả kết quả",
+            Action::Stop => "Dừng xử lý",
+            Action::Withdraw => "Rút hồ sơ",
+            Action::ApologiseAndExtend => "Xin lỗi và gia hạn",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Không thể thực hiện thao tác này khi hồ sơ đang ở trạng thái “{}”.", .from.label())]
 pub struct IllegalTransition {

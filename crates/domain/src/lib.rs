@@ -9,6 +9,7 @@
 //! - [`catalog`]: administrative procedures (thủ tục hành chính) with their level-1 information.
 //! - [`form`]: online declaration forms as data, and their server-side validation.
 //! - [`dossier`]: dossier codes (Điều 19 TT 01/2018/TT-VPCP) and the dossier state machine.
+//! - [`workflow`]: the dossier lifecycle: commands, the pure decision, events.
 //! - [`calendar`]: the Vietnamese lunar calendar, public holidays and working-day deadlines.
 //! - [`upload`]: checking uploaded files by content (type, structure, scripts, pixel floods).
 
@@ -22,3 +23,4 @@ pub mod progress;
 pub mod staff;
 pub mod text;
 pub mod upload;
+pub mod workflow;

@@ -74,21 +74,19 @@ fn rfc3339(ms: i64) -> String {
 }
 
 /// The public status of a dossier read by [`find_public`] (or [`with_events`]): no I/O.
-pub fn public_status(state: &AppState, d: &PublicDossier) -> PublicStatus {
+pub fn public_status(
+    state: &AppState,
+    d: &PublicDossier,
+) -> crate::store::StoreResult<PublicStatus> {
     let (row, events) = (&d.row, &d.events);
     let catalog = state.catalog();
-    let status = row.status();
+    let status = row.status()?;
     let now = crate::now_ms();
-    let deadline = row.due_at.or(row.expected_at);
-    let on_time = dvc_domain::dossier::on_time(
-        deadline,
-        row.finished_at.unwrap_or(now),
-        row.supplement_count,
-    );
-    let procedure = catalog.procedure(&row.procedure_code);
-    let steps = procedure
-        .map(|p| crate::web::progress::steps(state, row, &p, events, now))
-        .unwrap_or_default();
+    let on_time = row.on_time(now)?;
+    let steps = match catalog.procedure(&row.procedure_code) {
+        Some(p) => crate::web::progress::steps(state, row, &p, events, now)?,
+        None => vec![],
+    };
     let current_step = steps
         .iter()
         .find(|s| s.state == "current")
@@ -97,7 +95,7 @@ pub fn public_status(state: &AppState, d: &PublicDossier) -> PublicStatus {
         .handler
         .clone()
         .map(|(name, title)| Handler { name, title });
-    PublicStatus {
+    Ok(PublicStatus {
         code: row.code.clone(),
         procedure_code: row.procedure_code.clone(),
         procedure_name: catalog
@@ -124,16 +122,16 @@ pub fn public_status(state: &AppState, d: &PublicDossier) -> PublicStatus {
         timeline: events
             .iter()
             .map(|e| {
-                let st = DossierStatus::parse(&e.to_status).unwrap_or(DossierStatus::Submitted);
-                TimelineEntry {
+                let st = e.to_status()?;
+                Ok(TimelineEntry {
                     at: rfc3339(e.at),
                     status: st.as_str().into(),
                     status_label: st.label().into(),
                     note: e.public_note.clone(),
-                }
+                })
             })
-            .collect(),
-    }
+            .collect::<crate::store::StoreResult<_>>()?,
+    })
 }
 
 /// The events and the handler of a dossier already read (the private view, which finds the
@@ -214,7 +212,7 @@ pub async fn page(
     rate_limit_lookup(&state, &headers, peer).await?;
     match find_public(&state, &raw).await? {
         Ok(d) => {
-            let status = public_status(&state, &d);
+            let status = public_status(&state, &d)?;
             Ok(render(
                 "lookup.html",
                 context! { ma => raw, status => ser(&status) },
@@ -255,7 +253,7 @@ pub async fn private(
 ) -> AppResult<Response> {
     rate_limit_lookup(&state, &headers, peer).await?;
     let d = with_events(&state, by_token(&state, &token).await?).await?;
-    let status = public_status(&state, &d);
+    let status = public_status(&state, &d)?;
     let row = &d.row;
     let catalog = state.catalog();
     let attachments = dossiers::attachments(&state.db, row.id).await?;
@@ -284,7 +282,7 @@ pub async fn private(
         context! {
             status => ser(&status), sections, token, attachments => attachment_links, applicant_name => row.applicant_name.clone(),
             documents, has_result => row.result_key.is_some(), result_name => row.result_name.clone(),
-            awaiting_supplement => row.status() == DossierStatus::AwaitingSupplement,
+            awaiting_supplement => row.status()? == DossierStatus::AwaitingSupplement,
         },
     )?
     .into_response();

@@ -10,7 +10,6 @@ pub mod supplement;
 
 use super::AppState;
 use crate::error::{AppError, AppResult};
-use dvc_domain::calendar::DeadlineRule;
 use dvc_domain::catalog::Procedure;
 use std::sync::Arc;
 
@@ -42,29 +41,4 @@ pub fn online_procedure_or_404(
         )));
     }
     Ok((c, p))
-}
-
-pub fn deadline_rule(p: &Procedure) -> DeadlineRule {
-    DeadlineRule {
-        working_days: p.processing_time.working_days,
-        working_hours: 0,
-        cutoff_hour: p.processing_time.cutoff_hour,
-    }
-}
-
-/// Expected result time (ms) for a dossier received at `received_ms` by `agency`.
-pub fn expected_ms(
-    state: &AppState,
-    p: &Procedure,
-    agency: Option<&dvc_domain::agency::Agency>,
-    received_ms: i64,
-) -> i64 {
-    let week = dvc_domain::calendar::WorkWeek::from_iso_days(
-        agency.map(|a| a.working_weekdays.as_slice()).unwrap_or(&[]),
-    );
-    state
-        .calendar
-        .due(crate::ts(received_ms), &deadline_rule(p), &week)
-        .timestamp()
-        .as_millisecond()
 }

@@ -1,7 +1,7 @@
 //! `/thu-tuc/{code}`: every item of level-1 information; template downloads from level 2;
 //! the "Nộp hồ sơ trực tuyến" button from level 3.
 
-use super::{expected_ms, procedure_or_404};
+use super::procedure_or_404;
 use crate::error::AppResult;
 use crate::web::AppState;
 use crate::web::templates::{render, ser};
@@ -20,7 +20,7 @@ pub async fn page(
         .map(|a| context! { code => a.code.to_string(), name => a.name.clone(), address => a.address.clone(), phone => a.phone.clone(), office_hours => a.office_hours.clone(), sample => a.sample })
         .collect();
     let now = crate::now_ms();
-    let expected_if_now = expected_ms(&state, &p, None, now);
+    let expected_if_now = state.deadline_policy(None, &p).due(now);
     render(
         "procedure.html",
         context! {

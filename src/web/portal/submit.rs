@@ -2,7 +2,7 @@
 //! ("Gửi thông tin") and the confirmation page with the dossier code (Mã hồ sơ).
 
 use super::declaration::{AGENCY_FIELD, render_form};
-use super::{expected_ms, online_procedure_or_404};
+use super::online_procedure_or_404;
 use crate::config::CaptchaMode;
 use crate::error::{AppError, AppResult};
 use crate::store::dossiers::{self, NewAttachment, NewDossier, NewMail};
@@ -155,7 +155,9 @@ async fn render_review(
     } else {
         (None, None)
     };
-    let expected = expected_ms(state, p, agency.as_ref(), crate::now_ms());
+    let expected = state
+        .deadline_policy(agency.as_ref(), p)
+        .due(crate::now_ms());
     let resp = render_status(
         status,
         "review.html",
@@ -413,7 +415,7 @@ pub async fn send(
     let now = jiff::Timestamp::now();
     let now_ms = now.as_millisecond();
     let secret = security::random_token(32);
-    let expected_at = expected_ms(&state, &p, Some(&agency), now_ms);
+    let expected_at = state.deadline_policy(Some(&agency), &p).due(now_ms);
     let new = NewDossier {
         procedure_code: p.code.clone(),
         agency: agency.code.clone(),
@@ -460,8 +462,15 @@ pub async fn send(
             expected_at,
         ),
     };
-    let outcome =
-        dossiers::submit_from(&state.db, Some(&state.light), &new, mail, Some(&from)).await?;
+    let outcome = dossiers::submit_from(
+        &state.db,
+        &state.audit_key,
+        Some(&state.light),
+        &new,
+        mail,
+        Some(&from),
+    )
+    .await?;
     let code = outcome.code().to_string();
     if let dossiers::SubmitOutcome::Created(_, mail_id) = outcome {
         // The draft was deleted and the code remembered in the session in the same transaction.

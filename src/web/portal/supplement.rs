@@ -3,16 +3,18 @@
 
 use super::lookup::by_token;
 use crate::error::{AppError, AppResult};
-use crate::store::dossiers::{self, Actor, Change, NewAttachment};
+use crate::store::dossiers::{self, Actor, Decision, NewAttachment};
 use crate::web::AppState;
 use crate::web::extract::Peer;
 use crate::web::security::{self, check_csrf, check_origin, ensure_session, no_store, with_cookie};
+use crate::web::staff::dossier::{refusal, rules_for};
 use crate::web::templates::render_status;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use dvc_domain::dossier::{Action, DossierStatus, resume_after_supplement, transition};
+use dvc_domain::dossier::{Action, DossierStatus, transition};
 use dvc_domain::form::{self, FileKind};
+use dvc_domain::workflow::{self, Actor as WorkflowActor, Command, EventKind};
 use minijinja::context;
 use sha2::{Digest, Sha256};
 
@@ -21,26 +23,15 @@ const MAX_FILES: usize = 10;
 /// The latest supplement request: (reason, missing documents).
 async fn request(state: &AppState, dossier_id: i64) -> AppResult<(String, Vec<String>)> {
     let events = dossiers::events(&state.db, dossier_id).await?;
-    let e = events.iter().rev().find(|e| e.action == "yeu-cau-bo-sung");
-    let v: serde_json::Value = e
-        .and_then(|e| e.details.as_deref())
-        .and_then(|d| serde_json::from_str(d).ok())
-        .unwrap_or_default();
-    let reason = v
-        .get("reason")
-        .and_then(|r| r.as_str())
-        .unwrap_or_default()
-        .to_string();
-    let missing = v
-        .get("missing")
-        .and_then(|m| m.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok((reason, missing))
+    for e in events.iter().rev() {
+        if let EventKind::RequestSupplement {
+            reason, missing, ..
+        } = e.kind()?
+        {
+            return Ok((reason, missing));
+        }
+    }
+    Ok((String::new(), vec![]))
 }
 
 fn render(
@@ -64,7 +55,7 @@ pub async fn form(
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let row = by_token(&state, &token).await?;
-    if row.status() != DossierStatus::AwaitingSupplement {
+    if row.status()? != DossierStatus::AwaitingSupplement {
         return Ok(Redirect::to(&format!("/ho-so/xem/{token}")).into_response());
     }
     let (session, cookie) = ensure_session(&state, &headers).await?;
@@ -105,9 +96,11 @@ pub async fn submit(
     check_csrf(session.as_ref(), csrf.as_deref())?;
     let row = by_token(&state, &token).await?;
     let (reason, missing) = request(&state, row.id).await?;
-    let from = row.status();
-    transition(from, Action::Supplement)
-        .map_err(|_| AppError::Conflict("Hồ sơ không còn ở trạng thái chờ bổ sung.".into()))?;
+    if transition(row.status()?, Action::Supplement).is_err() {
+        return Err(AppError::Conflict(
+            "Hồ sơ không còn ở trạng thái chờ bổ sung.".into(),
+        ));
+    }
 
     let limit = form::DEFAULT_MAX_FILE_MB as usize * 1024 * 1024;
     let mut uploads: Vec<(String, String, FileKind, bytes::Bytes)> = Vec::new();
@@ -160,61 +153,62 @@ pub async fn submit(
     }
 
     let now = crate::now_ms();
-    let ts = jiff::Timestamp::now();
+    let ts = crate::ts(now);
     let mut files = Vec::new();
+    let mut stored = Vec::new();
     for (field, client, kind, bytes) in uploads {
         let key = crate::files::Files::new_key(ts);
         let sha = hex::encode(Sha256::digest(&bytes));
         let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
-        state.files.put(&key, bytes).await?;
         files.push(NewAttachment {
             field_name: format!("bo_sung_{field}"),
             document_id: None,
-            storage_key: key,
+            storage_key: key.clone(),
             file_name: form::safe_file_name(&client, kind),
             content_type: kind.mime().into(),
             size_bytes: size,
             sha256: sha,
         });
+        stored.push((key, bytes));
     }
-    let before = row.resume_status.as_deref().and_then(DossierStatus::parse);
-    let to = resume_after_supplement(before);
-    let mut new = row.clone();
-    new.status = to.as_str().into();
-    if let (Some(paused), Some(due)) = (row.paused_at, row.due_at) {
-        let week = crate::web::progress::week_of(&state, &row.agency_code);
-        let due_z = crate::ts(due).to_zoned_datetime(dvc_domain::calendar::vn_tz());
-        new.due_at = Some(
-            state
-                .calendar
-                .extend_for_pause(&due_z, crate::ts(paused), ts, &week)
-                .timestamp()
-                .as_millisecond(),
-        );
-    }
-    new.paused_at = None;
-    new.resume_status = None;
-    let names: Vec<String> = files.iter().map(|f| f.file_name.clone()).collect();
-    dossiers::add_attachments(&state.db, row.id, &files, now).await?;
-    let ip = security::client_ip(&state, &headers, peer).to_string();
-    let change = Change {
-        action: "bo-sung",
-        actor: Actor {
-            id: "citizen".into(),
-            name: Some("Công dân".into()),
-            title: None,
-            ip,
-        },
-        at: now,
-        public_note: Some(format!(
-            "Công dân đã bổ sung hồ sơ trực tuyến: {}.",
-            names.join(", ")
-        )),
-        reason: None,
-        details: Some(serde_json::json!({ "files": names, "note": note })),
-        mail: None,
+    let dossier = row.to_domain()?;
+    let catalog = state.catalog();
+    let p = catalog
+        .procedure(&row.procedure_code)
+        .ok_or_else(AppError::not_found)?;
+    let policy = state.deadline_policy(catalog.agency(&row.agency_code), &p);
+    let rules = rules_for(&state, &catalog, &row, &p, &policy);
+    let cmd = Command::Supplement {
+        files: files.iter().map(|f| f.file_name.clone()).collect(),
+        note,
     };
-    dossiers::apply(&state.db, &row, &new, &change).await?;
+    let events =
+        workflow::decide(&dossier, &cmd, WorkflowActor::Citizen, &rules, now).map_err(refusal)?;
+    let next = events.iter().fold(dossier, |d, e| workflow::evolve(&d, e));
+    // The files first; the attachments, the event and the new state then in one transaction.
+    for (key, bytes) in stored {
+        state.files.put(&key, bytes).await?;
+    }
+    let who = Actor {
+        id: "citizen".into(),
+        name: Some("Công dân".into()),
+        title: None,
+        ip: security::client_ip(&state, &headers, peer).to_string(),
+    };
+    dossiers::save(
+        &state.db,
+        &state.audit_key,
+        &row,
+        &Decision {
+            events: &events,
+            next: &next,
+            actor: &who,
+            mail: None,
+            access_link: None,
+            attachments: files,
+        },
+    )
+    .await?;
     tracing::info!(dossier = %row.code, "citizen supplemented the dossier");
     Ok(Redirect::to(&format!("/ho-so/xem/{token}?da-bo-sung=1")).into_response())
 }

@@ -1,20 +1,17 @@
 //! `/can-bo/quan-tri/can-bo`: administrators manage the staff of their agency and sub-units.
 
-use super::{StaffCtx, require_staff};
+use super::{StaffCtx, StaffForm, require_staff};
 use crate::error::{AppError, AppResult};
 use crate::store::{StoreError, audit, staff as store};
 use crate::web::AppState;
-use crate::web::extract::Peer;
-use crate::web::security::{self, check_origin, no_store};
+use crate::web::security::no_store;
 use crate::web::templates::render_status;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use dvc_domain::audit::Entry;
 use dvc_domain::staff::{Role, check_password};
 use minijinja::{Value, context};
-use serde::Deserialize;
 
 fn require_admin(ctx: &StaffCtx) -> AppResult<()> {
     if ctx.role == Role::Admin {
@@ -68,45 +65,11 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> AppResul
     render_page(&state, &ctx, &[], StatusCode::OK).await
 }
 
-#[derive(Deserialize)]
-pub struct NewStaffForm {
-    csrf: Option<String>,
-    email: Option<String>,
-    name: Option<String>,
-    title: Option<String>,
-    role: Option<String>,
-    agency_code: Option<String>,
-    password: Option<String>,
-}
-
-fn check_token(ctx: &StaffCtx, token: Option<&str>) -> AppResult<()> {
-    if token.is_some_and(|t| !t.is_empty() && t == ctx.csrf) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "Phiên làm việc đã hết hạn. Hãy tải lại trang.".into(),
-        ))
-    }
-}
-
-pub async fn create(
-    State(state): State<AppState>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-    form: Result<Form<NewStaffForm>, axum::extract::rejection::FormRejection>,
-) -> AppResult<Response> {
-    check_origin(&state, &headers)?;
-    let ctx = require_staff(&state, &headers).await?;
-    let form = form
-        .map(|f| f.0)
-        .map_err(|_| AppError::BadRequest("Dữ liệu gửi lên không đọc được.".into()))?;
-    check_token(&ctx, form.csrf.as_deref())?;
-    require_admin(&ctx)?;
+pub async fn create(State(state): State<AppState>, form: StaffForm) -> AppResult<Response> {
+    let ctx = &form.ctx;
+    require_admin(ctx)?;
     let mut errors = Vec::new();
-    let email = form
-        .email
-        .as_deref()
-        .and_then(dvc_domain::form::parse_email);
+    let email = form.get("email").and_then(dvc_domain::form::parse_email);
     if email.is_none() {
         errors.push((
             "new-email",
@@ -114,38 +77,40 @@ pub async fn create(
         ));
     }
     let name = form
-        .name
-        .as_deref()
+        .get("name")
         .map(dvc_domain::text::clean_input)
         .filter(|s| s.chars().count() >= 2);
     if name.is_none() {
         errors.push(("new-name", "Nhập họ và tên cán bộ.".into()));
     }
     let title = form
-        .title
-        .as_deref()
+        .get("title")
         .map(dvc_domain::text::clean_input)
         .unwrap_or_default();
-    let role = form.role.as_deref().and_then(Role::parse);
+    let role = form.get("role").and_then(Role::parse);
     if role.is_none() {
         errors.push(("new-role", "Chọn vai trò.".into()));
     }
-    let agency = form.agency_code.filter(|c| ctx.visible.contains(c));
+    let agency = form
+        .get("agency_code")
+        .map(str::to_string)
+        .filter(|c| ctx.visible.contains(c));
     if agency.is_none() {
         errors.push((
             "new-agency",
             "Chọn đơn vị trong phạm vi bạn quản lý.".into(),
         ));
     }
-    let password = form.password.unwrap_or_default();
+    // Passwords are taken as typed (the extractor cleans control characters only).
+    let password = form.get("password").unwrap_or_default().to_string();
     if let Err(e) = check_password(&password) {
         errors.push(("new-password", e.to_string()));
     }
     let (Some(email), Some(name), Some(role), Some(agency)) = (email, name, role, agency) else {
-        return render_page(&state, &ctx, &errors, StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render_page(&state, ctx, &errors, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
     if !errors.is_empty() {
-        return render_page(&state, &ctx, &errors, StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render_page(&state, ctx, &errors, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     let hash = crate::password::hash(password).await?;
     let new = store::NewStaff {
@@ -161,7 +126,7 @@ pub async fn create(
         Err(StoreError::Conflict(m)) => {
             return render_page(
                 &state,
-                &ctx,
+                ctx,
                 &[("new-email", m)],
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -169,35 +134,23 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     }
-    let ip = security::client_ip(&state, &headers, peer).to_string();
+    let ip = form.ip(&state);
     audit::append(
         &state.db,
-        entry(&ctx, &ip, "staff_create", &email, None, Some(role.as_str())),
+        &state.audit_key,
+        entry(ctx, &ip, "staff_create", &email, None, Some(role.as_str())),
     )
     .await?;
     Ok(Redirect::to("/can-bo/quan-tri/can-bo").into_response())
 }
 
-#[derive(Deserialize)]
-pub struct ToggleForm {
-    csrf: Option<String>,
-    active: Option<String>,
-}
-
 pub async fn toggle(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-    form: Result<Form<ToggleForm>, axum::extract::rejection::FormRejection>,
+    form: StaffForm,
 ) -> AppResult<Response> {
-    check_origin(&state, &headers)?;
-    let ctx = require_staff(&state, &headers).await?;
-    let form = form
-        .map(|f| f.0)
-        .map_err(|_| AppError::BadRequest("Dữ liệu gửi lên không đọc được.".into()))?;
-    check_token(&ctx, form.csrf.as_deref())?;
-    require_admin(&ctx)?;
+    let ctx = &form.ctx;
+    require_admin(ctx)?;
     let target = store::find(&state.db, id)
         .await?
         .ok_or_else(AppError::not_found)?;
@@ -207,9 +160,9 @@ pub async fn toggle(
             "Không tự khóa tài khoản của chính mình.".into(),
         ));
     }
-    let active = form.active.as_deref() == Some("1");
+    let active = form.get("active") == Some("1");
     store::set_active(&state.db, id, active).await?;
-    let ip = security::client_ip(&state, &headers, peer).to_string();
+    let ip = form.ip(&state);
     let action = if active {
         "staff_activate"
     } else {
@@ -217,8 +170,9 @@ pub async fn toggle(
     };
     audit::append(
         &state.db,
+        &state.audit_key,
         entry(
-            &ctx,
+            ctx,
             &ip,
             action,
             &target.email,
@@ -248,5 +202,7 @@ fn entry(
         from_state: from.map(Into::into),
         to_state: to.map(Into::into),
         reason: None,
+        event_id: None,
+        event_hash: None,
     }
 }

@@ -13,29 +13,29 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use dvc_domain::catalog::Procedure;
-use dvc_domain::dossier::DossierStatus;
+use dvc_domain::workflow::EventKind;
 use dvc_pdf::{Document, DocumentRow, DossierInfo, Handover, Header};
 use serde::Deserialize;
 
-/// The document issued with an action (by the action's slug), if any.
+/// The document issued with an action (by its name in the event log), if any.
 pub fn kind_for_action(action: &str) -> Option<&'static str> {
     match action {
-        "tiep-nhan" => Some("mau-01"),
-        "yeu-cau-bo-sung" => Some("mau-02"),
-        "tu-choi" => Some("mau-03"),
-        "xin-loi-gia-han" => Some("mau-04"),
-        "dung-xu-ly" => Some("mau-05"),
+        "receive" => Some("mau-01"),
+        "request_supplement" => Some("mau-02"),
+        "refuse" => Some("mau-03"),
+        "apologise_and_extend" => Some("mau-04"),
+        "stop" => Some("mau-05"),
         _ => None,
     }
 }
 
 fn action_for_kind(kind: &str) -> Option<&'static str> {
     match kind {
-        "mau-01" => Some("tiep-nhan"),
-        "mau-02" => Some("yeu-cau-bo-sung"),
-        "mau-03" => Some("tu-choi"),
-        "mau-04" => Some("xin-loi-gia-han"),
-        "mau-05" => Some("dung-xu-ly"),
+        "mau-01" => Some("receive"),
+        "mau-02" => Some("request_supplement"),
+        "mau-03" => Some("refuse"),
+        "mau-04" => Some("apologise_and_extend"),
+        "mau-05" => Some("stop"),
         _ => None,
     }
 }
@@ -48,14 +48,6 @@ fn vn_date_line(place: &str, ms: i64) -> String {
         z.month(),
         z.year()
     )
-}
-
-fn detail(e: &EventRow, key: &str) -> String {
-    e.details
-        .as_deref()
-        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-        .and_then(|v| v.get(key).and_then(|x| x.as_str()).map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// Builds the document `kind` ("mau-01" … "mau-06") for a dossier.
@@ -147,18 +139,18 @@ pub fn build(
             receiver_name: officer,
         },
         ("mau-02", Some(e)) => {
-            let missing: Vec<DocumentRow> = e
-                .details
-                .as_deref()
-                .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-                .and_then(|v| v.get("missing").and_then(|m| m.as_array().cloned()))
-                .unwrap_or_default()
+            let EventKind::RequestSupplement {
+                reason, missing, ..
+            } = e.kind()?
+            else {
+                return Err(AppError::not_found());
+            };
+            let missing: Vec<DocumentRow> = missing
                 .iter()
-                .filter_map(|m| m.as_str())
                 .map(|name| {
-                    let known = p.documents.iter().find(|d| d.name == name);
+                    let known = p.documents.iter().find(|d| &d.name == name);
                     DocumentRow {
-                        name: name.to_string(),
+                        name: name.clone(),
                         originals: known.map(|d| d.originals).unwrap_or(1),
                         copies: known.map(|d| d.copies).unwrap_or(0),
                     }
@@ -168,7 +160,7 @@ pub fn build(
                 header,
                 dossier,
                 missing,
-                reason: detail(e, "reason"),
+                reason,
                 guide_contact: agency
                     .and_then(|a| a.phone.clone())
                     .map(|ph| format!("{officer}, điện thoại {ph}"))
@@ -180,21 +172,31 @@ pub fn build(
         ("mau-03", Some(e)) => Document::Refusal {
             header,
             dossier,
-            reason: detail(e, "reason"),
+            reason: e.kind()?.reason().unwrap_or_default().to_string(),
             officer_name: officer,
         },
-        ("mau-04", Some(e)) => Document::ApologyExtension {
-            header,
-            dossier,
-            reason: detail(e, "reason"),
-            old_due: detail(e, "old_due"),
-            new_due: detail(e, "new_due"),
-            signer: officer,
-        },
+        ("mau-04", Some(e)) => {
+            let EventKind::ApologiseAndExtend {
+                reason,
+                previous_due_at,
+                new_due_at,
+            } = e.kind()?
+            else {
+                return Err(AppError::not_found());
+            };
+            Document::ApologyExtension {
+                header,
+                dossier,
+                reason,
+                old_due: previous_due_at.map(format_datetime).unwrap_or_default(),
+                new_due: format_datetime(new_due_at),
+                signer: officer,
+            }
+        }
         ("mau-05", Some(e)) => Document::StopNotice {
             header,
             dossier,
-            legal_reason: detail(e, "reason"),
+            legal_reason: e.kind()?.reason().unwrap_or_default().to_string(),
             signer: officer,
         },
         ("mau-06", _) => {
@@ -222,9 +224,7 @@ pub fn build(
                     }),
                     receiver: e.actor_name.clone().unwrap_or_default(),
                     result: result.into(),
-                    note: DossierStatus::parse(&e.to_status)
-                        .map(|s| s.label().to_string())
-                        .unwrap_or_default(),
+                    note: e.to_status()?.label().to_string(),
                 });
             }
             Document::ControlSlip {

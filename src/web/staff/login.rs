@@ -73,6 +73,7 @@ pub async fn submit(
     if account_failures >= MAX_FAILURES_ACCOUNT || ip_failures >= MAX_FAILURES_IP {
         audit::append(
             &state.db,
+            &state.audit_key,
             entry(now, &email, &ip, "login_throttled", &email),
         )
         .await?;
@@ -92,9 +93,15 @@ pub async fn submit(
         .map(|a| a.password_hash.clone());
     let ok = crate::password::verify(password, stored).await;
     let Some(account) = account.filter(|_| ok) else {
-        audit::append(&state.db, entry(now, &email, &ip, "login_failed", &email)).await?;
         audit::append(
             &state.db,
+            &state.audit_key,
+            entry(now, &email, &ip, "login_failed", &email),
+        )
+        .await?;
+        audit::append(
+            &state.db,
+            &state.audit_key,
             entry(now, &email, &ip, "login_failed", &format!("ip:{ip}")),
         )
         .await?;
@@ -107,6 +114,7 @@ pub async fn submit(
     };
     audit::append(
         &state.db,
+        &state.audit_key,
         entry(now, &account.email, &ip, "login", &account.email),
     )
     .await?;
@@ -146,6 +154,8 @@ fn entry(at: i64, actor: &str, ip: &str, action: &str, subject: &str) -> Entry {
         from_state: None,
         to_state: None,
         reason: None,
+        event_id: None,
+        event_hash: None,
     }
 }
 
@@ -173,6 +183,7 @@ pub async fn logout(
     let ip = security::client_ip(&state, &headers, peer).to_string();
     audit::append(
         &state.db,
+        &state.audit_key,
         entry(
             crate::now_ms(),
             &ctx.staff.email,

@@ -106,3 +106,122 @@ pub async fn require_staff(state: &AppState, headers: &HeaderMap) -> AppResult<S
         visible,
     })
 }
+
+/// A back-office POST, checked once for every handler: the origin, the official's session
+/// (before any body is read), the posted fields (URL-encoded, or multipart with at most one
+/// file, `result_file`) and the CSRF token, compared in constant time.
+pub struct StaffForm {
+    pub ctx: StaffCtx,
+    pub peer: Option<std::net::SocketAddr>,
+    pub headers: HeaderMap,
+    fields: Vec<(String, String)>,
+    /// An uploaded file: (client file name, bytes).
+    pub file: Option<(String, axum::body::Bytes)>,
+}
+
+impl StaffForm {
+    /// A trimmed, non-empty field.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Every non-empty value of a repeated field.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
+    /// The client's address, for the audit trail.
+    pub fn ip(&self, state: &AppState) -> String {
+        super::security::client_ip(state, &self.headers, self.peer).to_string()
+    }
+}
+
+/// Largest file an official uploads (a result document).
+const MAX_FILE_BYTES: usize = 20 * 1024 * 1024;
+
+impl axum::extract::FromRequest<AppState> for StaffForm {
+    type Rejection = AppError;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::extract::Multipart;
+        let headers = req.headers().clone();
+        super::security::check_origin(state, &headers)?;
+        let ctx = require_staff(state, &headers).await?;
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        let bad = || {
+            AppError::BadRequest(
+                "Dữ liệu gửi lên không đọc được. Hãy tải lại trang rồi thực hiện lại.".into(),
+            )
+        };
+        let is_multipart = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
+        let mut form = StaffForm {
+            ctx,
+            peer,
+            headers,
+            fields: vec![],
+            file: None,
+        };
+        if is_multipart {
+            let _admitted = state.uploads.admit(&form.headers).await?;
+            let mut mp = Multipart::from_request(req, state)
+                .await
+                .map_err(|_| bad())?;
+            while let Some(mut field) = mp.next_field().await.map_err(|_| bad())? {
+                let name = field.name().unwrap_or("").to_string();
+                if name == "result_file" {
+                    let file_name = field.file_name().unwrap_or("").to_string();
+                    let mut buf = Vec::new();
+                    while let Some(chunk) = field.chunk().await.map_err(|_| bad())? {
+                        if buf.len() + chunk.len() > MAX_FILE_BYTES {
+                            return Err(AppError::PayloadTooLarge(
+                                "Tệp lớn hơn 20 MB. Hãy nén hoặc quét lại ở độ phân giải thấp hơn."
+                                    .into(),
+                            ));
+                        }
+                        buf.extend_from_slice(&chunk);
+                    }
+                    if !buf.is_empty() {
+                        form.file = Some((file_name, axum::body::Bytes::from(buf)));
+                    }
+                } else {
+                    let text = field.text().await.map_err(|_| bad())?;
+                    form.fields.push((name, text.chars().take(5000).collect()));
+                }
+            }
+        } else {
+            let axum::Form(fields) = axum::Form::<Vec<(String, String)>>::from_request(req, state)
+                .await
+                .map_err(|_| bad())?;
+            form.fields = fields;
+        }
+        // Control characters (NUL above all) never reach the timeline, the audit log or a PDF.
+        for (_, v) in &mut form.fields {
+            *v = dvc_domain::text::clean_input(v);
+        }
+        let token = form.get("csrf").unwrap_or("");
+        if !super::security::tokens_match(token, &form.ctx.csrf) {
+            return Err(AppError::Forbidden(
+                "Phiên làm việc đã hết hạn. Hãy tải lại trang rồi thực hiện lại.".into(),
+            ));
+        }
+        Ok(form)
+    }
+}

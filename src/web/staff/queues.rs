@@ -61,20 +61,20 @@ pub async fn page(
         .filter(|s| !s.is_empty());
     let rows = dossiers::queue(&state.db, &ctx.visible, queue, q.as_deref(), now, 200).await?;
     let catalog = state.catalog();
-    let items: Vec<Value> = rows
+    let items = rows
         .iter()
         .map(|r| {
-            let status = r.status();
+            let status = r.status()?;
             let deadline = r.due_at.or(r.expected_at);
-            context! {
+            Ok(context! {
                 code => r.code.clone(), name => r.applicant_name.clone(),
                 procedure => catalog.procedure(&r.procedure_code).map(|p| p.name.clone()).unwrap_or_default(),
                 status_label => status.label(), status => status.as_str(),
                 due => deadline, late => !status.is_closed() && status != DossierStatus::AwaitingSupplement && deadline.is_some_and(|d| d < now),
                 submitted_at => r.submitted_at,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<Value>, crate::store::StoreError>>()?;
     let tabs: Vec<Value> = QUEUES
         .iter()
         .map(|(s, l)| context! { slug => *s, label => *l, current => *s == slug })

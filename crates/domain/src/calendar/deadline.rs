@@ -64,6 +64,64 @@ impl DeadlineRule {
     }
 }
 
+/// How an agency counts a procedure's time limit: its calendar (holidays, office hours), its
+/// working week and the procedure's rule. The one place deadlines are computed from, by the
+/// portal, the back office, the progress view and the CLI alike. Times are UTC milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct DeadlinePolicy<'a> {
+    pub calendar: &'a WorkingCalendar,
+    pub week: WorkWeek,
+    pub rule: DeadlineRule,
+}
+
+impl<'a> DeadlinePolicy<'a> {
+    pub fn new(calendar: &'a WorkingCalendar, week: WorkWeek, rule: DeadlineRule) -> Self {
+        DeadlinePolicy {
+            calendar,
+            week,
+            rule,
+        }
+    }
+
+    fn ts(ms: i64) -> Timestamp {
+        Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    /// The appointment for a dossier received at `received_ms`.
+    pub fn due(&self, received_ms: i64) -> i64 {
+        self.calendar
+            .due(Self::ts(received_ms), &self.rule, &self.week)
+            .timestamp()
+            .as_millisecond()
+    }
+
+    /// The appointment `due_ms` moved by the office time paused from `paused_ms` to `resumed_ms`.
+    pub fn extend_for_pause(&self, due_ms: i64, paused_ms: i64, resumed_ms: i64) -> i64 {
+        let due = Self::ts(due_ms).to_zoned_datetime(self.calendar.time_zone().clone());
+        self.calendar
+            .extend_for_pause(&due, Self::ts(paused_ms), Self::ts(resumed_ms), &self.week)
+            .timestamp()
+            .as_millisecond()
+    }
+
+    /// Office time between two instants, in seconds.
+    pub fn office_seconds(&self, from_ms: i64, to_ms: i64) -> i64 {
+        self.calendar
+            .office_time_between(Self::ts(from_ms), Self::ts(to_ms), &self.week)
+            .as_secs()
+    }
+}
+
+/// "14:05, 28/11/2026": a UTC millisecond instant in Vietnam's local time, as pages, e-mails and
+/// the timeline show it.
+pub fn format_vn_datetime(ms: i64) -> String {
+    Timestamp::from_millisecond(ms)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_zoned_datetime(super::vn_tz())
+        .strftime("%H:%M, %d/%m/%Y")
+        .to_string()
+}
+
 /// Longest period counted, in working days (about 40 years); longer periods are cut to it.
 pub const MAX_WORKING_DAYS: u32 = 10_000;
 /// How far to look for the next working day before giving up.

@@ -13,7 +13,7 @@ pub mod deadline;
 pub mod holidays;
 pub mod lunar;
 
-pub use deadline::DeadlineRule;
+pub use deadline::{DeadlinePolicy, DeadlineRule, format_vn_datetime};
 pub use holidays::{
     DecisionDay, DecisionError, HolidayRule, RuleHoliday, YearDecisions, rule_holidays,
     shipped_decisions,
