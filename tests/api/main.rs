@@ -21,3 +21,4 @@ mod multinode;
 mod s3;
 mod security;
 mod uploads;
+mod workflow;
