@@ -260,3 +260,106 @@ async fn a_cut_tail_fails_with_the_recorded_head_and_a_rehash_without_the_key_fa
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[tokio::test]
+async fn a_supplement_that_fails_midway_leaves_none_of_it() {
+    let app = TestApp::spawn().await;
+    let code = app.submit_birth_registration().await;
+    let r = app
+        .official("r@hongbang.gov.vn", Role::Reception, AGENCY)
+        .await;
+    assert_eq!(
+        r.act(&app, &code, "tiep-nhan", &[]).await.status().as_u16(),
+        303
+    );
+    let resp = r
+        .act(
+            &app,
+            &code,
+            "yeu-cau-bo-sung",
+            &[
+                ("reason", "Giấy chứng sinh bị mờ."),
+                ("missing", "giay_chung_sinh"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    let mail = app
+        .mailbox
+        .wait_for("Giấy tờ cần bổ sung", 10)
+        .await
+        .expect("supplement mail");
+    let link = mail
+        .lines()
+        .find(|l| l.contains("/ho-so/xem/"))
+        .expect("private link")
+        .trim()
+        .trim_start_matches(app.base.as_str())
+        .to_string();
+    let count = |sql: &'static str| {
+        let db = app.state.db.clone();
+        let code = code.clone();
+        async move {
+            let (n,): (i64,) = db_run!(&db, p => {
+                sqlx::query_as(sql).bind(&code).fetch_one(p).await.expect("count")
+            });
+            n
+        }
+    };
+    const FILES: &str = "SELECT COUNT(*) FROM attachments a JOIN dossiers d ON d.id = a.dossier_id WHERE d.code = $1";
+    const EVENTS: &str = "SELECT COUNT(*) FROM dossier_events e JOIN dossiers d ON d.id = e.dossier_id WHERE d.code = $1";
+    let (files, events) = (count(FILES).await, count(EVENTS).await);
+    // The database fails the supplement's timeline event, after the dossier row was updated in
+    // the same transaction: as a crash between the two writes would.
+    db_run!(&app.state.db, p => {
+        if backend_is_pg() {
+            sqlx::query("CREATE FUNCTION fail_supplement() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql")
+                .execute(p).await.expect("function");
+            sqlx::query("CREATE TRIGGER fail_supplement BEFORE INSERT ON dossier_events FOR EACH ROW WHEN (NEW.action = 'supplement') EXECUTE FUNCTION fail_supplement()")
+                .execute(p).await.expect("trigger");
+        } else {
+            sqlx::query("CREATE TRIGGER fail_supplement BEFORE INSERT ON dossier_events WHEN NEW.action = 'supplement' BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+                .execute(p).await.expect("trigger");
+        }
+    });
+    let failed = app
+        .send_supplement(&link, valid_pdf(), "giay-chung-sinh.pdf", None)
+        .await;
+    assert_eq!(failed.status().as_u16(), 500);
+    assert_eq!(
+        count(FILES).await,
+        files,
+        "no attachment of the failed supplement"
+    );
+    assert_eq!(
+        count(EVENTS).await,
+        events,
+        "no event of the failed supplement"
+    );
+    let st: serde_json::Value = app
+        .get(&format!("/api/v1/dossiers/{code}/status"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(st["status"], "awaiting_supplement");
+    // Without the fault the same supplement goes through whole.
+    let drop = if backend_is_pg() {
+        "DROP TRIGGER fail_supplement ON dossier_events"
+    } else {
+        "DROP TRIGGER fail_supplement"
+    };
+    db_run!(&app.state.db, p => {
+        sqlx::query(drop).execute(p).await.expect("drop trigger");
+    });
+    let ok = app
+        .send_supplement(&link, valid_pdf(), "giay-chung-sinh.pdf", None)
+        .await;
+    assert_eq!(ok.status().as_u16(), 303);
+    assert_eq!(count(FILES).await, files + 1);
+    assert_eq!(count(EVENTS).await, events + 1);
+    dichvucong::store::audit::verify(&app.state.db, &app.state.audit_key, None)
+        .await
+        .expect("verify")
+        .expect("intact");
+}
