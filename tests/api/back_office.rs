@@ -471,7 +471,8 @@ async fn login_throttling_enumeration_rotation_and_logout() {
         .await;
     let (s2, _) = app.login("a@hongbang.gov.vn", "sai mật khẩu rồi").await;
     assert_eq!((s1, s2), (401, 401));
-    let _ = o1;
+    // A failed login gives no session.
+    assert_eq!(o1.get(&app, "/can-bo").await.0, 303);
     for _ in 0..4 {
         let (s, _) = app.login("a@hongbang.gov.vn", "sai mật khẩu rồi").await;
         assert_eq!(s, 401);
@@ -484,20 +485,20 @@ async fn login_throttling_enumeration_rotation_and_logout() {
     app.create_staff("b@hongbang.gov.vn", "B", Role::Leader, AGENCY)
         .await;
     let c = client();
-    let body = c
-        .get(app.url("/can-bo/dang-nhap"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
-    let pre_cookie = c
+    let r = c
         .get(app.url("/can-bo/dang-nhap"))
         .send()
         .await
         .expect("get");
-    let _ = pre_cookie;
+    // The pre-login session cookie, exactly as the browser holds it.
+    let pre_value = r.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    let body = r.text().await.expect("text");
     let csrf = extract(&body, "name=\"csrf\" value=\"").expect("csrf");
     let r = c
         .post(app.url("/can-bo/dang-nhap"))
@@ -516,6 +517,29 @@ async fn login_throttling_enumeration_rotation_and_logout() {
         .to_string();
     assert!(set_cookie.contains("HttpOnly"));
     let new_value = set_cookie.split(';').next().expect("pair").to_string();
+    // Rotation: a new token at login, and the pre-login one no longer opens anything.
+    assert_ne!(
+        new_value, pre_value,
+        "the session token was not rotated at login"
+    );
+    let pre = client()
+        .get(app.url("/can-bo"))
+        .header("cookie", &pre_value)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        pre.status().as_u16(),
+        303,
+        "the pre-login cookie is logged in"
+    );
+    let post = client()
+        .get(app.url("/can-bo"))
+        .header("cookie", &new_value)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(post.status().as_u16(), 200);
     let page = c
         .get(app.url("/can-bo"))
         .send()
@@ -583,11 +607,53 @@ async fn audit_verify_catches_a_tampered_row() {
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("số 2"), "{err}");
-    // Removing a row is caught too.
+}
+
+/// Removing a row from an intact chain is caught (a chain of its own: on the chain of the test
+/// above, already broken, any verdict would be a failure).
+#[tokio::test]
+async fn audit_verify_catches_a_removed_row() {
+    let app = TestApp::spawn().await;
+    let code = app.submit_birth_registration().await;
+    let reception = app
+        .official("r@hongbang.gov.vn", Role::Reception, AGENCY)
+        .await;
+    for (action, fields) in [
+        ("tiep-nhan", vec![]),
+        (
+            "yeu-cau-bo-sung",
+            vec![("reason", "Bản chụp mờ."), ("missing", "giay_chung_sinh")],
+        ),
+    ] {
+        let r = reception.act(&app, &code, action, &fields).await;
+        assert_eq!(r.status().as_u16(), 303, "{action}");
+    }
+    let rows = dichvucong::store::audit::verify(&app.state.db)
+        .await
+        .expect("verify")
+        .expect("an intact chain to start from");
+    assert!(rows >= 3, "{rows} rows");
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dichvucong"))
+            .args(["audit", "verify"])
+            .env("DVC_DATABASE_URL", app.database_url())
+            .env("DVC_DATA_DIR", &app.dir)
+            .output()
+            .expect("run audit verify")
+    };
+    assert!(run().status.success(), "the intact chain fails");
+    // A row in the middle goes; its neighbours are untouched.
     dichvucong::db_run!(&app.state.db, p => {
-        sqlx::query("DELETE FROM audit_log WHERE seq = 1").execute(p).await.expect("delete");
+        sqlx::query("DELETE FROM audit_log WHERE seq = 2").execute(p).await.expect("delete");
     });
-    assert!(!run(&url).status.success());
+    assert!(
+        dichvucong::store::audit::verify(&app.state.db)
+            .await
+            .expect("verify")
+            .is_err(),
+        "a removed row went unnoticed"
+    );
+    assert!(!run().status.success(), "audit verify missed a removed row");
 }
 
 #[tokio::test]

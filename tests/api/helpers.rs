@@ -57,6 +57,88 @@ pub fn client() -> Client {
         .expect("client")
 }
 
+/// A browser whose connections come from `127.0.0.<n>` (Linux routes all of 127.0.0.0/8 to the
+/// loopback interface), so the server sees another client address: fresh rate-limit and
+/// login-throttle counters without a new server.
+pub fn client_from(n: u8) -> Client {
+    dichvucong::files::install_tls_provider();
+    Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .local_address(std::net::IpAddr::from([127, 0, 0, n]))
+        .build()
+        .expect("client")
+}
+
+/// Waits until `check` holds, polling every 50 ms for at most `secs` seconds; false if it
+/// never did. For conditions that become true once, never for timing claims.
+pub async fn wait_until<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The fixed window of `window_ms` that `now_ms` falls in (the rate limits' windows start at
+/// multiples of their length).
+pub fn window_of(now_ms: i64, window_ms: i64) -> i64 {
+    now_ms.div_euclid(window_ms)
+}
+
+/// The date part (`YYMMDD`) and the sequence of a dossier code.
+pub fn code_date_and_seq(code: &str) -> (String, u32) {
+    let mut parts = code.rsplitn(3, '-');
+    let seq = parts.next().and_then(|s| s.parse().ok()).expect("sequence");
+    let date = parts.next().expect("date").to_string();
+    (date, seq)
+}
+
+/// Today's date (`YYMMDD`) in Vietnam, where dossier codes are dated.
+pub fn vietnam_today() -> String {
+    jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").expect("tz"))
+        .strftime("%y%m%d")
+        .to_string()
+}
+
+/// Asserts that `next` is the dossier filed right after `prev` at the same agency: the next
+/// number of the same day, or number 1 of a later day (the run crossed midnight in Vietnam).
+pub fn assert_follows(prev: &str, next: &str) {
+    let (d0, s0) = code_date_and_seq(prev);
+    let (d1, s1) = code_date_and_seq(next);
+    if d0 == d1 {
+        assert_eq!(s1, s0 + 1, "{next} does not follow {prev}");
+    } else {
+        assert!(d1 > d0 && s1 == 1, "{next} does not follow {prev}");
+    }
+}
+
+/// Asserts that the codes of one agency are numbered 1, 2, 3… without a gap or a repeat within
+/// each day (a run may cross midnight in Vietnam: then two days, each from 1).
+pub fn assert_numbered_per_day(codes: &[String]) {
+    let mut days: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
+    for c in codes {
+        let (d, s) = code_date_and_seq(c);
+        days.entry(d).or_default().push(s);
+    }
+    assert!(days.len() <= 2, "{codes:?}");
+    for seqs in days.values_mut() {
+        seqs.sort_unstable();
+        let expected: Vec<u32> = (1..=u32::try_from(seqs.len()).expect("n")).collect();
+        assert_eq!(*seqs, expected, "{codes:?}");
+    }
+}
+
 impl Builder {
     pub fn captcha(mut self, c: CaptchaMode) -> Self {
         self.captcha = c;
@@ -237,6 +319,13 @@ impl TestApp {
             pg_db: None,
             owner: false,
         }
+    }
+
+    /// The same app seen from a new browser at client address `127.0.0.<n>` ([`client_from`]).
+    pub fn at_address(&self, n: u8) -> TestApp {
+        let mut t = self.shallow_clone();
+        t.client = client_from(n);
+        t
     }
 
     pub fn database_url(&self) -> String {

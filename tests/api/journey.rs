@@ -62,17 +62,21 @@ async fn citizen_journey_with_attachment_email_and_lookup() {
     assert!(review.contains("Hồ sơ: <strong>Đăng ký khai sinh</strong>"));
     assert!(captcha.is_none(), "captcha is off in this test");
 
-    // 5. "Gửi thông tin" → 6. confirmation with the dossier code.
+    // 5. "Gửi thông tin" → 6. confirmation with the dossier code, dated the day it was filed
+    // in Vietnam (the day before or after the request, should it cross midnight there).
+    let before = vietnam_today();
     let r = app
         .send(PROC, &[("csrf", &csrf), ("submit_token", &token)])
         .await;
     assert_eq!(r.status().as_u16(), 303);
+    let after = vietnam_today();
     let code = code_from_confirmation(&location(&r));
-    let today = jiff::Timestamp::now()
-        .to_zoned_datetime(jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").expect("tz"))
-        .strftime("%y%m%d")
-        .to_string();
-    assert_eq!(code, format!("{AGENCY}-{today}-0001"));
+    assert!(
+        [&before, &after]
+            .iter()
+            .any(|d| code == format!("{AGENCY}-{d}-0001")),
+        "{code}: not {AGENCY}-{before}-0001 (or {after})"
+    );
     let (s, conf) = app.get_text(&format!("/ho-so/{code}/da-nop")).await;
     assert_eq!(s, 200);
     assert!(
@@ -175,9 +179,24 @@ async fn double_submit_makes_one_dossier() {
             .expect("count"),
         1
     );
-    // And only one e-mail.
+    // And only one e-mail: once the outbox holds nothing pending (a duplicate, queued or
+    // resent, would be sent by then), exactly one message was queued and delivered.
     app.mailbox.wait_for(&codes[0], 10).await.expect("mail");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let db = app.state.db.clone();
+    assert!(
+        wait_until(15, || {
+            let db = db.clone();
+            async move { matches!(dichvucong::store::outbox::counts(&db).await, Ok((0, _))) }
+        })
+        .await,
+        "the outbox was never emptied"
+    );
+    assert_eq!(
+        dichvucong::store::outbox::counts(&app.state.db)
+            .await
+            .expect("counts"),
+        (0, 1)
+    );
     assert_eq!(app.mailbox.all().len(), 1);
 }
 
@@ -227,19 +246,13 @@ async fn concurrent_submissions_get_distinct_sequential_codes() {
             code_from_confirmation(&location(&r))
         }));
     }
-    let mut seqs = Vec::new();
+    let mut codes = Vec::new();
     for t in tasks {
-        let code = t.await.expect("task");
-        seqs.push(
-            code.rsplit('-')
-                .next()
-                .expect("seq")
-                .parse::<u32>()
-                .expect("number"),
-        );
+        codes.push(t.await.expect("task"));
     }
-    seqs.sort_unstable();
-    assert_eq!(seqs, (1..=n).collect::<Vec<u32>>());
+    assert_eq!(codes.len(), n);
+    // 1..=n within the day (per day, should the run cross midnight in Vietnam).
+    assert_numbered_per_day(&codes);
 }
 
 #[tokio::test]
@@ -324,8 +337,90 @@ async fn verification_code_with_the_text_alternative() {
         "{}",
         r.text().await.unwrap_or_default()
     );
-    // A code is used once.
     assert!(location(&r).starts_with("/ho-so/"));
+
+    // A code is used once: the same id and answer, replayed on the next submission of the same
+    // session, are refused and nothing is filed.
+    let csrf = app.open_form(PROC).await;
+    let r = app
+        .post_declaration(PROC, birth_form(&csrf, valid_pdf()))
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let (csrf2, token2, _, _) = app.review(PROC).await;
+    let r = app
+        .send(
+            PROC,
+            &[
+                ("csrf", &csrf2),
+                ("submit_token", &token2),
+                ("captcha_id", &id),
+                ("captcha_answer", &digits),
+            ],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 422, "a used code was accepted again");
+    assert!(
+        r.text()
+            .await
+            .expect("body")
+            .contains("Mã xác nhận chưa đúng")
+    );
+    assert_eq!(
+        dichvucong::store::dossiers::count(&app.state.db)
+            .await
+            .expect("count"),
+        1
+    );
+
+    // A code expires (ten minutes): the stored expiry is moved into the past rather than
+    // waiting; the right answer is then refused.
+    let (_, alt) = app
+        .get_text(&format!(
+            "/thu-tuc/{PROC}/nop-ho-so/kiem-tra?ma-xac-nhan=chu"
+        ))
+        .await;
+    let words = extract(&alt, "nhập 12): <strong>").expect("words");
+    let digits = spelled_digits(words.split("</strong>").next().expect("words"));
+    let id = extract(&alt, "name=\"captcha_id\" value=\"").expect("id");
+    let csrf = extract(&alt, "name=\"csrf\" value=\"").expect("csrf");
+    let token = extract(&alt, "name=\"submit_token\" value=\"").expect("token");
+    dichvucong::db_run!(&app.state.db, p => {
+        sqlx::query("UPDATE captchas SET expires_at = 1").execute(p).await.expect("expire");
+    });
+    let r = app
+        .send(
+            PROC,
+            &[
+                ("csrf", &csrf),
+                ("submit_token", &token),
+                ("captcha_id", &id),
+                ("captcha_answer", &digits),
+            ],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 422, "an expired code was accepted");
+    assert_eq!(
+        dichvucong::store::dossiers::count(&app.state.db)
+            .await
+            .expect("count"),
+        1
+    );
+}
+
+/// "bốn, bảy, hai" → "472".
+fn spelled_digits(words: &str) -> String {
+    words
+        .split(", ")
+        .map(|w| {
+            [
+                "không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín",
+            ]
+            .iter()
+            .position(|x| *x == w)
+            .expect("digit word")
+        })
+        .map(|d| char::from(b'0' + d as u8))
+        .collect()
 }
 
 #[tokio::test]

@@ -15,6 +15,36 @@ async fn app_with_dead_smtp() -> TestApp {
         .await
 }
 
+/// (id, attempts, locked_until, last_error) of every outbox row.
+type OutboxRow = (i64, i64, Option<i64>, Option<String>);
+
+async fn outbox_rows(app: &TestApp) -> Vec<OutboxRow> {
+    dichvucong::db_run!(&app.state.db, p => {
+        sqlx::query_as("SELECT id, attempts, locked_until, last_error FROM outbox ORDER BY id")
+            .fetch_all(p)
+            .await
+            .expect("outbox rows")
+    })
+}
+
+/// Waits until the app's own worker has tried every queued message at least once and holds
+/// none of them (its failed round is over).
+async fn wait_for_failed_round(app: &TestApp, n: usize) -> Vec<OutboxRow> {
+    let tried = wait_until(20, || async move {
+        let rows = outbox_rows(app).await;
+        rows.len() == n
+            && rows.iter().any(|(_, attempts, _, _)| *attempts >= 1)
+            && rows.iter().all(|(_, _, locked, _)| locked.is_none())
+    })
+    .await;
+    let rows = outbox_rows(app).await;
+    assert!(
+        tried,
+        "the worker never finished a failed round, or left a message locked: {rows:?}"
+    );
+    rows
+}
+
 /// A second outbox worker on the app's database (as after a restart), sending to `url`.
 fn worker_to(app: &TestApp, url: &str) -> Mailer {
     Mailer {
@@ -31,7 +61,8 @@ async fn dead_smtp_delays_but_does_not_lose_the_email() {
     let app = app_with_dead_smtp().await;
     let code = app.submit_birth_registration().await;
     // The worker tries and fails; the message stays pending with its error recorded.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let rows = wait_for_failed_round(&app, 1).await;
+    assert!(rows[0].1 >= 1 && rows[0].3.is_some(), "{rows:?}");
     let (pending, sent) = dichvucong::store::outbox::counts(&app.state.db)
         .await
         .expect("counts");
@@ -65,7 +96,7 @@ async fn dead_smtp_delays_but_does_not_lose_the_email() {
 async fn a_message_named_by_id_is_claimed_directly_and_sent_once() {
     let app = app_with_dead_smtp().await;
     let code = app.submit_birth_registration().await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    wait_for_failed_round(&app, 1).await;
     let (url, mailbox) = crate::smtp::start().await;
     dichvucong::store::outbox::mark_failed(&app.state.db, 1, 0, "test: retry now")
         .await
@@ -103,24 +134,13 @@ async fn a_failed_round_leaves_no_message_locked_and_a_batch_goes_out_together()
     for _ in 0..3 {
         codes.push(app.submit_birth_registration().await);
     }
-    tokio::time::sleep(Duration::from_millis(800)).await;
     // The worker claims the three together, fails on the first, and gives the others back
-    // untried: nothing stays locked for the lease, nothing is lost.
-    let rows: Vec<(i64, Option<i64>, i64)> = dichvucong::db_run!(&app.state.db, p => {
-        sqlx::query_as("SELECT id, locked_until, attempts FROM outbox ORDER BY id")
-            .fetch_all(p)
-            .await
-            .expect("outbox rows")
-    });
-    assert_eq!(rows.len(), 3);
-    assert!(
-        rows.iter().all(|(_, locked, _)| locked.is_none()),
-        "a failed round leaves no message locked: {rows:?}"
-    );
-    assert!(rows.iter().any(|(_, _, a)| *a >= 1), "tried: {rows:?}");
+    // untried: nothing stays locked for the lease (the wait fails if a lock stays), nothing is
+    // lost.
+    let rows = wait_for_failed_round(&app, 3).await;
 
     let (url, mailbox) = crate::smtp::start().await;
-    for (id, _, _) in &rows {
+    for (id, _, _, _) in &rows {
         dichvucong::store::outbox::mark_failed(&app.state.db, *id, 0, "test: retry now")
             .await
             .expect("reschedule");
