@@ -628,11 +628,11 @@ async fn audit_verify_catches_a_removed_row() {
         let r = reception.act(&app, &code, action, &fields).await;
         assert_eq!(r.status().as_u16(), 303, "{action}");
     }
-    let rows = dichvucong::store::audit::verify(&app.state.db)
+    let rows = dichvucong::store::audit::verify(&app.state.db, &app.state.audit_key, None)
         .await
         .expect("verify")
         .expect("an intact chain to start from");
-    assert!(rows >= 3, "{rows} rows");
+    assert!(rows.entries >= 3, "{rows:?}");
     let run = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_dichvucong"))
             .args(["audit", "verify"])
@@ -647,7 +647,7 @@ async fn audit_verify_catches_a_removed_row() {
         sqlx::query("DELETE FROM audit_log WHERE seq = 2").execute(p).await.expect("delete");
     });
     assert!(
-        dichvucong::store::audit::verify(&app.state.db)
+        dichvucong::store::audit::verify(&app.state.db, &app.state.audit_key, None)
             .await
             .expect("verify")
             .is_err(),
