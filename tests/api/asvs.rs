@@ -1,7 +1,7 @@
 //! OWASP ASVS 5.0 Level 2 checks as black-box tests (issue 7, item 4). Each test names the
 //! requirements it covers; SECURITY.md maps every check of the reference list to a test here or
 //! elsewhere, or says why it does not apply yet. The numbers in `[#n]` are the rows of
-//! ../shared/reference/security-and-performance.md §A1.
+//! the ASVS checklist rows listed in SECURITY.md.
 
 use crate::back_office::Official;
 use crate::helpers::*;

@@ -31,7 +31,9 @@ async fn sqlite_installation_moves_to_postgres() {
 
     // Move it to a fresh PostgreSQL database.
     let pg = PgDb::create().await;
+    // Run where the portal ran: the audit key is in its data directory.
     let out = command(&[])
+        .env("DVC_DATA_DIR", &dir)
         .args(["migrate-data", "--from", &sqlite_url, "--to", &pg.url])
         .output()
         .expect("run migrate-data");

@@ -1,5 +1,5 @@
 //! One function per form. Wording follows the provincial implementations summarised in
-//! `shared/domain-2.md` §1 and `shared/domain.md` §1.2; the official TT 03/2025 body text was not
+//! the team's research notes on TT 03/2025/TT-VPCP; the official TT 03/2025 body text was not
 //! available.
 
 use crate::layout::{Align, BODY, Column, Flow, Signature, Span, bold, fill_in, regular};

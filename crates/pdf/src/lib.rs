@@ -14,7 +14,7 @@
 //!
 //! The official body text of the TT 03/2025 forms was not available when this was written; the
 //! body fields follow the consensus of several provincial one-stop implementations (see
-//! `shared/domain-2.md` §1 and `shared/domain.md` §1.2). Mẫu số 07 (Sổ theo dõi hồ sơ) is a register,
+//! the team's research notes on TT 03/2025/TT-VPCP). Mẫu số 07 (Sổ theo dõi hồ sơ) is a register,
 //! not a document handed out, and is not rendered here.
 //!
 //! **Paper size.** Every document is laid out on A4 portrait. TT 01/2018 designed forms 01–05
