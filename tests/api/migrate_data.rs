@@ -51,6 +51,7 @@ async fn sqlite_installation_moves_to_postgres() {
 
     // A second run refuses: the target is no longer empty.
     let again = command(&[])
+        .env("DVC_DATA_DIR", &dir)
         .args(["migrate-data", "--from", &sqlite_url, "--to", &pg.url])
         .output()
         .expect("run migrate-data");
@@ -110,6 +111,7 @@ async fn sqlite_installation_moves_to_postgres() {
     let moved = back.join("moved-files").display().to_string();
     let files = dir.join("files").display().to_string();
     let out = command(&[])
+        .env("DVC_DATA_DIR", &dir)
         .args(["migrate-data", "--from", &pg.url, "--to", &back_url])
         .args(["--files-from", &files, "--files-to", &moved])
         .output()
