@@ -153,6 +153,22 @@ pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
+/// The address a client is counted under for every limit: an IPv4 address as is (an
+/// IPv4-mapped IPv6 address as its IPv4 address), an IPv6 address grouped by its /64 (one
+/// subscriber's network: its holder can use any of its 2^64 addresses).
+pub fn client_group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
@@ -398,6 +414,14 @@ pub fn check_origin(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
         return Err(AppError::Forbidden(CSRF_MESSAGE.into()));
     }
     Ok(())
+}
+
+/// Refuses a POST without a live session (before its body is read).
+pub fn require_session(session: Option<&Session>) -> AppResult<()> {
+    match session {
+        Some(_) => Ok(()),
+        None => Err(AppError::Forbidden(CSRF_MESSAGE.into())),
+    }
 }
 
 /// Compares the submitted CSRF token with the session's, in constant time.

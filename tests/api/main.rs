@@ -20,4 +20,5 @@ mod migrate_data;
 mod multinode;
 mod s3;
 mod security;
+mod slow_uploads;
 mod uploads;

@@ -232,7 +232,7 @@ async fn read_form(state: &AppState, req: Request) -> AppResult<ActionForm> {
             .map_err(|_| bad())?;
         return Ok(clean(ActionForm { fields, file: None }));
     }
-    let _admitted = state.uploads.admit(req.headers()).await?;
+    let (_admitted, req) = crate::web::admission::admit(state, req).await?;
     let mut mp = Multipart::from_request(req, state)
         .await
         .map_err(|_| bad())?;
