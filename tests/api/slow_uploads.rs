@@ -303,3 +303,40 @@ async fn a_trickling_upload_is_cut() {
         .await;
     assert_eq!(r.status().as_u16(), 303);
 }
+
+#[tokio::test]
+async fn a_client_trickling_its_headers_is_disconnected() {
+    let app = TestApp::spawn().await;
+    let server: SocketAddr = app
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let mut s = TcpStream::connect(server).await.expect("connect");
+    s.write_all(b"POST /thu-tuc/1.001193/nop-ho-so HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("first header lines");
+    let (mut r, mut w) = s.into_split();
+    // One more header byte every second: the headers never end.
+    let t = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if w.write_all(b"X").await.is_err() {
+                break;
+            }
+        }
+    });
+    // Closed after the header read timeout (30 s), not kept for ever.
+    let mut buf = [0u8; 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(50), async {
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection is still open after 50 s");
+    t.abort();
+}
