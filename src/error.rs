@@ -31,6 +31,9 @@ pub enum AppError {
     Unprocessable(String),
     #[error("{0}")]
     Conflict(String),
+    /// The request body arrived too slowly (see [`crate::web::admission`]).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// Back office: not logged in; answered with a redirect to the login page.
     #[error("Cần đăng nhập.")]
     LoginRequired,
@@ -76,6 +79,7 @@ impl AppError {
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::LoginRequired => StatusCode::SEE_OTHER,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -90,6 +94,7 @@ impl AppError {
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Unprocessable(_) => "unprocessable",
             AppError::Conflict(_) => "conflict",
+            AppError::RequestTimeout(_) => "request_timeout",
             AppError::LoginRequired => "login_required",
             AppError::Internal(_) => "internal",
         }
@@ -137,6 +142,7 @@ impl IntoResponse for AppError {
             StatusCode::PAYLOAD_TOO_LARGE => "Tệp quá lớn",
             StatusCode::TOO_MANY_REQUESTS => "Quá nhiều yêu cầu",
             StatusCode::CONFLICT => "Không thực hiện được thao tác",
+            StatusCode::REQUEST_TIMEOUT => "Hết thời gian chờ",
             StatusCode::INTERNAL_SERVER_ERROR => "Hệ thống đang gặp sự cố",
             _ => "Yêu cầu chưa hợp lệ",
         };

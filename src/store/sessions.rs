@@ -72,6 +72,14 @@ pub async fn find(db: &Db, id_hash: &str, now: i64) -> StoreResult<Option<Sessio
     Ok(row.map(|r| session_of(r.id_hash, r.csrf_token, &r.data, r.expires_at)))
 }
 
+/// True when a row exists for this session, live or expired.
+pub async fn exists(db: &Db, id_hash: &str) -> StoreResult<bool> {
+    let row: Option<(i64,)> = db_run!(db, p => {
+        sqlx::query_as("SELECT 1 FROM sessions WHERE id_hash = $1").bind(id_hash).fetch_optional(p).await?
+    });
+    Ok(row.is_some())
+}
+
 fn session_of(id_hash: String, csrf_token: String, data: &str, expires_at: i64) -> Session {
     Session {
         id_hash,
@@ -215,12 +223,17 @@ pub async fn save_data(db: &Db, id_hash: &str, data: &SessionData) -> StoreResul
     Ok(())
 }
 
-/// Deletes expired sessions, captchas and drafts older than `draft_cutoff`.
-/// Returns the storage keys of files left behind by deleted drafts.
+/// Deletes expired sessions with their drafts, drafts older than `draft_cutoff`, and expired
+/// captchas. Returns the storage keys of files left behind by deleted drafts.
 pub async fn purge_expired(db: &Db, now: i64, draft_cutoff: i64) -> StoreResult<Vec<String>> {
+    // A draft goes with its session: once the session is expired (or gone), so is the draft.
     let drafts: Vec<(String,)> = db_run!(db, p => {
-        let rows = sqlx::query_as("SELECT files FROM drafts WHERE updated_at < $1").bind(draft_cutoff).fetch_all(p).await?;
-        sqlx::query("DELETE FROM drafts WHERE updated_at < $1").bind(draft_cutoff).execute(p).await?;
+        let rows = sqlx::query_as("SELECT files FROM drafts WHERE updated_at < $1 OR NOT EXISTS \
+             (SELECT 1 FROM sessions s WHERE s.id_hash = drafts.session_hash AND s.expires_at >= $2)")
+            .bind(draft_cutoff).bind(now).fetch_all(p).await?;
+        sqlx::query("DELETE FROM drafts WHERE updated_at < $1 OR NOT EXISTS \
+             (SELECT 1 FROM sessions s WHERE s.id_hash = drafts.session_hash AND s.expires_at >= $2)")
+            .bind(draft_cutoff).bind(now).execute(p).await?;
         sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(p).await?;
         sqlx::query("DELETE FROM captchas WHERE expires_at < $1").bind(now).execute(p).await?;
         rows

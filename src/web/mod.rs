@@ -34,6 +34,12 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+/// Time a client has to send a request's line and headers (on a new connection, and on a
+/// kept-alive one once it is idle); then the connection is closed. A client trickling its headers
+/// (slowloris) holds a connection for this long at most. Reverse proxies keeping connections to
+/// the portal alive must close idle ones sooner (nginx: `keepalive_timeout 20s` in `upstream`).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Largest request body accepted by the declaration form (all uploads together).
 pub const MAX_DECLARATION_BODY: usize = 64 * 1024 * 1024;
 
@@ -279,20 +285,71 @@ pub async fn launch(config: Config, listener: tokio::net::TcpListener) -> anyhow
     tokio::spawn(crate::jobs::log_audit_head(state.db.clone()));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = state.db.backend(), storage = %state.files.location(), base_url = %config.base_url(), "portal listening");
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-        {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
+    let app = router(state.clone());
+    let server = tokio::spawn(serve_http(listener, app));
     Ok(Launched {
         state,
         addr,
         server,
     })
+}
+
+/// The HTTP/1.1 server: `axum::serve` with a header read timeout ([`HEADER_READ_TIMEOUT`], which
+/// needs hyper's timer, not set by `axum::serve`), the peer address for the handlers
+/// (`ConnectInfo`), and a graceful shutdown on Ctrl-C or SIGTERM.
+async fn serve_http(listener: tokio::net::TcpListener, app: Router) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    let (close_tx, close_rx) = tokio::sync::watch::channel(());
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            },
+        );
+        let mut close = close_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::trace!(error = %e, "connection ended");
+                    }
+                }
+                _ = close.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    drop(close_rx);
+    let _ = close_tx.send(());
+    close_tx.closed().await;
 }
 
 /// `dichvucong serve`.

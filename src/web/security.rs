@@ -24,6 +24,10 @@ use subtle::ConstantTimeEq;
 /// Idle lifetime of a citizen session.
 pub const SESSION_IDLE_MS: i64 = 2 * 3600 * 1000;
 
+/// Absolute lifetime of a citizen session, counted from the issue time its cookie carries,
+/// whatever the activity and whatever the database holds.
+pub const SESSION_ABSOLUTE_MS: i64 = 12 * 3600 * 1000;
+
 pub const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; font-src 'self'; \
      object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
@@ -153,6 +157,22 @@ pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
+/// The address a client is counted under for every limit: an IPv4 address as is (an
+/// IPv4-mapped IPv6 address as its IPv4 address), an IPv6 address grouped by its /64 (one
+/// subscriber's network: its holder can use any of its 2^64 addresses).
+pub fn client_group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
@@ -187,11 +207,6 @@ fn cookie_raw<'a>(state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
     cookie_value(headers, cookie_name(state)).filter(|raw| raw.len() <= 100)
 }
 
-/// The SHA-256 of the session cookie the request carries, if it can be one of ours.
-fn cookie_hash(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    cookie_raw(state, headers).map(sha256_hex)
-}
-
 type HmacSha256 = hmac::Hmac<sha2_11::Sha256>;
 
 fn mac(key: &[u8], label: &[u8], data: &[u8]) -> Vec<u8> {
@@ -207,29 +222,78 @@ fn mac(key: &[u8], label: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 const SIGNED_RANDOM: usize = 32;
+const SIGNED_ISSUED: usize = 8;
 const SIGNED_MAC: usize = 16;
+/// Length of a citizen cookie of the earlier format (random bytes and MAC, no issue time).
+const UNDATED_LEN: usize = SIGNED_RANDOM + SIGNED_MAC;
 
-/// A new session cookie value the portal can later recognise as its own without a database
-/// row: 32 random bytes and a 16-byte HMAC of them, base64url.
-fn signed_token(state: &AppState) -> String {
+/// A new session cookie value, issued at `issued_ms`, that the portal can later recognise as its
+/// own without a database row: 32 random bytes, the issue time (milliseconds, big-endian) and a
+/// 16-byte HMAC of both, base64url. (The black-box tests also use it to stand for an old cookie.)
+pub fn signed_token_at(state: &AppState, issued_ms: i64) -> String {
     let mut buf = vec![0u8; SIGNED_RANDOM];
     rand::rng().fill_bytes(&mut buf);
+    buf.extend_from_slice(&issued_ms.to_be_bytes());
     let tag = mac(&state.session_key, b"session:", &buf);
     buf.extend_from_slice(&tag[..SIGNED_MAC.min(tag.len())]);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// True when `raw` is a cookie value this portal issued with [`signed_token`].
-fn is_signed(state: &AppState, raw: &str) -> bool {
+/// What the cookie value says about itself.
+enum Cookie {
+    /// Issued by [`signed_token_at`] at this time (milliseconds).
+    Signed(i64),
+    /// A citizen cookie of the earlier, undated format: no longer accepted.
+    Undated,
+    /// Anything else (a back-office session's random token, or garbage): only a row decides.
+    Other,
+}
+
+fn parse_cookie(state: &AppState, raw: &str) -> Cookie {
     let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw) else {
-        return false;
+        return Cookie::Other;
     };
-    if bytes.len() != SIGNED_RANDOM + SIGNED_MAC {
-        return false;
+    if bytes.len() == UNDATED_LEN {
+        return Cookie::Undated;
     }
-    let (random, tag) = bytes.split_at(SIGNED_RANDOM);
-    let expected = mac(&state.session_key, b"session:", random);
-    expected.len() >= SIGNED_MAC && bool::from(expected[..SIGNED_MAC].ct_eq(tag))
+    if bytes.len() != SIGNED_RANDOM + SIGNED_ISSUED + SIGNED_MAC {
+        return Cookie::Other;
+    }
+    let (signed, tag) = bytes.split_at(SIGNED_RANDOM + SIGNED_ISSUED);
+    let expected = mac(&state.session_key, b"session:", signed);
+    if expected.len() < SIGNED_MAC || !bool::from(expected[..SIGNED_MAC].ct_eq(tag)) {
+        return Cookie::Other;
+    }
+    let mut issued = [0u8; SIGNED_ISSUED];
+    issued.copy_from_slice(&signed[SIGNED_RANDOM..]);
+    Cookie::Signed(i64::from_be_bytes(issued))
+}
+
+/// How far the cookie itself lets a session live, before any row is looked at.
+enum Standing {
+    /// Refused whatever the database holds (past its absolute lifetime, forged, or undated).
+    Refused,
+    /// A signed cookie: a missing row means a session not written yet while it is within its idle
+    /// lifetime from issue (no use of it can have been recorded later); after that, one whose
+    /// row is gone (expired and cleaned up), so refused.
+    Signed { issued: i64 },
+    /// Not a citizen cookie: the row alone decides.
+    RowOnly,
+}
+
+fn standing(state: &AppState, raw: &str, now: i64) -> Standing {
+    match parse_cookie(state, raw) {
+        Cookie::Signed(issued) if issued <= now + 60_000 && now < issued + SESSION_ABSOLUTE_MS => {
+            Standing::Signed { issued }
+        }
+        Cookie::Signed(_) | Cookie::Undated => Standing::Refused,
+        Cookie::Other => Standing::RowOnly,
+    }
+}
+
+/// True when a signed cookie without a row stands for a session not written yet.
+fn unwritten_allowed(issued: i64, now: i64) -> bool {
+    now < issued + SESSION_IDLE_MS
 }
 
 /// The CSRF token of the session whose cookie is `raw`: an HMAC of it under the portal's key, so
@@ -242,13 +306,14 @@ fn csrf_for(state: &AppState, raw: &str) -> String {
     ))
 }
 
-/// A session the portal issued a cookie for and has not written yet.
-fn unwritten(state: &AppState, raw: &str) -> Session {
+/// A session the portal issued a cookie for (at `issued`) and has not written yet.
+fn unwritten(state: &AppState, raw: &str, issued: i64) -> Session {
+    let now = crate::now_ms();
     Session {
         id_hash: sha256_hex(raw),
         csrf_token: csrf_for(state, raw),
         data: Default::default(),
-        expires_at: crate::now_ms() + SESSION_IDLE_MS,
+        expires_at: (now + SESSION_IDLE_MS).min(issued + SESSION_ABSOLUTE_MS),
         stored: false,
     }
 }
@@ -270,12 +335,16 @@ async fn slide(state: &AppState, s: &Session, now: i64) -> AppResult<()> {
     Ok(())
 }
 
-/// The current session, if the request carries a live one.
+/// The current session, if the request carries a live one (written in the database).
 pub async fn session(state: &AppState, headers: &HeaderMap) -> AppResult<Option<Session>> {
-    let Some(hash) = cookie_hash(state, headers) else {
+    let Some(raw) = cookie_raw(state, headers) else {
         return Ok(None);
     };
+    let hash = sha256_hex(raw);
     let now = crate::now_ms();
+    if let Standing::Refused = standing(state, raw, now) {
+        return Ok(None);
+    }
     let found = sessions::find(&state.db, &hash, now).await?;
     if let Some(s) = &found {
         slide(state, s, now).await?;
@@ -295,15 +364,63 @@ pub async fn session_with_draft(
         return Ok(None);
     };
     let now = crate::now_ms();
+    let standing = standing(state, raw, now);
+    if let Standing::Refused = standing {
+        return Ok(None);
+    }
     match sessions::find_with_draft(&state.db, &sha256_hex(raw), procedure).await? {
         Some((s, d)) if s.expires_at > now => {
             slide(state, &s, now).await?;
             Ok(Some((s, d)))
         }
         Some(_) => Ok(None),
-        None if is_signed(state, raw) => Ok(Some((unwritten(state, raw), None))),
-        None => Ok(None),
+        None => match standing {
+            Standing::Signed { issued } if unwritten_allowed(issued, now) => {
+                Ok(Some((unwritten(state, raw, issued), None)))
+            }
+            _ => Ok(None),
+        },
     }
+}
+
+/// The current session, written or not yet written (see [`session_with_draft`]), without a draft.
+pub async fn session_or_unwritten(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> AppResult<Option<Session>> {
+    if let Some(s) = session(state, headers).await? {
+        return Ok(Some(s));
+    }
+    let Some(raw) = cookie_raw(state, headers) else {
+        return Ok(None);
+    };
+    let now = crate::now_ms();
+    match standing(state, raw, now) {
+        Standing::Signed { issued }
+            if unwritten_allowed(issued, now)
+                && !sessions::exists(&state.db, &sha256_hex(raw)).await? =>
+        {
+            Ok(Some(unwritten(state, raw, issued)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The current session (written or not), or a new one not written yet with the `Set-Cookie`
+/// header to send: a page that only shows a form costs no database write.
+pub async fn ensure_session_lazy(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> AppResult<(Session, Option<HeaderValue>)> {
+    if let Some(s) = session_or_unwritten(state, headers).await? {
+        return Ok((s, None));
+    }
+    let now = crate::now_ms();
+    let raw = signed_token_at(state, now);
+    Ok((
+        unwritten(state, &raw, now),
+        Some(session_cookie(state, &raw)?),
+    ))
 }
 
 /// The current session and the dossier `code` (if it exists), read together.
@@ -312,10 +429,14 @@ pub async fn session_with_filed(
     headers: &HeaderMap,
     code: &str,
 ) -> AppResult<Option<(Session, Option<sessions::Filed>)>> {
-    let Some(hash) = cookie_hash(state, headers) else {
+    let Some(raw) = cookie_raw(state, headers) else {
         return Ok(None);
     };
+    let hash = sha256_hex(raw);
     let now = crate::now_ms();
+    if let Standing::Refused = standing(state, raw, now) {
+        return Ok(None);
+    }
     let found = sessions::find_with_filed(&state.db, &hash, now, code).await?;
     if let Some((s, _)) = &found {
         slide(state, s, now).await?;
@@ -345,18 +466,19 @@ pub async fn ensure_session_with_draft(
         return Ok((s, d.unwrap_or_default(), None));
     }
     // Not written: opening a form costs no database write (the first draft writes the session).
-    let raw = signed_token(state);
+    let now = crate::now_ms();
+    let raw = signed_token_at(state, now);
     Ok((
-        unwritten(state, &raw),
+        unwritten(state, &raw, now),
         Draft::default(),
         Some(session_cookie(state, &raw)?),
     ))
 }
 
 async fn new_session(state: &AppState) -> AppResult<(Session, Option<HeaderValue>)> {
-    let raw = signed_token(state);
-    let mut session = unwritten(state, &raw);
     let now = crate::now_ms();
+    let raw = signed_token_at(state, now);
+    let mut session = unwritten(state, &raw, now);
     sessions::create(
         &state.light,
         &session.id_hash,
@@ -398,6 +520,14 @@ pub fn check_origin(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
         return Err(AppError::Forbidden(CSRF_MESSAGE.into()));
     }
     Ok(())
+}
+
+/// Refuses a POST without a live session (before its body is read).
+pub fn require_session(session: Option<&Session>) -> AppResult<()> {
+    match session {
+        Some(_) => Ok(()),
+        None => Err(AppError::Forbidden(CSRF_MESSAGE.into())),
+    }
 }
 
 /// Compares the submitted CSRF token with the session's, in constant time.

@@ -2,6 +2,7 @@
 //! default; PostgreSQL when `DVC_TEST_BACKEND=postgres`) and a real SMTP listener, and talks to it
 //! over HTTP as a browser would. One binary, so one link step.
 
+mod hardening;
 mod helpers;
 mod nodes;
 mod smtp;
@@ -20,5 +21,6 @@ mod migrate_data;
 mod multinode;
 mod s3;
 mod security;
+mod slow_uploads;
 mod uploads;
 mod workflow;

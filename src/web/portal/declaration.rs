@@ -12,7 +12,7 @@ use crate::web::rate_limit::Action as Limit;
 use crate::web::security::{self, check_csrf, check_origin, no_store, with_cookie};
 use crate::web::templates::{render, ser};
 use axum::extract::multipart::{Field as PartField, MultipartError};
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use bytes::{Bytes, BytesMut};
@@ -286,7 +286,7 @@ pub async fn save(
     Path(code): Path<String>,
     Peer(peer): Peer,
     headers: HeaderMap,
-    mp: Multipart,
+    req: Request,
 ) -> AppResult<Response> {
     let (_, p) = online_procedure_or_404(&state, &code)?;
     check_origin(&state, &headers)?;
@@ -307,10 +307,11 @@ pub async fn save(
         });
     let mut draft = draft.unwrap_or_default();
 
-    let admitted = state.uploads.admit(&headers).await?;
+    // Only now, with a valid session, is the body read (see `admission`).
+    let (admitted, mp) = crate::web::admission::admit_multipart(&state, req).await?;
     let posted = match read_post(&session, &form_def, mp).await {
         Ok(p) => p,
-        Err(ReadError::App(e)) => return Err(e),
+        Err(ReadError::App(e)) => return Err(admitted.explain(e)),
         Err(ReadError::TooLarge(raw, message)) => {
             // Keep what was typed before the oversized file, then explain.
             merge_answers(&mut draft, raw, &form_def, false);

@@ -9,7 +9,7 @@ use crate::web::extract::Peer;
 use crate::web::security::{self, check_csrf, check_origin, ensure_session, no_store, with_cookie};
 use crate::web::staff::dossier::{refusal, rules_for};
 use crate::web::templates::render_status;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use dvc_domain::dossier::{Action, DossierStatus, transition};
@@ -78,23 +78,26 @@ pub async fn submit(
     Path(token): Path<String>,
     Peer(peer): Peer,
     headers: HeaderMap,
-    mut mp: Multipart,
+    req: Request,
 ) -> AppResult<Response> {
     check_origin(&state, &headers)?;
     let session = security::session(&state, &headers).await?;
+    security::require_session(session.as_ref())?;
     let bad = || {
         AppError::BadRequest(
             "Dữ liệu gửi lên không đọc được. Hãy tải lại trang bổ sung hồ sơ và gửi lại.".into(),
         )
     };
-    let _admitted = state.uploads.admit(&headers).await?;
+    let row = by_token(&state, &token).await?;
+    // Only now, with a session and a valid link, is the body read (see `admission`).
+    let (admitted, mut mp) = crate::web::admission::admit_multipart(&state, req).await?;
+    let bad = || admitted.explain(bad());
     let first = mp.next_field().await.map_err(|_| bad())?;
     let csrf = match first {
         Some(f) if f.name() == Some("csrf") => Some(f.text().await.map_err(|_| bad())?),
         _ => None,
     };
     check_csrf(session.as_ref(), csrf.as_deref())?;
-    let row = by_token(&state, &token).await?;
     let (reason, missing) = request(&state, row.id).await?;
     if transition(row.status()?, Action::Supplement).is_err() {
         return Err(AppError::Conflict(

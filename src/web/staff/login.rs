@@ -32,7 +32,8 @@ fn page(csrf: &str, email: &str, error: Option<&str>, status: StatusCode) -> App
 }
 
 pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
-    let (session, cookie) = security::ensure_session(&state, &headers).await?;
+    // Nothing is written until a login is attempted.
+    let (session, cookie) = security::ensure_session_lazy(&state, &headers).await?;
     Ok(security::with_cookie(
         page(&session.csrf_token, "", None, StatusCode::OK)?,
         cookie,
@@ -53,7 +54,7 @@ pub async fn submit(
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> AppResult<Response> {
     check_origin(&state, &headers)?;
-    let session = security::session(&state, &headers).await?;
+    let session = security::session_or_unwritten(&state, &headers).await?;
     let form = form.map(|f| f.0).map_err(|_| {
         AppError::BadRequest("Dữ liệu đăng nhập không đọc được. Hãy tải lại trang.".into())
     })?;

@@ -180,7 +180,7 @@ impl axum::extract::FromRequest<AppState> for StaffForm {
             file: None,
         };
         if is_multipart {
-            let _admitted = state.uploads.admit(&form.headers).await?;
+            let (_admitted, req) = super::admission::admit(state, req).await?;
             let mut mp = Multipart::from_request(req, state)
                 .await
                 .map_err(|_| bad())?;
