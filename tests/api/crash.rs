@@ -222,6 +222,40 @@ async fn verify_store(s: &Setup, acked: &BTreeSet<String>) -> usize {
     rows.len()
 }
 
+/// A fresh data directory and database (SQLite, or PostgreSQL with `DVC_TEST_BACKEND=postgres`)
+/// and a real SMTP listener that outlives the server.
+async fn new_setup() -> (Setup, Mailbox) {
+    let dir = std::env::temp_dir().join(format!("dvc-crash-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (database_url, pg_db) = if backend_is_pg() {
+        let name = format!("dvcc_{}", uuid::Uuid::new_v4().simple());
+        let admin = sqlx::PgPool::connect(&pg_admin_url())
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("create database");
+        admin.close().await;
+        let base = pg_admin_url();
+        let url = match base.rsplit_once('/') {
+            Some((prefix, _)) => format!("{prefix}/{name}"),
+            None => base,
+        };
+        (url, Some(name))
+    } else {
+        (format!("sqlite://{}", dir.join("crash.db").display()), None)
+    };
+    let (smtp_url, mailbox) = smtp::start().await;
+    let setup = Setup {
+        dir: dir.clone(),
+        database_url,
+        smtp_url,
+        pg_db,
+    };
+    (setup, mailbox)
+}
+
 /// Waits until the SMTP listener has received the confirmation of every acknowledged dossier.
 async fn wait_for_mails(mailbox: &Mailbox, acked: &BTreeSet<String>, secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -251,34 +285,8 @@ async fn wait_for_mails(mailbox: &Mailbox, acked: &BTreeSet<String>, secs: u64) 
 async fn acknowledged_dossiers_survive_kill_9() {
     let kills = env_usize("DVC_CRASH_KILLS", 3);
     let clients = env_usize("DVC_CRASH_CLIENTS", 4);
-    let dir = std::env::temp_dir().join(format!("dvc-crash-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let (database_url, pg_db) = if backend_is_pg() {
-        let name = format!("dvcc_{}", uuid::Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(&pg_admin_url())
-            .await
-            .expect("connect to PostgreSQL");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .expect("create database");
-        admin.close().await;
-        let base = pg_admin_url();
-        let url = match base.rsplit_once('/') {
-            Some((prefix, _)) => format!("{prefix}/{name}"),
-            None => base,
-        };
-        (url, Some(name))
-    } else {
-        (format!("sqlite://{}", dir.join("crash.db").display()), None)
-    };
-    let (smtp_url, mailbox) = smtp::start().await;
-    let setup = Setup {
-        dir: dir.clone(),
-        database_url,
-        smtp_url,
-        pg_db,
-    };
+    let (setup, mailbox) = new_setup().await;
+    let dir = setup.dir.clone();
     let pdf = pdf();
     let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     let failures = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -378,4 +386,229 @@ async fn acknowledged_dossiers_survive_kill_9() {
         admin.close().await;
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Logs an official in through the real pages; returns the client and the back office's CSRF.
+async fn staff_login(base: &str, email: &str, password: &str) -> (reqwest::Client, String) {
+    let c = helpers::client();
+    let page = c
+        .get(format!("{base}/can-bo/dang-nhap"))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("text");
+    let csrf = extract(&page, "name=\"csrf\" value=\"").expect("csrf");
+    let r = c
+        .post(format!("{base}/can-bo/dang-nhap"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status().as_u16(), 303, "login");
+    let page = c
+        .get(format!("{base}/can-bo"))
+        .send()
+        .await
+        .expect("queue")
+        .text()
+        .await
+        .expect("text");
+    let csrf = extract(&page, "name=\"csrf\" value=\"").expect("csrf");
+    (c, csrf)
+}
+
+/// kill -9 while citizens send supplements: after the restart each dossier has either the whole
+/// supplement (state resumed, the file attached and on disk, the event) or none of it (still
+/// waiting, no file row, no event), and the keyed trail verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supplement_is_all_or_nothing_across_kill_9() {
+    let rounds = env_usize("DVC_CRASH_KILLS", 3);
+    let per_round = 4;
+    let (setup, mailbox) = new_setup().await;
+    let (mut child, mut base) = start(&setup);
+    wait_healthy(&base, &mut child.0, &setup.dir).await;
+    // A reception officer, created as the CLI does, then logged in through the pages.
+    {
+        let db = Db::connect(&setup.database_url).await.expect("db");
+        let hash = dichvucong::password::hash("mật khẩu đủ dài 123".into())
+            .await
+            .expect("hash");
+        let new = dichvucong::store::staff::NewStaff {
+            email: "motcua@hongbang.gov.vn",
+            name: "Cán bộ Một cửa",
+            title: "Công chức Bộ phận Một cửa",
+            role: dvc_domain::staff::Role::Reception,
+            agency_code: helpers::AGENCY,
+            password_hash: &hash,
+        };
+        dichvucong::store::staff::create(&db, &new, dichvucong::now_ms())
+            .await
+            .expect("staff");
+        db.close().await;
+    }
+    let small = helpers::valid_pdf();
+    let mut checked = 0;
+    let mut supplements_so_far = 0i64;
+    for round in 0..rounds {
+        // Dossiers waiting for a supplement, with their private links.
+        let (staff, csrf) =
+            staff_login(&base, "motcua@hongbang.gov.vn", "mật khẩu đủ dài 123").await;
+        let mut waiting = Vec::new();
+        for _ in 0..per_round {
+            let code = journey(&base, small.clone()).await.expect("filed");
+            let mail = mailbox.wait_for(&code, 15).await.expect("confirmation");
+            let link = mail
+                .lines()
+                .find(|l| l.contains("/ho-so/xem/"))
+                .and_then(|l| l.split("/ho-so/xem/").nth(1))
+                .map(|t| format!("/ho-so/xem/{}", t.trim()))
+                .expect("private link");
+            for (slug, fields) in [
+                ("tiep-nhan", vec![]),
+                (
+                    "yeu-cau-bo-sung",
+                    vec![("reason", "Bản chụp mờ."), ("missing", "giay_chung_sinh")],
+                ),
+            ] {
+                let mut form = vec![("csrf", csrf.as_str())];
+                form.extend(fields);
+                let r = staff
+                    .post(format!("{base}/can-bo/ho-so/{code}/thao-tac/{slug}"))
+                    .form(&form)
+                    .send()
+                    .await
+                    .expect("act");
+                assert_eq!(r.status().as_u16(), 303, "{slug} {code}");
+            }
+            waiting.push((code, link));
+        }
+        // Every citizen sends a supplement at once; the server is killed in the middle.
+        let round_start_supplements = supplements_so_far;
+        let big = pdf();
+        let mut tasks = Vec::new();
+        for (_, link) in &waiting {
+            let (base, link, big) = (base.clone(), link.clone(), big.clone());
+            tasks.push(tokio::spawn(async move {
+                let c = helpers::client();
+                let page = c
+                    .get(format!("{base}{link}/bo-sung"))
+                    .send()
+                    .await
+                    .ok()?
+                    .text()
+                    .await
+                    .ok()?;
+                let csrf = extract(&page, "name=\"csrf\" value=\"")?;
+                let form = reqwest::multipart::Form::new().text("csrf", csrf).part(
+                    "tep_1",
+                    reqwest::multipart::Part::bytes(big).file_name("bo-sung.pdf"),
+                );
+                let r = c
+                    .post(format!("{base}{link}/bo-sung"))
+                    .multipart(form)
+                    .send()
+                    .await
+                    .ok()?;
+                Some(r.status().as_u16())
+            }));
+        }
+        // Kill once the first supplement has committed (others are then in flight), plus a
+        // little jitter, so that the kill lands in the middle of the round.
+        let probe = Db::connect(&setup.database_url).await.expect("db");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (n,): (i64,) = dichvucong::db_run!(&probe, p => {
+                sqlx::query_as("SELECT COUNT(*) FROM dossier_events WHERE action = 'supplement'")
+                    .fetch_one(p).await.expect("count")
+            });
+            if n > round_start_supplements || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        probe.close().await;
+        let jitter = rand::random_range(0..20u64);
+        tokio::time::sleep(Duration::from_millis(jitter)).await;
+        child.0.kill().expect("kill -9");
+        let _ = child.0.wait();
+        let mut acked = 0;
+        for t in tasks {
+            if let Ok(Some(303)) = t.await {
+                acked += 1;
+            }
+        }
+        // Each dossier: all of the supplement or none of it.
+        let db = Db::connect(&setup.database_url).await.expect("db");
+        let mut whole = 0;
+        for (code, _) in &waiting {
+            let (status, files, events): (String, i64, i64) = dichvucong::db_run!(&db, p => {
+                sqlx::query_as(
+                    "SELECT d.status, \
+                     (SELECT COUNT(*) FROM attachments a WHERE a.dossier_id = d.id AND a.field_name LIKE 'bo_sung_%'), \
+                     (SELECT COUNT(*) FROM dossier_events e WHERE e.dossier_id = d.id AND e.action = 'supplement') \
+                     FROM dossiers d WHERE d.code = $1",
+                )
+                .bind(code).fetch_one(p).await.expect("dossier")
+            });
+            match (status.as_str(), files, events) {
+                ("awaiting_supplement", 0, 0) => {}
+                ("received", 1, 1) => whole += 1,
+                other => panic!("{code}: half a supplement after kill -9: {other:?}"),
+            }
+            checked += 1;
+        }
+        let keys: Vec<(String,)> = dichvucong::db_run!(&db, p => {
+            sqlx::query_as("SELECT storage_key FROM attachments").fetch_all(p).await.expect("keys")
+        });
+        db.close().await;
+        for (key,) in &keys {
+            assert!(
+                setup.dir.join("files").join(key).exists(),
+                "attachment {key} recorded but not on disk"
+            );
+        }
+        assert!(
+            whole >= acked,
+            "an acknowledged supplement was lost ({whole} < {acked})"
+        );
+        eprintln!(
+            "supplement crash round {}/{rounds}: killed after {jitter} ms; {whole} of {per_round} supplements whole, {acked} acknowledged, none half",
+            round + 1
+        );
+        let (c, b) = start(&setup);
+        child = c;
+        base = b;
+        wait_healthy(&base, &mut child.0, &setup.dir).await;
+    }
+    drop(child);
+    // The keyed trail (audit log and every timeline) verifies after all the kills.
+    let out = Command::new(env!("CARGO_BIN_EXE_dichvucong"))
+        .args(["audit", "verify"])
+        .env("DVC_DATABASE_URL", &setup.database_url)
+        .env("DVC_DATA_DIR", &setup.dir)
+        .output()
+        .expect("audit verify");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(checked, rounds * per_round);
+    if let Some(name) = &setup.pg_db
+        && let Ok(admin) = sqlx::PgPool::connect(&pg_admin_url()).await
+    {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await;
+        admin.close().await;
+    }
+    let _ = std::fs::remove_dir_all(&setup.dir);
 }
