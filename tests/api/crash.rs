@@ -537,7 +537,7 @@ async fn a_supplement_is_all_or_nothing_across_kill_9() {
         tokio::time::sleep(Duration::from_millis(jitter)).await;
         child.0.kill().expect("kill -9");
         let _ = child.0.wait();
-        let mut acked = 0;
+        let mut acked = 0i64;
         for t in tasks {
             if let Ok(Some(303)) = t.await {
                 acked += 1;
@@ -545,7 +545,7 @@ async fn a_supplement_is_all_or_nothing_across_kill_9() {
         }
         // Each dossier: all of the supplement or none of it.
         let db = Db::connect(&setup.database_url).await.expect("db");
-        let mut whole = 0;
+        let mut whole = 0i64;
         for (code, _) in &waiting {
             let (status, files, events): (String, i64, i64) = dichvucong::db_run!(&db, p => {
                 sqlx::query_as(
@@ -577,6 +577,7 @@ async fn a_supplement_is_all_or_nothing_across_kill_9() {
             whole >= acked,
             "an acknowledged supplement was lost ({whole} < {acked})"
         );
+        supplements_so_far += whole;
         eprintln!(
             "supplement crash round {}/{rounds}: killed after {jitter} ms; {whole} of {per_round} supplements whole, {acked} acknowledged, none half",
             round + 1
