@@ -12,6 +12,7 @@
 //! - [`cli`]: command-line subcommands besides `serve`.
 //! - [`config`], [`error`]: settings and the single application error type.
 
+pub mod accounts;
 pub mod calendar;
 pub mod catalog;
 pub mod cli;

@@ -96,6 +96,7 @@ pub async fn staff_cmd(config: &Config, cmd: StaffCmd) -> anyhow::Result<()> {
             let mut password = String::new();
             std::io::stdin().read_line(&mut password)?;
             let password = password.trim_end_matches(['\n', '\r']).to_string();
+            // Checked before the database is opened, so a weak password changes nothing.
             dvc_domain::staff::check_password(&password).map_err(|e| anyhow::anyhow!(e))?;
             let db = open_db(config).await?;
             let agencies = crate::store::catalog::load_agencies(&db).await?;
@@ -112,37 +113,18 @@ pub async fn staff_cmd(config: &Config, cmd: StaffCmd) -> anyhow::Result<()> {
             if !crate::store::catalog::has_agencies(&db).await? && config.sample_catalog {
                 crate::catalog::import::import(&db, &crate::catalog::import::sample()?).await?;
             }
-            let hash = crate::password::hash(password).await?;
-            let new = crate::store::staff::NewStaff {
+            let key = config.load_audit_key(true)?;
+            let account = crate::accounts::NewAccount {
                 email: &email,
                 name: &name,
                 title: &title,
                 role,
                 agency_code: &agency,
-                password_hash: &hash,
+                password,
             };
-            let id = crate::store::staff::create(&db, &new, crate::now_ms())
+            let id = crate::accounts::create(&db, &key, account, "cli", "-")
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let key = config.load_audit_key(true)?;
-            crate::store::audit::append(
-                &db,
-                &key,
-                dvc_domain::audit::Entry {
-                    seq: 0,
-                    at: crate::now_ms(),
-                    actor: "cli".into(),
-                    ip: "-".into(),
-                    action: "staff_create".into(),
-                    subject: email.clone(),
-                    from_state: None,
-                    to_state: Some(role.as_str().into()),
-                    reason: None,
-                    event_id: None,
-                    event_hash: None,
-                },
-            )
-            .await?;
             println!(
                 "Đã tạo tài khoản {email} (số {id}, vai trò {}).",
                 role.label()

@@ -335,6 +335,18 @@ impl Procedure {
 
     /// Default workflow when the procedure does not define one:
     /// Tiếp nhận → Thụ lý → Phê duyệt → Trả kết quả.
+    /// The online declaration as citizens fill it: the applicant block first, then the
+    /// procedure's own sections; empty for a procedure without an online form.
+    pub fn declaration(&self) -> crate::form::FormDefinition {
+        self.form
+            .as_ref()
+            .map(|f| f.with_applicant())
+            .unwrap_or(crate::form::FormDefinition {
+                title: None,
+                sections: vec![],
+            })
+    }
+
     /// The procedure's time limit as a deadline rule.
     pub fn deadline_rule(&self) -> crate::calendar::DeadlineRule {
         crate::calendar::DeadlineRule {

@@ -64,14 +64,7 @@ fn form_html(
     errors: &[FieldError],
 ) -> AppResult<String> {
     let catalog = state.catalog();
-    let form = p
-        .form
-        .as_ref()
-        .map(|f| f.with_applicant())
-        .unwrap_or(FormDefinition {
-            title: None,
-            sections: vec![],
-        });
+    let form = p.declaration();
     let agencies: Vec<Value> = p
         .implementing_agencies(&catalog.agencies)
         .iter()
@@ -297,14 +290,7 @@ pub async fn save(
         ));
     };
     let ip = security::client_ip(&state, &headers, peer);
-    let form_def = p
-        .form
-        .as_ref()
-        .map(|f| f.with_applicant())
-        .unwrap_or(FormDefinition {
-            title: None,
-            sections: vec![],
-        });
+    let form_def = p.declaration();
     let mut draft = draft.unwrap_or_default();
 
     // Only now, with a valid session, is the body read (see `admission`).

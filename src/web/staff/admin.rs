@@ -1,8 +1,9 @@
 //! `/can-bo/quan-tri/can-bo`: administrators manage the staff of their agency and sub-units.
 
 use super::{StaffCtx, StaffForm, require_staff};
+use crate::accounts::AccountError;
 use crate::error::{AppError, AppResult};
-use crate::store::{StoreError, audit, staff as store};
+use crate::store::{audit, staff as store};
 use crate::web::AppState;
 use crate::web::security::no_store;
 use crate::web::templates::render_status;
@@ -112,18 +113,19 @@ pub async fn create(State(state): State<AppState>, form: StaffForm) -> AppResult
     if !errors.is_empty() {
         return render_page(&state, ctx, &errors, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
-    let hash = crate::password::hash(password).await?;
-    let new = store::NewStaff {
+    let account = crate::accounts::NewAccount {
         email: &email,
         name: &name,
         title: &title,
         role,
         agency_code: &agency,
-        password_hash: &hash,
+        password,
     };
-    match store::create(&state.db, &new, crate::now_ms()).await {
+    let ip = form.ip(&state);
+    match crate::accounts::create(&state.db, &state.audit_key, account, &ctx.staff.email, &ip).await
+    {
         Ok(_) => {}
-        Err(StoreError::Conflict(m)) => {
+        Err(AccountError::Taken(m)) => {
             return render_page(
                 &state,
                 ctx,
@@ -132,15 +134,18 @@ pub async fn create(State(state): State<AppState>, form: StaffForm) -> AppResult
             )
             .await;
         }
-        Err(e) => return Err(e.into()),
+        Err(AccountError::WeakPassword(m)) => {
+            return render_page(
+                &state,
+                ctx,
+                &[("new-password", m.to_string())],
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+        Err(AccountError::Store(e)) => return Err(e.into()),
+        Err(AccountError::Other(e)) => return Err(AppError::Internal(e)),
     }
-    let ip = form.ip(&state);
-    audit::append(
-        &state.db,
-        &state.audit_key,
-        entry(ctx, &ip, "staff_create", &email, None, Some(role.as_str())),
-    )
-    .await?;
     Ok(Redirect::to("/can-bo/quan-tri/can-bo").into_response())
 }
 
