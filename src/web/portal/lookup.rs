@@ -232,6 +232,38 @@ pub async fn page(
     }
 }
 
+/// The dossier of the secret link in the path (`{token}`), read after the lookup rate limit:
+/// the opening of every handler under `/ho-so/xem/{token}` that only reads.
+pub struct PrivateLink {
+    pub token: String,
+    pub row: DossierRow,
+}
+
+impl axum::extract::FromRequestParts<AppState> for PrivateLink {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let params = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| private_not_found())?;
+        let token = params
+            .iter()
+            .find(|(k, _)| *k == "token")
+            .map(|(_, v)| v.to_string())
+            .ok_or_else(private_not_found)?;
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        rate_limit_lookup(state, &parts.headers, peer).await?;
+        let row = by_token(state, &token).await?;
+        Ok(PrivateLink { token, row })
+    }
+}
+
 pub async fn by_token(state: &AppState, token: &str) -> AppResult<DossierRow> {
     if token.len() < 20 || token.len() > 100 {
         return Err(private_not_found());
@@ -247,12 +279,9 @@ fn private_not_found() -> AppError {
 
 pub async fn private(
     State(state): State<AppState>,
-    Path(token): Path<String>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
+    PrivateLink { token, row }: PrivateLink,
 ) -> AppResult<Response> {
-    rate_limit_lookup(&state, &headers, peer).await?;
-    let d = with_events(&state, by_token(&state, &token).await?).await?;
+    let d = with_events(&state, row).await?;
     let status = public_status(&state, &d)?;
     let row = &d.row;
     let catalog = state.catalog();
@@ -295,12 +324,9 @@ pub async fn private(
 
 pub async fn attachment(
     State(state): State<AppState>,
-    Path((token, id)): Path<(String, String)>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
+    Path((_, id)): Path<(String, String)>,
+    PrivateLink { row, .. }: PrivateLink,
 ) -> AppResult<Response> {
-    rate_limit_lookup(&state, &headers, peer).await?;
-    let row = by_token(&state, &token).await?;
     let id: i64 = id.parse().map_err(|_| AppError::not_found())?;
     let a = dossiers::attachments(&state.db, row.id)
         .await?
@@ -348,12 +374,8 @@ pub fn download(bytes: bytes::Bytes, content_type: &str, file_name: &str) -> Res
 
 pub async fn result(
     State(state): State<AppState>,
-    Path(token): Path<String>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
+    PrivateLink { row, .. }: PrivateLink,
 ) -> AppResult<Response> {
-    rate_limit_lookup(&state, &headers, peer).await?;
-    let row = by_token(&state, &token).await?;
     crate::web::staff::dossier::serve_result(&state, &row).await
 }
 
@@ -365,13 +387,10 @@ pub struct DocParams {
 /// An official document of the dossier (Mẫu 01–05), for the citizen holding the secret link.
 pub async fn document(
     State(state): State<AppState>,
-    Path((token, kind)): Path<(String, String)>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
+    Path((_, kind)): Path<(String, String)>,
     LenientQuery(params): LenientQuery<DocParams>,
+    PrivateLink { row, .. }: PrivateLink,
 ) -> AppResult<Response> {
-    rate_limit_lookup(&state, &headers, peer).await?;
-    let row = by_token(&state, &token).await?;
     let kind = kind.trim_end_matches(".pdf");
     if kind == "mau-06" {
         return Err(AppError::not_found());
