@@ -8,7 +8,7 @@
 pub use crate::calendar::{decisions_dir, load_calendar, load_decisions, read_decisions};
 use anyhow::{Context, anyhow, bail};
 use dvc_domain::agency::{Agency, AgencyCode};
-use dvc_domain::calendar::{DeadlineRule, WorkWeek, YearDecisions, holidays};
+use dvc_domain::calendar::{DeadlinePolicy, DeadlineRule, WorkWeek, YearDecisions, holidays};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -68,7 +68,7 @@ fn agency_week(agencies: &[Agency], code: &str) -> anyhow::Result<WorkWeek> {
                 "Không tìm thấy cơ quan có mã «{code}». Kiểm tra mã trong danh mục cơ quan (catalog/agencies.toml) hoặc bỏ tùy chọn --agency để dùng tuần làm việc thứ Hai–thứ Sáu."
             )
         })?;
-    Ok(WorkWeek::from_iso_days(&agency.working_weekdays))
+    Ok(agency.work_week())
 }
 
 fn describe(d: &YearDecisions) -> String {
@@ -151,7 +151,8 @@ pub fn run(cmd: CalendarCmd, data_dir: &Path, agencies: &[Agency]) -> anyhow::Re
                 cutoff_hour: cutoff,
             };
             let cal = load_calendar(data_dir)?;
-            let due = cal.due(received, &rule, &week);
+            let due = DeadlinePolicy::new(&cal, week, rule).due(received.as_millisecond());
+            let due = crate::ts(due).to_zoned_datetime(dvc_domain::calendar::vn_tz());
             Ok(format!("{}\n", due.strftime("%Y-%m-%d\t%H:%M")))
         }
         CalendarCmd::Check { path } => Ok(describe(&read_decisions(&path)?)),
