@@ -7,7 +7,7 @@
 //! Size: `DVC_CRASH_KILLS` (default 3) kills, `DVC_CRASH_CLIENTS` (default 4) concurrent
 //! citizens. `scripts/crash.sh` runs a longer one on the release build.
 
-use crate::helpers::{self, PROC, backend_is_pg, birth_form, extract, pg_admin_url};
+use crate::helpers::{self, PROC, backend_is_pg, birth_form, extract};
 use crate::smtp::{self, Mailbox};
 use dichvucong::store::Db;
 use sha2::{Digest, Sha256};
@@ -228,20 +228,7 @@ async fn new_setup() -> (Setup, Mailbox) {
     let dir = std::env::temp_dir().join(format!("dvc-crash-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (database_url, pg_db) = if backend_is_pg() {
-        let name = format!("dvcc_{}", uuid::Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(&pg_admin_url())
-            .await
-            .expect("connect to PostgreSQL");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .expect("create database");
-        admin.close().await;
-        let base = pg_admin_url();
-        let url = match base.rsplit_once('/') {
-            Some((prefix, _)) => format!("{prefix}/{name}"),
-            None => base,
-        };
+        let (url, name) = helpers::create_pg_database().await;
         (url, Some(name))
     } else {
         (format!("sqlite://{}", dir.join("crash.db").display()), None)
@@ -375,15 +362,8 @@ async fn acknowledged_dossiers_survive_kill_9() {
             assert!(acked_now.len() > kills, "too few submissions went through");
         }
     }
-    if let Some(name) = &setup.pg_db
-        && let Ok(admin) = sqlx::PgPool::connect(&pg_admin_url()).await
-    {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&admin)
-        .await;
-        admin.close().await;
+    if let Some(name) = setup.pg_db.clone() {
+        helpers::drop_pg_database(name);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -601,15 +581,8 @@ async fn a_supplement_is_all_or_nothing_across_kill_9() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(checked, rounds * per_round);
-    if let Some(name) = &setup.pg_db
-        && let Ok(admin) = sqlx::PgPool::connect(&pg_admin_url()).await
-    {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&admin)
-        .await;
-        admin.close().await;
+    if let Some(name) = setup.pg_db.clone() {
+        helpers::drop_pg_database(name);
     }
     let _ = std::fs::remove_dir_all(&setup.dir);
 }

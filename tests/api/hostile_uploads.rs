@@ -167,7 +167,8 @@ async fn accepted_files_under_hostile_names_are_stored_under_generated_keys_and_
     }
 }
 
-async fn to_supplement(app: &TestApp) -> (String, Official, String) {
+/// A filed dossier waiting for a supplement: its code, the officer who asked, the private link.
+pub async fn to_supplement(app: &TestApp) -> (String, Official, String) {
     let code = app.submit_birth_registration().await;
     let reception = app
         .official("motcua@hongbang.gov.vn", Role::Reception, AGENCY)

@@ -264,38 +264,7 @@ async fn a_cut_tail_fails_with_the_recorded_head_and_a_rehash_without_the_key_fa
 #[tokio::test]
 async fn a_supplement_that_fails_midway_leaves_none_of_it() {
     let app = TestApp::spawn().await;
-    let code = app.submit_birth_registration().await;
-    let r = app
-        .official("r@hongbang.gov.vn", Role::Reception, AGENCY)
-        .await;
-    assert_eq!(
-        r.act(&app, &code, "tiep-nhan", &[]).await.status().as_u16(),
-        303
-    );
-    let resp = r
-        .act(
-            &app,
-            &code,
-            "yeu-cau-bo-sung",
-            &[
-                ("reason", "Giấy chứng sinh bị mờ."),
-                ("missing", "giay_chung_sinh"),
-            ],
-        )
-        .await;
-    assert_eq!(resp.status().as_u16(), 303);
-    let mail = app
-        .mailbox
-        .wait_for("Giấy tờ cần bổ sung", 10)
-        .await
-        .expect("supplement mail");
-    let link = mail
-        .lines()
-        .find(|l| l.contains("/ho-so/xem/"))
-        .expect("private link")
-        .trim()
-        .trim_start_matches(app.base.as_str())
-        .to_string();
+    let (code, _, link) = crate::hostile_uploads::to_supplement(&app).await;
     let count = |sql: &'static str| {
         let db = app.state.db.clone();
         let code = code.clone();
