@@ -121,7 +121,7 @@ pub async fn create(State(state): State<AppState>, form: StaffForm) -> AppResult
         agency_code: &agency,
         password_hash: &hash,
     };
-    match store::create(&state.db, &new, crate::now_ms()).await {
+    match store::create(&state.db, &new, state.clock.now_ms()).await {
         Ok(_) => {}
         Err(StoreError::Conflict(m)) => {
             return render_page(
@@ -138,7 +138,15 @@ pub async fn create(State(state): State<AppState>, form: StaffForm) -> AppResult
     audit::append(
         &state.db,
         &state.audit_key,
-        entry(ctx, &ip, "staff_create", &email, None, Some(role.as_str())),
+        entry(
+            &state,
+            ctx,
+            &ip,
+            "staff_create",
+            &email,
+            None,
+            Some(role.as_str()),
+        ),
     )
     .await?;
     Ok(Redirect::to("/can-bo/quan-tri/can-bo").into_response())
@@ -172,6 +180,7 @@ pub async fn toggle(
         &state.db,
         &state.audit_key,
         entry(
+            &state,
             ctx,
             &ip,
             action,
@@ -185,6 +194,7 @@ pub async fn toggle(
 }
 
 fn entry(
+    state: &AppState,
     ctx: &StaffCtx,
     ip: &str,
     action: &str,
@@ -194,7 +204,7 @@ fn entry(
 ) -> Entry {
     Entry {
         seq: 0,
-        at: crate::now_ms(),
+        at: state.clock.now_ms(),
         actor: ctx.staff.email.clone(),
         ip: ip.into(),
         action: action.into(),
