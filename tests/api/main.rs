@@ -11,6 +11,7 @@ mod api;
 mod asvs;
 mod back_office;
 mod catalogue;
+mod clock;
 mod crash;
 mod hostile;
 mod hostile_uploads;
