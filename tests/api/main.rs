@@ -20,6 +20,7 @@ mod lean_connections;
 mod mail;
 mod migrate_data;
 mod multinode;
+mod retention;
 mod s3;
 mod security;
 mod slow_uploads;
