@@ -9,6 +9,7 @@ mod smtp;
 
 mod api;
 mod asvs;
+mod authorization;
 mod back_office;
 mod catalogue;
 mod clock;
