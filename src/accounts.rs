@@ -37,6 +37,7 @@ pub async fn create(
     new: NewAccount<'_>,
     by: &str,
     ip: &str,
+    now: i64,
 ) -> Result<i64, AccountError> {
     dvc_domain::staff::check_password(&new.password).map_err(AccountError::WeakPassword)?;
     let hash = crate::password::hash(new.password).await?;
@@ -48,7 +49,6 @@ pub async fn create(
         agency_code: new.agency_code,
         password_hash: &hash,
     };
-    let now = crate::now_ms();
     let id = match staff::create(db, &row, now).await {
         Ok(id) => id,
         Err(StoreError::Conflict(m)) => return Err(AccountError::Taken(m)),

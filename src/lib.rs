@@ -7,6 +7,7 @@
 //! - [`files`]: attachments and generated documents on local disk (object_store).
 //! - [`catalog`]: the in-memory catalogue and its import from data files.
 //! - [`calendar`]: the working-day calendar with the administrators' yearly decisions.
+//! - [`clock`]: the time a node reads (the system clock; a manual one in the tests).
 //! - [`jobs`]: the e-mail outbox worker.
 //! - [`web`]: HTTP — citizen portal pages, JSON API, security middleware.
 //! - [`cli`]: command-line subcommands besides `serve`.
@@ -16,6 +17,7 @@ pub mod accounts;
 pub mod calendar;
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod files;
@@ -25,7 +27,8 @@ pub mod password;
 pub mod store;
 pub mod web;
 
-/// Current time in milliseconds since the Unix epoch (the unit of every stored time).
+/// Current time in milliseconds since the Unix epoch (the unit of every stored time), from the
+/// system clock: for the command-line tools. A running node reads its [`clock::Clock`] instead.
 pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }

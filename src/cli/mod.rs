@@ -122,7 +122,7 @@ pub async fn staff_cmd(config: &Config, cmd: StaffCmd) -> anyhow::Result<()> {
                 agency_code: &agency,
                 password,
             };
-            let id = crate::accounts::create(&db, &key, account, "cli", "-")
+            let id = crate::accounts::create(&db, &key, account, "cli", "-", crate::now_ms())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(

@@ -108,6 +108,8 @@ pub struct Mailer {
     pub queue: Arc<MailQueue>,
     /// Base of the retry backoff.
     pub backoff_base: Duration,
+    /// The node's clock (leases and retry times).
+    pub clock: crate::clock::Clock,
 }
 
 /// Delay before retry number `attempts` (1-based): base × 2^(attempts−1), at most one hour.
@@ -167,7 +169,7 @@ impl Mailer {
     pub async fn send_hinted(&self, ids: &[i64]) -> anyhow::Result<usize> {
         let mut sent_total = 0;
         for chunk in ids.chunks(usize::try_from(BATCH).unwrap_or(32)) {
-            let batch = outbox::claim_ids(&self.db, chunk, crate::now_ms(), LEASE_MS).await?;
+            let batch = outbox::claim_ids(&self.db, chunk, self.clock.now_ms(), LEASE_MS).await?;
             let (sent, server_down) = self.deliver(batch).await?;
             sent_total += sent;
             if server_down {
@@ -187,7 +189,7 @@ impl Mailer {
     pub async fn send_due(&self) -> anyhow::Result<usize> {
         let mut sent_total = 0;
         loop {
-            let batch = outbox::claim_batch(&self.db, crate::now_ms(), LEASE_MS, BATCH).await?;
+            let batch = outbox::claim_batch(&self.db, self.clock.now_ms(), LEASE_MS, BATCH).await?;
             if batch.is_empty() {
                 return Ok(sent_total);
             }
@@ -229,8 +231,8 @@ impl Mailer {
                     }
                     Ok(Err(e)) => {
                         let delay = backoff(self.backoff_base, msg.attempts);
-                        let next =
-                            crate::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(3_600_000);
+                        let next = self.clock.now_ms()
+                            + i64::try_from(delay.as_millis()).unwrap_or(3_600_000);
                         tracing::warn!(outbox_id = msg.id, attempts = msg.attempts, retry_in_ms = delay.as_millis() as u64, error = %e, "e-mail not sent; will retry");
                         outbox::mark_failed(&self.db, msg.id, next, &e.to_string()).await?;
                         // The server is probably down: give the rest back and wait.
@@ -243,7 +245,7 @@ impl Mailer {
                         outbox::mark_failed(
                             &self.db,
                             msg.id,
-                            crate::now_ms() + 86_400_000,
+                            self.clock.now_ms() + 86_400_000,
                             &e.to_string(),
                         )
                         .await?;
@@ -252,7 +254,7 @@ impl Mailer {
             }
         }
         if !sent.is_empty() {
-            outbox::mark_sent_many(&self.db, &sent, crate::now_ms()).await?;
+            outbox::mark_sent_many(&self.db, &sent, self.clock.now_ms()).await?;
         }
         if !untried.is_empty() {
             outbox::release(&self.db, &untried).await?;

@@ -6,26 +6,66 @@ use crate::files::Files;
 use crate::store::{Db, sessions};
 use std::time::Duration;
 
-/// Deletes expired sessions, challenges, abandoned drafts (with their uploaded files) and
-/// finished rate-limit windows, hourly.
-pub async fn housekeeping(db: Db, files: Files, limiter: crate::web::rate_limit::RateLimiter) {
+/// How long a draft may go unchanged before housekeeping deletes it, whatever its session.
+pub const DRAFT_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// What one round of housekeeping removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Housekept {
+    /// Storage keys of the abandoned drafts' files deleted from the file store.
+    pub files_deleted: Vec<String>,
+    /// Finished rate-limit windows forgotten.
+    pub windows_purged: u64,
+}
+
+/// Runs housekeeping every hour, for as long as the node runs ([`housekeeping_round`]).
+pub async fn housekeeping(state: crate::web::AppState) {
     loop {
-        let now = crate::now_ms();
-        match sessions::purge_expired(&db, now, now - 7 * 24 * 3600 * 1000).await {
-            Ok(keys) => {
-                for k in keys {
-                    if let Err(e) = files.delete(&k).await {
-                        tracing::warn!(error = %e, "could not delete an abandoned draft file");
+        housekeeping_round(&state).await;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
+/// One round of housekeeping at the node's current time: deletes expired sessions,
+/// verification-code challenges, abandoned drafts (a draft of an expired or deleted session, or
+/// unchanged for [`DRAFT_RETENTION_MS`]) with their uploaded files, and finished rate-limit
+/// windows. Failures are logged and the rest goes on. Public so that the tests can run a round
+/// at a time they choose.
+pub async fn housekeeping_round(state: &crate::web::AppState) -> Housekept {
+    purge(
+        &state.db,
+        &state.files,
+        &state.limiter,
+        state.clock.now_ms(),
+    )
+    .await
+}
+
+async fn purge(
+    db: &Db,
+    files: &Files,
+    limiter: &crate::web::rate_limit::RateLimiter,
+    now: i64,
+) -> Housekept {
+    let mut done = Housekept::default();
+    match sessions::purge_expired(db, now, now - DRAFT_RETENTION_MS).await {
+        Ok(keys) => {
+            for k in keys {
+                match files.delete(&k).await {
+                    Ok(()) => done.files_deleted.push(k),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not delete an abandoned draft file")
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
         }
-        if let Err(e) = limiter.purge(now).await {
-            tracing::warn!(error = %e, "housekeeping: rate-limit windows not purged");
-        }
-        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
     }
+    match limiter.purge(now).await {
+        Ok(n) => done.windows_purged = n,
+        Err(e) => tracing::warn!(error = %e, "housekeeping: rate-limit windows not purged"),
+    }
+    done
 }
 
 /// Logs the audit trail's head (`SEQ HASH`, as `dichvucong audit head` prints it) at start and

@@ -62,6 +62,8 @@ pub struct Inner {
     pub blank_forms: templates::PageCache,
     /// Request bodies read whole into memory at the same time ([`admission`]).
     pub uploads: admission::UploadGate,
+    /// Where every handler and job reads the time ([`crate::clock`]).
+    pub clock: crate::clock::Clock,
 }
 
 #[derive(Clone)]
@@ -185,7 +187,7 @@ async fn not_found() -> crate::error::AppError {
 }
 
 /// Builds the state: database (migrated), catalogue (sample loaded on first start), files, calendar.
-pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "không tạo được thư mục dữ liệu {}",
@@ -227,7 +229,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let light = Db::connect_light(&config.database_url())
         .await
         .context("không kết nối được cơ sở dữ liệu")?;
-    let limiter = rate_limit::RateLimiter::for_db(light.clone());
+    let limiter = rate_limit::RateLimiter::for_db(light.clone(), clock.clone());
     let session_key = crate::store::sessions::server_key(&db, &security::random_token(32)).await?;
     let session_key = session_key.into_bytes();
     let state = AppState(Arc::new(Inner {
@@ -243,6 +245,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         session_key,
         blank_forms: Default::default(),
         uploads: Default::default(),
+        clock,
     }));
     state.reload_catalog().await?;
     Ok(state)
@@ -256,14 +259,25 @@ pub struct Launched {
 }
 
 /// Starts everything a node runs — the web server on `listener`, the outbox worker and
-/// housekeeping — and returns at once. Used by `serve` and by the black-box tests.
+/// housekeeping — on the system clock, and returns at once. Used by `serve` and by the
+/// black-box tests.
 pub async fn launch(config: Config, listener: tokio::net::TcpListener) -> anyhow::Result<Launched> {
+    launch_with_clock(config, listener, crate::clock::Clock::system()).await
+}
+
+/// [`launch`] with the given clock: the black-box tests pass a manual one
+/// ([`crate::clock::Clock::manual`]); `serve` never calls this (see [`crate::clock`]).
+pub async fn launch_with_clock(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    clock: crate::clock::Clock,
+) -> anyhow::Result<Launched> {
     if config.captcha == CaptchaMode::Off {
         tracing::warn!(
             "!!! DVC_CAPTCHA=off: the verification code is DISABLED. Use this only for automated tests and local development, never in production. !!!"
         );
     }
-    let state = build_state(config.clone()).await?;
+    let state = build_state(config.clone(), clock).await?;
     let transport = Transport::from_config(config.smtp_url.as_deref(), &config.data_dir)?;
     let mailer = Mailer {
         db: state.light.clone(),
@@ -274,14 +288,11 @@ pub async fn launch(config: Config, listener: tokio::net::TcpListener) -> anyhow
             .context("DVC_MAIL_FROM không phải địa chỉ thư hợp lệ")?,
         queue: state.mail.clone(),
         backoff_base: Duration::from_secs(2),
+        clock: state.clock.clone(),
     };
     tokio::spawn(mailer.run());
     tokio::spawn(state.limiter.clone().flush_forever());
-    tokio::spawn(crate::jobs::housekeeping(
-        state.db.clone(),
-        state.files.clone(),
-        state.limiter.clone(),
-    ));
+    tokio::spawn(crate::jobs::housekeeping(state.clone()));
     tokio::spawn(crate::jobs::log_audit_head(state.db.clone()));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = state.db.backend(), storage = %state.files.location(), base_url = %config.base_url(), "portal listening");

@@ -58,6 +58,7 @@ type Window = (Action, IpAddr, i64);
 #[derive(Debug)]
 pub struct SharedCounters {
     db: Db,
+    clock: crate::clock::Clock,
     tallies: Mutex<HashMap<Window, Tally>>,
 }
 
@@ -84,17 +85,24 @@ pub enum RateLimiter {
 
 impl RateLimiter {
     /// The right limiter for the database: in-process for SQLite, shared for PostgreSQL.
-    pub fn for_db(db: Db) -> RateLimiter {
+    pub fn for_db(db: Db, clock: crate::clock::Clock) -> RateLimiter {
         match db {
             Db::Sqlite(_) => RateLimiter::Local(Counters::default()),
-            Db::Postgres(_) => RateLimiter::shared(db),
+            Db::Postgres(_) => RateLimiter::shared_with(db, clock),
         }
     }
 
-    /// Counters in the database, whatever the backend.
+    /// Counters in the database, whatever the backend, on the system clock.
     pub fn shared(db: Db) -> RateLimiter {
+        RateLimiter::shared_with(db, crate::clock::Clock::system())
+    }
+
+    /// Counters in the database, with the node's clock (which dates the windows [`Self::flush`]
+    /// forgets).
+    pub fn shared_with(db: Db, clock: crate::clock::Clock) -> RateLimiter {
         RateLimiter::Shared(Arc::new(SharedCounters {
             db,
+            clock,
             tallies: Mutex::default(),
         }))
     }
@@ -182,7 +190,7 @@ impl RateLimiter {
                 .filter(|(_, t)| t.pending > 0)
                 .map(|(w, t)| (*w, std::mem::take(&mut t.pending)))
                 .collect();
-            let now = crate::now_ms();
+            let now = shared.clock.now_ms();
             map.retain(|w, t| t.pending > 0 || w.2 + LONGEST_WINDOW_MS > now);
             batch
         };

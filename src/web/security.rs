@@ -308,7 +308,7 @@ fn csrf_for(state: &AppState, raw: &str) -> String {
 
 /// A session the portal issued a cookie for (at `issued`) and has not written yet.
 fn unwritten(state: &AppState, raw: &str, issued: i64) -> Session {
-    let now = crate::now_ms();
+    let now = state.clock.now_ms();
     Session {
         id_hash: sha256_hex(raw),
         csrf_token: csrf_for(state, raw),
@@ -341,7 +341,7 @@ pub async fn session(state: &AppState, headers: &HeaderMap) -> AppResult<Option<
         return Ok(None);
     };
     let hash = sha256_hex(raw);
-    let now = crate::now_ms();
+    let now = state.clock.now_ms();
     if let Standing::Refused = standing(state, raw, now) {
         return Ok(None);
     }
@@ -363,7 +363,7 @@ pub async fn session_with_draft(
     let Some(raw) = cookie_raw(state, headers) else {
         return Ok(None);
     };
-    let now = crate::now_ms();
+    let now = state.clock.now_ms();
     let standing = standing(state, raw, now);
     if let Standing::Refused = standing {
         return Ok(None);
@@ -394,7 +394,7 @@ pub async fn session_or_unwritten(
     let Some(raw) = cookie_raw(state, headers) else {
         return Ok(None);
     };
-    let now = crate::now_ms();
+    let now = state.clock.now_ms();
     match standing(state, raw, now) {
         Standing::Signed { issued }
             if unwritten_allowed(issued, now)
@@ -415,7 +415,7 @@ pub async fn ensure_session_lazy(
     if let Some(s) = session_or_unwritten(state, headers).await? {
         return Ok((s, None));
     }
-    let now = crate::now_ms();
+    let now = state.clock.now_ms();
     let raw = signed_token_at(state, now);
     Ok((
         unwritten(state, &raw, now),
@@ -433,7 +433,7 @@ pub async fn session_with_filed(
         return Ok(None);
     };
     let hash = sha256_hex(raw);
-    let now = crate::now_ms();
+    let now = state.clock.now_ms();
     if let Standing::Refused = standing(state, raw, now) {
         return Ok(None);
     }
@@ -466,7 +466,7 @@ pub async fn ensure_session_with_draft(
         return Ok((s, d.unwrap_or_default(), None));
     }
     // Not written: opening a form costs no database write (the first draft writes the session).
-    let now = crate::now_ms();
+    let now = state.clock.now_ms();
     let raw = signed_token_at(state, now);
     Ok((
         unwritten(state, &raw, now),
@@ -476,7 +476,7 @@ pub async fn ensure_session_with_draft(
 }
 
 async fn new_session(state: &AppState) -> AppResult<(Session, Option<HeaderValue>)> {
-    let now = crate::now_ms();
+    let now = state.clock.now_ms();
     let raw = signed_token_at(state, now);
     let mut session = unwritten(state, &raw, now);
     sessions::create(

@@ -26,7 +26,7 @@ impl TestApp {
             agency_code: agency,
             password_hash: &hash,
         };
-        dichvucong::store::staff::create(&self.state.db, &new, dichvucong::now_ms())
+        dichvucong::store::staff::create(&self.state.db, &new, self.state.clock.now_ms())
             .await
             .expect("create staff");
     }

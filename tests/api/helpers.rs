@@ -1,8 +1,9 @@
 //! The test application: a real server on a free port, a fresh database, a real SMTP listener.
 
 use crate::smtp::{self, Mailbox};
+use dichvucong::clock::Clock;
 use dichvucong::config::{CaptchaMode, Config, LogFormat};
-use dichvucong::web::{AppState, launch};
+use dichvucong::web::{AppState, launch_with_clock};
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response, multipart};
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ pub struct Builder {
     rate_submit: u32,
     rate_lookup: u32,
     base_url: Option<String>,
+    clock: Clock,
 }
 
 pub enum SmtpChoice {
@@ -161,6 +163,12 @@ impl Builder {
         self
     }
 
+    /// Runs the server on a manual clock standing at `start` ([`TestApp::clock`] moves it).
+    pub fn manual_clock(mut self, start: jiff::Timestamp) -> Self {
+        self.clock = Clock::manual(start);
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         if std::env::var("DVC_TEST_LOG").is_ok() {
             dichvucong::web::telemetry::init(LogFormat::Text);
@@ -202,7 +210,9 @@ impl Builder {
             audit_key: None,
             audit_key_file: None,
         };
-        let launched = launch(config, listener).await.expect("launch app");
+        let launched = launch_with_clock(config, listener, self.clock)
+            .await
+            .expect("launch app");
         TestApp {
             database_url,
             base: format!("http://{addr}"),
@@ -300,7 +310,13 @@ impl TestApp {
             rate_submit: 1000,
             rate_lookup: 10_000,
             base_url: None,
+            clock: Clock::system(),
         }
+    }
+
+    /// The server's clock: the system clock, or the manual one of [`Builder::manual_clock`].
+    pub fn clock(&self) -> &Clock {
+        &self.state.clock
     }
 
     pub async fn spawn() -> TestApp {

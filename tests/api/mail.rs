@@ -53,6 +53,7 @@ fn worker_to(app: &TestApp, url: &str) -> Mailer {
         from: "Cổng <no-reply@dichvucong.test>".parse().expect("from"),
         queue: Default::default(),
         backoff_base: Duration::from_millis(100),
+        clock: app.state.clock.clone(),
     }
 }
 

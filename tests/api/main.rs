@@ -9,8 +9,10 @@ mod smtp;
 
 mod api;
 mod asvs;
+mod authorization;
 mod back_office;
 mod catalogue;
+mod clock;
 mod crash;
 mod hostile;
 mod hostile_uploads;
@@ -19,6 +21,7 @@ mod lean_connections;
 mod mail;
 mod migrate_data;
 mod multinode;
+mod retention;
 mod s3;
 mod security;
 mod slow_uploads;

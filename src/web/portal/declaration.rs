@@ -27,12 +27,6 @@ pub const AGENCY_FIELD: &str = "agency_code";
 const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 const MAX_PARTS: usize = 300;
 
-pub fn today_vn() -> jiff::civil::Date {
-    jiff::Timestamp::now()
-        .to_zoned_datetime(dvc_domain::calendar::vn_tz())
-        .date()
-}
-
 /// Renders the declaration page with answers, stored files and errors. The page of a draft with
 /// nothing in it yet is the same for everyone but the CSRF token, and comes from a cache.
 pub fn render_form(
@@ -302,7 +296,14 @@ pub async fn save(
             // Keep what was typed before the oversized file, then explain.
             merge_answers(&mut draft, raw, &form_def, false);
             draft.validated = false;
-            sessions::save_draft(&state.light, &session, &p.code, &draft, crate::now_ms()).await?;
+            sessions::save_draft(
+                &state.light,
+                &session,
+                &p.code,
+                &draft,
+                state.clock.now_ms(),
+            )
+            .await?;
             return Err(AppError::PayloadTooLarge(message));
         }
     };
@@ -310,7 +311,7 @@ pub async fn save(
         let limit = state.config.rate_submit_per_hour.saturating_mul(20);
         if let Err(retry) = state
             .limiter
-            .hit(Limit::Upload, ip, limit, 3_600_000, crate::now_ms())
+            .hit(Limit::Upload, ip, limit, 3_600_000, state.clock.now_ms())
             .await
         {
             return Err(AppError::TooManyRequests {
@@ -321,7 +322,7 @@ pub async fn save(
     }
 
     // Store newly uploaded files under generated names, replacing earlier ones.
-    let now = jiff::Timestamp::now();
+    let now = state.clock.now();
     for (field, client_name, kind, bytes) in posted.uploads {
         let key = crate::files::Files::new_key(now);
         let sha = hex::encode(Sha256::digest(&bytes));
@@ -344,7 +345,7 @@ pub async fn save(
 
     let uploaded: BTreeSet<String> = draft.files.keys().cloned().collect();
     let mut errors = posted.errors;
-    let validated = form::validate(&form_def, &draft.answers, &uploaded, today_vn());
+    let validated = form::validate(&form_def, &draft.answers, &uploaded, state.clock.today_vn());
     if let Some(e) = validate_agency(&state, &p, &draft.answers) {
         errors.insert(0, e);
     }
@@ -360,7 +361,14 @@ pub async fn save(
             if draft.submit_token.is_empty() {
                 draft.submit_token = security::random_token(16);
             }
-            sessions::save_draft(&state.light, &session, &p.code, &draft, crate::now_ms()).await?;
+            sessions::save_draft(
+                &state.light,
+                &session,
+                &p.code,
+                &draft,
+                state.clock.now_ms(),
+            )
+            .await?;
             Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so/kiem-tra", p.code)).into_response())
         }
         other => {
@@ -373,7 +381,14 @@ pub async fn save(
                 }
             }
             draft.validated = false;
-            sessions::save_draft(&state.light, &session, &p.code, &draft, crate::now_ms()).await?;
+            sessions::save_draft(
+                &state.light,
+                &session,
+                &p.code,
+                &draft,
+                state.clock.now_ms(),
+            )
+            .await?;
             render_form(
                 &state,
                 &p,

@@ -81,7 +81,7 @@ pub fn public_status(
     let (row, events) = (&d.row, &d.events);
     let catalog = state.catalog();
     let status = row.status()?;
-    let now = crate::now_ms();
+    let now = state.clock.now_ms();
     let on_time = row.on_time(now)?;
     let steps = match catalog.procedure(&row.procedure_code) {
         Some(p) => crate::web::progress::steps(state, row, &p, events, now)?,
@@ -186,7 +186,7 @@ pub async fn rate_limit_lookup(
             ip,
             state.config.rate_lookup_per_minute,
             60_000,
-            crate::now_ms(),
+            state.clock.now_ms(),
         )
         .await
         .map_err(|retry| AppError::TooManyRequests {

@@ -19,7 +19,7 @@ pub async fn page(
         .iter()
         .map(|a| context! { code => a.code.to_string(), name => a.name.clone(), address => a.address.clone(), phone => a.phone.clone(), office_hours => a.office_hours.clone(), sample => a.sample })
         .collect();
-    let now = crate::now_ms();
+    let now = state.clock.now_ms();
     let expected_if_now = state.deadline_policy(None, &p).due(now);
     render(
         "procedure.html",

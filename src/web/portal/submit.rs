@@ -145,7 +145,7 @@ async fn render_review(
             &session.id_hash,
             &answer,
             kind,
-            crate::now_ms() + captcha::TTL_MS,
+            state.clock.now_ms() + captcha::TTL_MS,
         )
         .await?;
         (
@@ -157,7 +157,7 @@ async fn render_review(
     };
     let expected = state
         .deadline_policy(agency.as_ref(), p)
-        .due(crate::now_ms());
+        .due(state.clock.now_ms());
     let resp = render_status(
         status,
         "review.html",
@@ -211,7 +211,7 @@ pub async fn captcha_image(
         return Err(AppError::not_found());
     };
     let Some((answer, kind)) =
-        sessions::captcha_answer(&state.db, id, &session.id_hash, crate::now_ms()).await?
+        sessions::captcha_answer(&state.db, id, &session.id_hash, state.clock.now_ms()).await?
     else {
         return Err(AppError::not_found());
     };
@@ -336,7 +336,7 @@ pub async fn send(
             ip,
             state.config.rate_submit_per_hour,
             3_600_000,
-            crate::now_ms(),
+            state.clock.now_ms(),
         )
         .await
     {
@@ -348,7 +348,8 @@ pub async fn send(
     if state.config.captcha == CaptchaMode::Image {
         let id = form.captcha_id.unwrap_or_default();
         let expected =
-            sessions::take_captcha(&state.light, &id, &session.id_hash, crate::now_ms()).await?;
+            sessions::take_captcha(&state.light, &id, &session.id_hash, state.clock.now_ms())
+                .await?;
         let given = captcha::normalise(form.captcha_answer.as_deref().unwrap_or(""));
         let taken_by_another = expected.is_none() && !given.is_empty();
         let ok = expected.is_some_and(|e| !given.is_empty() && e == given);
@@ -388,7 +389,7 @@ pub async fn send(
         &form_def,
         &draft.answers,
         &uploaded,
-        super::declaration::today_vn(),
+        state.clock.today_vn(),
     ) {
         Ok(a) => a,
         Err(errors) => {
@@ -412,7 +413,7 @@ pub async fn send(
             .cloned()
             .unwrap_or_default()
     };
-    let now = jiff::Timestamp::now();
+    let now = state.clock.now();
     let now_ms = now.as_millisecond();
     let secret = security::random_token(32);
     let expected_at = state.deadline_policy(Some(&agency), &p).due(now_ms);

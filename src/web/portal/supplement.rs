@@ -155,7 +155,7 @@ pub async fn submit(
         );
     }
 
-    let now = crate::now_ms();
+    let now = state.clock.now_ms();
     let ts = crate::ts(now);
     let mut files = Vec::new();
     let mut stored = Vec::new();

@@ -122,7 +122,15 @@ pub async fn create(State(state): State<AppState>, form: StaffForm) -> AppResult
         password,
     };
     let ip = form.ip(&state);
-    match crate::accounts::create(&state.db, &state.audit_key, account, &ctx.staff.email, &ip).await
+    match crate::accounts::create(
+        &state.db,
+        &state.audit_key,
+        account,
+        &ctx.staff.email,
+        &ip,
+        state.clock.now_ms(),
+    )
+    .await
     {
         Ok(_) => {}
         Err(AccountError::Taken(m)) => {
@@ -177,6 +185,7 @@ pub async fn toggle(
         &state.db,
         &state.audit_key,
         entry(
+            &state,
             ctx,
             &ip,
             action,
@@ -190,6 +199,7 @@ pub async fn toggle(
 }
 
 fn entry(
+    state: &AppState,
     ctx: &StaffCtx,
     ip: &str,
     action: &str,
@@ -199,7 +209,7 @@ fn entry(
 ) -> Entry {
     Entry {
         seq: 0,
-        at: crate::now_ms(),
+        at: state.clock.now_ms(),
         actor: ctx.staff.email.clone(),
         ip: ip.into(),
         action: action.into(),

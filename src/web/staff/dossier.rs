@@ -86,7 +86,7 @@ pub async fn page(
         .map(|a| (a.field_name.clone(), a.file_name.clone()))
         .collect();
     let sections = display_answers(&p, &row.answers(), &files);
-    let now = crate::now_ms();
+    let now = state.clock.now_ms();
     let steps = crate::web::progress::steps(&state, &row, &p, &events, now)?;
     let status = row.status()?;
     let actions: Vec<Value> = ACTIONS
@@ -284,7 +284,7 @@ async fn command(
             };
             let kind = dvc_domain::upload::inspect(bytes)
                 .map_err(|r| AppError::Unprocessable(r.message("Tệp kết quả")))?;
-            let key = crate::files::Files::new_key(jiff::Timestamp::now());
+            let key = crate::files::Files::new_key(state.clock.now());
             let result = ResultFile {
                 key: key.clone(),
                 name: dvc_domain::form::safe_file_name(name, kind),
@@ -391,7 +391,7 @@ pub async fn act(
     let catalog = state.catalog();
     let policy = state.deadline_policy(catalog.agency(&old.agency_code), &p);
     let rules = rules_for(&state, &catalog, &old, &p, &policy);
-    let now = crate::now_ms();
+    let now = state.clock.now_ms();
     let events = workflow::decide(&dossier, &cmd, actor, &rules, now).map_err(refusal)?;
     let next = events.iter().fold(dossier, |d, e| workflow::evolve(&d, e));
     if let Some((key, bytes)) = file {

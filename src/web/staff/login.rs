@@ -66,7 +66,7 @@ pub async fn submit(
     let email = dvc_domain::text::clean_input(&form.email.unwrap_or_default()).to_lowercase();
     let password = form.password.unwrap_or_default();
     let ip = security::client_ip(&state, &headers, peer).to_string();
-    let now = crate::now_ms();
+    let now = state.clock.now_ms();
 
     let since = now - WINDOW_MS;
     let account_failures = audit::count_failures(&state.db, &email, since).await?;
@@ -186,7 +186,7 @@ pub async fn logout(
         &state.db,
         &state.audit_key,
         entry(
-            crate::now_ms(),
+            state.clock.now_ms(),
             &ctx.staff.email,
             &ip,
             "logout",

@@ -86,7 +86,8 @@ pub async fn require_staff(state: &AppState, headers: &HeaderMap) -> AppResult<S
         return Err(AppError::LoginRequired);
     };
     let hash = sha256_hex(&raw);
-    let Some((csrf, staff)) = staff::session_staff(&state.db, &hash, crate::now_ms()).await? else {
+    let Some((csrf, staff)) = staff::session_staff(&state.db, &hash, state.clock.now_ms()).await?
+    else {
         return Err(AppError::LoginRequired);
     };
     let role = staff.role().ok_or(AppError::LoginRequired)?;

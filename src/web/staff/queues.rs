@@ -53,7 +53,7 @@ pub async fn page(
         "cho-bo-sung" => Queue::AwaitingSupplement,
         _ => Queue::AllOpen,
     };
-    let now = crate::now_ms();
+    let now = state.clock.now_ms();
     let q = params
         .q
         .as_deref()
