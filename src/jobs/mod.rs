@@ -21,6 +21,10 @@ pub async fn housekeeping(db: Db, files: Files, limiter: crate::web::rate_limit:
             }
             Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
         }
+        let day_ago = now - crate::web::staff::login::FORGET_MS;
+        if let Err(e) = crate::store::login_throttle::purge(&db, day_ago).await {
+            tracing::warn!(error = %e, "housekeeping: old login failures not purged");
+        }
         if let Err(e) = limiter.purge(now).await {
             tracing::warn!(error = %e, "housekeeping: rate-limit windows not purged");
         }

@@ -155,3 +155,91 @@ async fn the_staff_login_page_writes_nothing_until_a_login_is_tried() {
     }
     assert_eq!(sessions_now().await, before, "no row for a page view");
 }
+
+const PASSWORD: &str = "mật khẩu đủ dài 123";
+
+/// Logs in from the local address `from`; returns the status.
+async fn login_from(app: &TestApp, from: std::net::Ipv4Addr, email: &str, password: &str) -> u16 {
+    let c = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::V4(from))
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let body = c
+        .get(app.url("/can-bo/dang-nhap"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    let csrf = extract(&body, "name=\"csrf\" value=\"").expect("csrf");
+    c.post(app.url("/can-bo/dang-nhap"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("post")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn failures_from_elsewhere_do_not_lock_the_official_out() {
+    let app = TestApp::spawn().await;
+    app.create_staff(
+        "motcua@hongbang.gov.vn",
+        "Một Cửa",
+        dvc_domain::staff::Role::Reception,
+        AGENCY,
+    )
+    .await;
+    let attacker = std::net::Ipv4Addr::new(127, 0, 6, 1);
+    let official = std::net::Ipv4Addr::new(127, 0, 6, 2);
+    for i in 0..5 {
+        let s = login_from(&app, attacker, "motcua@hongbang.gov.vn", "đoán mò {i}").await;
+        assert_eq!(s, 401, "attempt {i}");
+    }
+    // The attacker's address now waits, even with the right password…
+    for _ in 0..3 {
+        let s = login_from(&app, attacker, "motcua@hongbang.gov.vn", "đoán tiếp").await;
+        assert_eq!(s, 429);
+    }
+    assert_eq!(
+        login_from(&app, attacker, "motcua@hongbang.gov.vn", PASSWORD).await,
+        429
+    );
+    // …but the official, at their own desk, logs in.
+    assert_eq!(
+        login_from(&app, official, "motcua@hongbang.gov.vn", PASSWORD).await,
+        303
+    );
+}
+
+#[tokio::test]
+async fn e_mail_addresses_are_compared_whatever_their_case() {
+    let app = TestApp::spawn().await;
+    app.create_staff(
+        "Lan.Nguyen@HongBang.gov.vn",
+        "Nguyễn Thị Lan",
+        dvc_domain::staff::Role::Leader,
+        AGENCY,
+    )
+    .await;
+    let from = std::net::Ipv4Addr::new(127, 0, 7, 1);
+    for email in [
+        "lan.nguyen@hongbang.gov.vn",
+        "LAN.NGUYEN@HONGBANG.GOV.VN",
+        "Lan.Nguyen@HongBang.gov.vn",
+    ] {
+        assert_eq!(
+            login_from(&app, from, email, PASSWORD).await,
+            303,
+            "{email}"
+        );
+    }
+}

@@ -80,7 +80,7 @@ pub struct NewStaffForm {
 }
 
 fn check_token(ctx: &StaffCtx, token: Option<&str>) -> AppResult<()> {
-    if token.is_some_and(|t| !t.is_empty() && t == ctx.csrf) {
+    if token.is_some_and(|t| !t.is_empty() && crate::web::security::ct_eq(t, &ctx.csrf)) {
         Ok(())
     } else {
         Err(AppError::Forbidden(

@@ -292,7 +292,7 @@ pub async fn act(
     };
     let form = read_form(&state, req).await?;
     let token = form.get("csrf").unwrap_or("");
-    if token.is_empty() || token != ctx.csrf {
+    if token.is_empty() || !crate::web::security::ct_eq(token, &ctx.csrf) {
         return Err(AppError::Forbidden(
             "Phiên làm việc đã hết hạn. Hãy tải lại trang hồ sơ rồi thực hiện lại.".into(),
         ));
