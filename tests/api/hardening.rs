@@ -243,3 +243,45 @@ async fn e_mail_addresses_are_compared_whatever_their_case() {
         );
     }
 }
+
+#[tokio::test]
+async fn ipv6_clients_are_counted_by_their_64_bit_prefix() {
+    let app = TestApp::builder()
+        .rate_limits(1000, 3)
+        .trust_proxy(true)
+        .spawn()
+        .await;
+    let lookup = |from: &'static str| {
+        app.client
+            .get(app.url("/tra-cuu?ma=000.01.00.H31-260101-0001"))
+            .header("x-forwarded-for", from)
+            .send()
+    };
+    // Three addresses of one /64 share one limit…
+    for from in [
+        "2001:db8:1:2::1",
+        "2001:db8:1:2::2",
+        "2001:db8:1:2:aaaa:bbbb:cccc:dddd",
+    ] {
+        assert_eq!(
+            lookup(from).await.expect("get").status().as_u16(),
+            404,
+            "{from}"
+        );
+    }
+    let r = lookup("2001:db8:1:2:ffff::9").await.expect("get");
+    assert_eq!(r.status().as_u16(), 429, "a fourth address of the same /64");
+    // …another /64 has its own, and so has an IPv4 client.
+    assert_eq!(
+        lookup("2001:db8:1:3::1")
+            .await
+            .expect("get")
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        lookup("203.0.113.7").await.expect("get").status().as_u16(),
+        404
+    );
+}

@@ -28,6 +28,7 @@ pub struct Builder {
     rate_submit: u32,
     rate_lookup: u32,
     base_url: Option<String>,
+    trust_proxy: bool,
 }
 
 pub enum SmtpChoice {
@@ -72,6 +73,12 @@ impl Builder {
         self
     }
 
+    /// Take the client address from `X-Forwarded-For` (as behind the portal's own proxy).
+    pub fn trust_proxy(mut self, trust: bool) -> Self {
+        self.trust_proxy = trust;
+        self
+    }
+
     /// The public base URL (e.g. `https://dichvucong.example.vn` to test the https-only behaviour:
     /// HSTS, `Secure` and `__Host-` cookies). The server itself still listens on plain http.
     pub fn base_url(mut self, url: &str) -> Self {
@@ -113,7 +120,7 @@ impl Builder {
             log_format: LogFormat::Text,
             rate_submit_per_hour: self.rate_submit,
             rate_lookup_per_minute: self.rate_lookup,
-            trust_proxy: false,
+            trust_proxy: self.trust_proxy,
             sample_catalog: true,
             storage_url: None,
         };
@@ -215,6 +222,7 @@ impl TestApp {
             rate_submit: 1000,
             rate_lookup: 10_000,
             base_url: None,
+            trust_proxy: false,
         }
     }
 
