@@ -61,6 +61,10 @@ async fn purge(
         }
         Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
     }
+    let day_ago = now - crate::web::staff::login::FORGET_MS;
+    if let Err(e) = crate::store::login_throttle::purge(db, day_ago).await {
+        tracing::warn!(error = %e, "housekeeping: old login failures not purged");
+    }
     match limiter.purge(now).await {
         Ok(n) => done.windows_purged = n,
         Err(e) => tracing::warn!(error = %e, "housekeeping: rate-limit windows not purged"),

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod catalog;
 pub mod dossiers;
 pub mod lean;
+pub mod login_throttle;
 pub mod outbox;
 pub mod rate_limits;
 pub mod sessions;

@@ -33,10 +33,16 @@ pub struct NewStaff<'a> {
 
 const COLS: &str = "id, email, name, title, role, agency_code, password_hash, active";
 
+/// An e-mail address as stored and compared: trimmed and lower-cased.
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
 pub async fn create(db: &Db, s: &NewStaff<'_>, now: i64) -> StoreResult<i64> {
+    let email = normalise_email(s.email);
     let r: Result<(i64,), sqlx::Error> = db_run!(db, p => {
         sqlx::query_as("INSERT INTO staff (email, name, title, role, agency_code, password_hash, active, created_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7) RETURNING id")
-            .bind(s.email).bind(s.name).bind(s.title).bind(s.role.as_str()).bind(s.agency_code).bind(s.password_hash).bind(now)
+            .bind(&email).bind(s.name).bind(s.title).bind(s.role.as_str()).bind(s.agency_code).bind(s.password_hash).bind(now)
             .fetch_one(p).await
     });
     match r {
@@ -49,13 +55,14 @@ pub async fn create(db: &Db, s: &NewStaff<'_>, now: i64) -> StoreResult<i64> {
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> StoreResult<Option<StaffRow>> {
-    if !super::storable_key(email) {
+    let email = normalise_email(email);
+    if !super::storable_key(&email) {
         return Ok(None);
     }
     static SQL: std::sync::LazyLock<String> =
         std::sync::LazyLock::new(|| format!("SELECT {COLS} FROM staff WHERE email = $1"));
     Ok(
-        db_run!(db, p => { sqlx::query_as::<_, StaffRow>(sqlx::AssertSqlSafe(SQL.as_str())).bind(email).fetch_optional(p).await? }),
+        db_run!(db, p => { sqlx::query_as::<_, StaffRow>(sqlx::AssertSqlSafe(SQL.as_str())).bind(&email).fetch_optional(p).await? }),
     )
 }
 

@@ -43,4 +43,10 @@ pub const COPIED: &[Table] = &[
 ];
 
 /// Short-lived state, not worth moving: citizens sign in again, challenges and limits reset.
-pub const NOT_COPIED: &[&str] = &["sessions", "drafts", "captchas", "rate_limits"];
+pub const NOT_COPIED: &[&str] = &[
+    "sessions",
+    "drafts",
+    "captchas",
+    "rate_limits",
+    "login_throttle",
+];

@@ -10,9 +10,17 @@
 //! nodes. Housekeeping deletes finished windows.
 //! On SQLite there is one node by construction (the database is a file of that node), so the
 //! counters live in the process only.
+//!
+//! Clients are counted by [`crate::web::security::client_group`] (an IPv6 address by its /64).
+//! The in-memory counters are bounded: at most [`MAX_TRACKED`] entries, the least recently seen
+//! forgotten first (an LRU list), O(1) per request whatever the number of clients. An evicted
+//! entry starts again from zero when its client comes back; on PostgreSQL it loses at most the
+//! early, not yet shared half of a limit.
 
 use crate::store::{Db, StoreResult, rate_limits};
-use std::collections::HashMap;
+use hashlink::linked_hash_map::Entry;
+use std::collections::hash_map::RandomState;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -40,8 +48,35 @@ pub const LONGEST_WINDOW_MS: i64 = 3_600_000;
 /// How often a node adds its in-memory counts to the shared counters.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
-/// In-process counters: (action, ip) → (window start, count).
-type Counters = Arc<Mutex<HashMap<(Action, IpAddr), (i64, i64)>>>;
+/// Most entries kept in memory (clients × actions, or windows).
+pub const MAX_TRACKED: usize = 100_000;
+
+/// A bounded map, least recently used entry evicted first; SipHash with a random key, so that
+/// chosen addresses cannot make the table slow.
+type Lru<K, V> = hashlink::LruCache<K, V, RandomState>;
+
+fn lru<K: Eq + Hash, V>(capacity: usize) -> Lru<K, V> {
+    Lru::with_hasher(capacity.max(1), RandomState::new())
+}
+
+/// The entry for `key`, marked as just used (created with `init` if missing, evicting the least
+/// recently used entry when full).
+fn slot<K: Eq + Hash, V>(map: &mut Lru<K, V>, key: K, init: impl FnOnce() -> V) -> &mut V {
+    // (The entry API alone lets the map grow one past its capacity.)
+    if map.len() >= map.capacity() && !map.contains_key(&key) {
+        map.remove_lru();
+    }
+    match map.entry(key) {
+        Entry::Occupied(mut o) => {
+            o.to_back();
+            o.into_mut()
+        }
+        Entry::Vacant(v) => v.insert(init()),
+    }
+}
+
+/// In-process counters: (action, client) → (window start, count).
+type Counters = Arc<Mutex<Lru<(Action, IpAddr), (i64, i64)>>>;
 
 /// One window of one client as this node knows it.
 #[derive(Debug, Default, Clone, Copy)]
@@ -59,11 +94,11 @@ type Window = (Action, IpAddr, i64);
 pub struct SharedCounters {
     db: Db,
     clock: crate::clock::Clock,
-    tallies: Mutex<HashMap<Window, Tally>>,
+    tallies: Mutex<Lru<Window, Tally>>,
 }
 
 impl SharedCounters {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Window, Tally>> {
+    fn lock(&self) -> MutexGuard<'_, Lru<Window, Tally>> {
         match self.tallies.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
@@ -87,7 +122,7 @@ impl RateLimiter {
     /// The right limiter for the database: in-process for SQLite, shared for PostgreSQL.
     pub fn for_db(db: Db, clock: crate::clock::Clock) -> RateLimiter {
         match db {
-            Db::Sqlite(_) => RateLimiter::Local(Counters::default()),
+            Db::Sqlite(_) => RateLimiter::local(MAX_TRACKED),
             Db::Postgres(_) => RateLimiter::shared_with(db, clock),
         }
     }
@@ -103,8 +138,13 @@ impl RateLimiter {
         RateLimiter::Shared(Arc::new(SharedCounters {
             db,
             clock,
-            tallies: Mutex::default(),
+            tallies: Mutex::new(lru(MAX_TRACKED)),
         }))
+    }
+
+    /// Counters in this process, at most `capacity` of them.
+    pub fn local(capacity: usize) -> RateLimiter {
+        RateLimiter::Local(Arc::new(Mutex::new(lru(capacity))))
     }
 
     /// Counts one hit; `Err(retry_after_secs)` when over `limit` within the current window.
@@ -119,6 +159,7 @@ impl RateLimiter {
         window_ms: i64,
         now: i64,
     ) -> Result<(), u64> {
+        let ip = crate::web::security::client_group(ip);
         let window_ms = window_ms.max(1);
         let start = now - now.rem_euclid(window_ms);
         let count = match self {
@@ -127,10 +168,7 @@ impl RateLimiter {
                 // Well under the limit: count here; the next flush adds it to the database.
                 let delta = {
                     let mut map = shared.lock();
-                    if map.len() > 100_000 {
-                        map.retain(|w, t| t.pending > 0 || w.2 + LONGEST_WINDOW_MS > now);
-                    }
-                    let t = map.entry(window).or_default();
+                    let t = slot(&mut map, window, Tally::default);
                     if (t.known + t.pending + 1).saturating_mul(2) <= i64::from(limit) {
                         t.pending += 1;
                         return Ok(());
@@ -141,13 +179,13 @@ impl RateLimiter {
                 match rate_limits::add(&shared.db, &key(action, ip), start, delta).await {
                     Ok(count) => {
                         let mut map = shared.lock();
-                        let t = map.entry(window).or_default();
+                        let t = slot(&mut map, window, Tally::default);
                         t.known = t.known.max(count);
                         count
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "rate limit not counted: database error");
-                        shared.lock().entry(window).or_default().pending += delta;
+                        slot(&mut shared.lock(), window, Tally::default).pending += delta;
                         return Ok(());
                     }
                 }
@@ -157,11 +195,7 @@ impl RateLimiter {
                     Ok(m) => m,
                     Err(p) => p.into_inner(),
                 };
-                if map.len() > 100_000 {
-                    // Many addresses: drop the finished windows before adding one more.
-                    map.retain(|_, (s, _)| *s + LONGEST_WINDOW_MS > now);
-                }
-                let entry = map.entry((action, ip)).or_insert((start, 0));
+                let entry = slot(&mut map, (action, ip), || (start, 0));
                 if entry.0 != start {
                     *entry = (start, 0);
                 }
@@ -205,7 +239,7 @@ impl RateLimiter {
             Ok(counts) => {
                 let mut map = shared.lock();
                 for ((w, _), count) in batch.iter().zip(counts) {
-                    let t = map.entry(*w).or_default();
+                    let t = slot(&mut map, *w, Tally::default);
                     t.known = t.known.max(count);
                 }
                 Ok(())
@@ -214,7 +248,7 @@ impl RateLimiter {
                 // Counted again at the next flush.
                 let mut map = shared.lock();
                 for (w, d) in batch {
-                    map.entry(w).or_default().pending += d;
+                    slot(&mut map, w, Tally::default).pending += d;
                 }
                 Err(e)
             }
@@ -262,7 +296,7 @@ mod tests {
 
     #[tokio::test]
     async fn local_counters_limit_reset_and_purge() {
-        let r = RateLimiter::Local(Counters::default());
+        let r = RateLimiter::local(MAX_TRACKED);
         let ip: IpAddr = [10, 0, 0, 1].into();
         let other: IpAddr = [10, 0, 0, 2].into();
         assert!(r.hit(Action::Lookup, ip, 2, 60_000, 1_000).await.is_ok());
@@ -275,6 +309,52 @@ mod tests {
         assert!(r.hit(Action::Lookup, ip, 2, 60_000, 61_000).await.is_ok());
         assert_eq!(r.purge(60_000 + LONGEST_WINDOW_MS).await.expect("purge"), 2);
         assert_eq!(r.purge(60_000 + LONGEST_WINDOW_MS).await.expect("purge"), 0);
+    }
+
+    #[tokio::test]
+    async fn counters_are_bounded_least_recently_seen_first() {
+        let r = RateLimiter::local(3);
+        let ip = |n: u8| IpAddr::from([10, 0, 0, n]);
+        assert!(r.hit(Action::Lookup, ip(1), 1, 60_000, 1_000).await.is_ok());
+        assert!(r.hit(Action::Lookup, ip(2), 1, 60_000, 1_000).await.is_ok());
+        assert!(r.hit(Action::Lookup, ip(3), 1, 60_000, 1_000).await.is_ok());
+        // Seen again (refused): now the most recent.
+        assert!(
+            r.hit(Action::Lookup, ip(1), 1, 60_000, 1_000)
+                .await
+                .is_err()
+        );
+        // A fourth client evicts the least recently seen (2), not 1.
+        assert!(r.hit(Action::Lookup, ip(4), 1, 60_000, 1_000).await.is_ok());
+        let RateLimiter::Local(c) = &r else {
+            panic!("local")
+        };
+        assert_eq!(c.lock().map(|m| m.len()).unwrap_or(0), 3);
+        assert!(
+            r.hit(Action::Lookup, ip(1), 1, 60_000, 1_000)
+                .await
+                .is_err()
+        );
+        assert!(r.hit(Action::Lookup, ip(2), 1, 60_000, 1_000).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn ipv6_clients_share_their_64() {
+        let r = RateLimiter::local(MAX_TRACKED);
+        let a: IpAddr = "2001:db8::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8::ffff:1".parse().expect("ip");
+        let c: IpAddr = "2001:db8:0:1::1".parse().expect("ip");
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("ip");
+        let v4: IpAddr = [10, 0, 0, 1].into();
+        assert!(r.hit(Action::Lookup, a, 1, 60_000, 1_000).await.is_ok());
+        assert!(r.hit(Action::Lookup, b, 1, 60_000, 1_000).await.is_err());
+        assert!(r.hit(Action::Lookup, c, 1, 60_000, 1_000).await.is_ok());
+        assert!(r.hit(Action::Lookup, v4, 1, 60_000, 1_000).await.is_ok());
+        assert!(
+            r.hit(Action::Lookup, mapped, 1, 60_000, 1_000)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]

@@ -530,6 +530,11 @@ pub fn require_session(session: Option<&Session>) -> AppResult<()> {
     }
 }
 
+/// Compares two secrets (tokens, codes) in constant time.
+pub fn ct_eq(a: &str, b: &str) -> bool {
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 /// Compares the submitted CSRF token with the session's, in constant time.
 pub fn check_csrf(session: Option<&Session>, submitted: Option<&str>) -> AppResult<()> {
     match (session, submitted) {

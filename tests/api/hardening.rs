@@ -155,3 +155,133 @@ async fn the_staff_login_page_writes_nothing_until_a_login_is_tried() {
     }
     assert_eq!(sessions_now().await, before, "no row for a page view");
 }
+
+const PASSWORD: &str = "mật khẩu đủ dài 123";
+
+/// Logs in from the local address `from`; returns the status.
+async fn login_from(app: &TestApp, from: std::net::Ipv4Addr, email: &str, password: &str) -> u16 {
+    let c = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::V4(from))
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let body = c
+        .get(app.url("/can-bo/dang-nhap"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    let csrf = extract(&body, "name=\"csrf\" value=\"").expect("csrf");
+    c.post(app.url("/can-bo/dang-nhap"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("post")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn failures_from_elsewhere_do_not_lock_the_official_out() {
+    let app = TestApp::spawn().await;
+    app.create_staff(
+        "motcua@hongbang.gov.vn",
+        "Một Cửa",
+        dvc_domain::staff::Role::Reception,
+        AGENCY,
+    )
+    .await;
+    let attacker = std::net::Ipv4Addr::new(127, 0, 6, 1);
+    let official = std::net::Ipv4Addr::new(127, 0, 6, 2);
+    for i in 0..5 {
+        let s = login_from(&app, attacker, "motcua@hongbang.gov.vn", "đoán mò {i}").await;
+        assert_eq!(s, 401, "attempt {i}");
+    }
+    // The attacker's address now waits, even with the right password…
+    for _ in 0..3 {
+        let s = login_from(&app, attacker, "motcua@hongbang.gov.vn", "đoán tiếp").await;
+        assert_eq!(s, 429);
+    }
+    assert_eq!(
+        login_from(&app, attacker, "motcua@hongbang.gov.vn", PASSWORD).await,
+        429
+    );
+    // …but the official, at their own desk, logs in.
+    assert_eq!(
+        login_from(&app, official, "motcua@hongbang.gov.vn", PASSWORD).await,
+        303
+    );
+}
+
+#[tokio::test]
+async fn e_mail_addresses_are_compared_whatever_their_case() {
+    let app = TestApp::spawn().await;
+    app.create_staff(
+        "Lan.Nguyen@HongBang.gov.vn",
+        "Nguyễn Thị Lan",
+        dvc_domain::staff::Role::Leader,
+        AGENCY,
+    )
+    .await;
+    let from = std::net::Ipv4Addr::new(127, 0, 7, 1);
+    for email in [
+        "lan.nguyen@hongbang.gov.vn",
+        "LAN.NGUYEN@HONGBANG.GOV.VN",
+        "Lan.Nguyen@HongBang.gov.vn",
+    ] {
+        assert_eq!(
+            login_from(&app, from, email, PASSWORD).await,
+            303,
+            "{email}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_counted_by_their_64_bit_prefix() {
+    let app = TestApp::builder()
+        .rate_limits(1000, 3)
+        .trust_proxy(true)
+        .spawn()
+        .await;
+    let lookup = |from: &'static str| {
+        app.client
+            .get(app.url("/tra-cuu?ma=000.01.00.H31-260101-0001"))
+            .header("x-forwarded-for", from)
+            .send()
+    };
+    // Three addresses of one /64 share one limit…
+    for from in [
+        "2001:db8:1:2::1",
+        "2001:db8:1:2::2",
+        "2001:db8:1:2:aaaa:bbbb:cccc:dddd",
+    ] {
+        assert_eq!(
+            lookup(from).await.expect("get").status().as_u16(),
+            404,
+            "{from}"
+        );
+    }
+    let r = lookup("2001:db8:1:2:ffff::9").await.expect("get");
+    assert_eq!(r.status().as_u16(), 429, "a fourth address of the same /64");
+    // …another /64 has its own, and so has an IPv4 client.
+    assert_eq!(
+        lookup("2001:db8:1:3::1")
+            .await
+            .expect("get")
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        lookup("203.0.113.7").await.expect("get").status().as_u16(),
+        404
+    );
+}

@@ -30,6 +30,7 @@ pub struct Builder {
     rate_lookup: u32,
     base_url: Option<String>,
     clock: Clock,
+    trust_proxy: bool,
 }
 
 pub enum SmtpChoice {
@@ -156,6 +157,12 @@ impl Builder {
         self
     }
 
+    /// Take the client address from `X-Forwarded-For` (as behind the portal's own proxy).
+    pub fn trust_proxy(mut self, trust: bool) -> Self {
+        self.trust_proxy = trust;
+        self
+    }
+
     /// The public base URL (e.g. `https://dichvucong.example.vn` to test the https-only behaviour:
     /// HSTS, `Secure` and `__Host-` cookies). The server itself still listens on plain http.
     pub fn base_url(mut self, url: &str) -> Self {
@@ -203,7 +210,7 @@ impl Builder {
             log_format: LogFormat::Text,
             rate_submit_per_hour: self.rate_submit,
             rate_lookup_per_minute: self.rate_lookup,
-            trust_proxy: false,
+            trust_proxy: self.trust_proxy,
             sample_catalog: true,
             storage_url: None,
             max_extensions: 1,
@@ -311,6 +318,7 @@ impl TestApp {
             rate_lookup: 10_000,
             base_url: None,
             clock: Clock::system(),
+            trust_proxy: false,
         }
     }
 

@@ -201,9 +201,15 @@ async fn citizen_saves_during_attack(with_session: u8, anonymous: u8) {
 
     // A citizen (127.0.0.1) fills in and saves the declaration.
     let csrf = app.open_form(PROC).await;
+    let started = std::time::Instant::now();
     let r = app
         .post_declaration(PROC, birth_form(&csrf, valid_pdf()))
         .await;
+    // Printed for measurements (`-- --nocapture`), never asserted: the check is structural.
+    eprintln!(
+        "save with {with_session}+{anonymous} attackers connected: {:?}",
+        started.elapsed()
+    );
     assert_eq!(r.status().as_u16(), 303, "the citizen's save went through");
     // …while every attacker whose body is being read is still connected and unanswered.
     for (from, r, _) in &admitted {

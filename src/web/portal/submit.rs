@@ -318,8 +318,10 @@ pub async fn send(
     // the dossier is not filed yet; anything else is a resent POST (refresh, back button, a
     // second node): show the dossier already filed, if any.
     let draft = draft.filter(is_live);
-    let other_review = draft.as_ref().is_some_and(|d| d.submit_token != token);
-    let Some(draft) = draft.filter(|d| d.submit_token == token) else {
+    let other_review = draft
+        .as_ref()
+        .is_some_and(|d| !security::ct_eq(&d.submit_token, &token));
+    let Some(draft) = draft.filter(|d| security::ct_eq(&d.submit_token, &token)) else {
         if let Some(code) = filed_meanwhile(&state, &token, false).await? {
             remember_submitted(&state, &session, &code).await?;
             return Ok(confirmation_redirect(&code));
@@ -352,7 +354,7 @@ pub async fn send(
                 .await?;
         let given = captcha::normalise(form.captcha_answer.as_deref().unwrap_or(""));
         let taken_by_another = expected.is_none() && !given.is_empty();
-        let ok = expected.is_some_and(|e| !given.is_empty() && e == given);
+        let ok = expected.is_some_and(|e| !given.is_empty() && security::ct_eq(&e, &given));
         if taken_by_another && let Some(code) = filed_meanwhile(&state, &token, true).await? {
             // A double click whose two POSTs reached two nodes: the other one took the
             // challenge and filed the dossier; show its confirmation, not an error.

@@ -3,7 +3,7 @@
 //! and a wrong password.
 
 use crate::error::{AppError, AppResult};
-use crate::store::{audit, staff};
+use crate::store::{audit, login_throttle, staff};
 use crate::web::AppState;
 use crate::web::extract::Peer;
 use crate::web::security::{
@@ -18,10 +18,24 @@ use dvc_domain::audit::Entry;
 use minijinja::context;
 use serde::Deserialize;
 
-/// Failures allowed per account, and per IP, in [`WINDOW_MS`].
-pub const MAX_FAILURES_ACCOUNT: i64 = 5;
+/// Failures allowed per (account, client address) before the delays start.
+pub const FREE_FAILURES: i64 = 5;
+/// Failures allowed per client address across accounts in [`WINDOW_MS`].
 pub const MAX_FAILURES_IP: i64 = 30;
 pub const WINDOW_MS: i64 = 15 * 60 * 1000;
+/// Failures of an (account, address) pair are forgotten a day after the last one.
+pub const FORGET_MS: i64 = 24 * 3600 * 1000;
+
+/// The wait after `failures` failures of one account from one client address: none for the
+/// first [`FREE_FAILURES`], then 1 minute, doubling with each failure up to 15 minutes. Only
+/// that address waits: an attacker elsewhere never locks the real official out.
+pub fn delay_ms(failures: i64) -> i64 {
+    if failures < FREE_FAILURES {
+        return 0;
+    }
+    let doublings = (failures - FREE_FAILURES).min(10) as u32;
+    (60_000i64 << doublings).min(WINDOW_MS)
+}
 
 fn page(csrf: &str, email: &str, error: Option<&str>, status: StatusCode) -> AppResult<Response> {
     Ok(no_store(render_status(
@@ -65,22 +79,37 @@ pub async fn submit(
     // Control characters (NUL above all) never reach the audit log or a query.
     let email = dvc_domain::text::clean_input(&form.email.unwrap_or_default()).to_lowercase();
     let password = form.password.unwrap_or_default();
-    let ip = security::client_ip(&state, &headers, peer).to_string();
+    let client = security::client_ip(&state, &headers, peer);
+    let ip = client.to_string();
+    let group = security::client_group(client);
     let now = state.clock.now_ms();
 
     let since = now - WINDOW_MS;
-    let account_failures = audit::count_failures(&state.db, &email, since).await?;
-    let ip_failures = audit::count_failures(&state.db, &format!("ip:{ip}"), since).await?;
-    if account_failures >= MAX_FAILURES_ACCOUNT || ip_failures >= MAX_FAILURES_IP {
+    let ip_failures = audit::count_failures(&state.db, &format!("ip:{group}"), since).await?;
+    // Failures of this account from this address only.
+    let pair = format!("{email} {group}");
+    let wait_ms = match login_throttle::get(&state.db, &pair, now - FORGET_MS).await? {
+        Some((failures, last)) => (last + delay_ms(failures) - now).max(0),
+        None => 0,
+    };
+    if ip_failures >= MAX_FAILURES_IP || wait_ms > 0 {
         audit::append(
             &state.db,
             &state.audit_key,
             entry(now, &email, &ip, "login_throttled", &email),
         )
         .await?;
+        let wait_ms = if ip_failures >= MAX_FAILURES_IP {
+            WINDOW_MS
+        } else {
+            wait_ms
+        };
+        let minutes = (wait_ms + 59_999) / 60_000;
         return Err(AppError::TooManyRequests {
-            message: "Đăng nhập sai quá nhiều lần. Hãy chờ 15 phút rồi thử lại, hoặc liên hệ quản trị hệ thống để đặt lại mật khẩu.".into(),
-            retry_after_secs: (WINDOW_MS / 1000) as u64,
+            message: format!(
+                "Đăng nhập sai quá nhiều lần. Hãy chờ {minutes} phút rồi thử lại, hoặc liên hệ quản trị hệ thống để đặt lại mật khẩu."
+            ),
+            retry_after_secs: u64::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1),
         });
     }
     let account = if email.is_empty() {
@@ -103,9 +132,10 @@ pub async fn submit(
         audit::append(
             &state.db,
             &state.audit_key,
-            entry(now, &email, &ip, "login_failed", &format!("ip:{ip}")),
+            entry(now, &email, &ip, "login_failed", &format!("ip:{group}")),
         )
         .await?;
+        login_throttle::fail(&state.db, &pair, now, now - FORGET_MS).await?;
         return page(
             &session.csrf_token,
             &email,
@@ -119,6 +149,7 @@ pub async fn submit(
         entry(now, &account.email, &ip, "login", &account.email),
     )
     .await?;
+    login_throttle::clear(&state.db, &pair).await?;
     // Session rotation: the pre-login session is deleted and a new one issued.
     staff::delete_session(&state.db, &session.id_hash).await?;
     let raw = security::random_token(32);
@@ -174,7 +205,9 @@ pub async fn logout(
     check_origin(&state, &headers)?;
     let ctx = super::require_staff(&state, &headers).await?;
     let token = form.ok().and_then(|f| f.0.csrf);
-    let ok = token.as_deref().is_some_and(|t| t == ctx.csrf);
+    let ok = token
+        .as_deref()
+        .is_some_and(|t| security::ct_eq(t, &ctx.csrf));
     if !ok {
         return Err(AppError::Forbidden(
             "Phiên làm việc đã hết hạn. Hãy tải lại trang.".into(),
@@ -205,4 +238,20 @@ pub async fn logout(
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_and_are_capped() {
+        assert_eq!(delay_ms(0), 0);
+        assert_eq!(delay_ms(FREE_FAILURES - 1), 0);
+        assert_eq!(delay_ms(FREE_FAILURES), 60_000);
+        assert_eq!(delay_ms(FREE_FAILURES + 1), 120_000);
+        assert_eq!(delay_ms(FREE_FAILURES + 3), 480_000);
+        assert_eq!(delay_ms(FREE_FAILURES + 4), WINDOW_MS);
+        assert_eq!(delay_ms(i64::MAX), WINDOW_MS);
+    }
 }
