@@ -522,14 +522,6 @@ pub fn check_origin(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
     Ok(())
 }
 
-/// Refuses a POST without a live session (before its body is read).
-pub fn require_session(session: Option<&Session>) -> AppResult<()> {
-    match session {
-        Some(_) => Ok(()),
-        None => Err(AppError::Forbidden(CSRF_MESSAGE.into())),
-    }
-}
-
 /// Compares two secrets (tokens, codes) in constant time.
 pub fn ct_eq(a: &str, b: &str) -> bool {
     bool::from(a.as_bytes().ct_eq(b.as_bytes()))
@@ -538,15 +530,9 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
 /// Compares the submitted CSRF token with the session's, in constant time.
 pub fn check_csrf(session: Option<&Session>, submitted: Option<&str>) -> AppResult<()> {
     match (session, submitted) {
-        (Some(s), Some(t)) if tokens_match(t, &s.csrf_token) => Ok(()),
+        (Some(s), Some(t)) if !t.is_empty() && ct_eq(t, &s.csrf_token) => Ok(()),
         _ => Err(AppError::Forbidden(CSRF_MESSAGE.into())),
     }
-}
-
-/// Compares a submitted token with the expected one in constant time; an empty token never
-/// matches.
-pub fn tokens_match(submitted: &str, expected: &str) -> bool {
-    !submitted.is_empty() && bool::from(submitted.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 /// Adds a `Set-Cookie` header when a session was just created.

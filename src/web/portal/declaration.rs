@@ -7,9 +7,9 @@ use super::online_procedure_or_404;
 use crate::error::{AppError, AppResult};
 use crate::store::sessions::{self, Draft, DraftFile, Session};
 use crate::web::AppState;
-use crate::web::extract::Peer;
+use crate::web::extract::CitizenPost;
 use crate::web::rate_limit::Action as Limit;
-use crate::web::security::{self, check_csrf, check_origin, no_store, with_cookie};
+use crate::web::security::{self, check_csrf, no_store, with_cookie};
 use crate::web::templates::{render, ser};
 use axum::extract::multipart::{Field as PartField, MultipartError};
 use axum::extract::{Multipart, Path, Request, State};
@@ -271,19 +271,11 @@ fn validate_agency(state: &AppState, p: &Procedure, raw: &RawAnswers) -> Option<
 pub async fn save(
     State(state): State<AppState>,
     Path(code): Path<String>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
+    citizen: CitizenPost,
     req: Request,
 ) -> AppResult<Response> {
     let (_, p) = online_procedure_or_404(&state, &code)?;
-    check_origin(&state, &headers)?;
-    let Some((session, draft)) = security::session_with_draft(&state, &headers, &p.code).await?
-    else {
-        return Err(AppError::Forbidden(
-            "Phiên làm việc đã hết hạn. Hãy mở lại trang biểu mẫu; nếu bạn đã lưu trước đó, thông tin vẫn còn trong phiên cũ của trình duyệt.".into(),
-        ));
-    };
-    let ip = security::client_ip(&state, &headers, peer);
+    let CitizenPost { session, draft, ip } = citizen;
     let form_def = p.declaration();
     let mut draft = draft.unwrap_or_default();
 

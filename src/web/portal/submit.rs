@@ -9,9 +9,9 @@ use crate::store::dossiers::{self, NewAttachment, NewDossier, NewMail};
 use crate::store::sessions::{self, Draft, Session};
 use crate::web::AppState;
 use crate::web::captcha;
-use crate::web::extract::{LenientQuery, Peer};
+use crate::web::extract::{CitizenPost, LenientQuery};
 use crate::web::rate_limit::Action as Limit;
-use crate::web::security::{self, check_csrf, check_origin, no_store};
+use crate::web::security::{self, no_store};
 use crate::web::templates::{render, render_status, ser};
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -279,23 +279,18 @@ fn confirmation_redirect(code: &str) -> Response {
 pub async fn send(
     State(state): State<AppState>,
     Path(code): Path<String>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
+    citizen: CitizenPost,
     form: Result<Form<SendForm>, axum::extract::rejection::FormRejection>,
 ) -> AppResult<Response> {
     let (catalog, p) = online_procedure_or_404(&state, &code)?;
-    check_origin(&state, &headers)?;
-    let found = security::session_with_draft(&state, &headers, &p.code).await?;
     let form = form.map(|f| f.0).map_err(|_| {
         AppError::BadRequest(
             "Dữ liệu gửi lên không đọc được. Hãy quay lại trang kiểm tra thông tin và gửi lại."
                 .into(),
         )
     })?;
-    check_csrf(found.as_ref().map(|(s, _)| s), form.csrf.as_deref())?;
-    let Some((session, draft)) = found else {
-        return Err(AppError::Forbidden("Phiên làm việc đã hết hạn.".into()));
-    };
+    citizen.check_csrf(form.csrf.as_deref())?;
+    let CitizenPost { session, draft, ip } = citizen;
     let token = form.submit_token.unwrap_or_default();
     if token.is_empty() || token.len() > 64 {
         return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so", p.code)).into_response());
@@ -330,7 +325,6 @@ pub async fn send(
         let to = if other_review { "/kiem-tra" } else { "" };
         return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so{to}", p.code)).into_response());
     };
-    let ip = security::client_ip(&state, &headers, peer);
     if let Err(retry) = state
         .limiter
         .hit(

@@ -5,8 +5,8 @@ use super::lookup::by_token;
 use crate::error::{AppError, AppResult};
 use crate::store::dossiers::{self, Actor, Decision, NewAttachment};
 use crate::web::AppState;
-use crate::web::extract::Peer;
-use crate::web::security::{self, check_csrf, check_origin, ensure_session, no_store, with_cookie};
+use crate::web::extract::CitizenPost;
+use crate::web::security::{ensure_session, no_store, with_cookie};
 use crate::web::staff::dossier::{refusal, rules_for};
 use crate::web::templates::render_status;
 use axum::extract::{Path, Request, State};
@@ -76,13 +76,9 @@ pub async fn form(
 pub async fn submit(
     State(state): State<AppState>,
     Path(token): Path<String>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
+    citizen: CitizenPost,
     req: Request,
 ) -> AppResult<Response> {
-    check_origin(&state, &headers)?;
-    let session = security::session(&state, &headers).await?;
-    security::require_session(session.as_ref())?;
     let bad = || {
         AppError::BadRequest(
             "Dữ liệu gửi lên không đọc được. Hãy tải lại trang bổ sung hồ sơ và gửi lại.".into(),
@@ -97,7 +93,7 @@ pub async fn submit(
         Some(f) if f.name() == Some("csrf") => Some(f.text().await.map_err(|_| bad())?),
         _ => None,
     };
-    check_csrf(session.as_ref(), csrf.as_deref())?;
+    citizen.check_csrf(csrf.as_deref())?;
     let (reason, missing) = request(&state, row.id).await?;
     if transition(row.status()?, Action::Supplement).is_err() {
         return Err(AppError::Conflict(
@@ -196,7 +192,7 @@ pub async fn submit(
         id: "citizen".into(),
         name: Some("Công dân".into()),
         title: None,
-        ip: security::client_ip(&state, &headers, peer).to_string(),
+        ip: citizen.ip.to_string(),
     };
     dossiers::save(
         &state.db,

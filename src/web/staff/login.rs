@@ -191,30 +191,10 @@ fn entry(at: i64, actor: &str, ip: &str, action: &str, subject: &str) -> Entry {
     }
 }
 
-#[derive(Deserialize)]
-pub struct LogoutForm {
-    csrf: Option<String>,
-}
-
-pub async fn logout(
-    State(state): State<AppState>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-    form: Result<Form<LogoutForm>, axum::extract::rejection::FormRejection>,
-) -> AppResult<Response> {
-    check_origin(&state, &headers)?;
-    let ctx = super::require_staff(&state, &headers).await?;
-    let token = form.ok().and_then(|f| f.0.csrf);
-    let ok = token
-        .as_deref()
-        .is_some_and(|t| security::ct_eq(t, &ctx.csrf));
-    if !ok {
-        return Err(AppError::Forbidden(
-            "Phiên làm việc đã hết hạn. Hãy tải lại trang.".into(),
-        ));
-    }
+pub async fn logout(State(state): State<AppState>, form: super::StaffForm) -> AppResult<Response> {
+    let ctx = &form.ctx;
     staff::delete_session(&state.db, &ctx.session_hash).await?;
-    let ip = security::client_ip(&state, &headers, peer).to_string();
+    let ip = form.ip(&state);
     audit::append(
         &state.db,
         &state.audit_key,

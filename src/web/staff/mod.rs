@@ -218,7 +218,7 @@ impl axum::extract::FromRequest<AppState> for StaffForm {
             *v = dvc_domain::text::clean_input(v);
         }
         let token = form.get("csrf").unwrap_or("");
-        if !super::security::tokens_match(token, &form.ctx.csrf) {
+        if token.is_empty() || !super::security::ct_eq(token, &form.ctx.csrf) {
             return Err(AppError::Forbidden(
                 "Phiên làm việc đã hết hạn. Hãy tải lại trang rồi thực hiện lại.".into(),
             ));
