@@ -90,6 +90,11 @@ pub struct Config {
     #[arg(long, env = "DVC_TRUST_PROXY", default_value_t = false, global = true)]
     pub trust_proxy: bool,
     /// Load the sample catalogue shipped with the binary when the catalogue is empty.
+    /// Requests one node serves at the same time; beyond it a request is answered at once with
+    /// 503 and `Retry-After` (a Vietnamese page) instead of queueing and growing memory.
+    #[arg(long, env = "DVC_MAX_IN_FLIGHT", default_value_t = 256, global = true)]
+    pub max_in_flight: usize,
+
     /// How many times one dossier may be given a new appointment with an apology (Mẫu 04).
     #[arg(long, env = "DVC_MAX_EXTENSIONS", default_value_t = 1, global = true)]
     pub max_extensions: u32,

@@ -34,6 +34,12 @@ pub enum AppError {
     /// The request body arrived too slowly (see [`crate::web::admission`]).
     #[error("{0}")]
     RequestTimeout(String),
+    /// The node is serving as many requests as it may at once (see `web::shed_load`).
+    #[error("{message}")]
+    Overloaded {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// Back office: not logged in; answered with a redirect to the login page.
     #[error("Cần đăng nhập.")]
     LoginRequired,
@@ -80,6 +86,7 @@ impl AppError {
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            AppError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::LoginRequired => StatusCode::SEE_OTHER,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -95,6 +102,7 @@ impl AppError {
             AppError::Unprocessable(_) => "unprocessable",
             AppError::Conflict(_) => "conflict",
             AppError::RequestTimeout(_) => "request_timeout",
+            AppError::Overloaded { .. } => "overloaded",
             AppError::LoginRequired => "login_required",
             AppError::Internal(_) => "internal",
         }
@@ -123,6 +131,9 @@ impl AppError {
         match self {
             AppError::TooManyRequests {
                 retry_after_secs, ..
+            }
+            | AppError::Overloaded {
+                retry_after_secs, ..
             } => Some(*retry_after_secs),
             _ => None,
         }
@@ -144,6 +155,7 @@ impl IntoResponse for AppError {
             StatusCode::CONFLICT => "Không thực hiện được thao tác",
             StatusCode::REQUEST_TIMEOUT => "Hết thời gian chờ",
             StatusCode::INTERNAL_SERVER_ERROR => "Hệ thống đang gặp sự cố",
+            StatusCode::SERVICE_UNAVAILABLE => "Cổng đang quá tải",
             _ => "Yêu cầu chưa hợp lệ",
         };
         let html = crate::web::templates::render_error(title, &message, status.as_u16());

@@ -60,6 +60,8 @@ pub struct Inner {
     pub session_key: Vec<u8>,
     /// Declaration pages before anything is typed (see [`templates::PageCache`]).
     pub blank_forms: templates::PageCache,
+    /// Requests served at the same time ([`shed_load`]).
+    pub in_flight: tokio::sync::Semaphore,
     /// Request bodies read whole into memory at the same time ([`admission`]).
     pub uploads: admission::UploadGate,
     /// Where every handler and job reads the time ([`crate::clock`]).
@@ -160,8 +162,12 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(60),
         ))
         .layer(CatchPanicLayer::custom(security::panic_response))
-        // Outside the panic and timeout layers, so that their 500 and 408 answers carry the
-        // security headers too.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            shed_load,
+        ))
+        // Outside the panic, timeout and load-shedding layers, so that their 500, 408 and 503
+        // answers carry the security headers too.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security::headers,
@@ -170,6 +176,35 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(telemetry::make_span))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Serves at most `DVC_MAX_IN_FLIGHT` requests at once; one more is answered at once with 503,
+/// `Retry-After` and a Vietnamese page (JSON under `/api`), instead of queueing inside the
+/// process, where each waiting request holds memory. The health check is never shed, so that
+/// a load balancer sees a busy node as alive.
+async fn shed_load(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if req.uri().path() == "/healthz" {
+        return next.run(req).await;
+    }
+    match state.in_flight.try_acquire() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => {
+            tracing::warn!(path = %req.uri().path(), "overloaded: request shed (503)");
+            let e = crate::error::AppError::Overloaded {
+                message: "Cổng đang có quá nhiều người truy cập cùng lúc. Ông/Bà vui lòng thử lại sau ít giây; thông tin đã lưu không bị mất.".into(),
+                retry_after_secs: 2,
+            };
+            if req.uri().path().starts_with("/api/") {
+                crate::error::ApiError(e).into_response()
+            } else {
+                e.into_response()
+            }
+        }
+    }
 }
 
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
@@ -232,6 +267,7 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
     let limiter = rate_limit::RateLimiter::for_db(light.clone(), clock.clone());
     let session_key = crate::store::sessions::server_key(&db, &security::random_token(32)).await?;
     let session_key = session_key.into_bytes();
+    let config_max_in_flight = config.max_in_flight.max(1);
     let state = AppState(Arc::new(Inner {
         db,
         light,
@@ -245,6 +281,7 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
         session_key,
         blank_forms: Default::default(),
         uploads: Default::default(),
+        in_flight: tokio::sync::Semaphore::new(config_max_in_flight),
         clock,
     }));
     state.reload_catalog().await?;

@@ -31,6 +31,7 @@ pub struct Builder {
     base_url: Option<String>,
     clock: Clock,
     trust_proxy: bool,
+    max_in_flight: usize,
 }
 
 pub enum SmtpChoice {
@@ -151,6 +152,12 @@ impl Builder {
         self.smtp = s;
         self
     }
+    /// Requests the server serves at once (`DVC_MAX_IN_FLIGHT`).
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n;
+        self
+    }
+
     pub fn rate_limits(mut self, submit_per_hour: u32, lookup_per_minute: u32) -> Self {
         self.rate_submit = submit_per_hour;
         self.rate_lookup = lookup_per_minute;
@@ -214,6 +221,7 @@ impl Builder {
             sample_catalog: true,
             storage_url: None,
             max_extensions: 1,
+            max_in_flight: self.max_in_flight,
             audit_key: None,
             audit_key_file: None,
         };
@@ -319,6 +327,7 @@ impl TestApp {
             base_url: None,
             clock: Clock::system(),
             trust_proxy: false,
+            max_in_flight: 256,
         }
     }
 
