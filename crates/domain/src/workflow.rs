@@ -295,6 +295,35 @@ impl EventKind {
         }
     }
 
+    /// The fixed text the public status (lookup by code, public API) shows for this event: no
+    /// reason, note, file name or other personal data, which only the private link, the e-mail
+    /// and the back office show (see [`EventKind::note`]).
+    pub fn public_text(&self) -> &'static str {
+        match self {
+            EventKind::File { .. } => "Hồ sơ đã được nộp trực tuyến",
+            EventKind::Receive { .. } => "Hồ sơ đã được tiếp nhận",
+            EventKind::RequestSupplement { .. } => {
+                "Cơ quan yêu cầu bổ sung hồ sơ; chi tiết đã gửi tới người nộp"
+            }
+            EventKind::Supplement { .. } => "Người nộp đã bổ sung hồ sơ",
+            EventKind::Refuse { .. } => {
+                "Cơ quan từ chối tiếp nhận hồ sơ; lý do đã gửi tới người nộp"
+            }
+            EventKind::Forward { .. } => "Hồ sơ được chuyển xử lý",
+            EventKind::SubmitForApproval { .. } => "Hồ sơ được trình lãnh đạo phê duyệt",
+            EventKind::Approve {} => "Lãnh đạo đã phê duyệt kết quả",
+            EventKind::SendBack { .. } => "Lãnh đạo trả lại hồ sơ để xử lý tiếp",
+            EventKind::ReturnResult { .. } => "Đã trả kết quả",
+            EventKind::ApologiseAndExtend { .. } => {
+                "Cơ quan xin lỗi và hẹn lại ngày trả kết quả; văn bản đã gửi tới người nộp"
+            }
+            EventKind::Stop { .. } => {
+                "Cơ quan dừng giải quyết hồ sơ; căn cứ, lý do đã gửi tới người nộp"
+            }
+            EventKind::Withdraw { .. } => "Đã rút hồ sơ theo yêu cầu của người nộp",
+        }
+    }
+
     /// The note shown on the timeline (to the applicant and officials).
     pub fn note(&self) -> String {
         let who = |a: &Option<Assignee>, default: &str| {
@@ -342,7 +371,10 @@ impl EventKind {
                 format_vn_datetime(*new_due_at)
             ),
             EventKind::Stop { reason } => format!("Dừng giải quyết. Căn cứ, lý do: {reason}"),
-            EventKind::Withdraw { .. } => "Đã rút hồ sơ theo yêu cầu của người nộp.".into(),
+            EventKind::Withdraw { reason } => match reason {
+                Some(r) => format!("Đã rút hồ sơ theo yêu cầu của người nộp. Lý do: {r}"),
+                None => "Đã rút hồ sơ theo yêu cầu của người nộp.".into(),
+            },
         }
     }
 }
@@ -821,6 +853,52 @@ mod tests {
         }))
         .expect("old row");
         assert!(matches!(old, EventKind::ApologiseAndExtend { .. }));
+    }
+
+    #[test]
+    fn public_texts_carry_nothing_anyone_wrote() {
+        let secret = "Nguyễn Văn A, CCCD 001090012345";
+        let kinds = [
+            EventKind::RequestSupplement {
+                reason: secret.into(),
+                missing: vec![secret.into()],
+                paused: true,
+            },
+            EventKind::Supplement {
+                files: vec![secret.into()],
+                note: secret.into(),
+                due_at: None,
+            },
+            EventKind::Refuse {
+                reason: secret.into(),
+            },
+            EventKind::Forward {
+                assignee: None,
+                note: Some(secret.into()),
+            },
+            EventKind::SendBack {
+                assignee: None,
+                reason: secret.into(),
+            },
+            EventKind::ApologiseAndExtend {
+                reason: secret.into(),
+                previous_due_at: None,
+                new_due_at: T0,
+            },
+            EventKind::Stop {
+                reason: secret.into(),
+            },
+            EventKind::Withdraw {
+                reason: Some(secret.into()),
+            },
+        ];
+        for k in kinds {
+            if !matches!(k, EventKind::Forward { .. }) {
+                assert!(k.note().contains("Nguyễn Văn A"), "{k:?}");
+            }
+            assert!(!k.public_text().contains("Nguyễn Văn A"), "{k:?}");
+            assert!(!k.public_text().is_empty());
+        }
     }
 
     fn any_role() -> impl Strategy<Value = Role> {

@@ -21,14 +21,19 @@ pub struct LookupParams {
     pub ma: Option<String>,
 }
 
-/// One line of the public timeline.
+/// One line of the timeline.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     /// RFC 3339, UTC.
     pub at: String,
     pub status: String,
     pub status_label: String,
+    /// A fixed text per kind of event: never a reason, a note or a file name.
     pub note: Option<String>,
+    /// The full note (reasons, documents asked for, file names): only on the private page,
+    /// never in the public lookup or API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// The public status of a dossier: no personal data beyond a masked name.
@@ -73,10 +78,24 @@ fn rfc3339(ms: i64) -> String {
     crate::ts(ms).to_string()
 }
 
-/// The public status of a dossier read by [`find_public`] (or [`with_events`]): no I/O.
+/// The public status of a dossier read by [`find_public`]: no I/O, and nothing an official or
+/// the citizen wrote (reasons, notes, file names).
 pub fn public_status(
     state: &AppState,
     d: &PublicDossier,
+) -> crate::store::StoreResult<PublicStatus> {
+    status_view(state, d, false)
+}
+
+/// The status with the full notes of the timeline, for the holder of the private link only.
+fn private_status(state: &AppState, d: &PublicDossier) -> crate::store::StoreResult<PublicStatus> {
+    status_view(state, d, true)
+}
+
+fn status_view(
+    state: &AppState,
+    d: &PublicDossier,
+    private: bool,
 ) -> crate::store::StoreResult<PublicStatus> {
     let (row, events) = (&d.row, &d.events);
     let catalog = state.catalog();
@@ -127,7 +146,8 @@ pub fn public_status(
                     at: rfc3339(e.at),
                     status: st.as_str().into(),
                     status_label: st.label().into(),
-                    note: e.public_note.clone(),
+                    note: Some(e.kind()?.public_text().to_string()),
+                    detail: e.public_note.clone().filter(|_| private),
                 })
             })
             .collect::<crate::store::StoreResult<_>>()?,
@@ -253,7 +273,7 @@ pub async fn private(
 ) -> AppResult<Response> {
     rate_limit_lookup(&state, &headers, peer).await?;
     let d = with_events(&state, by_token(&state, &token).await?).await?;
-    let status = public_status(&state, &d)?;
+    let status = private_status(&state, &d)?;
     let row = &d.row;
     let catalog = state.catalog();
     let attachments = dossiers::attachments(&state.db, row.id).await?;
