@@ -13,6 +13,7 @@ pub enum Kind {
     Result,
     Apology,
     Stopped,
+    Withdrawn,
 }
 
 impl Kind {
@@ -24,6 +25,7 @@ impl Kind {
             Kind::Result => "result",
             Kind::Apology => "apology",
             Kind::Stopped => "stopped",
+            Kind::Withdrawn => "withdrawn",
         }
     }
     fn subject(self) -> &'static str {
@@ -34,6 +36,7 @@ impl Kind {
             Kind::Result => "đã có kết quả",
             Kind::Apology => "thư xin lỗi và gia hạn",
             Kind::Stopped => "thông báo dừng giải quyết",
+            Kind::Withdrawn => "đã được rút theo yêu cầu của người nộp",
         }
     }
 }

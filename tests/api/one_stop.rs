@@ -88,3 +88,88 @@ async fn public_status_shows_fixed_texts_and_no_reason_or_file_name_which_the_pr
         assert!(private.contains(secret), "private page lacks {secret}");
     }
 }
+
+#[tokio::test]
+async fn the_applicant_withdraws_through_the_private_link_and_officials_can_no_longer_act() {
+    let app = TestApp::spawn().await;
+    let (code, r) = received(&app, "motcua").await;
+    let mail = app
+        .mailbox
+        .wait_for("(Mẫu số 01)", 10)
+        .await
+        .expect("receipt mail");
+    let link = link_in(&mail, &app.base);
+    let (s, page) = app.get_text(&link).await;
+    assert_eq!(s, 200);
+    assert!(page.contains(&format!("{link}/rut-ho-so")), "{page}");
+
+    // The confirmation step, then a POST that needs its CSRF token.
+    let (s, confirm) = app.get_text(&format!("{link}/rut-ho-so")).await;
+    assert_eq!(s, 200);
+    assert!(confirm.contains("Xác nhận rút hồ sơ"));
+    let csrf = extract(&confirm, "name=\"csrf\" value=\"").expect("csrf");
+    let post = |fields: Vec<(&'static str, String)>| {
+        app.client
+            .post(app.url(&format!("{link}/rut-ho-so")))
+            .form(&fields)
+            .send()
+    };
+    let forged = post(vec![("csrf", "sai".into()), ("reason", "x".into())])
+        .await
+        .expect("post");
+    assert_eq!(forged.status().as_u16(), 403);
+    assert_eq!(status_of(&app, &code).await["status"], "received");
+    let reason = "Gia đình đã chuyển nơi cư trú sang tỉnh khác.";
+    let done = post(vec![("csrf", csrf.clone()), ("reason", reason.into())])
+        .await
+        .expect("post");
+    assert_eq!(done.status().as_u16(), 303);
+
+    // Public: withdrawn, with the fixed text and not the reason.
+    let st = status_of(&app, &code).await;
+    assert_eq!(st["status"], "withdrawn");
+    let text = st.to_string();
+    assert!(
+        text.contains("Đã rút hồ sơ theo yêu cầu của người nộp"),
+        "{text}"
+    );
+    assert!(!text.contains(reason), "{text}");
+    // The applicant is told by e-mail.
+    let bye = app
+        .mailbox
+        .wait_for("Lý do Ông/Bà nêu", 10)
+        .await
+        .expect("withdrawal mail");
+    assert!(bye.contains(&code) && bye.contains(reason), "{bye}");
+    // Officials can no longer act; neither can the applicant withdraw twice.
+    for (slug, fields) in [
+        ("yeu-cau-bo-sung", vec![("reason", "x"), ("other", "y")]),
+        (
+            "xin-loi-gia-han",
+            vec![("reason", "x"), ("new_due", "2099-01-01")],
+        ),
+    ] {
+        assert_eq!(
+            r.act(&app, &code, slug, &fields).await.status().as_u16(),
+            409,
+            "{slug} on a withdrawn dossier"
+        );
+    }
+    let again = post(vec![("csrf", csrf), ("reason", String::new())])
+        .await
+        .expect("post");
+    assert_eq!(again.status().as_u16(), 409);
+    let (_, page) = app.get_text(&link).await;
+    assert!(
+        !page.contains("/rut-ho-so"),
+        "no withdrawal offered any more"
+    );
+    assert!(page.contains(reason), "the private page shows the reason");
+    let events: Vec<String> = st["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .map(|e| e["status"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(events, ["submitted", "received", "withdrawn"]);
+}

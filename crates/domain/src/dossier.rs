@@ -168,7 +168,7 @@ impl DossierStatus {
             DossierStatus::Done => "Đã trả kết quả",
             DossierStatus::Refused => "Từ chối tiếp nhận",
             DossierStatus::Stopped => "Dừng xử lý",
-            DossierStatus::Withdrawn => "Công dân đã rút hồ sơ",
+            DossierStatus::Withdrawn => "Đã rút hồ sơ theo yêu cầu của người nộp",
         }
     }
 

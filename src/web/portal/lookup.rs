@@ -303,6 +303,7 @@ pub async fn private(
             status => ser(&status), sections, token, attachments => attachment_links, applicant_name => row.applicant_name.clone(),
             documents, has_result => row.result_key.is_some(), result_name => row.result_name.clone(),
             awaiting_supplement => row.status()? == DossierStatus::AwaitingSupplement,
+            may_withdraw => dvc_domain::dossier::transition(row.status()?, dvc_domain::dossier::Action::Withdraw).is_ok(),
         },
     )?
     .into_response();

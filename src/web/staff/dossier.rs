@@ -336,6 +336,7 @@ pub fn mail_for_event(
             (Kind::Apology, Some(*new_due_at), vec![])
         }
         EventKind::Stop { .. } => (Kind::Stopped, None, vec![]),
+        EventKind::Withdraw { .. } => (Kind::Withdrawn, None, vec![]),
         _ => return None,
     };
     let token = security::random_token(32);
