@@ -430,6 +430,11 @@ impl DossierRow {
     pub fn on_time(&self, now: i64) -> StoreResult<bool> {
         Ok(dvc_domain::workflow::on_time(&self.to_domain()?, now))
     }
+
+    /// On time, late, or waiting for a supplement (never late while the clock is stopped).
+    pub fn progress(&self, now: i64) -> StoreResult<dvc_domain::workflow::Progress> {
+        Ok(dvc_domain::workflow::progress(&self.to_domain()?, now))
+    }
 }
 
 const DOSSIER_COLUMNS: &str = "id, code, procedure_code, agency_code, status, applicant_name, applicant_email, applicant_phone, \

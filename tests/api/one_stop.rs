@@ -173,3 +173,80 @@ async fn the_applicant_withdraws_through_the_private_link_and_officials_can_no_l
         .collect();
     assert_eq!(events, ["submitted", "received", "withdrawn"]);
 }
+
+/// The row of `code` in a back-office queue page.
+fn queue_row<'a>(page: &'a str, code: &str) -> &'a str {
+    let start = page.find(code).expect("dossier in the queue");
+    let end = page[start..]
+        .find("</tr>")
+        .map_or(page.len(), |e| start + e);
+    &page[start..end]
+}
+
+#[tokio::test]
+async fn while_paused_the_dossier_reads_awaiting_supplement_never_late_and_a_second_request_marks_it_late()
+ {
+    let app = TestApp::spawn().await;
+    let (code, r) = received(&app, "motcua").await;
+    let ask = |reason: &'static str| {
+        let (app, code, r) = (&app, code.clone(), &r);
+        async move {
+            r.act(
+                app,
+                &code,
+                "yeu-cau-bo-sung",
+                &[("reason", reason), ("missing", "giay_chung_sinh")],
+            )
+            .await
+        }
+    };
+    assert_eq!(ask("Giấy chứng sinh bị mờ.").await.status().as_u16(), 303);
+    // The appointment passes while the clock is stopped (as weeks of waiting would).
+    let now = dichvucong::now_ms();
+    dichvucong::db_run!(&app.state.db, p => {
+        sqlx::query("UPDATE dossiers SET paused_at = $2, due_at = $3, original_due_at = $3 WHERE code = $1")
+            .bind(&code).bind(now - 7_200_000).bind(now - 3_600_000).execute(p).await.expect("update");
+    });
+    let st = status_of(&app, &code).await;
+    assert_eq!(st["on_time"], true, "{st}");
+    assert_eq!(st["progress"], "awaiting_supplement");
+    assert_eq!(st["progress_label"], "Chờ bổ sung");
+    let (_, page) = app.get_text(&format!("/tra-cuu?ma={code}")).await;
+    assert!(page.contains("Chờ bổ sung"));
+    assert!(!page.contains("Quá hạn"), "the public page says late");
+    let (_, dossier) = r.get(&app, &format!("/can-bo/ho-so/{code}")).await;
+    assert!(
+        !dossier.contains("class=\"late\""),
+        "the back office says late"
+    );
+    let (_, late) = r.get(&app, "/can-bo?hang-doi=qua-han").await;
+    assert!(!late.contains(&code), "in the late queue while paused");
+    let (_, all) = r.get(&app, "/can-bo?hang-doi=tat-ca").await;
+    let row = queue_row(&all, &code);
+    assert!(
+        row.contains("Chờ bổ sung") && !row.contains("Quá hạn"),
+        "{row}"
+    );
+
+    // Supplemented, then asked again: allowed, and late by QĐ 766 from then on.
+    let mail = app
+        .mailbox
+        .wait_for("Giấy tờ cần bổ sung", 10)
+        .await
+        .expect("supplement mail");
+    let link = link_in(&mail, &app.base);
+    let sent = app
+        .send_supplement(&link, valid_pdf(), "giay-chung-sinh.pdf", None)
+        .await;
+    assert_eq!(sent.status().as_u16(), 303);
+    assert_eq!(ask("Vẫn còn mờ.").await.status().as_u16(), 303);
+    let st = status_of(&app, &code).await;
+    assert_eq!(st["status"], "awaiting_supplement");
+    assert_eq!(
+        st["on_time"], false,
+        "a second request counts as late: {st}"
+    );
+    assert_eq!(st["progress_label"], "Chờ bổ sung");
+    let (_, dossier) = r.get(&app, &format!("/can-bo/ho-so/{code}")).await;
+    assert!(dossier.contains("QĐ 766"), "the second request is marked");
+}

@@ -199,6 +199,9 @@ pub enum EventKind {
         /// The clock stops (only once received).
         #[serde(default)]
         paused: bool,
+        /// A second (or later) request: the dossier counts as late (QĐ 766/QĐ-TTg).
+        #[serde(default)]
+        counts_as_late: bool,
     },
     Supplement {
         #[serde(default)]
@@ -338,10 +341,18 @@ impl EventKind {
                 format_vn_datetime(*due_at)
             ),
             EventKind::RequestSupplement {
-                reason, missing, ..
+                reason,
+                missing,
+                counts_as_late,
+                ..
             } => format!(
-                "Yêu cầu công dân bổ sung: {}. Lý do: {reason}",
-                missing.join("; ")
+                "Yêu cầu công dân bổ sung: {}. Lý do: {reason}{}",
+                missing.join("; "),
+                if *counts_as_late {
+                    " (Yêu cầu bổ sung từ lần thứ hai: hồ sơ được tính là trễ hạn theo QĐ 766/QĐ-TTg.)"
+                } else {
+                    ""
+                }
             ),
             EventKind::Supplement { files, .. } => format!(
                 "Công dân đã bổ sung hồ sơ trực tuyến: {}.",
@@ -474,6 +485,7 @@ pub fn decide(
                 reason,
                 missing,
                 paused: d.status != DossierStatus::Submitted,
+                counts_as_late: d.supplement_count >= 1,
             }
         }
         Command::Refuse { reason } => EventKind::Refuse {
@@ -678,12 +690,60 @@ pub fn evolve(d: &Dossier, e: &Event) -> Dossier {
 /// Whether the dossier is (or finished) on time (QĐ 766 operational rule): judged against the
 /// appointment given at reception (moved only by lawful pauses), and a second supplement request
 /// makes it late.
+///
+/// The clock stops while the dossier waits for a supplement: it is judged at the moment the
+/// clock stopped, so time passing while paused never makes it late. Waiting for a supplement
+/// before reception, no appointment runs yet: only the supplement count counts.
 pub fn on_time(d: &Dossier, now: i64) -> bool {
-    crate::dossier::on_time(
-        d.original_due_at.or(d.due_at).or(d.expected_at),
-        d.finished_at.unwrap_or(now),
-        d.supplement_count,
-    )
+    let due = d.original_due_at.or(d.due_at).or(d.expected_at);
+    let (due, at) = match (d.finished_at, d.paused_at) {
+        (Some(f), _) => (due, f),
+        (None, Some(p)) => (due, p),
+        (None, None) if d.status == DossierStatus::AwaitingSupplement => (None, now),
+        (None, None) => (due, now),
+    };
+    crate::dossier::on_time(due, at, d.supplement_count)
+}
+
+/// Where a dossier stands against its appointment, as the status page, the API and the back
+/// office show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Progress {
+    OnTime,
+    Late,
+    /// Waiting for the applicant: the clock is stopped, never shown as late.
+    AwaitingSupplement,
+}
+
+impl Progress {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Progress::OnTime => "on_time",
+            Progress::Late => "late",
+            Progress::AwaitingSupplement => "awaiting_supplement",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Progress::OnTime => "Trong hạn",
+            Progress::Late => "Quá hạn",
+            Progress::AwaitingSupplement => "Chờ bổ sung",
+        }
+    }
+}
+
+/// The progress of `d` at `now`: "Chờ bổ sung" while waiting for the applicant, else on time or
+/// late by [`on_time`].
+pub fn progress(d: &Dossier, now: i64) -> Progress {
+    if d.status == DossierStatus::AwaitingSupplement {
+        Progress::AwaitingSupplement
+    } else if on_time(d, now) {
+        Progress::OnTime
+    } else {
+        Progress::Late
+    }
 }
 
 #[cfg(test)]
@@ -837,11 +897,75 @@ mod tests {
     }
 
     #[test]
+    fn a_paused_clock_never_makes_a_dossier_late_and_a_second_request_does() {
+        let (d, _) = file(T0, None);
+        let d = run(&d, Command::Receive, staff(Role::Reception, 1), T0).expect("receive");
+        let due = d.due_at.unwrap_or(0);
+        let ask = |d: &Dossier, at: i64| {
+            run(
+                d,
+                Command::RequestSupplement {
+                    reason: "Thiếu giấy".into(),
+                    missing: vec!["Tờ khai".into()],
+                },
+                staff(Role::Reception, 1),
+                at,
+            )
+        };
+        let asked = ask(&d, T0 + 1000).expect("request");
+        // Long after the appointment, still waiting: not late, and shown as waiting.
+        let later = due + 30 * 86_400_000;
+        assert!(on_time(&asked, later));
+        assert_eq!(progress(&asked, later), Progress::AwaitingSupplement);
+        // Before reception, too.
+        let (fresh, _) = file(T0, Some(T0 + 86_400_000));
+        let early = ask(&fresh, T0 + 1).expect("request before reception");
+        assert!(on_time(&early, later));
+        // Supplemented, then asked again: allowed, marked, and late by QĐ 766.
+        let back = run(
+            &asked,
+            Command::Supplement {
+                files: vec!["a.pdf".into()],
+                note: String::new(),
+            },
+            Actor::Citizen,
+            T0 + 2000,
+        )
+        .expect("supplement");
+        assert!(on_time(&back, T0 + 3000));
+        let cal = WorkingCalendar::shipped();
+        let policy = DeadlinePolicy::new(&cal, WorkWeek::default(), DeadlineRule::days(3));
+        let second = decide(
+            &back,
+            &Command::RequestSupplement {
+                reason: "Lần hai".into(),
+                missing: vec!["Tờ khai".into()],
+            },
+            staff(Role::Reception, 1),
+            &rules_with(&policy),
+            T0 + 4000,
+        )
+        .expect("second request");
+        assert!(matches!(
+            second[0].kind,
+            EventKind::RequestSupplement {
+                counts_as_late: true,
+                ..
+            }
+        ));
+        assert!(second[0].kind.note().contains("QĐ 766"));
+        let again = evolve(&back, &second[0]);
+        assert!(!on_time(&again, T0 + 5000));
+        assert_eq!(progress(&again, T0 + 5000), Progress::AwaitingSupplement);
+    }
+
+    #[test]
     fn event_kinds_round_trip_as_json_and_read_old_rows() {
         let k = EventKind::RequestSupplement {
             reason: "r".into(),
             missing: vec!["m".into()],
             paused: true,
+            counts_as_late: false,
         };
         let json = serde_json::to_string(&k).expect("json");
         assert!(json.contains("\"action\":\"request_supplement\""));
@@ -863,6 +987,7 @@ mod tests {
                 reason: secret.into(),
                 missing: vec![secret.into()],
                 paused: true,
+                counts_as_late: true,
             },
             EventKind::Supplement {
                 files: vec![secret.into()],
@@ -965,6 +1090,19 @@ mod tests {
             prop_assert!(o <= due);
         }
         prop_assert!(d.extension_count <= 1);
+        // While waiting for the applicant the clock is stopped: time passing changes nothing,
+        // and the dossier is shown as waiting, never as late.
+        if d.status == S::AwaitingSupplement {
+            prop_assert_eq!(on_time(d, T0), on_time(d, T0 + 400 * 86_400_000));
+            prop_assert_eq!(
+                progress(d, T0 + 400 * 86_400_000),
+                Progress::AwaitingSupplement
+            );
+        }
+        // A second supplement request always counts as late (QĐ 766).
+        if d.supplement_count > 1 {
+            prop_assert!(!on_time(d, T0));
+        }
         Ok(())
     }
 

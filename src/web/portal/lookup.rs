@@ -57,6 +57,10 @@ pub struct PublicStatus {
     /// False once the due time has passed while the dossier is still open (or it was finished
     /// late), or when supplements were requested more than once (QĐ 766).
     pub on_time: bool,
+    /// `on_time`, `late` or `awaiting_supplement` (the clock is stopped: never late meanwhile).
+    pub progress: String,
+    /// "Trong hạn", "Quá hạn" or "Chờ bổ sung".
+    pub progress_label: String,
     /// The workflow step the dossier is in now ("where it is"), if still open.
     pub current_step: Option<String>,
     /// The unit holding the dossier.
@@ -102,6 +106,7 @@ fn status_view(
     let status = row.status()?;
     let now = crate::now_ms();
     let on_time = row.on_time(now)?;
+    let progress = row.progress(now)?;
     let steps = match catalog.procedure(&row.procedure_code) {
         Some(p) => crate::web::progress::steps(state, row, &p, events, now)?,
         None => vec![],
@@ -134,6 +139,8 @@ fn status_view(
         expected_at: row.expected_at.map(rfc3339),
         due_at: row.due_at.map(rfc3339),
         on_time,
+        progress: progress.as_str().into(),
+        progress_label: progress.label().into(),
         current_step,
         unit: row.unit.clone().filter(|_| !status.is_closed()),
         handler: handler.filter(|_| !status.is_closed()),

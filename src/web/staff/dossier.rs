@@ -120,14 +120,14 @@ pub async fn page(
             })
         })
         .collect::<Result<Vec<Value>, crate::store::StoreError>>()?;
-    let on_time = row.on_time(now)?;
+    let progress = row.progress(now)?;
     let resp = render(
         "staff_dossier.html",
         context! {
             csrf => ctx.csrf.clone(), me => context! { name => ctx.staff.name.clone(), role => ctx.role.label() },
             d => context! {
                 code => row.code.clone(), version => row.version, status => status.as_str(), status_label => status.label(), submitted_at => row.submitted_at,
-                received_at => row.received_at, due_at => row.due_at, expected_at => row.expected_at, on_time,
+                received_at => row.received_at, due_at => row.due_at, expected_at => row.expected_at, progress => progress.as_str(), progress_label => progress.label(),
                 supplement_count => row.supplement_count, unit => row.unit.clone(), assignee,
                 agency => catalog.agency(&row.agency_code).map(|a| a.name.clone()).unwrap_or_default(),
                 name => row.applicant_name.clone(), email => row.applicant_email.clone(), phone => row.applicant_phone.clone(),
