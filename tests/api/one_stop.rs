@@ -250,3 +250,150 @@ async fn while_paused_the_dossier_reads_awaiting_supplement_never_late_and_a_sec
     let (_, dossier) = r.get(&app, &format!("/can-bo/ho-so/{code}")).await;
     assert!(dossier.contains("QĐ 766"), "the second request is marked");
 }
+
+/// The id of the official with this e-mail.
+pub async fn staff_id(app: &TestApp, email: &str) -> String {
+    dichvucong::store::staff::find_by_email(&app.state.db, email)
+        .await
+        .expect("find")
+        .expect("official")
+        .id
+        .to_string()
+}
+
+/// `by` forwards `code` to the official with e-mail `to` (303 expected).
+pub async fn forward(app: &TestApp, by: &Official, code: &str, to: &str) {
+    let id = staff_id(app, to).await;
+    let r = by
+        .act(app, code, "chuyen-xu-ly", &[("assignee_id", id.as_str())])
+        .await;
+    assert_eq!(r.status().as_u16(), 303, "forward {code} to {to}");
+}
+
+#[tokio::test]
+async fn only_the_assignee_or_a_leader_submits_or_stops_and_the_admin_opens_no_dossier() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .official("motcua@hongbang.gov.vn", Role::Reception, AGENCY)
+        .await;
+    let held = app
+        .official("cv1@hongbang.gov.vn", Role::Specialist, AGENCY)
+        .await;
+    let other = app
+        .official("cv2@hongbang.gov.vn", Role::Specialist, AGENCY)
+        .await;
+    let leader = app
+        .official("ld@hongbang.gov.vn", Role::Leader, AGENCY)
+        .await;
+    let admin = app
+        .official("qt@hongbang.gov.vn", Role::Admin, AGENCY)
+        .await;
+    let stop = [(
+        "reason",
+        "Căn cứ khoản 2 Điều 9, theo yêu cầu của cơ quan có thẩm quyền.",
+    )];
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let code = app.submit_birth_registration_again().await;
+        assert_eq!(
+            r.act(&app, &code, "tiep-nhan", &[]).await.status().as_u16(),
+            303
+        );
+        codes.push(code);
+    }
+    // Received, nobody holds it: no specialist submits or stops it.
+    for who in [&held, &other] {
+        for (slug, fields) in [("trinh-phe-duyet", &[][..]), ("dung-xu-ly", &stop[..])] {
+            let resp = who.act(&app, &codes[0], slug, fields).await;
+            assert_eq!(resp.status().as_u16(), 403, "{slug} by a non-assignee");
+            let body = resp.text().await.expect("body");
+            assert!(body.contains("người đang được giao xử lý"), "{body}");
+        }
+    }
+    // Forwarding goes only to specialists or leaders.
+    let to_reception = staff_id(&app, "motcua@hongbang.gov.vn").await;
+    let resp = r
+        .act(
+            &app,
+            &codes[0],
+            "chuyen-xu-ly",
+            &[("assignee_id", to_reception.as_str())],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 422);
+    for code in &codes {
+        forward(&app, &r, code, "cv1@hongbang.gov.vn").await;
+    }
+    // Held by cv1: cv2 may neither submit nor stop, and is not offered the buttons.
+    let (_, page) = other
+        .get(&app, &format!("/can-bo/ho-so/{}", codes[0]))
+        .await;
+    assert!(!page.contains("thao-tac/trinh-phe-duyet") && !page.contains("thao-tac/dung-xu-ly"));
+    let (_, page) = held.get(&app, &format!("/can-bo/ho-so/{}", codes[0])).await;
+    assert!(page.contains("thao-tac/trinh-phe-duyet") && page.contains("thao-tac/dung-xu-ly"));
+    for (slug, fields) in [("trinh-phe-duyet", &[][..]), ("dung-xu-ly", &stop[..])] {
+        let resp = other.act(&app, &codes[0], slug, fields).await;
+        assert_eq!(resp.status().as_u16(), 403, "{slug} by another specialist");
+    }
+    assert_eq!(status_of(&app, &codes[0]).await["status"], "processing");
+    // The assignee submits one and stops another; a leader stops the third.
+    let id = staff_id(&app, "ld@hongbang.gov.vn").await;
+    let ok = |resp: reqwest::Response| resp.status().as_u16();
+    assert_eq!(
+        ok(held
+            .act(
+                &app,
+                &codes[0],
+                "trinh-phe-duyet",
+                &[("assignee_id", id.as_str())]
+            )
+            .await),
+        303
+    );
+    assert_eq!(
+        ok(held.act(&app, &codes[1], "dung-xu-ly", &stop).await),
+        303
+    );
+    assert_eq!(
+        ok(leader.act(&app, &codes[2], "dung-xu-ly", &stop).await),
+        303
+    );
+    // Sent back without naming anyone, the dossier returns to who submitted it.
+    assert_eq!(
+        ok(leader
+            .act(
+                &app,
+                &codes[0],
+                "tra-lai",
+                &[("reason", "Kiểm tra lại nơi sinh.")]
+            )
+            .await),
+        303
+    );
+    assert_eq!(status_of(&app, &codes[0]).await["handler"]["name"], "cv1");
+    assert_eq!(
+        ok(held.act(&app, &codes[0], "trinh-phe-duyet", &[]).await),
+        303
+    );
+
+    // The administrator opens no dossier, attachment, result or document.
+    for path in [
+        format!("/can-bo/ho-so/{}", codes[0]),
+        format!("/can-bo/ho-so/{}/tep/1", codes[0]),
+        format!("/can-bo/ho-so/{}/ket-qua", codes[0]),
+        format!("/can-bo/ho-so/{}/giay-to/mau-01", codes[0]),
+        format!("/can-bo/ho-so/{}/giay-to/mau-06", codes[0]),
+    ] {
+        let (s, body) = admin.get(&app, &path).await;
+        assert_eq!(s, 403, "admin GET {path}");
+        assert!(
+            !body.contains("Nguyễn"),
+            "admin sees the applicant on {path}"
+        );
+    }
+    // The others of the agency do.
+    let (s, _) = leader
+        .get(&app, &format!("/can-bo/ho-so/{}", codes[0]))
+        .await;
+    assert_eq!(s, 200);
+}

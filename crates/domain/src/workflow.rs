@@ -438,6 +438,28 @@ pub fn may(actor: Actor, action: Action) -> bool {
     }
 }
 
+/// Actions only the official handling the dossier (its assignee) or a leader may take.
+pub fn needs_assignee(action: Action) -> bool {
+    matches!(action, Action::SubmitForApproval | Action::Stop)
+}
+
+/// Whether `actor` may take `action` on this dossier as far as who holds it goes: "Trình phê
+/// duyệt" and "Dừng xử lý" only by its assignee or a leader.
+pub fn check_assignee(d: &Dossier, actor: Actor, action: Action) -> Result<(), Refusal> {
+    match actor {
+        Actor::Staff { id, role }
+            if needs_assignee(action) && role != Role::Leader && d.assignee_id != Some(id) =>
+        {
+            Err(Refusal::NotAllowed(format!(
+                "Chỉ người đang được giao xử lý hồ sơ hoặc lãnh đạo được thực hiện thao tác “{}”. \
+                 Đề nghị người được giao hoặc lãnh đạo thực hiện, hoặc chuyển hồ sơ cho bạn trước.",
+                action.label()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Decides what `cmd` by `actor` does to `d` at `now`: the events to record, or why not.
 pub fn decide(
     d: &Dossier,
@@ -461,6 +483,7 @@ pub fn decide(
         }));
     }
     let to = transition(d.status, action)?;
+    check_assignee(d, actor, action)?;
     let kind = match cmd {
         Command::Receive => EventKind::Receive {
             due_at: rules.deadline.due(now),
@@ -960,6 +983,48 @@ mod tests {
     }
 
     #[test]
+    fn only_the_assignee_or_a_leader_submits_for_approval_or_stops() {
+        let (d, _) = file(T0, None);
+        let d = run(&d, Command::Receive, staff(Role::Reception, 1), T0).expect("receive");
+        let leader = Assignee {
+            title: "Chủ tịch".into(),
+            ..person(9, Role::Leader)
+        };
+        let submit = || Command::SubmitForApproval {
+            to: Some(leader.clone()),
+            note: None,
+        };
+        let stop = || Command::Stop {
+            reason: "Căn cứ".into(),
+        };
+        // Nobody holds it yet: no specialist may, a leader may.
+        assert!(matches!(
+            run(&d, submit(), staff(Role::Specialist, 2), T0 + 1),
+            Err(Refusal::NotAllowed(_))
+        ));
+        assert!(run(&d, stop(), staff(Role::Leader, 9), T0 + 1).is_ok());
+        let held = run(
+            &d,
+            Command::Forward {
+                to: Some(person(2, Role::Specialist)),
+                note: None,
+            },
+            staff(Role::Reception, 1),
+            T0 + 2,
+        )
+        .expect("forward");
+        for cmd in [submit(), stop()] {
+            assert!(matches!(
+                run(&held, cmd.clone(), staff(Role::Specialist, 3), T0 + 3),
+                Err(Refusal::NotAllowed(_))
+            ));
+            assert!(run(&held, cmd, staff(Role::Specialist, 2), T0 + 3).is_ok());
+        }
+        // A leader stops a dossier held by someone else (and by role never submits).
+        assert!(run(&held, stop(), staff(Role::Leader, 8), T0 + 3).is_ok());
+    }
+
+    #[test]
     fn event_kinds_round_trip_as_json_and_read_old_rows() {
         let k = EventKind::RequestSupplement {
             reason: "r".into(),
@@ -1123,6 +1188,11 @@ mod tests {
                 match decide(&d, &cmd, actor, &rules, now) {
                     Ok(events) => {
                         prop_assert!(!before.status.is_closed(), "a closed dossier accepted {:?}", cmd);
+                        if let Actor::Staff { id, role } = actor
+                            && needs_assignee(cmd.action())
+                        {
+                            prop_assert!(role == Role::Leader || before.assignee_id == Some(id));
+                        }
                         prop_assert_eq!(events.len(), 1);
                         for e in &events {
                             d = evolve(&d, e);

@@ -280,6 +280,7 @@ pub async fn staff_document(
     LenientQuery(params): LenientQuery<DocParams>,
 ) -> AppResult<Response> {
     let ctx = require_staff(&state, &headers).await?;
+    ctx.check_opens_dossiers()?;
     let row = dossiers::find_by_code(&state.db, &code)
         .await?
         .ok_or_else(AppError::not_found)?;

@@ -55,6 +55,7 @@ async fn load(
     ctx: &StaffCtx,
     code: &str,
 ) -> AppResult<(DossierRow, std::sync::Arc<Procedure>)> {
+    ctx.check_opens_dossiers()?;
     let row = dossiers::find_by_code(&state.db, code)
         .await?
         .ok_or_else(|| AppError::NotFound("Không tìm thấy hồ sơ có mã này.".into()))?;
@@ -89,9 +90,18 @@ pub async fn page(
     let now = crate::now_ms();
     let steps = crate::web::progress::steps(&state, &row, &p, &events, now)?;
     let status = row.status()?;
+    let me = WorkflowActor::Staff {
+        id: ctx.staff.id,
+        role: ctx.role,
+    };
+    let dossier = row.to_domain()?;
     let actions: Vec<Value> = ACTIONS
         .iter()
-        .filter(|(_, a)| ctx.role.may(*a) && transition(status, *a).is_ok())
+        .filter(|(_, a)| {
+            ctx.role.may(*a)
+                && transition(status, *a).is_ok()
+                && workflow::check_assignee(&dossier, me, *a).is_ok()
+        })
         .map(|(slug, a)| context! { slug => *slug, label => a.label() })
         .collect();
     let colleagues = staff_store::list(&state.db, &ctx.visible).await?;
@@ -240,11 +250,51 @@ async fn chosen_assignee(state: &AppState, form: &StaffForm) -> AppResult<Option
     }))
 }
 
+/// The official who last submitted the dossier for approval, if still active and in this
+/// official's agencies: a dossier sent back without naming anyone goes back to them.
+async fn submitter(
+    state: &AppState,
+    form: &StaffForm,
+    row: &DossierRow,
+) -> AppResult<Option<Assignee>> {
+    let events = dossiers::events(&state.db, row.id).await?;
+    let Some(email) = events
+        .iter()
+        .rev()
+        .find(|e| e.action == Action::SubmitForApproval.as_str())
+        .map(|e| e.actor.clone())
+    else {
+        return Ok(None);
+    };
+    let Some(s) = staff_store::find_by_email(&state.db, &email)
+        .await?
+        .filter(|s| s.active == 1 && form.ctx.visible.contains(&s.agency_code))
+    else {
+        return Ok(None);
+    };
+    let Some(role) = s.role() else {
+        return Ok(None);
+    };
+    let unit = state
+        .catalog()
+        .agency(&s.agency_code)
+        .map(|a| a.name.clone())
+        .unwrap_or_default();
+    Ok(Some(Assignee {
+        id: s.id,
+        role,
+        name: s.name,
+        title: s.title,
+        unit,
+    }))
+}
+
 /// Parses the posted form of `action` into a workflow command. A result file is checked here
 /// and returned with its storage key, to be stored only once the decision is taken.
 async fn command(
     state: &AppState,
     form: &StaffForm,
+    row: &DossierRow,
     p: &Procedure,
     action: Action,
 ) -> AppResult<(Command, Option<(String, Bytes)>)> {
@@ -275,7 +325,10 @@ async fn command(
         },
         Action::Approve => Command::Approve,
         Action::SendBack => Command::SendBack {
-            to: chosen_assignee(state, form).await?,
+            to: match chosen_assignee(state, form).await? {
+                Some(a) => Some(a),
+                None => submitter(state, form, row).await?,
+            },
             reason: reason("Nhập lý do trả lại để chuyên viên biết cần sửa gì.")?,
         },
         Action::ReturnResult => {
@@ -387,7 +440,7 @@ pub async fn act(
             "Hồ sơ vừa được người khác cập nhật, vui lòng xem lại.".into(),
         ));
     }
-    let (cmd, file) = command(&state, &form, &p, action).await?;
+    let (cmd, file) = command(&state, &form, &old, &p, action).await?;
     let dossier = old.to_domain()?;
     let catalog = state.catalog();
     let policy = state.deadline_policy(catalog.agency(&old.agency_code), &p);

@@ -61,6 +61,17 @@ impl StaffCtx {
         AgencyCode::parse(&self.staff.agency_code).ok()
     }
 
+    /// Refuses the administrator role any dossier (its page, attachments, result, documents):
+    /// administrators manage accounts, they do not open citizens' files.
+    pub fn check_opens_dossiers(&self) -> AppResult<()> {
+        if self.role == Role::Admin {
+            return Err(AppError::Forbidden(
+                "Tài khoản quản trị hệ thống không mở hồ sơ, tệp đính kèm hay văn bản của hồ sơ. Hãy đăng nhập bằng tài khoản cán bộ xử lý hồ sơ.".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses a dossier outside this official's agencies.
     pub fn check_scope(&self, agency_code: &str) -> AppResult<()> {
         if self.visible.iter().any(|a| a == agency_code) {
