@@ -14,6 +14,7 @@ pub enum Kind {
     Apology,
     Stopped,
     Withdrawn,
+    ExtraTime,
 }
 
 impl Kind {
@@ -26,6 +27,7 @@ impl Kind {
             Kind::Apology => "apology",
             Kind::Stopped => "stopped",
             Kind::Withdrawn => "withdrawn",
+            Kind::ExtraTime => "extra_time",
         }
     }
     fn subject(self) -> &'static str {
@@ -37,6 +39,7 @@ impl Kind {
             Kind::Apology => "thư xin lỗi và gia hạn",
             Kind::Stopped => "thông báo dừng giải quyết",
             Kind::Withdrawn => "đã được rút theo yêu cầu của người nộp",
+            Kind::ExtraTime => "được kéo dài thời hạn giải quyết theo quy định",
         }
     }
 }

@@ -397,3 +397,164 @@ async fn only_the_assignee_or_a_leader_submits_or_stops_and_the_admin_opens_no_d
         .await;
     assert_eq!(s, 200);
 }
+
+/// Gives the test procedure (đăng ký khai sinh) a lawful variant of its time limit, as the
+/// catalogue does for kết hôn: 5 more working days when verification is needed.
+async fn with_lawful_extra_time(app: &TestApp) {
+    let mut p = (*app.state.catalog().procedure(PROC).expect("procedure")).clone();
+    p.processing_time.extra = vec![dvc_domain::catalog::ExtraTime {
+        working_days: 5,
+        reason: "Cần xác minh thông tin khai sinh".into(),
+    }];
+    dichvucong::store::catalog::import(&app.state.db, &[], &[p], dichvucong::now_ms())
+        .await
+        .expect("import");
+    app.state.reload_catalog().await.expect("reload");
+}
+
+async fn column(app: &TestApp, sql: &'static str, code: &str) -> i64 {
+    let (v,): (i64,) = dichvucong::db_run!(&app.state.db, p => {
+        sqlx::query_as(sql).bind(code).fetch_one(p).await.expect("query")
+    });
+    v
+}
+
+#[tokio::test]
+async fn lawful_extra_time_moves_both_appointments_and_stays_on_time_unlike_an_apology() {
+    let app = TestApp::spawn().await;
+    with_lawful_extra_time(&app).await;
+    let r = app
+        .official("motcua@hongbang.gov.vn", Role::Reception, AGENCY)
+        .await;
+    let cv = app
+        .official("cv@hongbang.gov.vn", Role::Specialist, AGENCY)
+        .await;
+    // A: extra time chosen at reception. B: received, then an apology with a later date.
+    let a = app.submit_birth_registration_again().await;
+    let b = app.submit_birth_registration_again().await;
+    let (_, page) = r.get(&app, &format!("/can-bo/ho-so/{a}")).await;
+    assert!(
+        page.contains("Cần xác minh thông tin khai sinh"),
+        "the choice is offered"
+    );
+    assert_eq!(
+        r.act(&app, &a, "tiep-nhan", &[("extra", "0")])
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    assert_eq!(
+        r.act(&app, &b, "tiep-nhan", &[]).await.status().as_u16(),
+        303
+    );
+    let apology = r
+        .act(
+            &app,
+            &b,
+            "xin-loi-gia-han",
+            &[("reason", "Chậm do quá tải."), ("new_due", "2099-12-31")],
+        )
+        .await;
+    assert_eq!(apology.status().as_u16(), 303);
+
+    const DUE: &str = "SELECT due_at FROM dossiers WHERE code = $1";
+    const ORIGINAL: &str = "SELECT original_due_at FROM dossiers WHERE code = $1";
+    const RECEIPT_DUE: &str =
+        "SELECT due_at FROM dossiers WHERE code = $1 AND extra_working_days = 5";
+    let (a_due, a_original) = (
+        column(&app, DUE, &a).await,
+        column(&app, ORIGINAL, &a).await,
+    );
+    assert_eq!(
+        a_due, a_original,
+        "lawful extra time moves the appointment on-time is judged against"
+    );
+    assert_eq!(column(&app, RECEIPT_DUE, &a).await, a_due);
+    let b_original = column(&app, ORIGINAL, &b).await;
+    assert!(
+        column(&app, DUE, &b).await > b_original,
+        "an apology keeps the first appointment"
+    );
+    assert!(
+        a_due >= b_original + 5 * 86_400_000,
+        "five working days more"
+    );
+    // The receipt e-mail gives the extended appointment.
+    let due_text = dvc_domain::calendar::format_vn_datetime(a_due);
+    app.mailbox
+        .wait_for(&format!("Ngày hẹn trả kết quả: {due_text}"), 10)
+        .await
+        .expect("receipt mail with the extended appointment");
+    let st = status_of(&app, &a).await.to_string();
+    assert!(
+        st.contains("Thời hạn giải quyết được kéo dài theo quy định"),
+        "{st}"
+    );
+    assert!(
+        !st.contains("Cần xác minh thông tin khai sinh"),
+        "no reason in public: {st}"
+    );
+
+    // The first appointment passes (both dossiers moved back in time by the same span).
+    let now = dichvucong::now_ms();
+    let span = b_original - (now - 3_600_000);
+    dichvucong::db_run!(&app.state.db, p => {
+        sqlx::query("UPDATE dossiers SET due_at = due_at - $2, original_due_at = original_due_at - $2 WHERE code IN ($1, $3)")
+            .bind(&a).bind(span).bind(&b).execute(p).await.expect("shift");
+    });
+    assert_eq!(
+        status_of(&app, &a).await["on_time"],
+        true,
+        "lawful extra time is not lateness"
+    );
+    assert_eq!(
+        status_of(&app, &b).await["on_time"],
+        false,
+        "an apology does not excuse lateness"
+    );
+
+    // While processing, the specialist may grant it; never beyond what the procedure allows.
+    let c = app.submit_birth_registration_again().await;
+    assert_eq!(
+        r.act(&app, &c, "tiep-nhan", &[]).await.status().as_u16(),
+        303
+    );
+    forward(&app, &r, &c, "cv@hongbang.gov.vn").await;
+    let grant = |fields: Vec<(&'static str, &'static str)>| {
+        let (app, c, cv) = (&app, c.clone(), &cv);
+        async move {
+            cv.act(app, &c, "gia-han-theo-quy-dinh", &fields)
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(grant(vec![]).await, 422, "a variant must be chosen");
+    assert_eq!(grant(vec![("extra", "3")]).await, 422, "an unknown variant");
+    assert_eq!(
+        grant(vec![("extra", "0"), ("note", "Chờ xác minh nơi sinh.")]).await,
+        303
+    );
+    assert_eq!(
+        grant(vec![("extra", "0")]).await,
+        422,
+        "over the most allowed"
+    );
+    assert_eq!(
+        column(
+            &app,
+            "SELECT extra_working_days FROM dossiers WHERE code = $1",
+            &c
+        )
+        .await,
+        5
+    );
+    app.mailbox
+        .wait_for(
+            "được kéo dài thời hạn giải quyết theo quy định của thủ tục",
+            10,
+        )
+        .await
+        .expect("extra time mail");
+}

@@ -34,6 +34,8 @@ pub struct Dossier {
     pub original_due_at: Option<i64>,
     /// Apologies with a new appointment issued so far.
     pub extension_count: i64,
+    /// Working days of lawful extra time granted so far (moves both appointments).
+    pub extra_working_days: i64,
     pub assignee_id: Option<i64>,
     /// Name of the unit holding the dossier.
     pub unit: Option<String>,
@@ -115,6 +117,11 @@ pub enum Command {
     Withdraw {
         reason: Option<String>,
     },
+    /// Grants the procedure's lawful extra time number `variant` (see [`Rules::extra_time`]).
+    GrantExtraTime {
+        variant: usize,
+        note: Option<String>,
+    },
 }
 
 impl Command {
@@ -132,6 +139,7 @@ impl Command {
             Command::Stop { .. } => Action::Stop,
             Command::Supplement { .. } => Action::Supplement,
             Command::Withdraw { .. } => Action::Withdraw,
+            Command::GrantExtraTime { .. } => Action::ExtraTime,
         }
     }
 }
@@ -148,6 +156,8 @@ pub struct Rules<'a> {
     pub max_extensions: u32,
     /// Name of the receiving agency (the unit that holds a received dossier).
     pub agency_name: &'a str,
+    /// The procedure's lawful variants of its time limit.
+    pub extra_time: &'a [crate::catalog::ExtraTime],
 }
 
 /// Why a command was refused; the message is shown as it is.
@@ -255,6 +265,22 @@ pub enum EventKind {
         #[serde(default)]
         reason: Option<String>,
     },
+    /// Lawful extra time: both appointments move; not lateness.
+    ExtraTime {
+        #[serde(default)]
+        working_days: u32,
+        /// The legal ground, from the procedure.
+        #[serde(default)]
+        reason: String,
+        #[serde(default)]
+        note: Option<String>,
+        #[serde(default)]
+        previous_due_at: Option<i64>,
+        #[serde(default)]
+        due_at: i64,
+        #[serde(default)]
+        original_due_at: Option<i64>,
+    },
 }
 
 impl EventKind {
@@ -282,6 +308,7 @@ impl EventKind {
             EventKind::ApologiseAndExtend { .. } => Action::ApologiseAndExtend,
             EventKind::Stop { .. } => Action::Stop,
             EventKind::Withdraw { .. } => Action::Withdraw,
+            EventKind::ExtraTime { .. } => Action::ExtraTime,
         })
     }
 
@@ -292,7 +319,8 @@ impl EventKind {
             | EventKind::Refuse { reason }
             | EventKind::SendBack { reason, .. }
             | EventKind::ApologiseAndExtend { reason, .. }
-            | EventKind::Stop { reason } => Some(reason),
+            | EventKind::Stop { reason }
+            | EventKind::ExtraTime { reason, .. } => Some(reason),
             EventKind::Withdraw { reason } => reason.as_deref(),
             _ => None,
         }
@@ -324,6 +352,9 @@ impl EventKind {
                 "Cơ quan dừng giải quyết hồ sơ; căn cứ, lý do đã gửi tới người nộp"
             }
             EventKind::Withdraw { .. } => "Đã rút hồ sơ theo yêu cầu của người nộp",
+            EventKind::ExtraTime { .. } => {
+                "Thời hạn giải quyết được kéo dài theo quy định của thủ tục; ngày hẹn mới đã gửi tới người nộp"
+            }
         }
     }
 
@@ -382,6 +413,19 @@ impl EventKind {
                 format_vn_datetime(*new_due_at)
             ),
             EventKind::Stop { reason } => format!("Dừng giải quyết. Căn cứ, lý do: {reason}"),
+            EventKind::ExtraTime {
+                working_days,
+                reason,
+                note,
+                due_at,
+                ..
+            } => format!(
+                "Kéo dài thời hạn giải quyết thêm {working_days} ngày làm việc theo quy định ({reason}); ngày hẹn trả kết quả mới {}.{}",
+                format_vn_datetime(*due_at),
+                note.as_deref()
+                    .map(|n| format!(" Ghi chú: {n}"))
+                    .unwrap_or_default()
+            ),
             EventKind::Withdraw { reason } => match reason {
                 Some(r) => format!("Đã rút hồ sơ theo yêu cầu của người nộp. Lý do: {r}"),
                 None => "Đã rút hồ sơ theo yêu cầu của người nộp.".into(),
@@ -403,6 +447,7 @@ pub fn file(now: i64, expected_at: Option<i64>) -> (Dossier, Event) {
         due_at: None,
         original_due_at: None,
         extension_count: 0,
+        extra_working_days: 0,
         assignee_id: None,
         unit: None,
         supplement_count: 0,
@@ -608,6 +653,45 @@ pub fn decide(
                 due_at,
             }
         }
+        Command::GrantExtraTime { variant, note } => {
+            let Some(x) = rules.extra_time.get(*variant) else {
+                return Err(Refusal::Invalid(
+                    "Thủ tục này không có trường hợp kéo dài thời hạn đã chọn. Chọn lại trong danh sách."
+                        .into(),
+                ));
+            };
+            let most = rules
+                .extra_time
+                .iter()
+                .map(|x| i64::from(x.working_days))
+                .max()
+                .unwrap_or(0);
+            if d.extra_working_days + i64::from(x.working_days) > most {
+                return Err(Refusal::Invalid(format!(
+                    "Hồ sơ đã được kéo dài {} ngày làm việc; thủ tục chỉ cho phép kéo dài tối đa {most} ngày làm việc. Nếu vẫn chậm, dùng “Xin lỗi và gia hạn”.",
+                    d.extra_working_days
+                )));
+            }
+            let Some(due) = d.due_at else {
+                return Err(Refusal::Invalid(
+                    "Hồ sơ chưa có ngày hẹn trả kết quả: tiếp nhận hồ sơ trước.".into(),
+                ));
+            };
+            EventKind::ExtraTime {
+                working_days: x.working_days,
+                reason: x.reason.clone(),
+                note: note
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string),
+                previous_due_at: Some(due),
+                due_at: rules.deadline.add_working_days(due, x.working_days),
+                original_due_at: d
+                    .original_due_at
+                    .map(|o| rules.deadline.add_working_days(o, x.working_days)),
+            }
+        }
         Command::Withdraw { reason } => EventKind::Withdraw {
             reason: reason
                 .as_deref()
@@ -706,6 +790,18 @@ pub fn evolve(d: &Dossier, e: &Event) -> Dossier {
             n.due_at = Some(*new_due_at);
             n.extension_count += 1;
         }
+        EventKind::ExtraTime {
+            working_days,
+            due_at,
+            original_due_at,
+            ..
+        } => {
+            // Lawful extra time is not lateness: the appointment on-time status is judged
+            // against moves too.
+            n.due_at = Some(*due_at);
+            n.original_due_at = original_due_at.or(Some(*due_at));
+            n.extra_working_days += i64::from(*working_days);
+        }
     }
     n
 }
@@ -777,6 +873,14 @@ mod tests {
 
     const T0: i64 = 1_780_000_000_000; // 2026-05-28
 
+    static EXTRA: std::sync::LazyLock<Vec<crate::catalog::ExtraTime>> =
+        std::sync::LazyLock::new(|| {
+            vec![crate::catalog::ExtraTime {
+                working_days: 5,
+                reason: "Cần xác minh".into(),
+            }]
+        });
+
     fn rules_with<'a>(policy: &'a DeadlinePolicy<'a>) -> Rules<'a> {
         Rules {
             deadline: policy,
@@ -784,6 +888,7 @@ mod tests {
             electronic_result_required: false,
             max_extensions: 1,
             agency_name: "UBND xã",
+            extra_time: &EXTRA,
         }
     }
 
@@ -1025,6 +1130,72 @@ mod tests {
     }
 
     #[test]
+    fn lawful_extra_time_is_not_lateness_and_an_apology_is() {
+        let (d, _) = file(T0, None);
+        let d = run(&d, Command::Receive, staff(Role::Reception, 1), T0).expect("receive");
+        let due = d.due_at.unwrap_or(0);
+        let extra = run(
+            &d,
+            Command::GrantExtraTime {
+                variant: 0,
+                note: Some("Xác minh nơi cư trú".into()),
+            },
+            staff(Role::Specialist, 2),
+            T0 + 1,
+        )
+        .expect("extra time");
+        let new_due = extra.due_at.unwrap_or(0);
+        assert!(new_due > due + 4 * 86_400_000, "five working days later");
+        assert_eq!(extra.original_due_at, extra.due_at);
+        assert_eq!(extra.extra_working_days, 5);
+        let apology = run(
+            &d,
+            Command::ApologiseAndExtend {
+                reason: "Chậm".into(),
+                new_due_at: new_due,
+            },
+            staff(Role::Specialist, 2),
+            T0 + 1,
+        )
+        .expect("apology");
+        assert_eq!(apology.due_at, extra.due_at);
+        // Finished between the old and the new appointment: on time with lawful extra time,
+        // late after an apology.
+        let between = due + 3_600_000;
+        assert!(on_time(&extra, between));
+        assert!(!on_time(&apology, between));
+        // Granted once up to the procedure's most; an unknown variant is refused.
+        for (dossier, variant) in [(&extra, 0), (&d, 7)] {
+            assert!(matches!(
+                run(
+                    dossier,
+                    Command::GrantExtraTime {
+                        variant,
+                        note: None
+                    },
+                    staff(Role::Specialist, 2),
+                    T0 + 2,
+                ),
+                Err(Refusal::Invalid(_))
+            ));
+        }
+        // Not before reception, and not by a leader.
+        let (fresh, _) = file(T0, None);
+        let cmd = Command::GrantExtraTime {
+            variant: 0,
+            note: None,
+        };
+        assert!(matches!(
+            run(&fresh, cmd.clone(), staff(Role::Reception, 1), T0),
+            Err(Refusal::State(_))
+        ));
+        assert!(matches!(
+            run(&d, cmd, staff(Role::Leader, 3), T0),
+            Err(Refusal::NotAllowed(_))
+        ));
+    }
+
+    #[test]
     fn event_kinds_round_trip_as_json_and_read_old_rows() {
         let k = EventKind::RequestSupplement {
             reason: "r".into(),
@@ -1132,6 +1303,10 @@ mod tests {
                 }
             }),
             Just(Command::Withdraw { reason: None }),
+            (0usize..2).prop_map(|variant| Command::GrantExtraTime {
+                variant,
+                note: None
+            }),
         ]
     }
 
@@ -1155,6 +1330,10 @@ mod tests {
             prop_assert!(o <= due);
         }
         prop_assert!(d.extension_count <= 1);
+        prop_assert!(
+            d.extra_working_days <= 5,
+            "more lawful extra time than the procedure allows"
+        );
         // While waiting for the applicant the clock is stopped: time passing changes nothing,
         // and the dossier is shown as waiting, never as late.
         if d.status == S::AwaitingSupplement {
@@ -1205,6 +1384,18 @@ mod tests {
                         // at least nothing, and never before the pause.
                         if let (EventKind::Supplement { .. }, Some(old), Some(new)) = (&events[0].kind, before.due_at, d.due_at) {
                             prop_assert!(new >= old);
+                        }
+                        // Lawful extra time moves both appointments later; an apology only the
+                        // one in force.
+                        match &events[0].kind {
+                            EventKind::ExtraTime { .. } => {
+                                prop_assert!(d.due_at > before.due_at);
+                                prop_assert!(d.original_due_at > before.original_due_at);
+                            }
+                            EventKind::ApologiseAndExtend { .. } => {
+                                prop_assert_eq!(d.original_due_at, before.original_due_at);
+                            }
+                            _ => {}
                         }
                     }
                     Err(_) => prop_assert_eq!(&d, &before),

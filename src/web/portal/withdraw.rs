@@ -99,7 +99,7 @@ pub async fn submit(
     let next = events.iter().fold(dossier, |d, e| workflow::evolve(&d, e));
     let (mail, access_link) = match events
         .iter()
-        .find_map(|e| mail_for_event(&state, &row, &p, rules.agency_name, &e.kind))
+        .find_map(|e| mail_for_event(&state, &row, &p, rules.agency_name, &e.kind, &next))
     {
         Some((m, link)) => (Some(m), Some(link)),
         None => (None, None),

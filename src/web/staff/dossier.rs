@@ -1,6 +1,7 @@
 //! `/can-bo/ho-so/{code}`: everything about one dossier (answers, attachments, steps, timeline)
 //! and the actions as POST buttons: Tiếp nhận, Yêu cầu bổ sung, Từ chối, Chuyển xử lý,
-//! Trình phê duyệt, Phê duyệt, Trả lại, Trả kết quả, Xin lỗi và gia hạn, Dừng xử lý.
+//! Trình phê duyệt, Phê duyệt, Trả lại, Trả kết quả, Xin lỗi và gia hạn, Kéo dài thời hạn theo quy
+//! định (also chosen at Tiếp nhận), Dừng xử lý.
 
 use super::{StaffCtx, StaffForm, require_staff};
 use crate::error::{AppError, AppResult};
@@ -29,7 +30,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 
 /// The back office's URL slug of each action (the event log stores the domain's names).
-pub const ACTIONS: [(&str, Action); 10] = [
+pub const ACTIONS: [(&str, Action); 11] = [
     ("tiep-nhan", Action::Receive),
     ("yeu-cau-bo-sung", Action::RequestSupplement),
     ("tu-choi", Action::Refuse),
@@ -39,6 +40,7 @@ pub const ACTIONS: [(&str, Action); 10] = [
     ("tra-lai", Action::SendBack),
     ("tra-ket-qua", Action::ReturnResult),
     ("xin-loi-gia-han", Action::ApologiseAndExtend),
+    ("gia-han-theo-quy-dinh", Action::ExtraTime),
     ("dung-xu-ly", Action::Stop),
 ];
 
@@ -100,6 +102,7 @@ pub async fn page(
         .filter(|(_, a)| {
             ctx.role.may(*a)
                 && transition(status, *a).is_ok()
+                && (*a != Action::ExtraTime || !p.processing_time.extra.is_empty())
                 && workflow::check_assignee(&dossier, me, *a).is_ok()
         })
         .map(|(slug, a)| context! { slug => *slug, label => a.label() })
@@ -146,6 +149,7 @@ pub async fn page(
             p => ser(&p), sections, steps => ser(&steps), timeline, actions, forward_to,
             attachments => attachments.iter().map(|a| context! { id => a.id, name => a.file_name.clone(), size_kb => (a.size_bytes + 1023) / 1024, field => a.field_name.clone() }).collect::<Vec<_>>(),
             documents => p.documents.iter().map(|d| context! { id => d.id.clone(), name => d.name.clone() }).collect::<Vec<_>>(),
+            extra_time => p.processing_time.extra.iter().enumerate().map(|(i, x)| context! { index => i, days => x.working_days, reason => x.reason.clone() }).collect::<Vec<_>>(),
             done => params.da,
         },
     )?;
@@ -191,7 +195,7 @@ pub fn rules_for<'a>(
     state: &'a AppState,
     catalog: &'a crate::catalog::Catalog,
     row: &DossierRow,
-    p: &Procedure,
+    p: &'a Procedure,
     policy: &'a DeadlinePolicy<'a>,
 ) -> Rules<'a> {
     Rules {
@@ -203,6 +207,7 @@ pub fn rules_for<'a>(
             .agency(&row.agency_code)
             .map(|a| a.name.as_str())
             .unwrap_or_default(),
+        extra_time: &p.processing_time.extra,
     }
 }
 
@@ -367,21 +372,47 @@ async fn command(
         Action::Stop => Command::Stop {
             reason: reason("Nhập căn cứ pháp lý và lý do dừng giải quyết.")?,
         },
+        Action::ExtraTime => {
+            let variant = required(
+                form,
+                "extra",
+                "Chọn trường hợp kéo dài thời hạn theo quy định của thủ tục.",
+            )?;
+            Command::GrantExtraTime {
+                variant: extra_variant(variant)?,
+                note: form.get("note").map(str::to_string),
+            }
+        }
         Action::Supplement | Action::Withdraw => return Err(AppError::not_found()),
     };
     Ok((cmd, None))
 }
 
+/// The index of a lawful extra time chosen in a form.
+fn extra_variant(raw: &str) -> AppResult<usize> {
+    raw.parse().map_err(|_| {
+        AppError::Unprocessable(
+            "Trường hợp kéo dài thời hạn không hợp lệ. Tải lại trang và chọn lại.".into(),
+        )
+    })
+}
+
 /// The e-mail an event sends the applicant, with a fresh private link (its hash to store).
+/// `next` is the dossier after the whole decision (a receipt with lawful extra time gives the
+/// extended appointment).
 pub fn mail_for_event(
     state: &AppState,
     row: &DossierRow,
     p: &Procedure,
     agency_name: &str,
     kind: &EventKind,
+    next: &workflow::Dossier,
 ) -> Option<(NewMail, String)> {
     let (mail_kind, due, missing) = match kind {
-        EventKind::Receive { due_at, .. } => (Kind::Received, Some(*due_at), vec![]),
+        EventKind::Receive { due_at, .. } => {
+            (Kind::Received, Some(next.due_at.unwrap_or(*due_at)), vec![])
+        }
+        EventKind::ExtraTime { due_at, .. } => (Kind::ExtraTime, Some(*due_at), vec![]),
         EventKind::RequestSupplement { missing, .. } => (Kind::Supplement, None, missing.clone()),
         EventKind::Refuse { .. } => (Kind::Refused, None, vec![]),
         EventKind::ReturnResult { .. } => (Kind::Result, None, vec![]),
@@ -446,14 +477,27 @@ pub async fn act(
     let policy = state.deadline_policy(catalog.agency(&old.agency_code), &p);
     let rules = rules_for(&state, &catalog, &old, &p, &policy);
     let now = crate::now_ms();
-    let events = workflow::decide(&dossier, &cmd, actor, &rules, now).map_err(refusal)?;
-    let next = events.iter().fold(dossier, |d, e| workflow::evolve(&d, e));
+    let mut events = workflow::decide(&dossier, &cmd, actor, &rules, now).map_err(refusal)?;
+    let mut next = events.iter().fold(dossier, |d, e| workflow::evolve(&d, e));
+    // Lawful extra time chosen at reception: a second decision on the received dossier, recorded
+    // with the receipt.
+    if action == Action::Receive
+        && let Some(variant) = form.get("extra")
+    {
+        let extra = Command::GrantExtraTime {
+            variant: extra_variant(variant)?,
+            note: None,
+        };
+        let more = workflow::decide(&next, &extra, actor, &rules, now).map_err(refusal)?;
+        next = more.iter().fold(next, |d, e| workflow::evolve(&d, e));
+        events.extend(more);
+    }
     if let Some((key, bytes)) = file {
         state.files.put(&key, bytes).await?;
     }
     let mail = events
         .iter()
-        .find_map(|e| mail_for_event(&state, &old, &p, rules.agency_name, &e.kind));
+        .find_map(|e| mail_for_event(&state, &old, &p, rules.agency_name, &e.kind, &next));
     let (mail, access_link) = match mail {
         Some((m, link)) => (Some(m), Some(link)),
         None => (None, None),
