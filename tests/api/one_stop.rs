@@ -558,3 +558,74 @@ async fn lawful_extra_time_moves_both_appointments_and_stays_on_time_unlike_an_a
         .await
         .expect("extra time mail");
 }
+
+/// 2026-12-`day` at `h`:`m` in Vietnam, as UTC milliseconds.
+fn vn(day: i8, h: i8, m: i8) -> i64 {
+    jiff::civil::Date::new(2026, 12, day)
+        .expect("date")
+        .to_datetime(jiff::civil::Time::new(h, m, 0, 0).expect("time"))
+        .to_zoned_datetime(dvc_domain::calendar::vn_tz())
+        .expect("zoned")
+        .timestamp()
+        .as_millisecond()
+}
+
+#[tokio::test]
+async fn the_control_slip_rates_each_hand_over_early_on_time_or_late() {
+    let app = TestApp::spawn().await;
+    // Three working days, so that a step can end a day early.
+    let mut p = (*app.state.catalog().procedure(PROC).expect("procedure")).clone();
+    p.processing_time.working_days = 3;
+    dichvucong::store::catalog::import(&app.state.db, &[], &[p], dichvucong::now_ms())
+        .await
+        .expect("import");
+    app.state.reload_catalog().await.expect("reload");
+    let (code, r) = received(&app, "motcua").await;
+    let cv = app
+        .official("cv@hongbang.gov.vn", Role::Specialist, AGENCY)
+        .await;
+    forward(&app, &r, &code, "cv@hongbang.gov.vn").await;
+    assert_eq!(
+        cv.act(&app, &code, "trinh-phe-duyet", &[])
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    // The timeline as it happened in office time (Tuesday 1 to Thursday 3 December 2026):
+    // Tiếp nhận has 2 h 15, Thụ lý 13 h 30 of the 3 × 7 h 30 budget.
+    let db = &app.state.db;
+    let row = dichvucong::store::dossiers::find_by_code(db, &code)
+        .await
+        .expect("find")
+        .expect("dossier");
+    let ids: Vec<i64> = dichvucong::store::dossiers::events(db, row.id)
+        .await
+        .expect("events")
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids.len(), 4, "file, receive, forward, submit");
+    let times = [vn(1, 8, 0), vn(1, 8, 10), vn(1, 9, 0), vn(3, 16, 0)];
+    for (id, at) in ids.iter().zip(times) {
+        dichvucong::db_run!(db, p => {
+            sqlx::query("UPDATE dossier_events SET at = $2 WHERE id = $1")
+                .bind(id).bind(at).execute(p).await.expect("update");
+        });
+    }
+    let events = dichvucong::store::dossiers::events(db, row.id)
+        .await
+        .expect("events");
+    let p = app.state.catalog().procedure(PROC).expect("procedure");
+    let doc =
+        dichvucong::web::staff::documents::build(&app.state, &row, &p, &events, "mau-06", None)
+            .expect("Mẫu 06");
+    let dvc_pdf::Document::ControlSlip { handovers, .. } = doc else {
+        panic!("not a control slip");
+    };
+    let results: Vec<&str> = handovers.iter().map(|h| h.result.as_str()).collect();
+    // Received 10 minutes in, with the rest of the step's time within that day: on time.
+    // Forwarded with most of Thụ lý's 13 h 30 left, more than the day holds: early.
+    // Submitted after about 20 h 50 of Thụ lý: late.
+    assert_eq!(results, ["Đúng hạn", "Trước hạn", "Quá hạn"]);
+}
