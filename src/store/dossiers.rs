@@ -768,6 +768,30 @@ impl EventRow {
     }
 }
 
+/// Most rows of one register export.
+pub const REGISTER_LIMIT: i64 = 10_000;
+
+/// The dossiers of `agency` received in `[from_ms, to_ms)`, in order of receipt (the Sổ theo
+/// dõi hồ sơ), at most [`REGISTER_LIMIT`].
+pub async fn received_between(
+    db: &Db,
+    agency: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> StoreResult<Vec<DossierRow>> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE agency_code = $1 AND received_at >= $2 AND received_at < $3 \
+             ORDER BY received_at, id LIMIT $4"
+        )
+    });
+    let rows = db_run!(db, p => {
+        sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(SQL.as_str()))
+            .bind(agency).bind(from_ms).bind(to_ms).bind(REGISTER_LIMIT).fetch_all(p).await?
+    });
+    Ok(rows)
+}
+
 /// A page of a back-office queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Queue {

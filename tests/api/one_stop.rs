@@ -629,3 +629,93 @@ async fn the_control_slip_rates_each_hand_over_early_on_time_or_late() {
     // Submitted after about 20 h 50 of Thụ lý: late.
     assert_eq!(results, ["Đúng hạn", "Trước hạn", "Quá hạn"]);
 }
+
+/// Today in Vietnam as YYYY-MM-DD, and the day before.
+fn vn_days() -> (String, String) {
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(dvc_domain::calendar::vn_tz())
+        .date();
+    let yesterday = today.yesterday().expect("yesterday");
+    (today.to_string(), yesterday.to_string())
+}
+
+#[tokio::test]
+async fn the_register_lists_the_agencys_dossiers_of_the_period_as_csv_and_pdf() {
+    let app = TestApp::spawn().await;
+    let (a, r) = received(&app, "motcua").await;
+    let b = app.submit_birth_registration_again().await;
+    assert_eq!(
+        r.act(&app, &b, "tiep-nhan", &[]).await.status().as_u16(),
+        303
+    );
+    app.official("cv@hongbang.gov.vn", Role::Specialist, AGENCY)
+        .await;
+    forward(&app, &r, &b, "cv@hongbang.gov.vn").await;
+    let not_received = app.submit_birth_registration_again().await;
+    let (today, yesterday) = vn_days();
+    let fetch = |who: &Official, query: String| {
+        let c = who.client.clone();
+        let url = app.url(&format!("/can-bo/so-theo-doi?{query}"));
+        async move {
+            let resp = c.get(url).send().await.expect("get");
+            let status = resp.status().as_u16();
+            let ty = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            (status, ty, resp.bytes().await.expect("body").to_vec())
+        }
+    };
+    let (s, ty, csv) = fetch(&r, format!("tu={today}&den={today}")).await;
+    assert_eq!(s, 200);
+    assert!(ty.starts_with("text/csv"), "{ty}");
+    assert!(csv.starts_with(b"\xEF\xBB\xBF"), "UTF-8 byte-order mark");
+    let text = String::from_utf8(csv).expect("utf-8");
+    assert!(text.contains("Mã hồ sơ") && text.contains("Ngày hẹn trả kết quả"));
+    assert!(text.contains(&a) && text.contains(&b), "{text}");
+    assert!(!text.contains(&not_received), "only received dossiers");
+    assert!(text.contains("Nguyễn Thị Hoa"), "the applicant");
+    let line_b = text.lines().find(|l| l.contains(&b)).expect("row of b");
+    let line_a = text.lines().find(|l| l.contains(&a)).expect("row of a");
+    assert!(
+        line_b.matches(", ").count() > line_a.matches(", ").count(),
+        "b's forwarding date is recorded: {line_b} / {line_a}"
+    );
+    assert_eq!(text.lines().count(), 3, "header and two rows");
+    // Another period has none of them; the PDF is the same register.
+    let (_, _, before) = fetch(&r, format!("tu={yesterday}&den={yesterday}")).await;
+    assert!(!String::from_utf8_lossy(&before).contains(&a));
+    let (s, ty, pdf) = fetch(&r, format!("tu={yesterday}&den={today}&dinh-dang=pdf")).await;
+    assert_eq!(s, 200);
+    assert_eq!(ty, "application/pdf");
+    assert!(pdf.starts_with(b"%PDF-"));
+    // Wrong or missing dates say how to fix them.
+    for q in [
+        format!("tu={today}&den={yesterday}"),
+        "tu=01/12/2026&den=2026-12-31".to_string(),
+        format!("tu={today}"),
+        "tu=2025-01-01&den=2026-12-31".to_string(),
+    ] {
+        let (s, _, body) = fetch(&r, q.clone()).await;
+        assert_eq!(s, 422, "{q}");
+        assert!(String::from_utf8_lossy(&body).contains("ngày"), "{q}");
+    }
+    // Another agency's official sees none of them; the administrator none at all.
+    let other = app
+        .official(
+            "khac@thanhdong.gov.vn",
+            Role::Reception,
+            crate::back_office::OTHER_AGENCY,
+        )
+        .await;
+    let (s, _, theirs) = fetch(&other, format!("tu={today}&den={today}")).await;
+    assert_eq!(s, 200);
+    assert!(!String::from_utf8_lossy(&theirs).contains(&a));
+    let admin = app
+        .official("qt@hongbang.gov.vn", Role::Admin, AGENCY)
+        .await;
+    let (s, _, _) = fetch(&admin, format!("tu={today}&den={today}")).await;
+    assert_eq!(s, 403);
+}

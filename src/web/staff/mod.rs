@@ -7,6 +7,7 @@ pub mod documents;
 pub mod dossier;
 pub mod login;
 pub mod queues;
+pub mod register;
 
 use super::AppState;
 use super::security::{cookie_name, sha256_hex};
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
             "/can-bo/ho-so/{code}/giay-to/{kind}",
             get(documents::staff_document),
         )
+        .route("/can-bo/so-theo-doi", get(register::page))
         .route(
             "/can-bo/quan-tri/can-bo",
             get(admin::page).post(admin::create),
