@@ -29,6 +29,7 @@ fn main() {
     out.push_str("];\n");
     println!("cargo:rerun-if-changed=catalog");
     println!("cargo:rerun-if-changed=static");
+    println!("cargo:rerun-if-changed=migrations");
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()))
         .join("sample_catalog.rs");
     if let Err(e) = std::fs::write(&dest, out) {

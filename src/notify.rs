@@ -13,6 +13,8 @@ pub enum Kind {
     Result,
     Apology,
     Stopped,
+    Withdrawn,
+    ExtraTime,
 }
 
 impl Kind {
@@ -24,17 +26,25 @@ impl Kind {
             Kind::Result => "result",
             Kind::Apology => "apology",
             Kind::Stopped => "stopped",
+            Kind::Withdrawn => "withdrawn",
+            Kind::ExtraTime => "extra_time",
         }
     }
-    fn subject(self) -> &'static str {
-        match self {
+    /// The e-mail's subject for dossier `code`.
+    fn subject(self, code: &str) -> String {
+        let what = match self {
+            Kind::Apology => {
+                return format!("Thư xin lỗi và hẹn lại ngày trả kết quả hồ sơ {code}");
+            }
+            Kind::Stopped => return format!("Thông báo dừng giải quyết hồ sơ {code}"),
             Kind::Received => "đã được tiếp nhận",
             Kind::Supplement => "cần bổ sung giấy tờ",
             Kind::Refused => "bị từ chối tiếp nhận",
             Kind::Result => "đã có kết quả",
-            Kind::Apology => "thư xin lỗi và gia hạn",
-            Kind::Stopped => "thông báo dừng giải quyết",
-        }
+            Kind::Withdrawn => "đã được rút theo yêu cầu của người nộp",
+            Kind::ExtraTime => "được kéo dài thời hạn giải quyết theo quy định",
+        };
+        format!("Hồ sơ {code} {what}")
     }
 }
 
@@ -61,13 +71,35 @@ pub fn mail(kind: Kind, row: &DossierRow, d: &Details<'_>) -> NewMail {
         Ok(h) => h.0,
         Err(e) => {
             tracing::error!(error = %e, "e-mail template failed");
-            format!("Hồ sơ {} {}.", row.code, kind.subject())
+            format!("{}.", kind.subject(&row.code))
         }
     };
     NewMail {
         kind: kind.as_str().into(),
         recipient: row.applicant_email.clone(),
-        subject: format!("Hồ sơ {} {}", row.code, kind.subject()),
+        subject: kind.subject(&row.code),
         body_text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kind;
+
+    #[test]
+    fn subjects_name_the_letter_and_the_dossier() {
+        let code = "000.01.00.H31-261205-0001";
+        assert_eq!(
+            Kind::Apology.subject(code),
+            format!("Thư xin lỗi và hẹn lại ngày trả kết quả hồ sơ {code}")
+        );
+        assert_eq!(
+            Kind::Stopped.subject(code),
+            format!("Thông báo dừng giải quyết hồ sơ {code}")
+        );
+        assert_eq!(
+            Kind::Received.subject(code),
+            format!("Hồ sơ {code} đã được tiếp nhận")
+        );
     }
 }

@@ -368,6 +368,8 @@ pub struct DossierRow {
     pub version: i64,
     pub original_due_at: Option<i64>,
     pub extension_count: i64,
+    /// Working days of lawful extra time granted.
+    pub extra_working_days: i64,
     /// Hash of the last timeline event (the head of the dossier's chain).
     pub events_head: Option<String>,
 }
@@ -409,6 +411,7 @@ impl DossierRow {
             due_at: self.due_at,
             original_due_at: self.original_due_at,
             extension_count: self.extension_count,
+            extra_working_days: self.extra_working_days,
             assignee_id: self.assignee_id,
             unit: self.unit.clone(),
             supplement_count: self.supplement_count,
@@ -430,11 +433,16 @@ impl DossierRow {
     pub fn on_time(&self, now: i64) -> StoreResult<bool> {
         Ok(dvc_domain::workflow::on_time(&self.to_domain()?, now))
     }
+
+    /// On time, late, or waiting for a supplement (never late while the clock is stopped).
+    pub fn progress(&self, now: i64) -> StoreResult<dvc_domain::workflow::Progress> {
+        Ok(dvc_domain::workflow::progress(&self.to_domain()?, now))
+    }
 }
 
 const DOSSIER_COLUMNS: &str = "id, code, procedure_code, agency_code, status, applicant_name, applicant_email, applicant_phone, \
      applicant_id_number, answers, submitted_at, received_at, expected_at, due_at, updated_at, step, step_started_at, assignee_id, unit, \
-     supplement_count, paused_at, resume_status, finished_at, result_key, result_name, version, original_due_at, extension_count, events_head";
+     supplement_count, paused_at, resume_status, finished_at, result_key, result_name, version, original_due_at, extension_count, extra_working_days, events_head";
 
 pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>> {
     if !super::storable_key(code) {
@@ -666,13 +674,14 @@ pub async fn save(
         let r = sqlx::query(
             "UPDATE dossiers SET status = $3, step = $4, step_started_at = $5, assignee_id = $6, unit = $7, supplement_count = $8, \
              paused_at = $9, resume_status = $10, received_at = $11, due_at = $12, finished_at = $13, result_key = $14, result_name = $15, \
-             updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20 WHERE id = $1 AND version = $2",
+             updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20, extra_working_days = $21 \
+             WHERE id = $1 AND version = $2",
         )
         .bind(old.id).bind(old.version).bind(next.status.as_str()).bind(i64::try_from(next.step).unwrap_or(0)).bind(next.step_started_at)
         .bind(next.assignee_id).bind(&next.unit).bind(next.supplement_count).bind(next.paused_at)
         .bind(next.resume_status.map(DossierStatus::as_str)).bind(next.received_at).bind(next.due_at).bind(next.finished_at)
         .bind(&result_key).bind(&result_name).bind(updated_at).bind(next.version).bind(next.original_due_at)
-        .bind(next.extension_count).bind(&head)
+        .bind(next.extension_count).bind(&head).bind(next.extra_working_days)
         .execute(&mut *tx).await?;
         if r.rows_affected() != 1 {
             return Err(StoreError::Conflict(CONFLICT.into()));
@@ -757,6 +766,30 @@ impl EventRow {
             ))
         })
     }
+}
+
+/// Most rows of one register export.
+pub const REGISTER_LIMIT: i64 = 10_000;
+
+/// The dossiers of `agency` received in `[from_ms, to_ms)`, in order of receipt (the Sổ theo
+/// dõi hồ sơ), at most [`REGISTER_LIMIT`].
+pub async fn received_between(
+    db: &Db,
+    agency: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> StoreResult<Vec<DossierRow>> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE agency_code = $1 AND received_at >= $2 AND received_at < $3 \
+             ORDER BY received_at, id LIMIT $4"
+        )
+    });
+    let rows = db_run!(db, p => {
+        sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(SQL.as_str()))
+            .bind(agency).bind(from_ms).bind(to_ms).bind(REGISTER_LIMIT).fetch_all(p).await?
+    });
+    Ok(rows)
 }
 
 /// A page of a back-office queue.

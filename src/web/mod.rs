@@ -151,6 +151,10 @@ pub fn router(state: AppState) -> Router {
                 .post(portal::supplement::submit)
                 .layer(DefaultBodyLimit::max(MAX_DECLARATION_BODY)),
         )
+        .route(
+            "/ho-so/xem/{token}/rut-ho-so",
+            get(portal::withdraw::form).post(portal::withdraw::submit),
+        )
         .route("/healthz", get(health))
         .route("/static/{file}", get(templates::static_file))
         .merge(staff::router())

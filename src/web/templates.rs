@@ -28,6 +28,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "error.html",
     "status_block.html",
     "supplement.html",
+    "withdraw.html",
     "staff_base.html",
     "staff_login.html",
     "staff_queues.html",

@@ -1953,6 +1953,16 @@ async fn every_role_is_refused_every_action_it_may_not_perform() {
             .await;
         // A fresh dossier per role: the allowed actions of one role do not close it for the next.
         let code = app.submit_birth_registration().await;
+        // "Trình phê duyệt" and "Dừng xử lý" are the assignee's (or a leader's): the specialist's
+        // dossier is received and handed to them first, as the office does.
+        if role == Role::Specialist {
+            let desk = app
+                .official("desk@hongbang.gov.vn", Role::Reception, AGENCY)
+                .await;
+            let r = desk.act(&app, &code, "tiep-nhan", &[]).await;
+            assert_eq!(r.status().as_u16(), 303);
+            crate::one_stop::forward(&app, &desk, &code, "specialist@hongbang.gov.vn").await;
+        }
         for (slug, action) in ACTION_SLUGS {
             let before = snapshot(&app).await;
             let r = official

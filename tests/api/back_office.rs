@@ -744,6 +744,8 @@ async fn refuse_apologise_and_stop_send_letters_and_mails() {
         .await;
     assert_eq!(s, 200);
     assert!(pdf.starts_with("%PDF-"));
+    // Only the official holding the dossier (or a leader) stops it.
+    crate::one_stop::forward(&app, &reception, &b, "cv@hongbang.gov.vn").await;
     assert_eq!(
         specialist
             .act(

@@ -245,11 +245,17 @@ async fn result_upload_applies_the_same_checks() {
     let leader = app
         .official("lanhdao@hongbang.gov.vn", Role::Leader, AGENCY)
         .await;
-    for (who, action) in [
-        (&reception, "tiep-nhan"),
-        (&specialist, "trinh-phe-duyet"),
-        (&leader, "phe-duyet"),
-    ] {
+    assert_eq!(
+        reception
+            .act(&app, &code, "tiep-nhan", &[])
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    // Only the official holding the dossier submits it for approval.
+    crate::one_stop::forward(&app, &reception, &code, "chuyenvien@hongbang.gov.vn").await;
+    for (who, action) in [(&specialist, "trinh-phe-duyet"), (&leader, "phe-duyet")] {
         assert_eq!(
             who.act(&app, &code, action, &[]).await.status().as_u16(),
             303,

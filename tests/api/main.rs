@@ -21,6 +21,7 @@ mod lean_connections;
 mod mail;
 mod migrate_data;
 mod multinode;
+mod one_stop;
 mod overload;
 mod retention;
 mod s3;

@@ -159,6 +159,21 @@ pub struct ProcessingTime {
     /// Hour of the day (0–23) after which a receipt counts from the next working day, e.g. 15.
     #[serde(default)]
     pub cutoff_hour: Option<u8>,
+    /// Lawful variants of the time limit (e.g. when verification is needed): more working days
+    /// the officer may grant, with the legal ground. Granting one moves the appointment without
+    /// making the dossier late.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<ExtraTime>,
+}
+
+/// A lawful extension of a procedure's time limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraTime {
+    /// Working days added to the appointment (at most this many in total per dossier).
+    pub working_days: u32,
+    /// When it applies and on what legal ground, as the officer and the applicant read it.
+    pub reason: String,
 }
 
 /// A fee or charge (phí, lệ phí).
@@ -329,6 +344,18 @@ impl Procedure {
             && h > 23
         {
             return Err(bad("giờ chốt nhận hồ sơ phải từ 0 đến 23".into()));
+        }
+        for x in &self.processing_time.extra {
+            if x.working_days == 0 || x.working_days > 60 {
+                return Err(bad(
+                    "thời gian kéo dài theo quy định phải từ 1 đến 60 ngày làm việc".into(),
+                ));
+            }
+            if x.reason.trim().is_empty() {
+                return Err(bad(
+                    "mỗi trường hợp kéo dài thời hạn phải ghi rõ lý do, căn cứ".into(),
+                ));
+            }
         }
         Ok(())
     }

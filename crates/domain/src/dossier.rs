@@ -168,7 +168,7 @@ impl DossierStatus {
             DossierStatus::Done => "Đã trả kết quả",
             DossierStatus::Refused => "Từ chối tiếp nhận",
             DossierStatus::Stopped => "Dừng xử lý",
-            DossierStatus::Withdrawn => "Công dân đã rút hồ sơ",
+            DossierStatus::Withdrawn => "Đã rút hồ sơ theo yêu cầu của người nộp",
         }
     }
 
@@ -205,10 +205,12 @@ pub enum Action {
     Stop,
     Withdraw,
     ApologiseAndExtend,
+    /// A lawful extension of the time limit declared by the procedure (not lateness).
+    ExtraTime,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::Receive,
         Action::RequestSupplement,
         Action::Supplement,
@@ -221,6 +223,7 @@ impl Action {
         Action::Stop,
         Action::Withdraw,
         Action::ApologiseAndExtend,
+        Action::ExtraTime,
     ];
 
     /// The name stored in the event log and the audit trail.
@@ -238,6 +241,7 @@ impl Action {
             Action::Stop => "stop",
             Action::Withdraw => "withdraw",
             Action::ApologiseAndExtend => "apologise_and_extend",
+            Action::ExtraTime => "extra_time",
         }
     }
 
@@ -260,6 +264,7 @@ impl Action {
             Action::Stop => "Dừng xử lý",
             Action::Withdraw => "Rút hồ sơ",
             Action::ApologiseAndExtend => "Xin lỗi và gia hạn",
+            Action::ExtraTime => "Kéo dài thời hạn theo quy định",
         }
     }
 }
@@ -290,6 +295,7 @@ pub fn transition(from: DossierStatus, action: Action) -> Result<DossierStatus, 
             S::Stopped
         }
         (s, A::ApologiseAndExtend) if !s.is_closed() && s != S::Submitted => s,
+        (s @ (S::Received | S::Processing), A::ExtraTime) => s,
         (s, A::Withdraw) if !s.is_closed() && s != S::ResultReady => S::Withdrawn,
         _ => return Err(IllegalTransition { from, action }),
     };
@@ -476,6 +482,8 @@ mod transition_table {
             (S::Processing, A::Stop, S::Stopped),
             (S::AwaitingApproval, A::Stop, S::Stopped),
             (S::AwaitingSupplement, A::Stop, S::Stopped),
+            (S::Received, A::ExtraTime, S::Received),
+            (S::Processing, A::ExtraTime, S::Processing),
         ];
         for s in open_not_submitted {
             legal.push((s, A::ApologiseAndExtend, s));
@@ -502,6 +510,7 @@ mod transition_table {
             A::Stop,
             A::Withdraw,
             A::ApologiseAndExtend,
+            A::ExtraTime,
         ];
         for s in DossierStatus::ALL {
             for a in actions {

@@ -65,6 +65,63 @@ pub fn usage(
         .collect()
 }
 
+/// How a hand-over met its step's time (Mẫu 06, column "Kết quả giải quyết hồ sơ").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timeliness {
+    /// Handed over on a working day before the step's time ran out.
+    Early,
+    /// Handed over on the day the step's time runs out, within it.
+    OnTime,
+    /// Handed over after the step's time ran out.
+    Late,
+}
+
+impl Timeliness {
+    pub fn label(self) -> &'static str {
+        match self {
+            Timeliness::Early => "Trước hạn",
+            Timeliness::OnTime => "Đúng hạn",
+            Timeliness::Late => "Quá hạn",
+        }
+    }
+}
+
+/// Rates each hand-over: the end of segment `k` is a hand-over, rated by the office time its
+/// step has used up to then (paused time excluded) against the step's allotment: over it is
+/// late; with more time left than remains of that working day (`end_of_day` gives the office's
+/// closing on the day of an instant) it is early; otherwise on time. A segment the dossier
+/// spent waiting for the applicant is not rated (`None`).
+pub fn rate_handovers(
+    steps: &[WorkflowStep],
+    budget_secs: i64,
+    segments: &[Segment],
+    office_secs: impl Fn(i64, i64) -> i64,
+    end_of_day: impl Fn(i64) -> i64,
+) -> Vec<Option<Timeliness>> {
+    let mut used = vec![0i64; steps.len().max(1)];
+    segments
+        .iter()
+        .map(|seg| {
+            if seg.paused {
+                return None;
+            }
+            let i = seg.step.min(used.len() - 1);
+            used[i] += office_secs(seg.from_ms, seg.to_ms);
+            let share = steps.get(i).map_or(100, |s| s.share_percent);
+            let allotted = budget_secs.saturating_mul(i64::from(share)) / 100;
+            let left = allotted - used[i];
+            Some(if left < 0 {
+                Timeliness::Late
+            } else if left > office_secs(seg.to_ms, end_of_day(seg.to_ms)) {
+                Timeliness::Early
+            } else {
+                Timeliness::OnTime
+            })
+        })
+        .collect()
+}
+
 /// "2 giờ 30 phút", "3 ngày 1 giờ" (a day being `day_secs` of office time).
 pub fn format_office_time(secs: i64, day_secs: i64) -> String {
     let secs = secs.max(0);
@@ -145,5 +202,43 @@ mod tests {
             format_office_time(28800 + 3600 * 2 + 60 * 5, 28800),
             "1 ngày 2 giờ 5 phút"
         );
+    }
+
+    #[test]
+    fn hand_overs_are_early_on_time_or_late_against_their_step() {
+        // Office time is plain time here; a "day" ends at the next multiple of 1000.
+        let office = |a: i64, b: i64| (b - a).max(0);
+        let end_of_day = |t: i64| (t / 1000 + 1) * 1000;
+        let seg = |step, from_ms, to_ms, paused| Segment {
+            step,
+            from_ms,
+            to_ms,
+            paused,
+        };
+        // Budget 10 000: Tiếp nhận 1 000, Thụ lý 6 000, Phê duyệt 2 000, Trả kết quả 1 000.
+        let rated = rate_handovers(
+            &steps(),
+            10_000,
+            &[
+                seg(0, 0, 100, false),       // 900 left, 900 left of the day: on time
+                seg(1, 100, 1_500, false),   // 4 600 left past the day: early
+                seg(1, 1_500, 3_000, true),  // with the applicant: not rated
+                seg(1, 3_000, 7_700, false), // 6 100 used of 6 000: late
+                seg(2, 7_700, 7_800, false), // 1 900 left, 200 of the day: early
+            ],
+            office,
+            end_of_day,
+        );
+        assert_eq!(
+            rated,
+            [
+                Some(Timeliness::OnTime),
+                Some(Timeliness::Early),
+                None,
+                Some(Timeliness::Late),
+                Some(Timeliness::Early),
+            ]
+        );
+        assert_eq!(Timeliness::Early.label(), "Trước hạn");
     }
 }

@@ -52,6 +52,7 @@ impl Role {
                     | A::Forward
                     | A::ReturnResult
                     | A::ApologiseAndExtend
+                    | A::ExtraTime
             ),
             Role::Specialist => matches!(
                 action,
@@ -60,6 +61,7 @@ impl Role {
                     | A::SubmitForApproval
                     | A::Stop
                     | A::ApologiseAndExtend
+                    | A::ExtraTime
             ),
             Role::Leader => matches!(
                 action,
@@ -156,7 +158,7 @@ mod tests {
     fn every_status_action_pair_is_decided() {
         use Action as A;
         use DossierStatus as S;
-        const ACTIONS: [Action; 12] = [
+        const ACTIONS: [Action; 13] = [
             A::Receive,
             A::RequestSupplement,
             A::Supplement,
@@ -169,6 +171,7 @@ mod tests {
             A::Stop,
             A::Withdraw,
             A::ApologiseAndExtend,
+            A::ExtraTime,
         ];
         let open_after_receipt = [
             S::Received,
@@ -200,6 +203,8 @@ mod tests {
             (S::Processing, A::Withdraw, S::Withdrawn),
             (S::AwaitingSupplement, A::Withdraw, S::Withdrawn),
             (S::AwaitingApproval, A::Withdraw, S::Withdrawn),
+            (S::Received, A::ExtraTime, S::Received),
+            (S::Processing, A::ExtraTime, S::Processing),
         ];
         for s in open_after_receipt {
             legal.push((s, A::ApologiseAndExtend, s));

@@ -34,6 +34,8 @@ pub struct Dossier {
     pub original_due_at: Option<i64>,
     /// Apologies with a new appointment issued so far.
     pub extension_count: i64,
+    /// Working days of lawful extra time granted so far (moves both appointments).
+    pub extra_working_days: i64,
     pub assignee_id: Option<i64>,
     /// Name of the unit holding the dossier.
     pub unit: Option<String>,
@@ -115,6 +117,11 @@ pub enum Command {
     Withdraw {
         reason: Option<String>,
     },
+    /// Grants the procedure's lawful extra time number `variant` (see [`Rules::extra_time`]).
+    GrantExtraTime {
+        variant: usize,
+        note: Option<String>,
+    },
 }
 
 impl Command {
@@ -132,6 +139,7 @@ impl Command {
             Command::Stop { .. } => Action::Stop,
             Command::Supplement { .. } => Action::Supplement,
             Command::Withdraw { .. } => Action::Withdraw,
+            Command::GrantExtraTime { .. } => Action::ExtraTime,
         }
     }
 }
@@ -148,6 +156,8 @@ pub struct Rules<'a> {
     pub max_extensions: u32,
     /// Name of the receiving agency (the unit that holds a received dossier).
     pub agency_name: &'a str,
+    /// The procedure's lawful variants of its time limit.
+    pub extra_time: &'a [crate::catalog::ExtraTime],
 }
 
 /// Why a command was refused; the message is shown as it is.
@@ -199,6 +209,9 @@ pub enum EventKind {
         /// The clock stops (only once received).
         #[serde(default)]
         paused: bool,
+        /// A second (or later) request: the dossier counts as late (QĐ 766/QĐ-TTg).
+        #[serde(default)]
+        counts_as_late: bool,
     },
     Supplement {
         #[serde(default)]
@@ -252,6 +265,22 @@ pub enum EventKind {
         #[serde(default)]
         reason: Option<String>,
     },
+    /// Lawful extra time: both appointments move; not lateness.
+    ExtraTime {
+        #[serde(default)]
+        working_days: u32,
+        /// The legal ground, from the procedure.
+        #[serde(default)]
+        reason: String,
+        #[serde(default)]
+        note: Option<String>,
+        #[serde(default)]
+        previous_due_at: Option<i64>,
+        #[serde(default)]
+        due_at: i64,
+        #[serde(default)]
+        original_due_at: Option<i64>,
+    },
 }
 
 impl EventKind {
@@ -279,6 +308,7 @@ impl EventKind {
             EventKind::ApologiseAndExtend { .. } => Action::ApologiseAndExtend,
             EventKind::Stop { .. } => Action::Stop,
             EventKind::Withdraw { .. } => Action::Withdraw,
+            EventKind::ExtraTime { .. } => Action::ExtraTime,
         })
     }
 
@@ -289,9 +319,42 @@ impl EventKind {
             | EventKind::Refuse { reason }
             | EventKind::SendBack { reason, .. }
             | EventKind::ApologiseAndExtend { reason, .. }
-            | EventKind::Stop { reason } => Some(reason),
+            | EventKind::Stop { reason }
+            | EventKind::ExtraTime { reason, .. } => Some(reason),
             EventKind::Withdraw { reason } => reason.as_deref(),
             _ => None,
+        }
+    }
+
+    /// The fixed text the public status (lookup by code, public API) shows for this event: no
+    /// reason, note, file name or other personal data, which only the private link, the e-mail
+    /// and the back office show (see [`EventKind::note`]).
+    pub fn public_text(&self) -> &'static str {
+        match self {
+            EventKind::File { .. } => "Hồ sơ đã được nộp trực tuyến",
+            EventKind::Receive { .. } => "Hồ sơ đã được tiếp nhận",
+            EventKind::RequestSupplement { .. } => {
+                "Cơ quan yêu cầu bổ sung hồ sơ; chi tiết đã gửi tới người nộp"
+            }
+            EventKind::Supplement { .. } => "Người nộp đã bổ sung hồ sơ",
+            EventKind::Refuse { .. } => {
+                "Cơ quan từ chối tiếp nhận hồ sơ; lý do đã gửi tới người nộp"
+            }
+            EventKind::Forward { .. } => "Hồ sơ được chuyển xử lý",
+            EventKind::SubmitForApproval { .. } => "Hồ sơ được trình lãnh đạo phê duyệt",
+            EventKind::Approve {} => "Lãnh đạo đã phê duyệt kết quả",
+            EventKind::SendBack { .. } => "Lãnh đạo trả lại hồ sơ để xử lý tiếp",
+            EventKind::ReturnResult { .. } => "Đã trả kết quả",
+            EventKind::ApologiseAndExtend { .. } => {
+                "Cơ quan xin lỗi và hẹn lại ngày trả kết quả; văn bản đã gửi tới người nộp"
+            }
+            EventKind::Stop { .. } => {
+                "Cơ quan dừng giải quyết hồ sơ; căn cứ, lý do đã gửi tới người nộp"
+            }
+            EventKind::Withdraw { .. } => "Đã rút hồ sơ theo yêu cầu của người nộp",
+            EventKind::ExtraTime { .. } => {
+                "Thời hạn giải quyết được kéo dài theo quy định của thủ tục; ngày hẹn mới đã gửi tới người nộp"
+            }
         }
     }
 
@@ -309,10 +372,18 @@ impl EventKind {
                 format_vn_datetime(*due_at)
             ),
             EventKind::RequestSupplement {
-                reason, missing, ..
+                reason,
+                missing,
+                counts_as_late,
+                ..
             } => format!(
-                "Yêu cầu công dân bổ sung: {}. Lý do: {reason}",
-                missing.join("; ")
+                "Yêu cầu công dân bổ sung: {}. Lý do: {reason}{}",
+                missing.join("; "),
+                if *counts_as_late {
+                    " (Yêu cầu bổ sung từ lần thứ hai: hồ sơ được tính là trễ hạn theo QĐ 766/QĐ-TTg.)"
+                } else {
+                    ""
+                }
             ),
             EventKind::Supplement { files, .. } => format!(
                 "Công dân đã bổ sung hồ sơ trực tuyến: {}.",
@@ -342,7 +413,23 @@ impl EventKind {
                 format_vn_datetime(*new_due_at)
             ),
             EventKind::Stop { reason } => format!("Dừng giải quyết. Căn cứ, lý do: {reason}"),
-            EventKind::Withdraw { .. } => "Đã rút hồ sơ theo yêu cầu của người nộp.".into(),
+            EventKind::ExtraTime {
+                working_days,
+                reason,
+                note,
+                due_at,
+                ..
+            } => format!(
+                "Kéo dài thời hạn giải quyết thêm {working_days} ngày làm việc theo quy định ({reason}); ngày hẹn trả kết quả mới {}.{}",
+                format_vn_datetime(*due_at),
+                note.as_deref()
+                    .map(|n| format!(" Ghi chú: {n}"))
+                    .unwrap_or_default()
+            ),
+            EventKind::Withdraw { reason } => match reason {
+                Some(r) => format!("Đã rút hồ sơ theo yêu cầu của người nộp. Lý do: {r}"),
+                None => "Đã rút hồ sơ theo yêu cầu của người nộp.".into(),
+            },
         }
     }
 }
@@ -360,6 +447,7 @@ pub fn file(now: i64, expected_at: Option<i64>) -> (Dossier, Event) {
         due_at: None,
         original_due_at: None,
         extension_count: 0,
+        extra_working_days: 0,
         assignee_id: None,
         unit: None,
         supplement_count: 0,
@@ -395,6 +483,28 @@ pub fn may(actor: Actor, action: Action) -> bool {
     }
 }
 
+/// Actions only the official handling the dossier (its assignee) or a leader may take.
+pub fn needs_assignee(action: Action) -> bool {
+    matches!(action, Action::SubmitForApproval | Action::Stop)
+}
+
+/// Whether `actor` may take `action` on this dossier as far as who holds it goes: "Trình phê
+/// duyệt" and "Dừng xử lý" only by its assignee or a leader.
+pub fn check_assignee(d: &Dossier, actor: Actor, action: Action) -> Result<(), Refusal> {
+    match actor {
+        Actor::Staff { id, role }
+            if needs_assignee(action) && role != Role::Leader && d.assignee_id != Some(id) =>
+        {
+            Err(Refusal::NotAllowed(format!(
+                "Chỉ người đang được giao xử lý hồ sơ hoặc lãnh đạo được thực hiện thao tác “{}”. \
+                 Đề nghị người được giao hoặc lãnh đạo thực hiện, hoặc chuyển hồ sơ cho bạn trước.",
+                action.label()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Decides what `cmd` by `actor` does to `d` at `now`: the events to record, or why not.
 pub fn decide(
     d: &Dossier,
@@ -418,6 +528,7 @@ pub fn decide(
         }));
     }
     let to = transition(d.status, action)?;
+    check_assignee(d, actor, action)?;
     let kind = match cmd {
         Command::Receive => EventKind::Receive {
             due_at: rules.deadline.due(now),
@@ -442,6 +553,7 @@ pub fn decide(
                 reason,
                 missing,
                 paused: d.status != DossierStatus::Submitted,
+                counts_as_late: d.supplement_count >= 1,
             }
         }
         Command::Refuse { reason } => EventKind::Refuse {
@@ -539,6 +651,45 @@ pub fn decide(
                 files: files.clone(),
                 note: note.clone(),
                 due_at,
+            }
+        }
+        Command::GrantExtraTime { variant, note } => {
+            let Some(x) = rules.extra_time.get(*variant) else {
+                return Err(Refusal::Invalid(
+                    "Thủ tục này không có trường hợp kéo dài thời hạn đã chọn. Chọn lại trong danh sách."
+                        .into(),
+                ));
+            };
+            let most = rules
+                .extra_time
+                .iter()
+                .map(|x| i64::from(x.working_days))
+                .max()
+                .unwrap_or(0);
+            if d.extra_working_days + i64::from(x.working_days) > most {
+                return Err(Refusal::Invalid(format!(
+                    "Hồ sơ đã được kéo dài {} ngày làm việc; thủ tục chỉ cho phép kéo dài tối đa {most} ngày làm việc. Nếu vẫn chậm, dùng “Xin lỗi và gia hạn”.",
+                    d.extra_working_days
+                )));
+            }
+            let Some(due) = d.due_at else {
+                return Err(Refusal::Invalid(
+                    "Hồ sơ chưa có ngày hẹn trả kết quả: tiếp nhận hồ sơ trước.".into(),
+                ));
+            };
+            EventKind::ExtraTime {
+                working_days: x.working_days,
+                reason: x.reason.clone(),
+                note: note
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string),
+                previous_due_at: Some(due),
+                due_at: rules.deadline.add_working_days(due, x.working_days),
+                original_due_at: d
+                    .original_due_at
+                    .map(|o| rules.deadline.add_working_days(o, x.working_days)),
             }
         }
         Command::Withdraw { reason } => EventKind::Withdraw {
@@ -639,6 +790,18 @@ pub fn evolve(d: &Dossier, e: &Event) -> Dossier {
             n.due_at = Some(*new_due_at);
             n.extension_count += 1;
         }
+        EventKind::ExtraTime {
+            working_days,
+            due_at,
+            original_due_at,
+            ..
+        } => {
+            // Lawful extra time is not lateness: the appointment on-time status is judged
+            // against moves too.
+            n.due_at = Some(*due_at);
+            n.original_due_at = original_due_at.or(Some(*due_at));
+            n.extra_working_days += i64::from(*working_days);
+        }
     }
     n
 }
@@ -646,12 +809,60 @@ pub fn evolve(d: &Dossier, e: &Event) -> Dossier {
 /// Whether the dossier is (or finished) on time (QĐ 766 operational rule): judged against the
 /// appointment given at reception (moved only by lawful pauses), and a second supplement request
 /// makes it late.
+///
+/// The clock stops while the dossier waits for a supplement: it is judged at the moment the
+/// clock stopped, so time passing while paused never makes it late. Waiting for a supplement
+/// before reception, no appointment runs yet: only the supplement count counts.
 pub fn on_time(d: &Dossier, now: i64) -> bool {
-    crate::dossier::on_time(
-        d.original_due_at.or(d.due_at).or(d.expected_at),
-        d.finished_at.unwrap_or(now),
-        d.supplement_count,
-    )
+    let due = d.original_due_at.or(d.due_at).or(d.expected_at);
+    let (due, at) = match (d.finished_at, d.paused_at) {
+        (Some(f), _) => (due, f),
+        (None, Some(p)) => (due, p),
+        (None, None) if d.status == DossierStatus::AwaitingSupplement => (None, now),
+        (None, None) => (due, now),
+    };
+    crate::dossier::on_time(due, at, d.supplement_count)
+}
+
+/// Where a dossier stands against its appointment, as the status page, the API and the back
+/// office show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Progress {
+    OnTime,
+    Late,
+    /// Waiting for the applicant: the clock is stopped, never shown as late.
+    AwaitingSupplement,
+}
+
+impl Progress {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Progress::OnTime => "on_time",
+            Progress::Late => "late",
+            Progress::AwaitingSupplement => "awaiting_supplement",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Progress::OnTime => "Trong hạn",
+            Progress::Late => "Quá hạn",
+            Progress::AwaitingSupplement => "Chờ bổ sung",
+        }
+    }
+}
+
+/// The progress of `d` at `now`: "Chờ bổ sung" while waiting for the applicant, else on time or
+/// late by [`on_time`].
+pub fn progress(d: &Dossier, now: i64) -> Progress {
+    if d.status == DossierStatus::AwaitingSupplement {
+        Progress::AwaitingSupplement
+    } else if on_time(d, now) {
+        Progress::OnTime
+    } else {
+        Progress::Late
+    }
 }
 
 #[cfg(test)]
@@ -662,6 +873,14 @@ mod tests {
 
     const T0: i64 = 1_780_000_000_000; // 2026-05-28
 
+    static EXTRA: std::sync::LazyLock<Vec<crate::catalog::ExtraTime>> =
+        std::sync::LazyLock::new(|| {
+            vec![crate::catalog::ExtraTime {
+                working_days: 5,
+                reason: "Cần xác minh".into(),
+            }]
+        });
+
     fn rules_with<'a>(policy: &'a DeadlinePolicy<'a>) -> Rules<'a> {
         Rules {
             deadline: policy,
@@ -669,6 +888,7 @@ mod tests {
             electronic_result_required: false,
             max_extensions: 1,
             agency_name: "UBND xã",
+            extra_time: &EXTRA,
         }
     }
 
@@ -805,11 +1025,183 @@ mod tests {
     }
 
     #[test]
+    fn a_paused_clock_never_makes_a_dossier_late_and_a_second_request_does() {
+        let (d, _) = file(T0, None);
+        let d = run(&d, Command::Receive, staff(Role::Reception, 1), T0).expect("receive");
+        let due = d.due_at.unwrap_or(0);
+        let ask = |d: &Dossier, at: i64| {
+            run(
+                d,
+                Command::RequestSupplement {
+                    reason: "Thiếu giấy".into(),
+                    missing: vec!["Tờ khai".into()],
+                },
+                staff(Role::Reception, 1),
+                at,
+            )
+        };
+        let asked = ask(&d, T0 + 1000).expect("request");
+        // Long after the appointment, still waiting: not late, and shown as waiting.
+        let later = due + 30 * 86_400_000;
+        assert!(on_time(&asked, later));
+        assert_eq!(progress(&asked, later), Progress::AwaitingSupplement);
+        // Before reception, too.
+        let (fresh, _) = file(T0, Some(T0 + 86_400_000));
+        let early = ask(&fresh, T0 + 1).expect("request before reception");
+        assert!(on_time(&early, later));
+        // Supplemented, then asked again: allowed, marked, and late by QĐ 766.
+        let back = run(
+            &asked,
+            Command::Supplement {
+                files: vec!["a.pdf".into()],
+                note: String::new(),
+            },
+            Actor::Citizen,
+            T0 + 2000,
+        )
+        .expect("supplement");
+        assert!(on_time(&back, T0 + 3000));
+        let cal = WorkingCalendar::shipped();
+        let policy = DeadlinePolicy::new(&cal, WorkWeek::default(), DeadlineRule::days(3));
+        let second = decide(
+            &back,
+            &Command::RequestSupplement {
+                reason: "Lần hai".into(),
+                missing: vec!["Tờ khai".into()],
+            },
+            staff(Role::Reception, 1),
+            &rules_with(&policy),
+            T0 + 4000,
+        )
+        .expect("second request");
+        assert!(matches!(
+            second[0].kind,
+            EventKind::RequestSupplement {
+                counts_as_late: true,
+                ..
+            }
+        ));
+        assert!(second[0].kind.note().contains("QĐ 766"));
+        let again = evolve(&back, &second[0]);
+        assert!(!on_time(&again, T0 + 5000));
+        assert_eq!(progress(&again, T0 + 5000), Progress::AwaitingSupplement);
+    }
+
+    #[test]
+    fn only_the_assignee_or_a_leader_submits_for_approval_or_stops() {
+        let (d, _) = file(T0, None);
+        let d = run(&d, Command::Receive, staff(Role::Reception, 1), T0).expect("receive");
+        let leader = Assignee {
+            title: "Chủ tịch".into(),
+            ..person(9, Role::Leader)
+        };
+        let submit = || Command::SubmitForApproval {
+            to: Some(leader.clone()),
+            note: None,
+        };
+        let stop = || Command::Stop {
+            reason: "Căn cứ".into(),
+        };
+        // Nobody holds it yet: no specialist may, a leader may.
+        assert!(matches!(
+            run(&d, submit(), staff(Role::Specialist, 2), T0 + 1),
+            Err(Refusal::NotAllowed(_))
+        ));
+        assert!(run(&d, stop(), staff(Role::Leader, 9), T0 + 1).is_ok());
+        let held = run(
+            &d,
+            Command::Forward {
+                to: Some(person(2, Role::Specialist)),
+                note: None,
+            },
+            staff(Role::Reception, 1),
+            T0 + 2,
+        )
+        .expect("forward");
+        for cmd in [submit(), stop()] {
+            assert!(matches!(
+                run(&held, cmd.clone(), staff(Role::Specialist, 3), T0 + 3),
+                Err(Refusal::NotAllowed(_))
+            ));
+            assert!(run(&held, cmd, staff(Role::Specialist, 2), T0 + 3).is_ok());
+        }
+        // A leader stops a dossier held by someone else (and by role never submits).
+        assert!(run(&held, stop(), staff(Role::Leader, 8), T0 + 3).is_ok());
+    }
+
+    #[test]
+    fn lawful_extra_time_is_not_lateness_and_an_apology_is() {
+        let (d, _) = file(T0, None);
+        let d = run(&d, Command::Receive, staff(Role::Reception, 1), T0).expect("receive");
+        let due = d.due_at.unwrap_or(0);
+        let extra = run(
+            &d,
+            Command::GrantExtraTime {
+                variant: 0,
+                note: Some("Xác minh nơi cư trú".into()),
+            },
+            staff(Role::Specialist, 2),
+            T0 + 1,
+        )
+        .expect("extra time");
+        let new_due = extra.due_at.unwrap_or(0);
+        assert!(new_due > due + 4 * 86_400_000, "five working days later");
+        assert_eq!(extra.original_due_at, extra.due_at);
+        assert_eq!(extra.extra_working_days, 5);
+        let apology = run(
+            &d,
+            Command::ApologiseAndExtend {
+                reason: "Chậm".into(),
+                new_due_at: new_due,
+            },
+            staff(Role::Specialist, 2),
+            T0 + 1,
+        )
+        .expect("apology");
+        assert_eq!(apology.due_at, extra.due_at);
+        // Finished between the old and the new appointment: on time with lawful extra time,
+        // late after an apology.
+        let between = due + 3_600_000;
+        assert!(on_time(&extra, between));
+        assert!(!on_time(&apology, between));
+        // Granted once up to the procedure's most; an unknown variant is refused.
+        for (dossier, variant) in [(&extra, 0), (&d, 7)] {
+            assert!(matches!(
+                run(
+                    dossier,
+                    Command::GrantExtraTime {
+                        variant,
+                        note: None
+                    },
+                    staff(Role::Specialist, 2),
+                    T0 + 2,
+                ),
+                Err(Refusal::Invalid(_))
+            ));
+        }
+        // Not before reception, and not by a leader.
+        let (fresh, _) = file(T0, None);
+        let cmd = Command::GrantExtraTime {
+            variant: 0,
+            note: None,
+        };
+        assert!(matches!(
+            run(&fresh, cmd.clone(), staff(Role::Reception, 1), T0),
+            Err(Refusal::State(_))
+        ));
+        assert!(matches!(
+            run(&d, cmd, staff(Role::Leader, 3), T0),
+            Err(Refusal::NotAllowed(_))
+        ));
+    }
+
+    #[test]
     fn event_kinds_round_trip_as_json_and_read_old_rows() {
         let k = EventKind::RequestSupplement {
             reason: "r".into(),
             missing: vec!["m".into()],
             paused: true,
+            counts_as_late: false,
         };
         let json = serde_json::to_string(&k).expect("json");
         assert!(json.contains("\"action\":\"request_supplement\""));
@@ -821,6 +1213,53 @@ mod tests {
         }))
         .expect("old row");
         assert!(matches!(old, EventKind::ApologiseAndExtend { .. }));
+    }
+
+    #[test]
+    fn public_texts_carry_nothing_anyone_wrote() {
+        let secret = "Nguyễn Văn A, CCCD 001090012345";
+        let kinds = [
+            EventKind::RequestSupplement {
+                reason: secret.into(),
+                missing: vec![secret.into()],
+                paused: true,
+                counts_as_late: true,
+            },
+            EventKind::Supplement {
+                files: vec![secret.into()],
+                note: secret.into(),
+                due_at: None,
+            },
+            EventKind::Refuse {
+                reason: secret.into(),
+            },
+            EventKind::Forward {
+                assignee: None,
+                note: Some(secret.into()),
+            },
+            EventKind::SendBack {
+                assignee: None,
+                reason: secret.into(),
+            },
+            EventKind::ApologiseAndExtend {
+                reason: secret.into(),
+                previous_due_at: None,
+                new_due_at: T0,
+            },
+            EventKind::Stop {
+                reason: secret.into(),
+            },
+            EventKind::Withdraw {
+                reason: Some(secret.into()),
+            },
+        ];
+        for k in kinds {
+            if !matches!(k, EventKind::Forward { .. }) {
+                assert!(k.note().contains("Nguyễn Văn A"), "{k:?}");
+            }
+            assert!(!k.public_text().contains("Nguyễn Văn A"), "{k:?}");
+            assert!(!k.public_text().is_empty());
+        }
     }
 
     fn any_role() -> impl Strategy<Value = Role> {
@@ -864,6 +1303,10 @@ mod tests {
                 }
             }),
             Just(Command::Withdraw { reason: None }),
+            (0usize..2).prop_map(|variant| Command::GrantExtraTime {
+                variant,
+                note: None
+            }),
         ]
     }
 
@@ -887,6 +1330,23 @@ mod tests {
             prop_assert!(o <= due);
         }
         prop_assert!(d.extension_count <= 1);
+        prop_assert!(
+            d.extra_working_days <= 5,
+            "more lawful extra time than the procedure allows"
+        );
+        // While waiting for the applicant the clock is stopped: time passing changes nothing,
+        // and the dossier is shown as waiting, never as late.
+        if d.status == S::AwaitingSupplement {
+            prop_assert_eq!(on_time(d, T0), on_time(d, T0 + 400 * 86_400_000));
+            prop_assert_eq!(
+                progress(d, T0 + 400 * 86_400_000),
+                Progress::AwaitingSupplement
+            );
+        }
+        // A second supplement request always counts as late (QĐ 766).
+        if d.supplement_count > 1 {
+            prop_assert!(!on_time(d, T0));
+        }
         Ok(())
     }
 
@@ -907,6 +1367,11 @@ mod tests {
                 match decide(&d, &cmd, actor, &rules, now) {
                     Ok(events) => {
                         prop_assert!(!before.status.is_closed(), "a closed dossier accepted {:?}", cmd);
+                        if let Actor::Staff { id, role } = actor
+                            && needs_assignee(cmd.action())
+                        {
+                            prop_assert!(role == Role::Leader || before.assignee_id == Some(id));
+                        }
                         prop_assert_eq!(events.len(), 1);
                         for e in &events {
                             d = evolve(&d, e);
@@ -919,6 +1384,18 @@ mod tests {
                         // at least nothing, and never before the pause.
                         if let (EventKind::Supplement { .. }, Some(old), Some(new)) = (&events[0].kind, before.due_at, d.due_at) {
                             prop_assert!(new >= old);
+                        }
+                        // Lawful extra time moves both appointments later; an apology only the
+                        // one in force.
+                        match &events[0].kind {
+                            EventKind::ExtraTime { .. } => {
+                                prop_assert!(d.due_at > before.due_at);
+                                prop_assert!(d.original_due_at > before.original_due_at);
+                            }
+                            EventKind::ApologiseAndExtend { .. } => {
+                                prop_assert_eq!(d.original_due_at, before.original_due_at);
+                            }
+                            _ => {}
                         }
                     }
                     Err(_) => prop_assert_eq!(&d, &before),

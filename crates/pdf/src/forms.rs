@@ -3,7 +3,9 @@
 //! available.
 
 use crate::layout::{Align, BODY, Column, Flow, Signature, Span, bold, fill_in, regular};
-use crate::{Document, DocumentRow, DossierInfo, Handover, PdfError, form_number, title};
+use crate::{
+    Document, DocumentRow, DossierInfo, Handover, PdfError, RegisterRow, form_number, title,
+};
 
 /// Side of the printed QR code, quiet zone included (about 32 mm).
 const QR_SIDE: f32 = 90.0;
@@ -12,6 +14,16 @@ const HEAD_HINT: &str = "(Ký, ghi rõ họ tên và đóng dấu)";
 
 pub(crate) fn render(doc: &Document) -> Result<Vec<u8>, PdfError> {
     let mut flow = Flow::new()?;
+    if let Document::Register {
+        header,
+        period,
+        rows,
+    } = doc
+    {
+        flow.admin_header(header, form_number(doc));
+        register(&mut flow, period, rows);
+        return flow.finish(&format!("{} – {period}", title(doc)), period);
+    }
     let (header, dossier) = match doc {
         Document::Receipt {
             header, dossier, ..
@@ -31,6 +43,7 @@ pub(crate) fn render(doc: &Document) -> Result<Vec<u8>, PdfError> {
         | Document::ControlSlip {
             header, dossier, ..
         } => (header, dossier),
+        Document::Register { .. } => return Err(PdfError::Pdf("unreachable".into())),
     };
     flow.admin_header(header, form_number(doc));
     match doc {
@@ -98,6 +111,7 @@ pub(crate) fn render(doc: &Document) -> Result<Vec<u8>, PdfError> {
             handovers,
             ..
         } => control_slip(&mut flow, dossier, received_at, due_at, handovers),
+        Document::Register { .. } => {}
     }
     let code = dossier.code.trim();
     let footer = if code.is_empty() {
@@ -486,4 +500,50 @@ fn control_slip(
         rows.push(vec![String::new(); columns.len()]);
     }
     flow.table(&columns, &rows, BODY - 2.0);
+}
+
+/// Mẫu số 07: Sổ theo dõi hồ sơ, one row per dossier received in the period.
+fn register(flow: &mut Flow, period: &str, rows: &[RegisterRow]) {
+    flow.title("SỔ THEO DÕI HỒ SƠ", &[regular(period)]);
+    let column = |title, width, align| Column {
+        title,
+        width,
+        align,
+    };
+    let columns = [
+        column("STT", 0.05, Align::Center),
+        column("Mã hồ sơ", 0.13, Align::Left),
+        column("Tên thủ tục hành chính", 0.13, Align::Left),
+        column("Tên, số điện thoại người nộp", 0.12, Align::Left),
+        column("Ngày tiếp nhận", 0.09, Align::Center),
+        column("Ngày hẹn trả kết quả", 0.09, Align::Center),
+        column("Chuyển hồ sơ đến bộ phận giải quyết", 0.1, Align::Center),
+        column("Nhận kết quả từ bộ phận giải quyết", 0.1, Align::Center),
+        column("Trả kết quả cho tổ chức, cá nhân", 0.09, Align::Center),
+        column("Ghi chú", 0.1, Align::Left),
+    ];
+    let mut table: Vec<Vec<String>> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            vec![
+                (i + 1).to_string(),
+                r.code.clone(),
+                r.procedure_name.clone(),
+                r.applicant.clone(),
+                r.received_at.clone(),
+                r.due_at.clone(),
+                r.forwarded_at.clone(),
+                r.result_at.clone(),
+                r.returned_at.clone(),
+                r.note.clone(),
+            ]
+        })
+        .collect();
+    if table.is_empty() {
+        let mut empty = vec![String::new(); columns.len()];
+        empty[1] = "Không có hồ sơ nào được tiếp nhận trong khoảng thời gian này.".into();
+        table.push(empty);
+    }
+    flow.table(&columns, &table, BODY - 3.0);
 }

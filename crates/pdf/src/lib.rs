@@ -11,11 +11,12 @@
 //! | [`Document::ApologyExtension`] | Mẫu số 04 Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết |
 //! | [`Document::StopNotice`] | Mẫu số 05 Thông báo dừng giải quyết hồ sơ |
 //! | [`Document::ControlSlip`] | Mẫu số 06 Phiếu kiểm soát quá trình giải quyết hồ sơ |
+//! | [`Document::Register`] | Mẫu số 07 Sổ theo dõi hồ sơ (the pages of a period) |
 //!
 //! The official body text of the TT 03/2025 forms was not available when this was written; the
 //! body fields follow the consensus of several provincial one-stop implementations (see
 //! the team's research notes on TT 03/2025/TT-VPCP). Mẫu số 07 (Sổ theo dõi hồ sơ) is a register,
-//! not a document handed out, and is not rendered here.
+//! not a document handed out: it is rendered as the pages of a period, one row per dossier.
 //!
 //! **Paper size.** Every document is laid out on A4 portrait. TT 01/2018 designed forms 01–05
 //! for A5; A4 is what offices print on and keeps long tables readable.
@@ -68,6 +69,31 @@ pub struct Handover {
     /// "Trước hạn", "Đúng hạn", "Quá hạn" or "" when the step is still open.
     pub result: String,
     /// Ghi chú.
+    pub note: String,
+}
+
+/// One dossier in the Sổ theo dõi hồ sơ (Mẫu số 07).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegisterRow {
+    /// Mã hồ sơ.
+    pub code: String,
+    /// Tên thủ tục hành chính.
+    pub procedure_name: String,
+    /// Tên, số điện thoại của người nộp.
+    pub applicant: String,
+    /// Cơ quan chủ trì giải quyết.
+    pub agency: String,
+    /// Ngày, giờ tiếp nhận.
+    pub received_at: String,
+    /// Ngày hẹn trả kết quả.
+    pub due_at: String,
+    /// Ngày chuyển hồ sơ đến bộ phận giải quyết.
+    pub forwarded_at: String,
+    /// Ngày nhận kết quả từ bộ phận giải quyết (phê duyệt).
+    pub result_at: String,
+    /// Ngày trả kết quả cho tổ chức, cá nhân.
+    pub returned_at: String,
+    /// Ghi chú (trạng thái, tiến độ).
     pub note: String,
 }
 
@@ -184,6 +210,15 @@ pub enum Document {
         /// One row per hand-over, in order.
         handovers: Vec<Handover>,
     },
+    /// Mẫu số 07: Sổ theo dõi hồ sơ, the dossiers received in a period.
+    Register {
+        /// Header block.
+        header: Header,
+        /// The period, e.g. "Từ ngày 01/12/2026 đến ngày 31/12/2026".
+        period: String,
+        /// One row per dossier, in order of receipt.
+        rows: Vec<RegisterRow>,
+    },
 }
 
 /// Why a document could not be rendered.
@@ -216,6 +251,7 @@ pub fn title(doc: &Document) -> &'static str {
         }
         Document::StopNotice { .. } => "THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ",
         Document::ControlSlip { .. } => "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ",
+        Document::Register { .. } => "SỔ THEO DÕI HỒ SƠ",
     }
 }
 
@@ -228,5 +264,6 @@ pub fn form_number(doc: &Document) -> &'static str {
         Document::ApologyExtension { .. } => "Mẫu số 04",
         Document::StopNotice { .. } => "Mẫu số 05",
         Document::ControlSlip { .. } => "Mẫu số 06",
+        Document::Register { .. } => "Mẫu số 07",
     }
 }

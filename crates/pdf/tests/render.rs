@@ -548,3 +548,41 @@ fn form_bodies_carry_their_fields() {
         ],
     );
 }
+
+#[test]
+fn the_register_lists_each_dossier_of_the_period_over_pages() {
+    let rows: Vec<dvc_pdf::RegisterRow> = (0..60)
+        .map(|i| dvc_pdf::RegisterRow {
+            code: format!("000.01.00.H31-261201-{:04}", i + 1),
+            procedure_name: "Đăng ký khai sinh".to_owned(),
+            applicant: format!("Nguyễn Văn {i}, 0912345678"),
+            agency: "UBND phường Hồng Bàng".to_owned(),
+            received_at: "01/12/2026".to_owned(),
+            due_at: "02/12/2026".to_owned(),
+            forwarded_at: "01/12/2026".to_owned(),
+            result_at: String::new(),
+            returned_at: String::new(),
+            note: "Đang xử lý".to_owned(),
+        })
+        .collect();
+    let doc = Document::Register {
+        header: header(),
+        period: "Từ ngày 01/12/2026 đến ngày 31/12/2026".to_owned(),
+        rows,
+    };
+    assert_eq!(form_number(&doc), "Mẫu số 07");
+    let pdf = render_ok(&doc);
+    assert!(pdf.page_count() >= 2, "pages: {}", pdf.page_count());
+    let text = flat(&pdf);
+    assert!(text.contains("SỔ THEO DÕI HỒ SƠ"), "{text}");
+    assert!(text.contains("Từ ngày 01/12/2026"));
+    // Cells of one row share lines, so count the rows rather than read whole codes.
+    assert_eq!(text.matches("H31-261201-").count(), 60, "{text}");
+    // An empty period says so.
+    let empty = Document::Register {
+        header: header(),
+        period: "Từ ngày 01/12/2026 đến ngày 01/12/2026".to_owned(),
+        rows: vec![],
+    };
+    assert!(flat(&render_ok(&empty)).contains("Không có hồ sơ nào"));
+}

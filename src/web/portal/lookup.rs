@@ -21,14 +21,19 @@ pub struct LookupParams {
     pub ma: Option<String>,
 }
 
-/// One line of the public timeline.
+/// One line of the timeline.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     /// RFC 3339, UTC.
     pub at: String,
     pub status: String,
     pub status_label: String,
+    /// A fixed text per kind of event: never a reason, a note or a file name.
     pub note: Option<String>,
+    /// The full note (reasons, documents asked for, file names): only on the private page,
+    /// never in the public lookup or API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// The public status of a dossier: no personal data beyond a masked name.
@@ -52,6 +57,10 @@ pub struct PublicStatus {
     /// False once the due time has passed while the dossier is still open (or it was finished
     /// late), or when supplements were requested more than once (QĐ 766).
     pub on_time: bool,
+    /// `on_time`, `late` or `awaiting_supplement` (the clock is stopped: never late meanwhile).
+    pub progress: String,
+    /// "Trong hạn", "Quá hạn" or "Chờ bổ sung".
+    pub progress_label: String,
     /// The workflow step the dossier is in now ("where it is"), if still open.
     pub current_step: Option<String>,
     /// The unit holding the dossier.
@@ -73,16 +82,31 @@ fn rfc3339(ms: i64) -> String {
     crate::ts(ms).to_string()
 }
 
-/// The public status of a dossier read by [`find_public`] (or [`with_events`]): no I/O.
+/// The public status of a dossier read by [`find_public`]: no I/O, and nothing an official or
+/// the citizen wrote (reasons, notes, file names).
 pub fn public_status(
     state: &AppState,
     d: &PublicDossier,
+) -> crate::store::StoreResult<PublicStatus> {
+    status_view(state, d, false)
+}
+
+/// The status with the full notes of the timeline, for the holder of the private link only.
+fn private_status(state: &AppState, d: &PublicDossier) -> crate::store::StoreResult<PublicStatus> {
+    status_view(state, d, true)
+}
+
+fn status_view(
+    state: &AppState,
+    d: &PublicDossier,
+    private: bool,
 ) -> crate::store::StoreResult<PublicStatus> {
     let (row, events) = (&d.row, &d.events);
     let catalog = state.catalog();
     let status = row.status()?;
     let now = state.clock.now_ms();
     let on_time = row.on_time(now)?;
+    let progress = row.progress(now)?;
     let steps = match catalog.procedure(&row.procedure_code) {
         Some(p) => crate::web::progress::steps(state, row, &p, events, now)?,
         None => vec![],
@@ -115,6 +139,8 @@ pub fn public_status(
         expected_at: row.expected_at.map(rfc3339),
         due_at: row.due_at.map(rfc3339),
         on_time,
+        progress: progress.as_str().into(),
+        progress_label: progress.label().into(),
         current_step,
         unit: row.unit.clone().filter(|_| !status.is_closed()),
         handler: handler.filter(|_| !status.is_closed()),
@@ -127,7 +153,8 @@ pub fn public_status(
                     at: rfc3339(e.at),
                     status: st.as_str().into(),
                     status_label: st.label().into(),
-                    note: e.public_note.clone(),
+                    note: Some(e.kind()?.public_text().to_string()),
+                    detail: e.public_note.clone().filter(|_| private),
                 })
             })
             .collect::<crate::store::StoreResult<_>>()?,
@@ -282,7 +309,7 @@ pub async fn private(
     PrivateLink { token, row }: PrivateLink,
 ) -> AppResult<Response> {
     let d = with_events(&state, row).await?;
-    let status = public_status(&state, &d)?;
+    let status = private_status(&state, &d)?;
     let row = &d.row;
     let catalog = state.catalog();
     let attachments = dossiers::attachments(&state.db, row.id).await?;
@@ -312,6 +339,7 @@ pub async fn private(
             status => ser(&status), sections, token, attachments => attachment_links, applicant_name => row.applicant_name.clone(),
             documents, has_result => row.result_key.is_some(), result_name => row.result_name.clone(),
             awaiting_supplement => row.status()? == DossierStatus::AwaitingSupplement,
+            may_withdraw => dvc_domain::dossier::transition(row.status()?, dvc_domain::dossier::Action::Withdraw).is_ok(),
         },
     )?
     .into_response();

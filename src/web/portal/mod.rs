@@ -7,6 +7,7 @@ pub mod lookup;
 pub mod procedure;
 pub mod submit;
 pub mod supplement;
+pub mod withdraw;
 
 use super::AppState;
 use crate::error::{AppError, AppResult};

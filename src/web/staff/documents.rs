@@ -201,13 +201,15 @@ pub fn build(
         },
         ("mau-06", _) => {
             let mut handovers = Vec::new();
+            let ratings = crate::web::progress::handover_ratings(state, row, p, events)?;
             for (i, e) in events.iter().enumerate().skip(1) {
                 let prev = &events[i - 1];
-                let result = match row.due_at {
-                    Some(due) if e.at > due => "Quá hạn",
-                    Some(_) => "Đúng hạn",
-                    None => "",
-                };
+                let result = ratings
+                    .get(i - 1)
+                    .copied()
+                    .flatten()
+                    .map(|t| t.label())
+                    .unwrap_or_default();
                 handovers.push(Handover {
                     from_unit: prev
                         .unit
@@ -280,6 +282,7 @@ pub async fn staff_document(
     LenientQuery(params): LenientQuery<DocParams>,
 ) -> AppResult<Response> {
     let ctx = require_staff(&state, &headers).await?;
+    ctx.check_opens_dossiers()?;
     let row = dossiers::find_by_code(&state.db, &code)
         .await?
         .ok_or_else(AppError::not_found)?;

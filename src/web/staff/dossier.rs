@@ -1,6 +1,7 @@
 //! `/can-bo/ho-so/{code}`: everything about one dossier (answers, attachments, steps, timeline)
 //! and the actions as POST buttons: Tiếp nhận, Yêu cầu bổ sung, Từ chối, Chuyển xử lý,
-//! Trình phê duyệt, Phê duyệt, Trả lại, Trả kết quả, Xin lỗi và gia hạn, Dừng xử lý.
+//! Trình phê duyệt, Phê duyệt, Trả lại, Trả kết quả, Xin lỗi và gia hạn, Kéo dài thời hạn theo quy
+//! định (also chosen at Tiếp nhận), Dừng xử lý.
 
 use super::{StaffCtx, StaffForm, require_staff};
 use crate::error::{AppError, AppResult};
@@ -29,7 +30,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 
 /// The back office's URL slug of each action (the event log stores the domain's names).
-pub const ACTIONS: [(&str, Action); 10] = [
+pub const ACTIONS: [(&str, Action); 11] = [
     ("tiep-nhan", Action::Receive),
     ("yeu-cau-bo-sung", Action::RequestSupplement),
     ("tu-choi", Action::Refuse),
@@ -39,6 +40,7 @@ pub const ACTIONS: [(&str, Action); 10] = [
     ("tra-lai", Action::SendBack),
     ("tra-ket-qua", Action::ReturnResult),
     ("xin-loi-gia-han", Action::ApologiseAndExtend),
+    ("gia-han-theo-quy-dinh", Action::ExtraTime),
     ("dung-xu-ly", Action::Stop),
 ];
 
@@ -55,6 +57,7 @@ async fn load(
     ctx: &StaffCtx,
     code: &str,
 ) -> AppResult<(DossierRow, std::sync::Arc<Procedure>)> {
+    ctx.check_opens_dossiers()?;
     let row = dossiers::find_by_code(&state.db, code)
         .await?
         .ok_or_else(|| AppError::NotFound("Không tìm thấy hồ sơ có mã này.".into()))?;
@@ -89,9 +92,19 @@ pub async fn page(
     let now = state.clock.now_ms();
     let steps = crate::web::progress::steps(&state, &row, &p, &events, now)?;
     let status = row.status()?;
+    let me = WorkflowActor::Staff {
+        id: ctx.staff.id,
+        role: ctx.role,
+    };
+    let dossier = row.to_domain()?;
     let actions: Vec<Value> = ACTIONS
         .iter()
-        .filter(|(_, a)| ctx.role.may(*a) && transition(status, *a).is_ok())
+        .filter(|(_, a)| {
+            ctx.role.may(*a)
+                && transition(status, *a).is_ok()
+                && (*a != Action::ExtraTime || !p.processing_time.extra.is_empty())
+                && workflow::check_assignee(&dossier, me, *a).is_ok()
+        })
         .map(|(slug, a)| context! { slug => *slug, label => a.label() })
         .collect();
     let colleagues = staff_store::list(&state.db, &ctx.visible).await?;
@@ -120,14 +133,14 @@ pub async fn page(
             })
         })
         .collect::<Result<Vec<Value>, crate::store::StoreError>>()?;
-    let on_time = row.on_time(now)?;
+    let progress = row.progress(now)?;
     let resp = render(
         "staff_dossier.html",
         context! {
             csrf => ctx.csrf.clone(), me => context! { name => ctx.staff.name.clone(), role => ctx.role.label() },
             d => context! {
                 code => row.code.clone(), version => row.version, status => status.as_str(), status_label => status.label(), submitted_at => row.submitted_at,
-                received_at => row.received_at, due_at => row.due_at, expected_at => row.expected_at, on_time,
+                received_at => row.received_at, due_at => row.due_at, expected_at => row.expected_at, progress => progress.as_str(), progress_label => progress.label(),
                 supplement_count => row.supplement_count, unit => row.unit.clone(), assignee,
                 agency => catalog.agency(&row.agency_code).map(|a| a.name.clone()).unwrap_or_default(),
                 name => row.applicant_name.clone(), email => row.applicant_email.clone(), phone => row.applicant_phone.clone(),
@@ -136,6 +149,7 @@ pub async fn page(
             p => ser(&p), sections, steps => ser(&steps), timeline, actions, forward_to,
             attachments => attachments.iter().map(|a| context! { id => a.id, name => a.file_name.clone(), size_kb => (a.size_bytes + 1023) / 1024, field => a.field_name.clone() }).collect::<Vec<_>>(),
             documents => p.documents.iter().map(|d| context! { id => d.id.clone(), name => d.name.clone() }).collect::<Vec<_>>(),
+            extra_time => p.processing_time.extra.iter().enumerate().map(|(i, x)| context! { index => i, days => x.working_days, reason => x.reason.clone() }).collect::<Vec<_>>(),
             done => params.da,
         },
     )?;
@@ -181,7 +195,7 @@ pub fn rules_for<'a>(
     state: &'a AppState,
     catalog: &'a crate::catalog::Catalog,
     row: &DossierRow,
-    p: &Procedure,
+    p: &'a Procedure,
     policy: &'a DeadlinePolicy<'a>,
 ) -> Rules<'a> {
     Rules {
@@ -193,6 +207,7 @@ pub fn rules_for<'a>(
             .agency(&row.agency_code)
             .map(|a| a.name.as_str())
             .unwrap_or_default(),
+        extra_time: &p.processing_time.extra,
     }
 }
 
@@ -240,11 +255,51 @@ async fn chosen_assignee(state: &AppState, form: &StaffForm) -> AppResult<Option
     }))
 }
 
+/// The official who last submitted the dossier for approval, if still active and in this
+/// official's agencies: a dossier sent back without naming anyone goes back to them.
+async fn submitter(
+    state: &AppState,
+    form: &StaffForm,
+    row: &DossierRow,
+) -> AppResult<Option<Assignee>> {
+    let events = dossiers::events(&state.db, row.id).await?;
+    let Some(email) = events
+        .iter()
+        .rev()
+        .find(|e| e.action == Action::SubmitForApproval.as_str())
+        .map(|e| e.actor.clone())
+    else {
+        return Ok(None);
+    };
+    let Some(s) = staff_store::find_by_email(&state.db, &email)
+        .await?
+        .filter(|s| s.active == 1 && form.ctx.visible.contains(&s.agency_code))
+    else {
+        return Ok(None);
+    };
+    let Some(role) = s.role() else {
+        return Ok(None);
+    };
+    let unit = state
+        .catalog()
+        .agency(&s.agency_code)
+        .map(|a| a.name.clone())
+        .unwrap_or_default();
+    Ok(Some(Assignee {
+        id: s.id,
+        role,
+        name: s.name,
+        title: s.title,
+        unit,
+    }))
+}
+
 /// Parses the posted form of `action` into a workflow command. A result file is checked here
 /// and returned with its storage key, to be stored only once the decision is taken.
 async fn command(
     state: &AppState,
     form: &StaffForm,
+    row: &DossierRow,
     p: &Procedure,
     action: Action,
 ) -> AppResult<(Command, Option<(String, Bytes)>)> {
@@ -275,7 +330,10 @@ async fn command(
         },
         Action::Approve => Command::Approve,
         Action::SendBack => Command::SendBack {
-            to: chosen_assignee(state, form).await?,
+            to: match chosen_assignee(state, form).await? {
+                Some(a) => Some(a),
+                None => submitter(state, form, row).await?,
+            },
             reason: reason("Nhập lý do trả lại để chuyên viên biết cần sửa gì.")?,
         },
         Action::ReturnResult => {
@@ -314,21 +372,47 @@ async fn command(
         Action::Stop => Command::Stop {
             reason: reason("Nhập căn cứ pháp lý và lý do dừng giải quyết.")?,
         },
+        Action::ExtraTime => {
+            let variant = required(
+                form,
+                "extra",
+                "Chọn trường hợp kéo dài thời hạn theo quy định của thủ tục.",
+            )?;
+            Command::GrantExtraTime {
+                variant: extra_variant(variant)?,
+                note: form.get("note").map(str::to_string),
+            }
+        }
         Action::Supplement | Action::Withdraw => return Err(AppError::not_found()),
     };
     Ok((cmd, None))
 }
 
+/// The index of a lawful extra time chosen in a form.
+fn extra_variant(raw: &str) -> AppResult<usize> {
+    raw.parse().map_err(|_| {
+        AppError::Unprocessable(
+            "Trường hợp kéo dài thời hạn không hợp lệ. Tải lại trang và chọn lại.".into(),
+        )
+    })
+}
+
 /// The e-mail an event sends the applicant, with a fresh private link (its hash to store).
+/// `next` is the dossier after the whole decision (a receipt with lawful extra time gives the
+/// extended appointment).
 pub fn mail_for_event(
     state: &AppState,
     row: &DossierRow,
     p: &Procedure,
     agency_name: &str,
     kind: &EventKind,
+    next: &workflow::Dossier,
 ) -> Option<(NewMail, String)> {
     let (mail_kind, due, missing) = match kind {
-        EventKind::Receive { due_at, .. } => (Kind::Received, Some(*due_at), vec![]),
+        EventKind::Receive { due_at, .. } => {
+            (Kind::Received, Some(next.due_at.unwrap_or(*due_at)), vec![])
+        }
+        EventKind::ExtraTime { due_at, .. } => (Kind::ExtraTime, Some(*due_at), vec![]),
         EventKind::RequestSupplement { missing, .. } => (Kind::Supplement, None, missing.clone()),
         EventKind::Refuse { .. } => (Kind::Refused, None, vec![]),
         EventKind::ReturnResult { .. } => (Kind::Result, None, vec![]),
@@ -336,6 +420,7 @@ pub fn mail_for_event(
             (Kind::Apology, Some(*new_due_at), vec![])
         }
         EventKind::Stop { .. } => (Kind::Stopped, None, vec![]),
+        EventKind::Withdraw { .. } => (Kind::Withdrawn, None, vec![]),
         _ => return None,
     };
     let token = security::random_token(32);
@@ -386,20 +471,33 @@ pub async fn act(
             "Hồ sơ vừa được người khác cập nhật, vui lòng xem lại.".into(),
         ));
     }
-    let (cmd, file) = command(&state, &form, &p, action).await?;
+    let (cmd, file) = command(&state, &form, &old, &p, action).await?;
     let dossier = old.to_domain()?;
     let catalog = state.catalog();
     let policy = state.deadline_policy(catalog.agency(&old.agency_code), &p);
     let rules = rules_for(&state, &catalog, &old, &p, &policy);
     let now = state.clock.now_ms();
-    let events = workflow::decide(&dossier, &cmd, actor, &rules, now).map_err(refusal)?;
-    let next = events.iter().fold(dossier, |d, e| workflow::evolve(&d, e));
+    let mut events = workflow::decide(&dossier, &cmd, actor, &rules, now).map_err(refusal)?;
+    let mut next = events.iter().fold(dossier, |d, e| workflow::evolve(&d, e));
+    // Lawful extra time chosen at reception: a second decision on the received dossier, recorded
+    // with the receipt.
+    if action == Action::Receive
+        && let Some(variant) = form.get("extra")
+    {
+        let extra = Command::GrantExtraTime {
+            variant: extra_variant(variant)?,
+            note: None,
+        };
+        let more = workflow::decide(&next, &extra, actor, &rules, now).map_err(refusal)?;
+        next = more.iter().fold(next, |d, e| workflow::evolve(&d, e));
+        events.extend(more);
+    }
     if let Some((key, bytes)) = file {
         state.files.put(&key, bytes).await?;
     }
     let mail = events
         .iter()
-        .find_map(|e| mail_for_event(&state, &old, &p, rules.agency_name, &e.kind));
+        .find_map(|e| mail_for_event(&state, &old, &p, rules.agency_name, &e.kind, &next));
     let (mail, access_link) = match mail {
         Some((m, link)) => (Some(m), Some(link)),
         None => (None, None),

@@ -7,6 +7,7 @@ pub mod documents;
 pub mod dossier;
 pub mod login;
 pub mod queues;
+pub mod register;
 
 use super::AppState;
 use super::security::{cookie_name, sha256_hex};
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
             "/can-bo/ho-so/{code}/giay-to/{kind}",
             get(documents::staff_document),
         )
+        .route("/can-bo/so-theo-doi", get(register::page))
         .route(
             "/can-bo/quan-tri/can-bo",
             get(admin::page).post(admin::create),
@@ -59,6 +61,17 @@ pub struct StaffCtx {
 impl StaffCtx {
     pub fn agency(&self) -> Option<AgencyCode> {
         AgencyCode::parse(&self.staff.agency_code).ok()
+    }
+
+    /// Refuses the administrator role any dossier (its page, attachments, result, documents):
+    /// administrators manage accounts, they do not open citizens' files.
+    pub fn check_opens_dossiers(&self) -> AppResult<()> {
+        if self.role == Role::Admin {
+            return Err(AppError::Forbidden(
+                "Tài khoản quản trị hệ thống không mở hồ sơ, tệp đính kèm hay văn bản của hồ sơ. Hãy đăng nhập bằng tài khoản cán bộ xử lý hồ sơ.".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Refuses a dossier outside this official's agencies.

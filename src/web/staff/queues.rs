@@ -71,6 +71,7 @@ pub async fn page(
                 procedure => catalog.procedure(&r.procedure_code).map(|p| p.name.clone()).unwrap_or_default(),
                 status_label => status.label(), status => status.as_str(),
                 due => deadline, late => !status.is_closed() && status != DossierStatus::AwaitingSupplement && deadline.is_some_and(|d| d < now),
+                paused => status == DossierStatus::AwaitingSupplement,
                 submitted_at => r.submitted_at,
             })
         })

@@ -104,6 +104,15 @@ impl<'a> DeadlinePolicy<'a> {
             .as_millisecond()
     }
 
+    /// The appointment `due_ms` moved by `days` more working days: the office's closing time on
+    /// the `days`-th working day after the appointment's day.
+    pub fn add_working_days(&self, due_ms: i64, days: u32) -> i64 {
+        self.calendar
+            .add_working_days(Self::ts(due_ms), days, &self.week)
+            .timestamp()
+            .as_millisecond()
+    }
+
     /// Office time between two instants, in seconds.
     pub fn office_seconds(&self, from_ms: i64, to_ms: i64) -> i64 {
         self.calendar
@@ -204,6 +213,16 @@ impl WorkingCalendar {
             day = self.next_working_day(day, week);
         }
         self.zoned(day.to_datetime(self.office.closing()), received)
+    }
+
+    /// `due` moved by `days` more working days (a lawful extension of the time limit): the
+    /// close of the `days`-th working day after its day.
+    pub fn add_working_days(&self, due: Timestamp, days: u32, week: &WorkWeek) -> ZonedDateTime {
+        let mut day = self.local(due).date();
+        for _ in 0..days.min(MAX_WORKING_DAYS) {
+            day = self.next_working_day(day, week);
+        }
+        self.zoned(day.to_datetime(self.office.closing()), due)
     }
 
     /// Moves a due date after the clock was paused from `paused_at` to `resumed_at`: the office
