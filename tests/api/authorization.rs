@@ -26,8 +26,7 @@ pub enum Scope {
 pub enum Who {
     /// Whoever the dossier is assigned to.
     Anyone,
-    /// Only the dossier's assignee (no rule needs it today; kept for the rules that will).
-    #[allow(dead_code)]
+    /// Only the dossier's assignee.
     Assignee,
 }
 
@@ -62,7 +61,8 @@ const MINE_AND_BELOW: &[Scope] = &[Own, SubUnit];
 /// One rule per row: `what` is allowed to `role` on dossiers in `scopes`, for `who`. Anything no
 /// row allows is refused. POST actions are `/can-bo/ho-so/{code}/thao-tac/<action>`.
 pub const RULES: &[(&str, Role, &[Scope], Who)] = &[
-    // Seeing dossiers: one's own agency; leaders and administrators also its sub-units.
+    // Seeing dossiers: one's own agency; leaders also its sub-units. Administrators see the
+    // queues of their agency tree but open no dossier, attachment, document or result.
     (
         "GET /can-bo (the dossier is listed)",
         Reception,
@@ -90,7 +90,6 @@ pub const RULES: &[(&str, Role, &[Scope], Who)] = &[
     ("GET /can-bo/ho-so/{code}", Reception, MINE, Anyone),
     ("GET /can-bo/ho-so/{code}", Specialist, MINE, Anyone),
     ("GET /can-bo/ho-so/{code}", Leader, MINE_AND_BELOW, Anyone),
-    ("GET /can-bo/ho-so/{code}", Admin, MINE_AND_BELOW, Anyone),
     ("GET /can-bo/ho-so/{code}/tep/{id}", Reception, MINE, Anyone),
     (
         "GET /can-bo/ho-so/{code}/tep/{id}",
@@ -101,12 +100,6 @@ pub const RULES: &[(&str, Role, &[Scope], Who)] = &[
     (
         "GET /can-bo/ho-so/{code}/tep/{id}",
         Leader,
-        MINE_AND_BELOW,
-        Anyone,
-    ),
-    (
-        "GET /can-bo/ho-so/{code}/tep/{id}",
-        Admin,
         MINE_AND_BELOW,
         Anyone,
     ),
@@ -128,23 +121,11 @@ pub const RULES: &[(&str, Role, &[Scope], Who)] = &[
         MINE_AND_BELOW,
         Anyone,
     ),
-    (
-        "GET /can-bo/ho-so/{code}/giay-to/mau-01",
-        Admin,
-        MINE_AND_BELOW,
-        Anyone,
-    ),
     ("GET /can-bo/ho-so/{code}/ket-qua", Reception, MINE, Anyone),
     ("GET /can-bo/ho-so/{code}/ket-qua", Specialist, MINE, Anyone),
     (
         "GET /can-bo/ho-so/{code}/ket-qua",
         Leader,
-        MINE_AND_BELOW,
-        Anyone,
-    ),
-    (
-        "GET /can-bo/ho-so/{code}/ket-qua",
-        Admin,
         MINE_AND_BELOW,
         Anyone,
     ),
@@ -158,14 +139,15 @@ pub const RULES: &[(&str, Role, &[Scope], Who)] = &[
     ("POST chuyen-xu-ly", Reception, MINE, Anyone),
     ("POST chuyen-xu-ly", Specialist, MINE, Anyone),
     ("POST chuyen-xu-ly", Leader, MINE_AND_BELOW, Anyone),
-    ("POST trinh-phe-duyet", Specialist, MINE, Anyone),
+    // Submitting for approval and stopping: the assignee, or a leader.
+    ("POST trinh-phe-duyet", Specialist, MINE, Who::Assignee),
     ("POST phe-duyet", Leader, MINE_AND_BELOW, Anyone),
     ("POST tra-lai", Leader, MINE_AND_BELOW, Anyone),
     ("POST tra-ket-qua", Reception, MINE, Anyone),
     ("POST xin-loi-gia-han", Reception, MINE, Anyone),
     ("POST xin-loi-gia-han", Specialist, MINE, Anyone),
     ("POST xin-loi-gia-han", Leader, MINE_AND_BELOW, Anyone),
-    ("POST dung-xu-ly", Specialist, MINE, Anyone),
+    ("POST dung-xu-ly", Specialist, MINE, Who::Assignee),
     ("POST dung-xu-ly", Leader, MINE_AND_BELOW, Anyone),
 ];
 
