@@ -672,6 +672,15 @@ async fn csrf_on_every_state_changing_route() {
             multipart: true,
         },
         Route {
+            name: "withdrawal",
+            official: None,
+            client: &app.client,
+            path: format!("{link}/rut-ho-so"),
+            token: citizen_csrf.clone(),
+            fields: vec![("reason", "x".into())],
+            multipart: false,
+        },
+        Route {
             name: "login",
             official: None,
             client: &login,
