@@ -672,6 +672,15 @@ async fn csrf_on_every_state_changing_route() {
             multipart: true,
         },
         Route {
+            name: "withdrawal",
+            official: None,
+            client: &app.client,
+            path: format!("{link}/rut-ho-so"),
+            token: citizen_csrf.clone(),
+            fields: vec![("reason", "x".into())],
+            multipart: false,
+        },
+        Route {
             name: "login",
             official: None,
             client: &login,
@@ -1885,7 +1894,7 @@ async fn framework_rejections_are_answered_in_vietnamese() {
 }
 
 /// The back office's actions by their URL slug (the form's `/thao-tac/{slug}`).
-const ACTION_SLUGS: [(&str, dvc_domain::dossier::Action); 10] = {
+const ACTION_SLUGS: [(&str, dvc_domain::dossier::Action); 11] = {
     use dvc_domain::dossier::Action as A;
     [
         ("tiep-nhan", A::Receive),
@@ -1898,6 +1907,7 @@ const ACTION_SLUGS: [(&str, dvc_domain::dossier::Action); 10] = {
         ("tra-ket-qua", A::ReturnResult),
         ("xin-loi-gia-han", A::ApologiseAndExtend),
         ("dung-xu-ly", A::Stop),
+        ("gia-han-theo-quy-dinh", A::ExtraTime),
     ]
 };
 
@@ -1918,6 +1928,7 @@ async fn every_role_is_refused_every_action_it_may_not_perform() {
                 A::Forward,
                 A::ReturnResult,
                 A::ApologiseAndExtend,
+                A::ExtraTime,
             ],
             Role::Specialist => vec![
                 A::Forward,
@@ -1925,6 +1936,7 @@ async fn every_role_is_refused_every_action_it_may_not_perform() {
                 A::SubmitForApproval,
                 A::Stop,
                 A::ApologiseAndExtend,
+                A::ExtraTime,
             ],
             Role::Leader => vec![
                 A::Approve,
@@ -1987,7 +1999,7 @@ async fn every_role_is_refused_every_action_it_may_not_perform() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 40);
+    assert_eq!(checked, 44);
 }
 
 /// [#29] Uploads are limited per client address: 20 × the hourly submission limit per hour

@@ -363,6 +363,7 @@ async fn authorization_matrix() {
         "tra-ket-qua",
         "xin-loi-gia-han",
         "dung-xu-ly",
+        "gia-han-theo-quy-dinh",
     ];
     for (role, o) in &outsiders {
         for path in [

@@ -376,6 +376,40 @@ async fn only_the_assignee_or_a_leader_submits_or_stops_and_the_admin_opens_no_d
         303
     );
 
+    // Forwarding stays within the dossier's agency and its sub-units, even for a leader of the
+    // city who sees every ward.
+    let city = app
+        .official("ld@haiphong.gov.vn", Role::Leader, "000.00.00.H31")
+        .await;
+    app.official(
+        "cv3@thanhdong.gov.vn",
+        Role::Specialist,
+        crate::back_office::OTHER_AGENCY,
+    )
+    .await;
+    let d = app.submit_birth_registration_again().await;
+    assert_eq!(
+        r.act(&app, &d, "tiep-nhan", &[]).await.status().as_u16(),
+        303
+    );
+    let elsewhere = staff_id(&app, "cv3@thanhdong.gov.vn").await;
+    let resp = city
+        .act(
+            &app,
+            &d,
+            "chuyen-xu-ly",
+            &[("assignee_id", elsewhere.as_str())],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 422, "forwarded to another ward");
+    assert!(
+        resp.text()
+            .await
+            .expect("body")
+            .contains("đơn vị trực thuộc")
+    );
+    forward(&app, &city, &d, "cv1@hongbang.gov.vn").await;
+
     // The administrator opens no dossier, attachment, result or document.
     for path in [
         format!("/can-bo/ho-so/{}", codes[0]),

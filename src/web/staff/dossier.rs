@@ -109,9 +109,11 @@ pub async fn page(
         .collect();
     let colleagues = staff_store::list(&state.db, &ctx.visible).await?;
     let catalog = state.catalog();
+    let units = dossier_units(&state, &row.agency_code);
     let forward_to: Vec<Value> = colleagues
         .iter()
         .filter(|s| s.active == 1 && matches!(s.role(), Some(Role::Specialist | Role::Leader)))
+        .filter(|s| units.contains(&s.agency_code))
         .map(|s| context! { id => s.id, name => s.name.clone(), title => s.title.clone(), role => s.role().map(|r| r.label()).unwrap_or_default() })
         .collect();
     let assignee = match row.assignee_id {
@@ -225,8 +227,25 @@ fn required<'a>(form: &'a StaffForm, name: &str, message: &str) -> AppResult<&'a
         .ok_or_else(|| AppError::Unprocessable(message.to_string()))
 }
 
-/// The official chosen in the form (`assignee_id`): active and in this official's agencies.
-async fn chosen_assignee(state: &AppState, form: &StaffForm) -> AppResult<Option<Assignee>> {
+/// The units a dossier of `agency_code` may be handed to: that agency and its sub-units.
+fn dossier_units(state: &AppState, agency_code: &str) -> Vec<String> {
+    let catalog = state.catalog();
+    match dvc_domain::agency::AgencyCode::parse(agency_code) {
+        Ok(code) => dvc_domain::staff::visible_agencies(Role::Leader, &code, &catalog.agencies)
+            .into_iter()
+            .map(|c| c.as_str().to_string())
+            .collect(),
+        Err(_) => vec![agency_code.to_string()],
+    }
+}
+
+/// The official chosen in the form (`assignee_id`): active, in this official's agencies and in
+/// the dossier's agency or one of its sub-units.
+async fn chosen_assignee(
+    state: &AppState,
+    form: &StaffForm,
+    row: &DossierRow,
+) -> AppResult<Option<Assignee>> {
     let Some(id) = form.get("assignee_id") else {
         return Ok(None);
     };
@@ -240,6 +259,12 @@ async fn chosen_assignee(state: &AppState, form: &StaffForm) -> AppResult<Option
         .await?
         .filter(|s| s.active == 1 && form.ctx.visible.contains(&s.agency_code))
         .ok_or_else(wrong)?;
+    if !dossier_units(state, &row.agency_code).contains(&s.agency_code) {
+        return Err(AppError::Unprocessable(
+            "Chỉ chuyển hồ sơ cho cán bộ của cơ quan giải quyết hồ sơ hoặc đơn vị trực thuộc. Chọn lại người nhận."
+                .into(),
+        ));
+    }
     let role = s.role().ok_or_else(wrong)?;
     let unit = state
         .catalog()
@@ -321,16 +346,16 @@ async fn command(
             reason: reason("Nhập lý do từ chối tiếp nhận hồ sơ.")?,
         },
         Action::Forward => Command::Forward {
-            to: chosen_assignee(state, form).await?,
+            to: chosen_assignee(state, form, row).await?,
             note: form.get("note").map(str::to_string),
         },
         Action::SubmitForApproval => Command::SubmitForApproval {
-            to: chosen_assignee(state, form).await?,
+            to: chosen_assignee(state, form, row).await?,
             note: form.get("note").map(str::to_string),
         },
         Action::Approve => Command::Approve,
         Action::SendBack => Command::SendBack {
-            to: match chosen_assignee(state, form).await? {
+            to: match chosen_assignee(state, form, row).await? {
                 Some(a) => Some(a),
                 None => submitter(state, form, row).await?,
             },
