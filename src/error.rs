@@ -12,6 +12,9 @@ use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+/// `Retry-After` of a [`AppError::ServiceUnavailable`] answer.
+pub const SERVICE_RETRY_AFTER_SECS: u64 = 60;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{0}")]
@@ -34,6 +37,10 @@ pub enum AppError {
     /// The request body arrived too slowly (see [`crate::web::admission`]).
     #[error("{0}")]
     RequestTimeout(String),
+    /// A service the request needs (the antivirus scanner) gave no answer: try again shortly.
+    /// Answered with `Retry-After`.
+    #[error("{0}")]
+    ServiceUnavailable(String),
     /// Back office: not logged in; answered with a redirect to the login page.
     #[error("Cần đăng nhập.")]
     LoginRequired,
@@ -80,6 +87,7 @@ impl AppError {
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            AppError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::LoginRequired => StatusCode::SEE_OTHER,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -95,6 +103,7 @@ impl AppError {
             AppError::Unprocessable(_) => "unprocessable",
             AppError::Conflict(_) => "conflict",
             AppError::RequestTimeout(_) => "request_timeout",
+            AppError::ServiceUnavailable(_) => "service_unavailable",
             AppError::LoginRequired => "login_required",
             AppError::Internal(_) => "internal",
         }
@@ -124,6 +133,7 @@ impl AppError {
             AppError::TooManyRequests {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
+            AppError::ServiceUnavailable(_) => Some(SERVICE_RETRY_AFTER_SECS),
             _ => None,
         }
     }
@@ -143,6 +153,7 @@ impl IntoResponse for AppError {
             StatusCode::TOO_MANY_REQUESTS => "Quá nhiều yêu cầu",
             StatusCode::CONFLICT => "Không thực hiện được thao tác",
             StatusCode::REQUEST_TIMEOUT => "Hết thời gian chờ",
+            StatusCode::SERVICE_UNAVAILABLE => "Hệ thống đang bận",
             StatusCode::INTERNAL_SERVER_ERROR => "Hệ thống đang gặp sự cố",
             _ => "Yêu cầu chưa hợp lệ",
         };

@@ -31,6 +31,7 @@ pub struct Builder {
     base_url: Option<String>,
     clock: Clock,
     trust_proxy: bool,
+    clamd_url: Option<String>,
 }
 
 pub enum SmtpChoice {
@@ -170,6 +171,13 @@ impl Builder {
         self
     }
 
+    /// Scans uploads with the ClamAV daemon at `url` (`tcp://…` or `unix://…`; see
+    /// [`crate::clamav`]).
+    pub fn clamd(mut self, url: &str) -> Self {
+        self.clamd_url = Some(url.to_string());
+        self
+    }
+
     /// Runs the server on a manual clock standing at `start` ([`TestApp::clock`] moves it).
     pub fn manual_clock(mut self, start: jiff::Timestamp) -> Self {
         self.clock = Clock::manual(start);
@@ -216,6 +224,8 @@ impl Builder {
             max_extensions: 1,
             audit_key: None,
             audit_key_file: None,
+            clamd_url: self.clamd_url,
+            clamd_timeout_secs: 10,
         };
         let launched = launch_with_clock(config, listener, self.clock)
             .await
@@ -319,6 +329,7 @@ impl TestApp {
             base_url: None,
             clock: Clock::system(),
             trust_proxy: false,
+            clamd_url: None,
         }
     }
 
