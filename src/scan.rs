@@ -326,6 +326,13 @@ mod tests {
         format!("tcp://{addr}")
     }
 
+    /// Turns a hang (a broken timeout or framing) into a failure.
+    async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+        tokio::time::timeout(Duration::from_secs(60), f)
+            .await
+            .expect("the scan neither answered nor timed out")
+    }
+
     #[tokio::test]
     async fn instream_framing_over_several_chunks() {
         let url = fake_daemon(b"MARKER", "stream: Test.Marker FOUND").await;
@@ -335,11 +342,11 @@ mod tests {
         bytes.extend_from_slice(b"MARKER");
         bytes.extend(std::iter::repeat_n(b'b', CHUNK * 2));
         assert_eq!(
-            scanner.scan(&bytes).await.expect("scan"),
+            bounded(scanner.scan(&bytes)).await.expect("scan"),
             Verdict::Infected("Test.Marker".into())
         );
         assert_eq!(
-            scanner.scan(b"harmless").await.expect("scan"),
+            bounded(scanner.scan(b"harmless")).await.expect("scan"),
             Verdict::Clean
         );
     }
@@ -359,7 +366,7 @@ mod tests {
         });
         let scanner =
             Scanner::from_url(&format!("tcp://{addr}"), Duration::from_millis(300)).expect("url");
-        let e = scanner.scan(b"x").await.expect_err("no answer");
+        let e = bounded(scanner.scan(b"x")).await.expect_err("no answer");
         assert!(matches!(e, ScanError::Timeout(..)), "{e}");
 
         let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

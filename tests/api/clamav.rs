@@ -63,20 +63,25 @@ pub fn clamd() -> &'static Clamd {
 }
 
 fn clamd_binary() -> Result<PathBuf, String> {
-    if let Ok(p) = std::env::var("DVC_TEST_CLAMD") {
-        return Ok(PathBuf::from(p));
-    }
-    for p in ["/usr/sbin/clamd", "/usr/local/sbin/clamd", "/usr/bin/clamd"] {
-        if Path::new(p).is_file() {
-            return Ok(PathBuf::from(p));
-        }
-    }
-    Err(
-        "ClamAV's daemon (clamd) is not installed, and the antivirus tests need it. \
-         Install it with `apt-get install -y clamav-daemon` (Debian/Ubuntu; scripts/test.sh does \
-         this when run as root), or point DVC_TEST_CLAMD at a clamd binary."
-            .into(),
-    )
+    let candidates = match std::env::var("DVC_TEST_CLAMD") {
+        Ok(p) => vec![p],
+        Err(_) => ["/usr/sbin/clamd", "/usr/local/sbin/clamd", "/usr/bin/clamd"]
+            .map(String::from)
+            .to_vec(),
+    };
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            format!(
+                "ClamAV's daemon (clamd) is not installed (looked at {}), and the antivirus tests \
+                 need it. Install it with `apt-get install -y clamav-daemon` (Debian/Ubuntu; \
+                 scripts/test.sh does this when run as root), or point DVC_TEST_CLAMD at a clamd \
+                 binary.",
+                candidates.join(", ")
+            )
+        })
 }
 
 fn free_port() -> Result<u16, String> {
