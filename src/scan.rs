@@ -16,6 +16,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bytes sent per INSTREAM chunk.
 const CHUNK: usize = 64 * 1024;
+/// Longest a `PING` may take (for `/healthz`, whose callers wait a few seconds at most).
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest reply read from the daemon (a reply is one short line).
 const MAX_REPLY: usize = 4096;
 
@@ -112,13 +114,17 @@ impl Scanner {
 
     /// Scans `bytes` (INSTREAM).
     pub async fn scan(&self, bytes: &[u8]) -> Result<Verdict, ScanError> {
-        let reply = self.exchange(Request::Instream(bytes)).await?;
+        let reply = self
+            .exchange(Request::Instream(bytes), self.timeout)
+            .await?;
         parse_reply(&reply).map_err(|e| ScanError::Daemon(self.endpoint.to_string(), e))
     }
 
-    /// Checks that the daemon answers `PING` with `PONG`.
+    /// Checks that the daemon answers `PING` with `PONG`, within 2 s at most.
     pub async fn ping(&self) -> Result<(), ScanError> {
-        let reply = self.exchange(Request::Ping).await?;
+        let reply = self
+            .exchange(Request::Ping, self.timeout.min(PING_TIMEOUT))
+            .await?;
         if reply.trim() == "PONG" {
             Ok(())
         } else {
@@ -129,15 +135,15 @@ impl Scanner {
         }
     }
 
-    async fn exchange(&self, request: Request<'_>) -> Result<String, ScanError> {
+    async fn exchange(&self, request: Request<'_>, timeout: Duration) -> Result<String, ScanError> {
         let at = self.endpoint.to_string();
-        match tokio::time::timeout(self.timeout, self.exchange_inner(request)).await {
+        match tokio::time::timeout(timeout, self.exchange_inner(request)).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
                 Err(ScanError::Daemon(at, e.to_string()))
             }
             Ok(Err(e)) => Err(ScanError::Unreachable(at, e)),
-            Err(_) => Err(ScanError::Timeout(at, self.timeout)),
+            Err(_) => Err(ScanError::Timeout(at, timeout)),
         }
     }
 
@@ -367,6 +373,8 @@ mod tests {
         let scanner =
             Scanner::from_url(&format!("tcp://{addr}"), Duration::from_millis(300)).expect("url");
         let e = bounded(scanner.scan(b"x")).await.expect_err("no answer");
+        assert!(matches!(e, ScanError::Timeout(..)), "{e}");
+        let e = bounded(scanner.ping()).await.expect_err("no pong");
         assert!(matches!(e, ScanError::Timeout(..)), "{e}");
 
         let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
