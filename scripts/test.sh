@@ -3,7 +3,7 @@
 # SQLite and on PostgreSQL (with the two-node and migrate-data tests, and attachments on an
 # S3-compatible server), and the end-to-end browser tests (headless Chromium: journey,
 # accessibility, page weight). Installs and starts what it needs (PostgreSQL, moto's S3 server,
-# Chromium, npm packages) when missing.
+# ClamAV's daemon, Chromium, npm packages) when missing.
 #
 #   scripts/test.sh            # everything
 #   SKIP_LINT=1 scripts/test.sh
@@ -172,6 +172,32 @@ ensure_s3_server() {
 }
 
 ensure_s3_server
+
+# ClamAV's daemon for the antivirus tests: Debian's clamav-daemon package, installed when missing
+# (as root). The tests start clamd themselves with a signature database they write (the EICAR
+# test file and a marker string), so no signature download and no system service is needed.
+# Without it those tests fail with instructions, never skip.
+ensure_clamd() {
+  if [ -n "${DVC_TEST_CLAMD:-}" ] && [ -x "${DVC_TEST_CLAMD}" ]; then return 0; fi
+  local found
+  for found in /usr/sbin/clamd /usr/local/sbin/clamd "$(command -v clamd || true)"; do
+    if [ -n "$found" ] && [ -x "$found" ]; then
+      export DVC_TEST_CLAMD="$found"
+      return 0
+    fi
+  done
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "Installing ClamAV's daemon (Debian package clamav-daemon) for the antivirus tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clamav-daemon >/dev/null
+    export DVC_TEST_CLAMD=/usr/sbin/clamd
+  else
+    echo "ClamAV's daemon is needed by the antivirus tests: install it (Debian: apt-get install -y clamav-daemon), or set DVC_TEST_CLAMD to a clamd binary." >&2
+    return 1
+  fi
+}
+
+ensure_clamd
 
 # cargo-deny, installed once and kept under the (CI-persistent) target directory: building it
 # takes several minutes on two cores, so it is reused between runs.

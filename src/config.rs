@@ -109,6 +109,20 @@ pub struct Config {
     #[arg(long, env = "DVC_AUDIT_KEY_FILE", global = true)]
     pub audit_key_file: Option<PathBuf>,
 
+    /// ClamAV's daemon, which scans every upload before it is stored: `tcp://host:3310` or
+    /// `unix:///run/clamav/clamd.ctl`. Unset: uploads are not scanned (a loud warning at start).
+    #[arg(long, env = "DVC_CLAMD_URL", global = true)]
+    pub clamd_url: Option<String>,
+
+    /// Seconds one scan may take (connect, send, answer); beyond, the upload is refused for now.
+    #[arg(
+        long,
+        env = "DVC_CLAMD_TIMEOUT_SECS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub clamd_timeout_secs: u64,
+
     #[arg(long, env = "DVC_SAMPLE_CATALOG", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub sample_catalog: bool,
 }

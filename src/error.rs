@@ -12,6 +12,9 @@ use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+/// `Retry-After` of a [`AppError::ServiceUnavailable`] answer.
+pub const SERVICE_RETRY_AFTER_SECS: u64 = 60;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{0}")]
@@ -40,6 +43,10 @@ pub enum AppError {
         message: String,
         retry_after_secs: u64,
     },
+    /// A service the request needs (the antivirus scanner) gave no answer: try again shortly.
+    /// Answered with `Retry-After`.
+    #[error("{0}")]
+    ServiceUnavailable(String),
     /// Back office: not logged in; answered with a redirect to the login page.
     #[error("Cần đăng nhập.")]
     LoginRequired,
@@ -87,6 +94,7 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::LoginRequired => StatusCode::SEE_OTHER,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -103,6 +111,7 @@ impl AppError {
             AppError::Conflict(_) => "conflict",
             AppError::RequestTimeout(_) => "request_timeout",
             AppError::Overloaded { .. } => "overloaded",
+            AppError::ServiceUnavailable(_) => "service_unavailable",
             AppError::LoginRequired => "login_required",
             AppError::Internal(_) => "internal",
         }
@@ -135,6 +144,7 @@ impl AppError {
             | AppError::Overloaded {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
+            AppError::ServiceUnavailable(_) => Some(SERVICE_RETRY_AFTER_SECS),
             _ => None,
         }
     }
@@ -148,14 +158,15 @@ impl IntoResponse for AppError {
         let status = self.status();
         let message = self.public_message();
         let title = match status {
+            _ if matches!(self, AppError::Overloaded { .. }) => "Cổng đang quá tải",
             StatusCode::NOT_FOUND => "Không tìm thấy trang",
             StatusCode::FORBIDDEN => "Yêu cầu bị từ chối",
             StatusCode::PAYLOAD_TOO_LARGE => "Tệp quá lớn",
             StatusCode::TOO_MANY_REQUESTS => "Quá nhiều yêu cầu",
             StatusCode::CONFLICT => "Không thực hiện được thao tác",
             StatusCode::REQUEST_TIMEOUT => "Hết thời gian chờ",
+            StatusCode::SERVICE_UNAVAILABLE => "Hệ thống đang bận",
             StatusCode::INTERNAL_SERVER_ERROR => "Hệ thống đang gặp sự cố",
-            StatusCode::SERVICE_UNAVAILABLE => "Cổng đang quá tải",
             _ => "Yêu cầu chưa hợp lệ",
         };
         let html = crate::web::templates::render_error(title, &message, status.as_u16());

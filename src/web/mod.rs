@@ -2,6 +2,7 @@
 //! and the security middleware around them. Handlers are thin: parse → domain/store → render.
 
 pub mod admission;
+pub mod antivirus;
 pub mod api;
 pub mod captcha;
 pub mod extract;
@@ -66,6 +67,9 @@ pub struct Inner {
     pub uploads: admission::UploadGate,
     /// Where every handler and job reads the time ([`crate::clock`]).
     pub clock: crate::clock::Clock,
+    /// ClamAV's daemon, which every upload goes through ([`antivirus`]); `None` when
+    /// `DVC_CLAMD_URL` is unset (nothing is scanned: a loud warning at start).
+    pub scanner: Option<crate::scan::Scanner>,
 }
 
 #[derive(Clone)]
@@ -211,13 +215,19 @@ async fn shed_load(
     }
 }
 
+/// `/healthz`: 503 `database unavailable` when the node cannot reach its database (take it out
+/// of the pool); otherwise 200, with `ok`, or `degraded: antivirus scanner unavailable` while the
+/// configured scanner does not answer. The node still serves pages and lookups then, and every
+/// node shares the same scanner, so a 503 would take the whole portal down: uploads alone are
+/// refused (fail closed) until the scanner answers again. Monitoring should alert on the body.
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ok"),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
-        }
+    if let Err(e) = state.db.ping().await {
+        tracing::error!(error = %e, "health check: database unreachable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+    }
+    match antivirus::healthy(&state).await {
+        Some(false) => (StatusCode::OK, "degraded: antivirus scanner unavailable"),
+        Some(true) | None => (StatusCode::OK, "ok"),
     }
 }
 
@@ -272,6 +282,16 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
     let session_key = crate::store::sessions::server_key(&db, &security::random_token(32)).await?;
     let session_key = session_key.into_bytes();
     let config_max_in_flight = config.max_in_flight.max(1);
+    let scanner = match config.clamd_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        Some(url) => Some(
+            crate::scan::Scanner::from_url(
+                url,
+                Duration::from_secs(config.clamd_timeout_secs.max(1)),
+            )
+            .context("DVC_CLAMD_URL không hợp lệ")?,
+        ),
+        None => None,
+    };
     let state = AppState(Arc::new(Inner {
         db,
         light,
@@ -287,6 +307,7 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
         uploads: Default::default(),
         in_flight: tokio::sync::Semaphore::new(config_max_in_flight),
         clock,
+        scanner,
     }));
     state.reload_catalog().await?;
     Ok(state)
@@ -319,6 +340,17 @@ pub async fn launch_with_clock(
         );
     }
     let state = build_state(config.clone(), clock).await?;
+    match &state.scanner {
+        None => tracing::warn!(
+            "!!! DVC_CLAMD_URL is not set: uploads are NOT scanned for viruses. Set it to ClamAV's daemon (tcp://host:3310 or unix:///path) in production. !!!"
+        ),
+        Some(scanner) => match scanner.ping().await {
+            Ok(()) => tracing::info!(clamd = %scanner.endpoint(), "antivirus scanner answers"),
+            Err(e) => {
+                tracing::error!(error = %e, "antivirus scanner not answering: uploads are refused until it does")
+            }
+        },
+    }
     let transport = Transport::from_config(config.smtp_url.as_deref(), &config.data_dir)?;
     let mailer = Mailer {
         db: state.light.clone(),
@@ -409,6 +441,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.captcha == CaptchaMode::Off {
         eprintln!(
             "CẢNH BÁO: mã xác nhận đang TẮT (DVC_CAPTCHA=off). Chỉ dùng khi kiểm thử tự động hoặc phát triển; không dùng khi vận hành thật."
+        );
+    }
+    if config
+        .clamd_url
+        .as_deref()
+        .is_none_or(|u| u.trim().is_empty())
+    {
+        eprintln!(
+            "CẢNH BÁO: chưa cấu hình quét virus (DVC_CLAMD_URL): tệp tải lên KHÔNG được kiểm tra mã độc. Khi vận hành thật, đặt DVC_CLAMD_URL trỏ tới ClamAV (clamd)."
         );
     }
     let listener = tokio::net::TcpListener::bind(&config.listen)

@@ -32,6 +32,7 @@ pub struct Builder {
     clock: Clock,
     trust_proxy: bool,
     max_in_flight: usize,
+    clamd_url: Option<String>,
 }
 
 pub enum SmtpChoice {
@@ -177,6 +178,13 @@ impl Builder {
         self
     }
 
+    /// Scans uploads with the ClamAV daemon at `url` (`tcp://…` or `unix://…`; see
+    /// [`crate::clamav`]).
+    pub fn clamd(mut self, url: &str) -> Self {
+        self.clamd_url = Some(url.to_string());
+        self
+    }
+
     /// Runs the server on a manual clock standing at `start` ([`TestApp::clock`] moves it).
     pub fn manual_clock(mut self, start: jiff::Timestamp) -> Self {
         self.clock = Clock::manual(start);
@@ -224,6 +232,8 @@ impl Builder {
             max_in_flight: self.max_in_flight,
             audit_key: None,
             audit_key_file: None,
+            clamd_url: self.clamd_url,
+            clamd_timeout_secs: 10,
         };
         let launched = launch_with_clock(config, listener, self.clock)
             .await
@@ -328,6 +338,7 @@ impl TestApp {
             clock: Clock::system(),
             trust_proxy: false,
             max_in_flight: 256,
+            clamd_url: None,
         }
     }
 

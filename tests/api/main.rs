@@ -2,11 +2,13 @@
 //! default; PostgreSQL when `DVC_TEST_BACKEND=postgres`) and a real SMTP listener, and talks to it
 //! over HTTP as a browser would. One binary, so one link step.
 
+mod clamav;
 mod hardening;
 mod helpers;
 mod nodes;
 mod smtp;
 
+mod antivirus;
 mod api;
 mod asvs;
 mod authorization;

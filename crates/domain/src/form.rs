@@ -575,17 +575,7 @@ impl FileKind {
 /// right-to-left override makes `exe.pdf` look like `fdp.exe`), at most 100 characters, never
 /// empty.
 pub fn safe_file_name(client_name: &str, kind: FileKind) -> String {
-    let base = client_name.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String = base
-        .chars()
-        .filter(|c| {
-            !c.is_control()
-                && !matches!(c, '"' | '<' | '>' | ':' | '*' | '?' | '|' | ';')
-                && !matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
-        })
-        .take(100)
-        .collect();
-    let cleaned = cleaned.trim().trim_start_matches('.').to_string();
+    let cleaned = shown_file_name(client_name);
     let stem = match cleaned.rsplit_once('.') {
         Some((s, _)) if !s.is_empty() => s.to_string(),
         _ => cleaned,
@@ -596,6 +586,23 @@ pub fn safe_file_name(client_name: &str, kind: FileKind) -> String {
         stem
     };
     format!("{stem}.{}", kind.extension())
+}
+
+/// The client's file name as it may be shown in a message or the audit log: the last path
+/// component, without control, bidi or reserved characters, at most 100 characters, extension
+/// kept; empty when nothing is left.
+pub fn shown_file_name(client_name: &str) -> String {
+    let base = client_name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base
+        .chars()
+        .filter(|c| {
+            !c.is_control()
+                && !matches!(c, '"' | '<' | '>' | ':' | '*' | '?' | '|' | ';')
+                && !matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+        })
+        .take(100)
+        .collect();
+    cleaned.trim().trim_start_matches('.').to_string()
 }
 
 #[cfg(test)]

@@ -93,6 +93,22 @@ impl Refusal {
     }
 }
 
+/// The message for a file the antivirus scanner found malware in, naming the file as chosen.
+pub fn infected_message(client_name: &str) -> String {
+    let name = crate::form::shown_file_name(client_name);
+    let name = if name.is_empty() {
+        "đã chọn".to_string()
+    } else {
+        format!("“{name}”")
+    };
+    format!(
+        "Tệp {name} có chứa mã độc (virus) nên không được tiếp nhận và không được lưu. Ông/Bà vui lòng quét virus trên máy tính, rồi chọn lại bản sạch của giấy tờ này."
+    )
+}
+
+/// The message when the antivirus scanner cannot be reached: the upload is refused for now.
+pub const SCANNER_UNAVAILABLE: &str = "Hệ thống kiểm tra tệp đang bận, Ông/Bà vui lòng thử lại sau ít phút. Tệp vừa gửi chưa được lưu.";
+
 /// Checks an uploaded file; returns its kind when it may be stored.
 pub fn inspect(bytes: &[u8]) -> Result<FileKind, Refusal> {
     let kind = FileKind::sniff(bytes).ok_or(Refusal::NotAccepted)?;
@@ -364,6 +380,14 @@ fn png_dimensions(b: &[u8]) -> Option<(u32, u32)> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn infected_message_names_the_file_without_its_path_or_controls() {
+        let m = infected_message("C:\\Users\\an\\giấy\u{202E}fdp.exe");
+        assert!(m.starts_with("Tệp “giấyfdp.exe” có chứa mã độc"), "{m}");
+        assert!(m.contains("Ông/Bà"));
+        assert!(infected_message("").starts_with("Tệp đã chọn có chứa mã độc"));
+    }
 
     /// The plain definition the fast scan must agree with.
     fn naive_contains(hay: &[u8], needles: &[&[u8]]) -> bool {

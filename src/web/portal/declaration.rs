@@ -7,6 +7,7 @@ use super::online_procedure_or_404;
 use crate::error::{AppError, AppResult};
 use crate::store::sessions::{self, Draft, DraftFile, Session};
 use crate::web::AppState;
+use crate::web::antivirus;
 use crate::web::extract::CitizenPost;
 use crate::web::rate_limit::Action as Limit;
 use crate::web::security::{self, check_csrf, no_store, with_cookie};
@@ -124,10 +125,8 @@ pub async fn form(
 /// What one multipart POST carried.
 struct Posted {
     raw: RawAnswers,
-    /// Newly uploaded files, already checked by content: field → (client name, kind, bytes).
-    uploads: Vec<(String, String, FileKind, Bytes)>,
-    /// Field errors found while reading (bad file content).
-    errors: Vec<FieldError>,
+    /// Newly uploaded files, not yet scanned nor checked: (field, field label, client name, bytes).
+    uploads: Vec<(String, String, String, Bytes)>,
 }
 
 enum ReadError {
@@ -185,7 +184,6 @@ async fn read_post(
     let mut posted = Posted {
         raw: RawAnswers::new(),
         uploads: Vec::new(),
-        errors: Vec::new(),
     };
     let mut parts = 0;
     while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
@@ -225,14 +223,9 @@ async fn read_post(
                     // No file chosen for this field this time.
                     continue;
                 }
-                // Type, structure, scripts and pixel count, by content (never by name).
-                match dvc_domain::upload::inspect(&buf) {
-                    Ok(kind) => posted.uploads.push((name, client_name, kind, buf.freeze())),
-                    Err(refusal) => posted.errors.push(FieldError {
-                        field: name,
-                        message: refusal.message(&format!("Tệp đã chọn cho mục “{label}”")),
-                    }),
-                }
+                posted
+                    .uploads
+                    .push((name, label, client_name, buf.freeze()));
             }
             Some(_) => {
                 let v = read_text(field).await?;
@@ -313,9 +306,53 @@ pub async fn save(
         }
     }
 
+    // Every file through the antivirus scanner first, then by content: type, structure, scripts
+    // and pixel count (never by name). A scanner without a verdict keeps the draft as it was,
+    // with what was typed, and stores no file (fail closed).
+    let mut errors = Vec::new();
+    let mut uploads: Vec<(String, String, FileKind, Bytes)> = Vec::new();
+    let place = format!("declaration {}", p.code);
+    let who = antivirus::Uploader {
+        actor: "citizen",
+        place: &place,
+    };
+    for (field, _, client_name, bytes) in &posted.uploads {
+        match antivirus::check(&state, bytes, client_name, &who).await {
+            Ok(None) => {}
+            Ok(Some(message)) => errors.push(FieldError {
+                field: field.clone(),
+                message,
+            }),
+            Err(e) => {
+                merge_answers(&mut draft, posted.raw, &form_def, true);
+                draft.validated = false;
+                sessions::save_draft(
+                    &state.light,
+                    &session,
+                    &p.code,
+                    &draft,
+                    state.clock.now_ms(),
+                )
+                .await?;
+                return Err(e);
+            }
+        }
+    }
+    for (field, label, client_name, bytes) in posted.uploads {
+        if errors.iter().any(|e| e.field == field) {
+            continue;
+        }
+        match dvc_domain::upload::inspect(&bytes) {
+            Ok(kind) => uploads.push((field, client_name, kind, bytes)),
+            Err(refusal) => errors.push(FieldError {
+                field,
+                message: refusal.message(&format!("Tệp đã chọn cho mục “{label}”")),
+            }),
+        }
+    }
     // Store newly uploaded files under generated names, replacing earlier ones.
     let now = state.clock.now();
-    for (field, client_name, kind, bytes) in posted.uploads {
+    for (field, client_name, kind, bytes) in uploads {
         let key = crate::files::Files::new_key(now);
         let sha = hex::encode(Sha256::digest(&bytes));
         let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
@@ -336,7 +373,6 @@ pub async fn save(
     merge_answers(&mut draft, posted.raw, &form_def, true);
 
     let uploaded: BTreeSet<String> = draft.files.keys().cloned().collect();
-    let mut errors = posted.errors;
     let validated = form::validate(&form_def, &draft.answers, &uploaded, state.clock.today_vn());
     if let Some(e) = validate_agency(&state, &p, &draft.answers) {
         errors.insert(0, e);

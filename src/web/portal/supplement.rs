@@ -5,6 +5,7 @@ use super::lookup::by_token;
 use crate::error::{AppError, AppResult};
 use crate::store::dossiers::{self, Actor, Decision, NewAttachment};
 use crate::web::AppState;
+use crate::web::antivirus;
 use crate::web::extract::CitizenPost;
 use crate::web::security::{ensure_session, no_store, with_cookie};
 use crate::web::staff::dossier::{refusal, rules_for};
@@ -102,7 +103,7 @@ pub async fn submit(
     }
 
     let limit = form::DEFAULT_MAX_FILE_MB as usize * 1024 * 1024;
-    let mut uploads: Vec<(String, String, FileKind, bytes::Bytes)> = Vec::new();
+    let mut received: Vec<(String, String, Vec<u8>)> = Vec::new();
     let mut note = String::new();
     let mut error: Option<String> = None;
     while let Some(mut field) = mp.next_field().await.map_err(|_| bad())? {
@@ -114,7 +115,7 @@ pub async fn submit(
                 .collect();
             continue;
         }
-        if !name.starts_with("tep_") || uploads.len() >= MAX_FILES {
+        if !name.starts_with("tep_") || received.len() >= MAX_FILES {
             continue;
         }
         let client = field.file_name().unwrap_or("").to_string();
@@ -131,12 +132,30 @@ pub async fn submit(
         if buf.is_empty() {
             continue;
         }
-        match dvc_domain::upload::inspect(&buf) {
-            Ok(kind) => uploads.push((name, client, kind, bytes::Bytes::from(buf))),
-            Err(refusal) => error = Some(refusal.message("Tệp đã chọn")),
-        }
+        received.push((name, client, buf));
     }
     let Some(csrf) = csrf else { return Err(bad()) };
+    // Every file through the antivirus scanner first (no verdict: nothing stored, 503), then by
+    // content.
+    let place = format!("supplement {}", row.code);
+    let who = antivirus::Uploader {
+        actor: "citizen",
+        place: &place,
+    };
+    for (_, client, buf) in &received {
+        if let Some(message) = antivirus::check(&state, buf, client, &who).await? {
+            error = Some(message);
+        }
+    }
+    let mut uploads: Vec<(String, String, FileKind, bytes::Bytes)> = Vec::new();
+    if error.is_none() {
+        for (name, client, buf) in received {
+            match dvc_domain::upload::inspect(&buf) {
+                Ok(kind) => uploads.push((name, client, kind, bytes::Bytes::from(buf))),
+                Err(refusal) => error = Some(refusal.message("Tệp đã chọn")),
+            }
+        }
+    }
     if error.is_none() && uploads.is_empty() {
         error = Some("Chọn ít nhất một tệp giấy tờ để bổ sung.".into());
     }

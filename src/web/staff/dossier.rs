@@ -8,12 +8,12 @@ use crate::error::{AppError, AppResult};
 use crate::notify::{self, Kind};
 use crate::store::dossiers::{self, Actor, Decision, DossierRow, NewMail};
 use crate::store::staff as staff_store;
-use crate::web::AppState;
 use crate::web::extract::LenientQuery;
 use crate::web::portal::lookup::download;
 use crate::web::portal::submit::display_answers;
 use crate::web::security::{self, no_store};
 use crate::web::templates::{render, ser};
+use crate::web::{AppState, antivirus};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -326,6 +326,7 @@ async fn command(
     form: &StaffForm,
     row: &DossierRow,
     p: &Procedure,
+    code: &str,
     action: Action,
 ) -> AppResult<(Command, Option<(String, Bytes)>)> {
     let reason = |message: &str| required(form, "reason", message).map(str::to_string);
@@ -365,6 +366,15 @@ async fn command(
             let Some((name, bytes)) = &form.file else {
                 return Ok((Command::ReturnResult { result: None }, None));
             };
+            // The antivirus scanner first (no verdict: nothing stored, 503), then by content.
+            let place = format!("result {code}");
+            let who = antivirus::Uploader {
+                actor: &form.ctx.staff.email,
+                place: &place,
+            };
+            if let Some(message) = antivirus::check(state, bytes, name, &who).await? {
+                return Err(AppError::Unprocessable(message));
+            }
             let kind = dvc_domain::upload::inspect(bytes)
                 .map_err(|r| AppError::Unprocessable(r.message("Tệp kết quả")))?;
             let key = crate::files::Files::new_key(state.clock.now());
@@ -496,7 +506,7 @@ pub async fn act(
             "Hồ sơ vừa được người khác cập nhật, vui lòng xem lại.".into(),
         ));
     }
-    let (cmd, file) = command(&state, &form, &old, &p, action).await?;
+    let (cmd, file) = command(&state, &form, &old, &p, &old.code, action).await?;
     let dossier = old.to_domain()?;
     let catalog = state.catalog();
     let policy = state.deadline_policy(catalog.agency(&old.agency_code), &p);
