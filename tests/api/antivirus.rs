@@ -174,13 +174,26 @@ async fn an_infected_result_file_is_refused_and_a_silent_scanner_fails_closed() 
     let leader = app
         .official("lanhdao@hongbang.gov.vn", Role::Leader, AGENCY)
         .await;
-    for (who, action) in [
-        (&reception, "tiep-nhan"),
-        (&specialist, "trinh-phe-duyet"),
-        (&leader, "phe-duyet"),
+    // Submitting for approval is the assignee's: the dossier is forwarded to the specialist.
+    let (specialist_id,): (i64,) = dichvucong::db_run!(&app.state.db, p => {
+        sqlx::query_as("SELECT id FROM staff WHERE email = 'chuyenvien@hongbang.gov.vn'").fetch_one(p).await.expect("id")
+    });
+    let specialist_id = specialist_id.to_string();
+    for (who, action, fields) in [
+        (&reception, "tiep-nhan", vec![]),
+        (
+            &reception,
+            "chuyen-xu-ly",
+            vec![("assignee_id", specialist_id.as_str())],
+        ),
+        (&specialist, "trinh-phe-duyet", vec![]),
+        (&leader, "phe-duyet", vec![]),
     ] {
         assert_eq!(
-            who.act(&app, &code, action, &[]).await.status().as_u16(),
+            who.act(&app, &code, action, &fields)
+                .await
+                .status()
+                .as_u16(),
             303,
             "{action}"
         );
