@@ -19,6 +19,7 @@ mod lean_connections;
 mod mail;
 mod migrate_data;
 mod multinode;
+mod national;
 mod s3;
 mod security;
 mod slow_uploads;

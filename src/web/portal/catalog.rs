@@ -62,9 +62,13 @@ impl Params {
     /// The filters as a query string (`q=…&co_quan=…`, percent-encoded, without the page),
     /// for the pagination links.
     fn filters_query(&self, query: &Query) -> String {
-        let enc = |s: &str| {
-            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-        };
+        // Everything but RFC 3986's unreserved characters.
+        const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~');
+        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, COMPONENT).to_string();
         let mut parts = Vec::new();
         if let Some(q) = &query.text {
             parts.push(format!("q={}", enc(q)));
