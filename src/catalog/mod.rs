@@ -1,15 +1,19 @@
 //! The catalogue in memory: agencies, and for each procedure what lists and search need (a
-//! summary and its folded text) plus the full procedure packed (deflate-compressed JSON). A full
-//! procedure is unpacked on demand and kept in a small cache of the most recently used ones, so
-//! a province's 10,000 procedures fit in a few tens of megabytes. Loaded from the database at
-//! start and after each import; read by every catalogue page.
+//! summary, its folded code and name, its words in an inverted [`index`]) plus the full
+//! procedure packed (deflate-compressed JSON). A full procedure is unpacked on demand and kept
+//! in a small cache of the most recently used ones, so a province's 10,000 procedures fit in a
+//! few tens of megabytes. Loaded from the database at start and after each import (the index is
+//! built with it); read by every catalogue page.
 
 pub mod import;
+pub mod index;
 
 use dvc_domain::agency::{Agency, AgencyCode};
 use dvc_domain::catalog::{OnlineClass, Procedure, ServiceLevel};
 use dvc_domain::text;
-use std::collections::HashMap;
+use index::Index;
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
@@ -51,13 +55,23 @@ pub enum CatalogLoadError {
 #[derive(Debug, Default)]
 pub struct Catalog {
     pub agencies: Vec<Agency>,
+    /// In catalogue order: field, then name, then code.
     summaries: Vec<Summary>,
     /// Deflate-compressed JSON of each procedure, same index as `summaries`.
     packed: Vec<Box<[u8]>>,
-    folded: Vec<String>,
-    by_code: HashMap<String, usize>,
-    /// Distinct fields, sorted (computed once, not per request).
+    /// Folded code and name of each procedure (ranking), same index as `summaries`.
+    folded_codes: Vec<Box<str>>,
+    folded_names: Vec<Box<str>>,
+    /// Position in `fields` of each procedure's field.
+    field_of: Vec<u32>,
+    /// Distinct fields, sorted, and the same folded (computed once, not per request).
     fields: Vec<String>,
+    folded_fields: Vec<String>,
+    index: Index,
+    by_code: HashMap<String, usize>,
+    /// Positions in `agencies` of those implementing at least one procedure.
+    implementing: Vec<usize>,
+    online: usize,
     pub version: Option<String>,
     cache: Mutex<Vec<(usize, Arc<Procedure>)>>,
 }
@@ -65,7 +79,7 @@ pub struct Catalog {
 /// Builds a [`Catalog`] one stored procedure at a time (never all of them unpacked at once).
 #[derive(Default)]
 pub struct Builder {
-    entries: Vec<(Summary, String, Box<[u8]>)>,
+    entries: Vec<(Summary, Box<[u8]>)>,
 }
 
 impl Builder {
@@ -73,29 +87,23 @@ impl Builder {
     pub fn add_json(&mut self, json: &str) -> Result<(), CatalogLoadError> {
         let p: Procedure =
             serde_json::from_str(json).map_err(|e| CatalogLoadError::Corrupt(e.to_string()))?;
-        self.entries
-            .push((Summary::of(&p), p.search_text(), pack(json.as_bytes())));
+        self.entries.push((Summary::of(&p), pack(json.as_bytes())));
         Ok(())
     }
 
     pub fn add(&mut self, p: &Procedure) -> Result<(), CatalogLoadError> {
         let json =
             serde_json::to_string(p).map_err(|e| CatalogLoadError::Corrupt(e.to_string()))?;
-        self.entries
-            .push((Summary::of(p), p.search_text(), pack(json.as_bytes())));
+        self.entries.push((Summary::of(p), pack(json.as_bytes())));
         Ok(())
     }
 
     pub fn build(mut self, agencies: Vec<Agency>, version: Option<String>) -> Catalog {
-        self.entries.sort_by(|(a, _, _), (b, _, _)| {
-            a.field.cmp(&b.field).then_with(|| a.name.cmp(&b.name))
-        });
+        self.entries.sort_by(|(a, _), (b, _)| catalogue_order(a, b));
         let mut summaries = Vec::with_capacity(self.entries.len());
-        let mut folded = Vec::with_capacity(self.entries.len());
         let mut packed = Vec::with_capacity(self.entries.len());
-        for (s, f, p) in self.entries {
+        for (s, p) in self.entries {
             summaries.push(s);
-            folded.push(f);
             packed.push(p);
         }
         let by_code = summaries
@@ -106,17 +114,75 @@ impl Builder {
         let mut fields: Vec<String> = summaries.iter().map(|p| p.field.clone()).collect();
         fields.sort_unstable();
         fields.dedup();
+        let folded_fields: Vec<String> = fields.iter().map(|f| text::fold(f)).collect();
+        let field_of = summaries
+            .iter()
+            .map(|p| {
+                let i = fields.binary_search(&p.field).unwrap_or_default();
+                u32::try_from(i).unwrap_or_default()
+            })
+            .collect();
+        let folded_codes: Vec<Box<str>> = summaries
+            .iter()
+            .map(|p| text::fold(&p.code).into())
+            .collect();
+        let folded_names: Vec<Box<str>> = summaries
+            .iter()
+            .map(|p| text::fold(&p.name).into())
+            .collect();
+        // The searchable words: name, code and field, as `Procedure::search_text` has them.
+        let texts: Vec<String> = summaries
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let f = fields.binary_search(&p.field).unwrap_or_default();
+                format!(
+                    "{} {} {}",
+                    folded_names[i], folded_codes[i], folded_fields[f]
+                )
+            })
+            .collect();
+        let index = Index::build(texts.iter().map(String::as_str));
+        drop(texts);
+        let kinds: HashSet<&str> = summaries
+            .iter()
+            .map(|p| p.implementing_kind.as_str())
+            .collect();
+        let implementing = agencies
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| kinds.contains(a.kind.as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        let online = summaries
+            .iter()
+            .filter(|p| p.level.online_submission())
+            .count();
         Catalog {
             agencies,
             summaries,
             packed,
-            folded,
-            by_code,
+            folded_codes,
+            folded_names,
+            field_of,
             fields,
+            folded_fields,
+            index,
+            by_code,
+            implementing,
+            online,
             version,
             cache: Mutex::new(Vec::with_capacity(CACHE_SIZE)),
         }
     }
+}
+
+/// Field, then name, then code: the order of the catalogue pages and of the API without a search.
+fn catalogue_order(a: &Summary, b: &Summary) -> Ordering {
+    a.field
+        .cmp(&b.field)
+        .then_with(|| a.name.cmp(&b.name))
+        .then_with(|| a.code.cmp(&b.code))
 }
 
 fn pack(bytes: &[u8]) -> Box<[u8]> {
@@ -153,6 +219,115 @@ pub struct Query {
     /// Only services that can be done online (level ≥ 3).
     pub online_only: bool,
     pub online_class: Option<OnlineClass>,
+}
+
+/// How well a procedure matches a search: lower first.
+pub mod rank {
+    /// The code starts with the query ("1.0011").
+    pub const CODE: u8 = 0;
+    /// The name starts with the query ("dang ky khai s").
+    pub const NAME_START: u8 = 1;
+    /// Every word of the query is in the name.
+    pub const NAME: u8 = 2;
+    /// Some words only in the code or the field.
+    pub const OTHER: u8 = 3;
+}
+
+/// One procedure found, at its catalogue position.
+#[derive(Debug, Clone, Copy)]
+pub struct Hit {
+    position: u32,
+    rank: u8,
+}
+
+/// Where a list stopped: the sort key of its last item (rank, field, name, code), so that the
+/// next page starts after it even if the catalogue was reloaded in between.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cursor {
+    rank: u8,
+    field: String,
+    name: String,
+    code: String,
+}
+
+impl Cursor {
+    /// Opaque text form (base64url of a small JSON array).
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        let json = serde_json::to_vec(&(self.rank, &self.field, &self.name, &self.code))
+            .unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    pub fn decode(text: &str) -> Option<Cursor> {
+        use base64::Engine;
+        if text.len() > 2048 {
+            return None;
+        }
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        let (rank, field, name, code): (u8, String, String, String) =
+            serde_json::from_slice(&json).ok()?;
+        Some(Cursor {
+            rank,
+            field,
+            name,
+            code,
+        })
+    }
+}
+
+/// The procedures a [`Query`] found, ranked (without search text: in catalogue order).
+pub struct Results<'a> {
+    catalog: &'a Catalog,
+    hits: Vec<Hit>,
+}
+
+impl<'a> Results<'a> {
+    pub fn len(&self) -> usize {
+        self.hits.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hits.is_empty()
+    }
+
+    /// At most `limit` summaries from the `offset`-th.
+    pub fn page(&self, offset: usize, limit: usize) -> Vec<&'a Summary> {
+        self.hits
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|h| &self.catalog.summaries[h.position as usize])
+            .collect()
+    }
+
+    /// All of them (tests and small catalogues).
+    pub fn all(&self) -> Vec<&'a Summary> {
+        self.page(0, self.hits.len())
+    }
+
+    /// The cursor that continues after the `i`-th result.
+    pub fn cursor_after(&self, i: usize) -> Option<Cursor> {
+        let h = self.hits.get(i)?;
+        let s = &self.catalog.summaries[h.position as usize];
+        Some(Cursor {
+            rank: h.rank,
+            field: s.field.clone(),
+            name: s.name.clone(),
+            code: s.code.clone(),
+        })
+    }
+
+    /// The offset of the first result after the cursor.
+    pub fn offset_after(&self, c: &Cursor) -> usize {
+        let key = (c.rank, c.field.as_str(), c.name.as_str(), c.code.as_str());
+        self.hits.partition_point(|h| {
+            let s = &self.catalog.summaries[h.position as usize];
+            (h.rank, s.field.as_str(), s.name.as_str(), s.code.as_str()) <= key
+        })
+    }
 }
 
 impl Catalog {
@@ -198,9 +373,14 @@ impl Catalog {
         Some(p)
     }
 
-    /// Every procedure's summary, in catalogue order (field, then name).
+    /// Every procedure's summary, in catalogue order (field, then name, then code).
     pub fn summaries(&self) -> &[Summary] {
         &self.summaries
+    }
+
+    /// How many procedures can be filed online (level 3 or 4).
+    pub fn online_count(&self) -> usize {
+        self.online
     }
 
     pub fn agency(&self, code: &str) -> Option<&Agency> {
@@ -211,9 +391,9 @@ impl Catalog {
 
     /// Agencies that implement at least one procedure (for the filter list).
     pub fn implementing_agencies(&self) -> Vec<&Agency> {
-        self.agencies
+        self.implementing
             .iter()
-            .filter(|a| self.summaries.iter().any(|p| p.implementing_kind == a.kind))
+            .filter_map(|&i| self.agencies.get(i))
             .collect()
     }
 
@@ -221,30 +401,72 @@ impl Catalog {
         self.fields.iter().map(String::as_str).collect()
     }
 
-    pub fn search(&self, q: &Query) -> Vec<&Summary> {
+    /// The procedures matching the filters and every word of the search text (folded: with or
+    /// without diacritics, đ = d; the last word may be unfinished), ranked: code, then name,
+    /// then other fields; within a rank, in catalogue order.
+    pub fn search(&self, q: &Query) -> Results<'_> {
         let folded_query = q.text.as_deref().map(text::fold).filter(|t| !t.is_empty());
         let agency = q.agency.as_deref().and_then(|c| self.agency(c));
-        let field = q.field.as_deref().map(text::fold);
-        let mut hits: Vec<(usize, &Summary)> = self
-            .summaries
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| agency.is_none_or(|a| a.kind == p.implementing_kind))
-            .filter(|(_, p)| field.as_deref().is_none_or(|f| f == text::fold(&p.field)))
-            .filter(|(_, p)| q.level.is_none_or(|l| p.level.number() == l))
-            .filter(|(_, p)| !q.online_only || p.level.online_submission())
-            .filter(|(_, p)| q.online_class.is_none_or(|c| p.online_class == c))
-            .filter(|(i, _)| {
-                folded_query
-                    .as_deref()
-                    .is_none_or(|fq| text::matches_all_words(&self.folded[*i], fq))
-            })
-            .collect();
-        if let Some(fq) = &folded_query {
-            // Names that start with the query first.
-            hits.sort_by_key(|(i, _)| !self.folded[*i].starts_with(fq.as_str()));
+        let field: Option<Vec<bool>> = q.field.as_deref().map(|f| {
+            let f = text::fold(f);
+            self.folded_fields.iter().map(|ff| *ff == f).collect()
+        });
+        let keep = |i: usize| {
+            let p = &self.summaries[i];
+            agency.is_none_or(|a| a.kind == p.implementing_kind)
+                && field.as_ref().is_none_or(|wanted| {
+                    wanted
+                        .get(self.field_of[i] as usize)
+                        .copied()
+                        .unwrap_or(false)
+                })
+                && q.level.is_none_or(|l| p.level.number() == l)
+                && (!q.online_only || p.level.online_submission())
+                && q.online_class.is_none_or(|c| p.online_class == c)
+        };
+        let to_hit = |i: usize, rank: u8| Hit {
+            position: u32::try_from(i).unwrap_or(u32::MAX),
+            rank,
+        };
+        let mut hits: Vec<Hit> = match folded_query.as_deref() {
+            None => (0..self.summaries.len())
+                .filter(|&i| keep(i))
+                .map(|i| to_hit(i, rank::CODE))
+                .collect(),
+            Some(fq) => match self.index.matching(fq) {
+                None => Vec::new(),
+                Some(set) => set
+                    .iter()
+                    .filter(|&i| keep(i))
+                    .map(|i| to_hit(i, self.rank(i, fq)))
+                    .collect(),
+            },
+        };
+        if folded_query.is_some() {
+            // Stable: catalogue order within a rank.
+            hits.sort_by_key(|h| h.rank);
         }
-        hits.into_iter().map(|(_, p)| p).collect()
+        Results {
+            catalog: self,
+            hits,
+        }
+    }
+
+    fn rank(&self, i: usize, folded_query: &str) -> u8 {
+        if self.folded_codes[i].starts_with(folded_query) {
+            rank::CODE
+        } else if self.folded_names[i].starts_with(folded_query) {
+            rank::NAME_START
+        } else if text::matches_words(&self.folded_names[i], folded_query) {
+            rank::NAME
+        } else {
+            rank::OTHER
+        }
+    }
+
+    /// Approximate heap bytes of the search index (for the memory figures).
+    pub fn index_bytes(&self) -> usize {
+        self.index.heap_bytes()
     }
 
     /// Whether the agency with this code implements the procedure.

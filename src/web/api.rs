@@ -1,5 +1,6 @@
 //! The JSON API (read-only for now), documented by the OpenAPI document at `/api/openapi.json`.
-//! Errors are JSON `{"error": {"code", "message"}}` with a Vietnamese message.
+//! Errors are JSON `{"error": {"code", "message"}}` with a Vietnamese message; bad list
+//! parameters (`limit`, `cursor`) are RFC 9457 problem details carrying the same `error` member.
 
 use super::AppState;
 use super::extract::{LenientQuery, Peer};
@@ -9,9 +10,11 @@ use super::portal::lookup::{
     rate_limit_lookup,
 };
 use super::progress::StepView;
+use crate::catalog::Cursor;
 use crate::error::{ApiError, AppError};
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -27,6 +30,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
     paths(list_procedures, get_procedure, dossier_status),
     components(schemas(
         ProcedureSummary,
+        ProcedurePage,
+        Problem,
         PublicStatus,
         TimelineEntry,
         Handler,
@@ -80,10 +85,54 @@ pub struct ProcedureSummary {
     pub url: String,
 }
 
-#[derive(serde::Deserialize, IntoParams)]
-#[allow(dead_code)]
+/// One page of procedures, and where the next one starts.
+#[derive(Serialize, ToSchema)]
+pub struct ProcedurePage {
+    pub items: Vec<ProcedureSummary>,
+    /// Pass as `cursor` for the next page; `null` on the last page. Opaque and stable: a page
+    /// continues after the last item of the previous one even if the catalogue changed.
+    pub next_cursor: Option<String>,
+}
+
+/// An error as RFC 9457 problem details (`application/problem+json`), with the same
+/// `error` member as the other API errors.
+#[derive(Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    /// What is wrong, in Vietnamese.
+    pub detail: String,
+    pub error: ErrorDetail,
+}
+
+fn bad_request_problem(detail: String) -> Response {
+    let body = Problem {
+        type_: "about:blank".into(),
+        title: "Yêu cầu không hợp lệ".into(),
+        status: 400,
+        detail: detail.clone(),
+        error: ErrorDetail {
+            code: "bad_request".into(),
+            message: detail,
+        },
+    };
+    let mut resp = (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    resp
+}
+
+/// Procedures per page of `GET /api/v1/procedures` when `limit` is absent, and at most.
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 200;
+
+#[derive(Default, serde::Deserialize, IntoParams)]
 pub struct ListParams {
-    /// Words to search, with or without diacritics.
+    /// Words to search, with or without diacritics (the last one may be unfinished).
     q: Option<String>,
     /// Agency code.
     co_quan: Option<String>,
@@ -93,31 +142,81 @@ pub struct ListParams {
     muc_do: Option<String>,
     /// `1`: only services that can be done online.
     truc_tuyen: Option<String>,
+    /// `toan_trinh` or `mot_phan`.
+    hinh_thuc: Option<String>,
+    /// Procedures per page, 1–200 (default 50).
+    limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
+/// The procedures matching the filters, ranked when searching (code, then name, then other
+/// fields), otherwise by field then name; a page at a time, continued with `next_cursor`.
 #[utoipa::path(get, path = "/api/v1/procedures", params(ListParams),
-    responses((status = 200, description = "Thủ tục phù hợp", body = [ProcedureSummary])))]
+    responses((status = 200, description = "Một trang thủ tục phù hợp", body = ProcedurePage),
+        (status = 400, description = "Tham số limit hoặc cursor không hợp lệ", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_procedures(
     State(state): State<AppState>,
-    LenientQuery(params): LenientQuery<Params>,
-) -> Json<Vec<ProcedureSummary>> {
+    LenientQuery(lp): LenientQuery<ListParams>,
+) -> Response {
+    let limit = match lp.limit.as_deref().map(str::trim) {
+        None | Some("") => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return bad_request_problem(format!(
+                    "Tham số limit phải là một số nguyên từ 1 đến {MAX_LIMIT}."
+                ));
+            }
+        },
+    };
+    let cursor = match lp.cursor.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(c) => match Cursor::decode(c) {
+            Some(c) => Some(c),
+            None => {
+                return bad_request_problem(
+                    "Tham số cursor không hợp lệ: hãy dùng đúng giá trị next_cursor của trang trước."
+                        .into(),
+                );
+            }
+        },
+    };
+    let params = Params {
+        q: lp.q,
+        co_quan: lp.co_quan,
+        linh_vuc: lp.linh_vuc,
+        muc_do: lp.muc_do,
+        truc_tuyen: lp.truc_tuyen,
+        hinh_thuc: lp.hinh_thuc,
+        trang: None,
+    };
     let catalog = state.catalog();
     let base = state.config.base_url();
-    Json(
-        catalog
-            .search(&params.to_query())
-            .into_iter()
-            .map(|p| ProcedureSummary {
-                code: p.code.clone(),
-                name: p.name.clone(),
-                field: p.field.clone(),
-                level: p.level.number(),
-                online_class: p.online_class.slug().into(),
-                implementing_agency: p.implementing_agency.clone(),
-                url: format!("{base}/thu-tuc/{}", p.code),
-            })
-            .collect(),
-    )
+    let hits = catalog.search(&params.to_query());
+    let offset = cursor.as_ref().map_or(0, |c| hits.offset_after(c));
+    let items: Vec<ProcedureSummary> = hits
+        .page(offset, limit)
+        .into_iter()
+        .map(|p| ProcedureSummary {
+            code: p.code.clone(),
+            name: p.name.clone(),
+            field: p.field.clone(),
+            level: p.level.number(),
+            online_class: p.online_class.slug().into(),
+            implementing_agency: p.implementing_agency.clone(),
+            url: format!("{base}/thu-tuc/{}", p.code),
+        })
+        .collect();
+    let end = offset + items.len();
+    let next_cursor = if end < hits.len() {
+        end.checked_sub(1)
+            .and_then(|i| hits.cursor_after(i))
+            .map(|c| c.encode())
+    } else {
+        None
+    };
+    Json(ProcedurePage { items, next_cursor }).into_response()
 }
 
 /// Everything on the procedure page, plus the form definition with a flat `form.fields[]`

@@ -12,7 +12,7 @@ async fn procedures_api() {
         .json()
         .await
         .expect("json");
-    let arr = list.as_array().expect("array");
+    let arr = list["items"].as_array().expect("items");
     assert!(arr.iter().any(|p| p["code"] == PROC && p["level"] == 4));
     let p: Value = app
         .get(&format!("/api/v1/procedures/{PROC}"))

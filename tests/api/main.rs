@@ -23,6 +23,7 @@ mod lean_connections;
 mod mail;
 mod migrate_data;
 mod multinode;
+mod national;
 mod one_stop;
 mod overload;
 mod retention;

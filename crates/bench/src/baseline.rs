@@ -13,8 +13,8 @@
 //!   answers 303 with the code, as the portal does;
 //! * `GET /tra-cuu?ma=` and `GET /api/status/{code}`: the same dossier query by code, rendered by
 //!   a minimal minijinja template or as JSON;
-//! * `GET /thu-tuc?q=`: the same folded, all-words search over the same 10,000 procedure names,
-//!   rendered by a minimal template.
+//! * `GET /thu-tuc?q=`: the same folded, all-words search over the same 10,000 procedure names
+//!   (a scan, no index), the count and the first page of 20 rendered by a minimal template.
 
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -132,7 +132,7 @@ const LOOKUP_HTML: &str = r#"<!doctype html><html lang="vi"><head><meta charset=
 <dt>Ngày nộp</dt><dd>{{ s.submitted_at }}</dd></dl>{% else %}<p>Không tìm thấy hồ sơ.</p>{% endif %}</body></html>"#;
 
 const SEARCH_HTML: &str = r#"<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>Thủ tục hành chính</title></head>
-<body><h1>Thủ tục hành chính</h1><p>{{ items|length }} thủ tục</p><ul>{% for p in items %}<li><a href="/thu-tuc/{{ p.0 }}">{{ p.1 }}</a></li>{% endfor %}</ul></body></html>"#;
+<body><h1>Thủ tục hành chính</h1><p>{{ total }} thủ tục</p><ul>{% for p in items %}<li><a href="/thu-tuc/{{ p.0 }}">{{ p.1 }}</a></li>{% endfor %}</ul></body></html>"#;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -628,16 +628,19 @@ struct SearchParams {
 
 async fn search(State(state): State<AppState>, Query(q): Query<SearchParams>) -> Response {
     let folded = dvc_domain::text::fold(q.q.as_deref().unwrap_or_default());
-    let items: Vec<(&str, &str)> = state
+    let all: Vec<(&str, &str)> = state
         .procedures
         .iter()
         .filter(|(_, _, f)| dvc_domain::text::matches_all_words(f, &folded))
         .map(|(c, n, _)| (c.as_str(), n.as_str()))
         .collect();
+    // The count and the first page of 20, as the portal shows them.
+    let total = all.len();
+    let items = &all[..total.min(20)];
     let html = state
         .env
         .get_template("search.html")
-        .and_then(|t| t.render(minijinja::context! { items => minijinja::Value::from(minijinja::value::Serde(&items)) }));
+        .and_then(|t| t.render(minijinja::context! { total, items => minijinja::Value::from(minijinja::value::Serde(&items)) }));
     match html {
         Ok(h) => Html(h).into_response(),
         Err(e) => err(e),

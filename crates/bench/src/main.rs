@@ -62,8 +62,13 @@ pub struct Args {
     /// Directory holding the `dichvucong` and `dvc-baseline` binaries (default: this binary's).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
-    /// Phases to run, comma-separated: submit, lookup-page, lookup-api, search (for profiling one).
-    #[arg(long, default_value = "submit,lookup-page,lookup-api,search")]
+    /// Phases to run, comma-separated: submit, lookup-page, lookup-api, search, catalogue (the
+    /// portal's search against its own unfiltered first page, side by side), memory (resident
+    /// set with an empty catalogue and with N procedures).
+    #[arg(
+        long,
+        default_value = "submit,lookup-page,lookup-api,search,catalogue,memory"
+    )]
     phases: String,
     /// Command that produced the run, recorded in the report.
     #[arg(long, default_value = "scripts/bench.sh")]
@@ -94,6 +99,13 @@ pub struct BackendResult {
     pub lookup_api_lat: Option<Pair>,
     pub search_max: Option<Pair>,
     pub search_lat: Option<Pair>,
+    /// The portal alone: search (`portal`) against the unfiltered first catalogue page
+    /// (`baseline`), at one rate, interleaved rounds.
+    pub search_vs_first_page: Option<Pair>,
+    /// Resident set of an idle portal (started, a few catalogue pages served) with an empty
+    /// catalogue, and with the N procedures.
+    pub portal_idle_empty_rss_kb: u64,
+    pub portal_idle_rss_kb: u64,
     pub portal_vmhwm_kb: u64,
     /// Peak resident set of the portal once started, before any load (catalogue loaded).
     pub portal_start_vmhwm_kb: u64,
@@ -243,6 +255,38 @@ async fn wait_healthy(
 }
 
 async fn spawn_portal(bin: &Path, data: &Path, db: &str) -> anyhow::Result<Server> {
+    spawn_portal_with(bin, data, db, true).await
+}
+
+/// Pages an idle portal has served once (so that both memory figures include what the first
+/// requests allocate), then its resident set after a moment of rest.
+async fn idle_rss_kb(server: &Server) -> anyhow::Result<u64> {
+    let c = journey::shared_client()?;
+    for path in [
+        "/",
+        "/thu-tuc",
+        "/thu-tuc?truc_tuyen=1",
+        "/thu-tuc?q=giay+phep",
+        "/thu-tuc?trang=3",
+        "/api/v1/procedures",
+    ] {
+        for _ in 0..5 {
+            journey::get_ok(&c, format!("{}{path}", server.base))
+                .await
+                .with_context(|| format!("GET {path} on the idle portal"))?;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(proc_status_kb(server.pid, "VmRSS:"))
+}
+
+/// The portal; `sample_catalog: false` starts it with an empty catalogue on a fresh database.
+async fn spawn_portal_with(
+    bin: &Path,
+    data: &Path,
+    db: &str,
+    sample_catalog: bool,
+) -> anyhow::Result<Server> {
     let port = free_port()?;
     let log = data.join("portal.log");
     std::fs::create_dir_all(data)?;
@@ -257,6 +301,7 @@ async fn spawn_portal(bin: &Path, data: &Path, db: &str) -> anyhow::Result<Serve
         .env("DVC_RATE_SUBMIT_PER_HOUR", "1000000000")
         .env("DVC_RATE_LOOKUP_PER_MINUTE", "1000000000")
         .env("DVC_LOG", "warn")
+        .env("DVC_SAMPLE_CATALOG", sample_catalog.to_string())
         .stdout(Stdio::null())
         .stderr(out)
         .spawn()
@@ -335,6 +380,7 @@ struct Ctx {
     work: PathBuf,
     catalog_dir: PathBuf,
     names: PathBuf,
+    procedures: usize,
     dur: Duration,
     pdf: &'static [u8],
 }
@@ -381,6 +427,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         work: work.clone(),
         catalog_dir,
         names,
+        procedures: n,
         dur: Duration::from_secs_f64(seconds),
         pdf: journey::pdf_100k(),
     };
@@ -563,6 +610,23 @@ where
     Fut1: std::future::Future<Output = Stats>,
     Fut2: std::future::Future<Output = Stats>,
 {
+    pair_rounds_labelled(name, ("portal", "baseline"), rounds, portal, baseline).await
+}
+
+/// [`pair_rounds`] with other names for the two sides.
+async fn pair_rounds_labelled<F1, F2, Fut1, Fut2>(
+    name: &str,
+    labels: (&str, &str),
+    rounds: usize,
+    portal: F1,
+    baseline: F2,
+) -> Pair
+where
+    F1: Fn() -> Fut1,
+    F2: Fn() -> Fut2,
+    Fut1: std::future::Future<Output = Stats>,
+    Fut2: std::future::Future<Output = Stats>,
+{
     let (mut ps, mut bs) = (Vec::new(), Vec::new());
     // How busy the whole machine was during each round (servers, database, load generator).
     let (mut pbusy, mut bbusy) = (Vec::new(), Vec::new());
@@ -606,14 +670,16 @@ where
                 .join(" ")
         };
         eprintln!(
-            "  {name}: p99 of each round, ms (machine busy): portal {} | baseline {}",
+            "  {name}: p99 of each round, ms (machine busy): {} {} | {} {}",
+            labels.0,
             show(&ps, &pbusy),
+            labels.1,
             show(&bs, &bbusy)
         );
     }
     let (p, b) = (merge(ps), merge(bs));
-    print_phase(&format!("{name} portal (median of {rounds})"), &p);
-    print_phase(&format!("{name} baseline (median of {rounds})"), &b);
+    print_phase(&format!("{name} {} (median of {rounds})", labels.0), &p);
+    print_phase(&format!("{name} {} (median of {rounds})", labels.1), &b);
     Pair {
         portal: p,
         baseline: b,
@@ -683,6 +749,14 @@ async fn run_backend(
         ..Default::default()
     };
 
+    // The same portal with an empty catalogue first (the reference for the catalogue's memory).
+    let want_memory = ctx.args.phases.contains("memory");
+    if want_memory {
+        let empty = spawn_portal_with(&ctx.portal_bin, &pdata, &pdb, false).await?;
+        res.portal_idle_empty_rss_kb = idle_rss_kb(&empty).await?;
+        empty.stop().await;
+    }
+
     // The catalogue, through the real command.
     let t = Instant::now();
     let out = std::process::Command::new(&ctx.portal_bin)
@@ -708,6 +782,16 @@ async fn run_backend(
         "  portal started: peak memory so far {:.1} MB",
         res.portal_start_vmhwm_kb as f64 / 1024.0
     );
+    if want_memory {
+        res.portal_idle_rss_kb = idle_rss_kb(&portal).await?;
+        eprintln!(
+            "  portal idle resident set (VmRSS): empty catalogue {:.1} MB, {} procedures {:.1} MB: +{:.1} MB for the catalogue (target ≤ 30 MB)",
+            res.portal_idle_empty_rss_kb as f64 / 1024.0,
+            ctx.procedures,
+            res.portal_idle_rss_kb as f64 / 1024.0,
+            (res.portal_idle_rss_kb as f64 - res.portal_idle_empty_rss_kb as f64) / 1024.0
+        );
+    }
     let pbase: Arc<str> = portal.base.clone().into();
     let bbase: Arc<str> = baseline.base.clone().into();
     let pdf = ctx.pdf;
@@ -968,6 +1052,55 @@ async fn run_backend(
                 res.search_lat = Some(lat);
             }
         }
+    }
+    if ctx.args.phases.contains("catalogue") {
+        // The portal alone: a search costs no more than twice the plain first page. Both at one
+        // rate (half the lower of their maxima), interleaved rounds, medians.
+        let search_url: UrlFn = Arc::new(move |b: &str, i: u64| {
+            format!("{b}/thu-tuc?q={}", queries[i as usize % queries.len()])
+        });
+        let page_url: UrlFn = Arc::new(|b: &str, _| format!("{b}/thu-tuc"));
+        let get = |url: UrlFn| {
+            let (base, c) = (pbase.clone(), shared.clone());
+            move |i: u64| {
+                let (u, c) = (url(&base, i), c.clone());
+                async move { journey::get_ok(&c, u).await }
+            }
+        };
+        let max = pair_rounds_labelled(
+            "catalogue max (closed)",
+            ("search", "first page"),
+            1,
+            || closed_loop(conns, dur, get(search_url.clone())),
+            || closed_loop(conns, dur, get(page_url.clone())),
+        )
+        .await;
+        let rate = 0.5 * max.portal.rate.min(max.baseline.rate);
+        let rounds = if ctx.args.quick { 1 } else { 5 };
+        let round_dur = dur.mul_f64(if ctx.args.quick { 1.0 } else { 0.4 });
+        let open = |url: UrlFn| {
+            open_loop(
+                rate,
+                round_dur,
+                4000,
+                (ctx.args.open_connections > 0).then_some(ctx.args.open_connections),
+                get(url),
+            )
+        };
+        let lat = pair_rounds_labelled(
+            &format!("catalogue @{rate:.0}/s (open)"),
+            ("search", "first page"),
+            rounds,
+            || open(search_url.clone()),
+            || open(page_url.clone()),
+        )
+        .await;
+        let r = lat.portal.p99_ms / lat.baseline.p99_ms.max(1e-9);
+        eprintln!(
+            "  search p99 {:.2} ms vs unfiltered first page p99 {:.2} ms: {r:.2}× (target ≤ 2×)",
+            lat.portal.p99_ms, lat.baseline.p99_ms
+        );
+        res.search_vs_first_page = Some(lat);
     }
     res.portal_vmhwm_kb = vm_hwm_kb(portal.pid);
     res.baseline_vmhwm_kb = vm_hwm_kb(baseline.pid);

@@ -183,6 +183,19 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
             );
         }
     }
+    if let Some(l) = &b.search_vs_first_page {
+        let _ = writeln!(
+            out,
+            "| *the portal alone:* search `/thu-tuc?q=` p50 / p99 (portal column) against the unfiltered first page `/thu-tuc` (baseline column) at {:.0}/s (median of {} interleaved rounds) | {} / {} ms | {} / {} ms | p99 {} |",
+            l.portal.target_rate,
+            l.rounds,
+            ms(l.portal.p50_ms),
+            ms(l.portal.p99_ms),
+            ms(l.baseline.p50_ms),
+            ms(l.baseline.p99_ms),
+            ratio(l.portal.p99_ms, l.baseline.p99_ms)
+        );
+    }
     let _ = writeln!(
         out,
         "| peak memory (VmHWM) | {:.1} MB | {:.1} MB | {} |",
@@ -239,6 +252,28 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
                 verdict(r <= 3.0)
             );
         }
+    }
+    if let Some(l) = &b.search_vs_first_page {
+        let r = l.portal.p99_ms / l.baseline.p99_ms.max(1e-9);
+        let _ = writeln!(
+            out,
+            "- search p99 ≤ 2× the unfiltered first catalogue page p99 (both on the portal): {} ms vs {} ms = {:.2}× — {}",
+            ms(l.portal.p99_ms),
+            ms(l.baseline.p99_ms),
+            r,
+            verdict(r <= 2.0)
+        );
+    }
+    if b.portal_idle_empty_rss_kb > 0 && b.portal_idle_rss_kb > 0 {
+        let extra = (b.portal_idle_rss_kb as f64 - b.portal_idle_empty_rss_kb as f64) / 1024.0;
+        let _ = writeln!(
+            out,
+            "- idle portal with {} procedures ≤ 30 MB above the empty catalogue (VmRSS): {:.1} MB vs {:.1} MB = +{extra:.1} MB — {}",
+            run.procedures,
+            b.portal_idle_rss_kb as f64 / 1024.0,
+            b.portal_idle_empty_rss_kb as f64 / 1024.0,
+            verdict(extra <= 30.0)
+        );
     }
     let mb = b.portal_vmhwm_kb as f64 / 1024.0;
     let _ = writeln!(

@@ -55,6 +55,20 @@ pub fn matches_all_words(folded_haystack: &str, folded_query: &str) -> bool {
         .all(|w| folded_haystack.split(' ').any(|h| h.starts_with(w)))
 }
 
+/// True when every word of `folded_query` but the last appears as a whole word in
+/// `folded_haystack`, and the last as the start of a word (the one still being typed):
+/// "dang ky khai s" matches "dang ky khai sinh", "dan ky" does not.
+pub fn matches_words(folded_haystack: &str, folded_query: &str) -> bool {
+    let words: Vec<&str> = folded_query.split(' ').filter(|w| !w.is_empty()).collect();
+    let Some((last, whole)) = words.split_last() else {
+        return true;
+    };
+    whole
+        .iter()
+        .all(|w| folded_haystack.split(' ').any(|h| h == *w))
+        && folded_haystack.split(' ').any(|h| h.starts_with(last))
+}
+
 /// Masks a personal name for public display: "Nguyễn Văn An" → "N***** V** A*".
 pub fn mask_name(name: &str) -> String {
     name.split_whitespace()
@@ -96,6 +110,14 @@ mod tests {
         assert!(matches_all_words(&h, &fold("khai SINH")));
         assert!(matches_all_words(&h, &fold("kha")));
         assert!(!matches_all_words(&h, &fold("ket hon")));
+        assert!(matches_words(&h, &fold("dang ky khai s")));
+        assert!(matches_words(&h, &fold("Đăng KÝ")));
+        assert!(
+            !matches_words(&h, &fold("dan ky")),
+            "only the last word is a prefix"
+        );
+        assert!(!matches_words(&h, &fold("ket")));
+        assert!(matches_words(&h, ""));
     }
 
     #[test]

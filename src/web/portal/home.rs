@@ -9,11 +9,7 @@ use minijinja::context;
 
 pub async fn page(State(state): State<AppState>) -> AppResult<Html<String>> {
     let catalog = state.catalog();
-    let online = catalog
-        .summaries()
-        .iter()
-        .filter(|p| p.level.online_submission())
-        .count();
+    let online = catalog.online_count();
     render(
         "home.html",
         context! { total => catalog.summaries().len(), online, fields => catalog.fields().into_iter().map(String::from).collect::<Vec<_>>() },
