@@ -46,6 +46,13 @@ async fn wait_for_failed_round(app: &TestApp, n: usize) -> Vec<OutboxRow> {
 }
 
 /// A second outbox worker on the app's database (as after a restart), sending to `url`.
+/// When the tests' re-armed messages fall due: an hour from now, so that the app's own outbox
+/// worker (on the system clock, SMTP dead) leaves them alone, while [`worker_to`]'s worker, whose
+/// clock is set past that hour, finds them due.
+fn rearm_at() -> i64 {
+    dichvucong::now_ms() + 3_600_000
+}
+
 fn worker_to(app: &TestApp, url: &str) -> Mailer {
     Mailer {
         db: app.state.db.clone(),
@@ -53,7 +60,7 @@ fn worker_to(app: &TestApp, url: &str) -> Mailer {
         from: "Cổng <no-reply@dichvucong.test>".parse().expect("from"),
         queue: Default::default(),
         backoff_base: Duration::from_millis(100),
-        clock: app.state.clock.clone(),
+        clock: dichvucong::clock::Clock::manual(dichvucong::ts(rearm_at() + 60_000)),
     }
 }
 
@@ -72,7 +79,7 @@ async fn dead_smtp_delays_but_does_not_lose_the_email() {
     // The SMTP server comes back: a worker (as after a restart) delivers it, once.
     let (url, mailbox) = crate::smtp::start().await;
     // Make the retry due now.
-    dichvucong::store::outbox::mark_failed(&app.state.db, 1, 0, "test: retry now")
+    dichvucong::store::outbox::mark_failed(&app.state.db, 1, rearm_at(), "test: retry now")
         .await
         .expect("reschedule");
     let mailer = worker_to(&app, &url);
@@ -99,7 +106,7 @@ async fn a_message_named_by_id_is_claimed_directly_and_sent_once() {
     let code = app.submit_birth_registration().await;
     wait_for_failed_round(&app, 1).await;
     let (url, mailbox) = crate::smtp::start().await;
-    dichvucong::store::outbox::mark_failed(&app.state.db, 1, 0, "test: retry now")
+    dichvucong::store::outbox::mark_failed(&app.state.db, 1, rearm_at(), "test: retry now")
         .await
         .expect("reschedule");
     let mailer = worker_to(&app, &url);
@@ -142,7 +149,7 @@ async fn a_failed_round_leaves_no_message_locked_and_a_batch_goes_out_together()
 
     let (url, mailbox) = crate::smtp::start().await;
     for (id, _, _, _) in &rows {
-        dichvucong::store::outbox::mark_failed(&app.state.db, *id, 0, "test: retry now")
+        dichvucong::store::outbox::mark_failed(&app.state.db, *id, rearm_at(), "test: retry now")
             .await
             .expect("reschedule");
     }
