@@ -115,6 +115,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_filter("date", date);
     env.add_filter("vidate", vidate);
     env.add_filter("isodatetime", isodatetime);
+    env.add_filter("code_parts", code_parts);
     env
 });
 
@@ -155,6 +156,12 @@ fn datetime(ms: Option<i64>) -> String {
 fn date(ms: Option<i64>) -> String {
     ms.map(|m| vn_zoned(m).strftime("%d/%m/%Y").to_string())
         .unwrap_or_default()
+}
+
+/// A dossier code split at its hyphens ("000.01.00.H31", "261205", "0001"): pages set each
+/// part unbreakable, so that on a narrow phone the code wraps only between its parts.
+fn code_parts(code: String) -> Vec<String> {
+    code.split('-').map(str::to_string).collect()
 }
 
 /// RFC 3339 timestamp → "14:05, 28/11/2026" in Asia/Ho_Chi_Minh.

@@ -121,6 +121,14 @@ test('a citizen registers a birth online and follows the dossier (no JavaScript)
   assert.match(await page.locator('main').innerText(), /Các bước tiếp theo/);
   await audit(page, '08-da-nop');
   await printView(page, '08-da-nop');
+  // On the narrowest phone (320 px) the code wraps only at its hyphens, never inside a part.
+  const viewport = page.viewportSize();
+  for (const width of [320, 375]) {
+    await page.setViewportSize({ width, height: 640 });
+    const lines = await page.locator('.reference .code-part').evaluateAll((parts) => parts.map((p) => p.getClientRects().length));
+    assert.deepEqual(lines, [1, 1, 1], `each part of the code on one line at ${width} px`);
+  }
+  if (viewport) await page.setViewportSize(viewport);
 
   // 7. The lookup, from the confirmation page and from the home page.
   await andWait(page, () => page.getByRole('link', { name: 'trang tra cứu hồ sơ' }).click());
