@@ -434,7 +434,7 @@ async fn only_the_assignee_or_a_leader_submits_or_stops_and_the_admin_opens_no_d
 
 /// Gives the test procedure (đăng ký khai sinh) a lawful variant of its time limit, as the
 /// catalogue does for kết hôn: 5 more working days when verification is needed.
-async fn with_lawful_extra_time(app: &TestApp) {
+pub async fn with_lawful_extra_time(app: &TestApp) {
     let mut p = (*app.state.catalog().procedure(PROC).expect("procedure")).clone();
     p.processing_time.extra = vec![dvc_domain::catalog::ExtraTime {
         working_days: 5,
