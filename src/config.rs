@@ -90,6 +90,17 @@ pub struct Config {
     #[arg(long, env = "DVC_TRUST_PROXY", default_value_t = false, global = true)]
     pub trust_proxy: bool,
     /// Load the sample catalogue shipped with the binary when the catalogue is empty.
+    /// Seconds a kept-alive connection may stay idle (and a client may take to send a request's
+    /// headers) before the portal closes it: bounds slow clients and the memory idle
+    /// connections hold. Reverse proxies must close idle upstream connections sooner.
+    #[arg(
+        long,
+        env = "DVC_IDLE_TIMEOUT_SECS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub idle_timeout_secs: u64,
+
     /// Requests one node serves at the same time; beyond it a request is answered at once with
     /// 503 and `Retry-After` (a Vietnamese page) instead of queueing and growing memory.
     #[arg(long, env = "DVC_MAX_IN_FLIGHT", default_value_t = 256, global = true)]

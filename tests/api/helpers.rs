@@ -230,6 +230,7 @@ impl Builder {
             storage_url: None,
             max_extensions: 1,
             max_in_flight: self.max_in_flight,
+            idle_timeout_secs: 5,
             audit_key: None,
             audit_key_file: None,
             clamd_url: self.clamd_url,
