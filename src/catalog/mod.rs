@@ -14,7 +14,6 @@ use dvc_domain::text;
 use index::Index;
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
 /// Unpacked procedures kept ready (the ones citizens are filling in right now).
@@ -57,8 +56,12 @@ pub struct Catalog {
     pub agencies: Vec<Agency>,
     /// In catalogue order: field, then name, then code.
     summaries: Vec<Summary>,
-    /// Deflate-compressed JSON of each procedure, same index as `summaries`.
-    packed: Vec<Box<[u8]>>,
+    /// Deflate-compressed JSON of every procedure, end to end, compressed against `dictionary`
+    /// (the start of the catalogue: procedures share most of their keys and phrases), and where
+    /// each one is (start, length), same index as `summaries`.
+    packed: Vec<u8>,
+    packed_at: Vec<(u32, u32)>,
+    dictionary: Box<[u8]>,
     /// Folded code and name of each procedure (ranking), same index as `summaries`.
     folded_codes: Vec<Box<str>>,
     folded_names: Vec<Box<str>>,
@@ -76,10 +79,19 @@ pub struct Catalog {
     cache: Mutex<Vec<(usize, Arc<Procedure>)>>,
 }
 
+/// The most of the catalogue's first procedures used as the compression dictionary (deflate
+/// looks back 32 KB at most).
+const DICTIONARY_SIZE: usize = 32 * 1024;
+
 /// Builds a [`Catalog`] one stored procedure at a time (never all of them unpacked at once).
 #[derive(Default)]
 pub struct Builder {
-    entries: Vec<(Summary, Box<[u8]>)>,
+    entries: Vec<(Summary, (u32, u32))>,
+    /// The first procedures' JSON, until there is enough of it for the dictionary.
+    pending: Vec<(Summary, String)>,
+    dictionary: Option<Box<[u8]>>,
+    packed: Vec<u8>,
+    compressor: Option<flate2::Compress>,
 }
 
 impl Builder {
@@ -87,25 +99,87 @@ impl Builder {
     pub fn add_json(&mut self, json: &str) -> Result<(), CatalogLoadError> {
         let p: Procedure =
             serde_json::from_str(json).map_err(|e| CatalogLoadError::Corrupt(e.to_string()))?;
-        self.entries.push((Summary::of(&p), pack(json.as_bytes())));
+        self.push(Summary::of(&p), json.to_string());
         Ok(())
     }
 
     pub fn add(&mut self, p: &Procedure) -> Result<(), CatalogLoadError> {
         let json =
             serde_json::to_string(p).map_err(|e| CatalogLoadError::Corrupt(e.to_string()))?;
-        self.entries.push((Summary::of(p), pack(json.as_bytes())));
+        self.push(Summary::of(p), json);
         Ok(())
     }
 
+    fn push(&mut self, summary: Summary, json: String) {
+        if self.dictionary.is_some() {
+            let at = self.pack(json.as_bytes());
+            self.entries.push((summary, at));
+            return;
+        }
+        self.pending.push((summary, json));
+        if self.pending.iter().map(|(_, j)| j.len()).sum::<usize>() >= DICTIONARY_SIZE {
+            self.flush_pending();
+        }
+    }
+
+    /// Fixes the dictionary (the last 32 KB of the JSON seen so far) and packs what waited.
+    fn flush_pending(&mut self) {
+        let mut all: Vec<u8> = Vec::new();
+        for (_, j) in &self.pending {
+            all.extend_from_slice(j.as_bytes());
+        }
+        let from = all.len().saturating_sub(DICTIONARY_SIZE);
+        self.dictionary = Some(all[from..].into());
+        for (summary, json) in std::mem::take(&mut self.pending) {
+            let at = self.pack(json.as_bytes());
+            self.entries.push((summary, at));
+        }
+    }
+
+    /// Compresses one procedure's JSON onto the end of `packed`; its (start, length).
+    fn pack(&mut self, bytes: &[u8]) -> (u32, u32) {
+        let dictionary = self.dictionary.as_deref().unwrap_or_default();
+        let c = self
+            .compressor
+            .get_or_insert_with(|| flate2::Compress::new(flate2::Compression::default(), false));
+        c.reset();
+        let start = self.packed.len();
+        if c.set_dictionary(dictionary).is_ok() {
+            loop {
+                let consumed = usize::try_from(c.total_in()).unwrap_or(usize::MAX);
+                let input = bytes.get(consumed..).unwrap_or_default();
+                self.packed.reserve(input.len() / 4 + 256);
+                match c.compress_vec(input, &mut self.packed, flate2::FlushCompress::Finish) {
+                    Ok(flate2::Status::StreamEnd) => break,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a procedure does not compress");
+                        self.packed.truncate(start);
+                        break;
+                    }
+                }
+            }
+        }
+        let len = self.packed.len() - start;
+        (
+            u32::try_from(start).unwrap_or(u32::MAX),
+            u32::try_from(len).unwrap_or(0),
+        )
+    }
+
     pub fn build(mut self, agencies: Vec<Agency>, version: Option<String>) -> Catalog {
+        if self.dictionary.is_none() {
+            self.flush_pending();
+        }
         self.entries.sort_by(|(a, _), (b, _)| catalogue_order(a, b));
         let mut summaries = Vec::with_capacity(self.entries.len());
-        let mut packed = Vec::with_capacity(self.entries.len());
-        for (s, p) in self.entries {
+        let mut packed_at = Vec::with_capacity(self.entries.len());
+        for (s, at) in self.entries {
             summaries.push(s);
-            packed.push(p);
+            packed_at.push(at);
         }
+        let mut packed = self.packed;
+        packed.shrink_to_fit();
         let by_code = summaries
             .iter()
             .enumerate()
@@ -162,6 +236,8 @@ impl Builder {
             agencies,
             summaries,
             packed,
+            packed_at,
+            dictionary: self.dictionary.unwrap_or_default(),
             folded_codes,
             folded_names,
             field_of,
@@ -185,21 +261,27 @@ fn catalogue_order(a: &Summary, b: &Summary) -> Ordering {
         .then_with(|| a.code.cmp(&b.code))
 }
 
-fn pack(bytes: &[u8]) -> Box<[u8]> {
-    let mut enc = flate2::write::DeflateEncoder::new(
-        Vec::with_capacity(bytes.len() / 3),
-        flate2::Compression::fast(),
-    );
-    // Writing into a Vec cannot fail.
-    let _ = enc.write_all(bytes);
-    enc.finish().unwrap_or_default().into_boxed_slice()
-}
-
-fn unpack(bytes: &[u8]) -> Option<Procedure> {
-    let mut json = Vec::with_capacity(bytes.len() * 4);
-    flate2::read::DeflateDecoder::new(bytes)
-        .read_to_end(&mut json)
-        .ok()?;
+fn unpack(bytes: &[u8], dictionary: &[u8]) -> Option<Procedure> {
+    let mut d = flate2::Decompress::new(false);
+    d.set_dictionary(dictionary).ok()?;
+    let mut json = Vec::with_capacity(bytes.len() * 8);
+    loop {
+        let consumed = usize::try_from(d.total_in()).ok()?;
+        let before = (d.total_in(), d.total_out());
+        json.reserve(bytes.len() * 4);
+        match d.decompress_vec(
+            bytes.get(consumed..)?,
+            &mut json,
+            flate2::FlushDecompress::Finish,
+        ) {
+            Ok(flate2::Status::StreamEnd) => break,
+            Ok(_) if (d.total_in(), d.total_out()) != before => continue,
+            _ => {
+                tracing::error!("a packed procedure does not unpack");
+                return None;
+            }
+        }
+    }
     match serde_json::from_slice(&json) {
         Ok(p) => Some(p),
         Err(e) => {
@@ -359,7 +441,11 @@ impl Catalog {
             return Some(p);
         }
         drop(cache);
-        let p = Arc::new(unpack(self.packed.get(i)?)?);
+        let (start, len) = *self.packed_at.get(i)?;
+        let bytes = self
+            .packed
+            .get(start as usize..start as usize + len as usize)?;
+        let p = Arc::new(unpack(bytes, &self.dictionary)?);
         let mut cache = match self.cache.lock() {
             Ok(c) => c,
             Err(p) => p.into_inner(),
@@ -464,9 +550,13 @@ impl Catalog {
         }
     }
 
-    /// Approximate heap bytes of the search index (for the memory figures).
+    /// Approximate heap bytes of the search index and of the packed procedures.
     pub fn index_bytes(&self) -> usize {
         self.index.heap_bytes()
+    }
+
+    pub fn packed_bytes(&self) -> usize {
+        self.packed.len() + self.dictionary.len()
     }
 
     /// Whether the agency with this code implements the procedure.
@@ -499,6 +589,14 @@ mod tests {
             "the second read comes from the cache"
         );
         assert!(c.procedure("no-such-code").is_none());
+        // A catalogue too small to fill the dictionary unpacks as well.
+        let one = Catalog::new(
+            files.agencies.agencies.clone(),
+            vec![original.clone()],
+            None,
+        )
+        .expect("catalogue");
+        assert_eq!(*one.procedure(&original.code).expect("found"), original);
         // More procedures than the cache holds: every one still unpacks.
         for s in c.summaries() {
             assert_eq!(c.procedure(&s.code).expect("unpacks").code, s.code);

@@ -100,6 +100,12 @@ impl AppState {
     /// Reloads the catalogue from the database.
     pub async fn reload_catalog(&self) -> anyhow::Result<()> {
         let fresh = Arc::new(crate::store::catalog::load_catalog(&self.db).await?);
+        tracing::info!(
+            procedures = fresh.summaries().len(),
+            packed_kb = fresh.packed_bytes() / 1024,
+            index_kb = fresh.index_bytes() / 1024,
+            "catalogue loaded"
+        );
         match self.catalog.write() {
             Ok(mut c) => *c = fresh,
             Err(poisoned) => *poisoned.into_inner() = fresh,

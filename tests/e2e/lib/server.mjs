@@ -5,7 +5,7 @@
 //   DVC_E2E_CAPTCHA_URL                     the portal with DVC_CAPTCHA=image (the verification-code page)
 // When they are unset (running `node --test` by hand), startServer() starts the binary here:
 // DVC_E2E_BINARY or <repo>/target/debug/dichvucong, listening on a free port, with a fresh data dir.
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,8 +21,7 @@ function defaultBinary() {
 }
 
 /** Starts `dichvucong serve` on 127.0.0.1:0 (the OS picks a free port) with a fresh data dir. */
-export async function startServer({ captcha = 'off', binary = defaultBinary() } = {}) {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `dvc-e2e-${captcha}-`));
+export async function startServer({ captcha = 'off', binary = defaultBinary(), dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `dvc-e2e-${captcha}-`)) } = {}) {
   const env = { ...process.env, DVC_LISTEN: '127.0.0.1:0', DVC_DATA_DIR: dataDir, DVC_CAPTCHA: captcha };
   delete env.DVC_SMTP_URL; // e-mails are written to <data dir>/mail
   delete env.DVC_DATABASE_URL;
@@ -70,3 +69,31 @@ export async function server({ captcha = 'off' } = {}) {
   return startServer({ captcha });
 }
 
+
+/**
+ * A portal of its own with a catalogue of `total` procedures (the sample ones, then copies with
+ * new codes `9.0000NN` and names), imported with `dichvucong import-catalog` before it starts:
+ * enough for the catalogue pages to have several pages.
+ */
+export async function largeCatalogueServer(total = 65) {
+  const binary = process.env.DVC_E2E_BIN || defaultBinary();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvc-e2e-catalogue-'));
+  const src = path.join(repoRoot, 'catalog');
+  const dst = path.join(dataDir, 'catalog');
+  fs.mkdirSync(path.join(dst, 'procedures'), { recursive: true });
+  fs.copyFileSync(path.join(src, 'agencies.toml'), path.join(dst, 'agencies.toml'));
+  const samples = fs.readdirSync(path.join(src, 'procedures')).filter((f) => f.endsWith('.toml')).sort()
+    .map((f) => fs.readFileSync(path.join(src, 'procedures', f), 'utf8'));
+  samples.forEach((text, i) => fs.writeFileSync(path.join(dst, 'procedures', `s${i}.toml`), text));
+  for (let i = 0; i < total - samples.length; i++) {
+    const code = `9.${String(i + 1).padStart(6, '0')}`;
+    const text = samples[i % samples.length]
+      .replace(/^code = ".*"$/m, `code = "${code}"`)
+      .replace(/^name = "(.*)"$/m, (_, name) => `name = "${name} (bản sao ${i + 1})"`);
+    fs.writeFileSync(path.join(dst, 'procedures', `${code}.toml`), text);
+  }
+  const env = { ...process.env, DVC_DATA_DIR: dataDir, DVC_LOG: 'warn' };
+  delete env.DVC_DATABASE_URL;
+  execFileSync(binary, ['import-catalog', dst], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  return startServer({ binary, dataDir });
+}

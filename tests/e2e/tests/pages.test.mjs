@@ -4,7 +4,7 @@
 // unknown code) and the error page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { server } from '../lib/server.mjs';
+import { server, largeCatalogueServer } from '../lib/server.mjs';
 import { launch, newPage, andWait, focusedClass } from '../lib/browser.mjs';
 import { audit, audited, printView, writeSummary } from '../lib/audit.mjs';
 import { PROC } from '../lib/data.mjs';
@@ -48,13 +48,39 @@ test('lists, search with no result, blank form, lookup states, error page', { ti
   await audit(page, 'loi-404');
 });
 
+test('a catalogue of several pages: the pagination, followed like a person, with the filters kept', { timeout: 120_000 }, async () => {
+  const big = await largeCatalogueServer(65);
+  try {
+    await page.goto(`${big.url}/thu-tuc?truc_tuyen=1`);
+    const nav = page.getByRole('navigation', { name: 'Phân trang' });
+    await assert.doesNotReject(nav.waitFor());
+    assert.match(await nav.innerText(), /Trang 1 \/ \d+/);
+    await audit(page, 'danh-sach-trang-1');
+    await andWait(page, () => nav.getByRole('link', { name: 'Trang sau' }).click());
+    assert.match(page.url(), /\/thu-tuc\?truc_tuyen=1&trang=2$/);
+    await audit(page, 'danh-sach-trang-2');
+    await andWait(page, () => page.getByRole('navigation', { name: 'Phân trang' }).getByRole('link', { name: 'Trang cuối' }).click());
+    const last = await page.getByRole('navigation', { name: 'Phân trang' }).innerText();
+    assert.doesNotMatch(last, /Trang sau|Trang cuối/);
+    assert.match(last, /Trang đầu/);
+    // A search over several pages keeps its words in the links.
+    await page.getByLabel('Tìm theo tên hoặc mã').fill('ban sao');
+    await andWait(page, () => page.getByRole('button', { name: 'Tìm kiếm' }).click());
+    await andWait(page, () => page.getByRole('navigation', { name: 'Phân trang' }).getByRole('link', { name: 'Trang sau' }).click());
+    assert.match(page.url(), /q=ban%20sao&truc_tuyen=1&trang=2$/);
+    await audit(page, 'danh-sach-tim-kiem-trang-2');
+  } finally {
+    await big.stop();
+  }
+});
+
 // The same templates as on the journey with other content and field types: axe at phone width
 // only (the journey audits both widths), to keep the run short.
 const bulk = { screenshots: false, axeWidths: [375] };
 
 test('every procedure page, declaration (empty and all in error) and blank form', { timeout: 120_000 }, async () => {
   await page.goto(`${srv.url}/thu-tuc`);
-  const codes = [...new Set(await page.locator('.procedure-list h2 a').evaluateAll((as) => as.map((a) => a.getAttribute('href').split('/')[2])))];
+  const codes = [...new Set(await page.locator('.procedure-list :is(h2, h3) a').evaluateAll((as) => as.map((a) => a.getAttribute('href').split('/')[2])))];
   assert.ok(codes.length >= 5, `procedures: ${codes.length}`);
   let forms = 0;
   for (const code of codes) {
