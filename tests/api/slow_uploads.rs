@@ -332,7 +332,7 @@ async fn a_client_trickling_its_headers_is_disconnected() {
             }
         }
     });
-    // Closed after the header read timeout (`DVC_IDLE_TIMEOUT_SECS`, 5 s here), not kept for ever.
+    // Closed after the header read timeout (`DVC_IDLE_TIMEOUT_SECS`, 5 s in the tests), not kept for ever.
     let mut buf = [0u8; 1024];
     let closed = tokio::time::timeout(Duration::from_secs(50), async {
         loop {
