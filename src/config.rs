@@ -89,14 +89,13 @@ pub struct Config {
     /// Take the client IP from the last `X-Forwarded-For` entry (only behind a trusted reverse proxy).
     #[arg(long, env = "DVC_TRUST_PROXY", default_value_t = false, global = true)]
     pub trust_proxy: bool,
-    /// Load the sample catalogue shipped with the binary when the catalogue is empty.
     /// Seconds a kept-alive connection may stay idle (and a client may take to send a request's
     /// headers) before the portal closes it: bounds slow clients and the memory idle
     /// connections hold. Reverse proxies must close idle upstream connections sooner.
     #[arg(
         long,
         env = "DVC_IDLE_TIMEOUT_SECS",
-        default_value_t = 5,
+        default_value_t = 30,
         global = true
     )]
     pub idle_timeout_secs: u64,
@@ -134,6 +133,7 @@ pub struct Config {
     )]
     pub clamd_timeout_secs: u64,
 
+    /// Load the sample catalogue shipped with the binary when the catalogue is empty.
     #[arg(long, env = "DVC_SAMPLE_CATALOG", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub sample_catalog: bool,
 }
