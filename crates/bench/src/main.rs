@@ -9,6 +9,7 @@
 //! memory (VmHWM). Writes `<out>/latest.md` and `<out>/latest.json`.
 
 mod catalog;
+mod crowd;
 mod journey;
 mod load;
 mod report;
@@ -64,12 +65,23 @@ pub struct Args {
     bin_dir: Option<PathBuf>,
     /// Phases to run, comma-separated: submit, lookup-page, lookup-api, search, catalogue (the
     /// portal's search against its own unfiltered first page, side by side), memory (resident
-    /// set with an empty catalogue and with N procedures).
+    /// set with an empty catalogue and with N procedures), crowd (10,000 kept-alive connections,
+    /// one request each every ~10 s: latency, errors and the portal's peak memory).
     #[arg(
         long,
-        default_value = "submit,lookup-page,lookup-api,search,catalogue,memory"
+        default_value = "submit,lookup-page,lookup-api,search,catalogue,memory,crowd"
     )]
     phases: String,
+    /// Connections in the crowd phase (default 10,000; 1,000 with --quick), each kept open and
+    /// sending one request every --crowd-interval seconds.
+    #[arg(long)]
+    crowd: Option<usize>,
+    /// Seconds between two requests on one crowd connection.
+    #[arg(long, default_value_t = 10.0)]
+    crowd_interval: f64,
+    /// Seconds the crowd is measured once every connection is open (default 30; 12 with --quick).
+    #[arg(long)]
+    crowd_seconds: Option<f64>,
     /// Command that produced the run, recorded in the report.
     #[arg(long, default_value = "scripts/bench.sh")]
     command: String,
@@ -116,6 +128,8 @@ pub struct BackendResult {
     /// One citizen alone: mean ms of each request of the journey (form, declaration with the
     /// PDF, review, send, confirmation).
     pub journey_steps_ms: Vec<f64>,
+    /// The crowd phase on the portal (see [`crowd::crowd`]).
+    pub crowd: Option<crowd::CrowdStats>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -1111,7 +1125,62 @@ async fn run_backend(
         res.portal_end_rss_kb as f64 / 1024.0,
         res.baseline_vmhwm_kb as f64 / 1024.0
     );
-    portal.stop().await;
     baseline.stop().await;
+    if ctx.args.phases.contains("crowd") {
+        let connections = ctx
+            .args
+            .crowd
+            .unwrap_or(if ctx.args.quick { 1_000 } else { 10_000 });
+        let seconds = ctx
+            .args
+            .crowd_seconds
+            .unwrap_or(if ctx.args.quick { 12.0 } else { 30.0 });
+        let addr: std::net::SocketAddr = portal
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .context("portal address")?;
+        // Pages and lookups mixed, as citizens arrive: home, catalogue pages, a search, the
+        // status page and the status API of dossiers filed earlier in the run.
+        let mut paths: Vec<String> = ["/", "/thu-tuc", "/thu-tuc?trang=2", "/thu-tuc?q=khai+sinh"]
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        for code in pcodes.iter().take(20) {
+            paths.push(format!("/tra-cuu?ma={code}"));
+            paths.push(format!("/api/v1/dossiers/{code}/status"));
+        }
+        eprintln!(
+            "  crowd: {connections} kept-alive connections, one request each every {:.0} s, measured {seconds:.0} s",
+            ctx.args.crowd_interval
+        );
+        let c = crowd::crowd(
+            addr,
+            Arc::new(paths),
+            connections,
+            Duration::from_secs_f64(ctx.args.crowd_interval),
+            Duration::from_secs_f64(seconds),
+            portal.pid,
+        )
+        .await;
+        eprintln!(
+            "  crowd: {} of {} connected, {} ok, {} errors{}, p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms; portal resident memory {:.1} MB before, peak {:.1} MB",
+            c.connected,
+            c.connections,
+            c.ok,
+            c.errors,
+            c.first_error
+                .as_deref()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default(),
+            c.p50_ms,
+            c.p99_ms,
+            c.max_ms,
+            c.rss_before_kb as f64 / 1024.0,
+            c.rss_peak_kb as f64 / 1024.0
+        );
+        res.crowd = Some(c);
+    }
+    portal.stop().await;
     Ok(res)
 }

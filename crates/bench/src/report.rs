@@ -278,9 +278,34 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
     let mb = b.portal_vmhwm_kb as f64 / 1024.0;
     let _ = writeln!(
         out,
-        "- portal memory under load ≤ 150 MB: {mb:.1} MB — {}\n",
+        "- portal memory under load ≤ 150 MB: {mb:.1} MB — {}",
         verdict(mb <= 150.0)
     );
+    if let Some(c) = &b.crowd {
+        let peak = c.rss_peak_kb as f64 / 1024.0;
+        let _ = writeln!(
+            out,
+            "- crowd ({} of {} kept-alive connections open, one request each every {:.0} s, pages and lookups; {} ok): \
+             p50 {} ms, p99 {} ms (target ≤ 300 ms) — {}; errors {} (target 0) — {}; portal resident memory {:.1} MB before, \
+             peak {peak:.1} MB (target ≤ 150 MB) — {}{}",
+            c.connected,
+            c.connections,
+            c.interval_s,
+            c.ok,
+            ms(c.p50_ms),
+            ms(c.p99_ms),
+            verdict(c.p99_ms <= 300.0),
+            c.errors,
+            verdict(c.errors == 0 && c.connected == c.connections),
+            c.rss_before_kb as f64 / 1024.0,
+            verdict(peak <= 150.0),
+            c.first_error
+                .as_deref()
+                .map(|e| format!(" (first error: {e})"))
+                .unwrap_or_default()
+        );
+    }
+    let _ = writeln!(out);
 }
 
 pub fn markdown(run: &Run) -> String {
