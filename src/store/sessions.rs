@@ -262,7 +262,7 @@ pub async fn save_data(db: &Db, id_hash: &str, data: &SessionData) -> StoreResul
 }
 
 /// Deletes expired sessions with their drafts, drafts older than `draft_cutoff`, signed-in
-/// citizens' drafts older than `citizen_cutoff`, and expired captchas. Returns the storage keys
+/// citizens' drafts older than `citizen_cutoff`, expired captchas and abandoned sign-ins. Returns the storage keys
 /// of files left behind by deleted drafts.
 pub async fn purge_expired(
     db: &Db,
@@ -286,6 +286,7 @@ pub async fn purge_expired(
             .bind(draft_cutoff).bind(now).bind(citizen_cutoff).execute(p).await?;
         sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(p).await?;
         sqlx::query("DELETE FROM captchas WHERE expires_at < $1").bind(now).execute(p).await?;
+        sqlx::query("DELETE FROM oidc_logins WHERE expires_at < $1").bind(now).execute(p).await?;
         rows
     });
     let mut keys = Vec::new();

@@ -464,6 +464,8 @@ async fn drafts_are_resumed_on_another_device_and_deleted_after_a_reminder() {
         "the uploaded file is kept"
     );
 
+    // A sign-in started and never finished.
+    let _ = start_sign_in(&app.shallow_clone(), "/ho-so-cua-toi").await;
     // 27 days later: the reminder e-mail; 30 days after the last change: deleted, with its file.
     let key = "citizen:%";
     app.clock()
