@@ -374,6 +374,15 @@ impl Oidc {
             .map_err(|_| OidcError::Invalid("userinfo is not a JSON object".into()))
     }
 
+    /// The origin of the provider's end-session endpoint, if it has one: the sign-out form may
+    /// lead there (its page's `form-action` must allow it).
+    pub async fn end_session_origin(&self) -> Option<String> {
+        let meta = self.metadata().await.ok()?;
+        let end = meta.additional_metadata().end_session_endpoint.clone()?;
+        let origin = end.url().origin();
+        origin.is_tuple().then(|| origin.ascii_serialization())
+    }
+
     /// Where to send the browser to end the provider's session too (RP-initiated logout), when
     /// the provider has an `end_session_endpoint`.
     pub async fn logout_url(&self, id_token: Option<&str>, after: &str) -> Option<String> {

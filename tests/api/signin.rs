@@ -501,6 +501,17 @@ async fn drafts_are_resumed_on_another_device_and_deleted_after_a_reminder() {
 async fn sign_out_ends_our_session_and_the_providers() {
     let (app, provider) = app_with_provider(LoginMode::Optional, None).await;
     signed_in(&app, "an", "/ho-so-cua-toi").await;
+    let r = app.get("/dang-xuat").await;
+    let csp = r
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        csp.contains(&format!("form-action 'self' {}", provider.issuer)),
+        "the sign-out form may lead to the provider's end-session endpoint: {csp}"
+    );
     let (status, page) = app.get_text("/dang-xuat").await;
     assert_eq!(status, 200);
     let csrf = extract(&page, "name=\"csrf\" value=\"").expect("csrf");

@@ -277,11 +277,23 @@ pub async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> A
     let Some((session, c)) = citizen(&state, &headers).await? else {
         return Ok(Redirect::to("/").into_response());
     };
-    Ok(no_store(render_status(
+    let mut resp = render_status(
         StatusCode::OK,
         "signout.html",
         context! { csrf => session.csrf_token, name => c.full_name },
-    )?))
+    )?;
+    // The form's answer redirects to the provider's end-session endpoint (RP-initiated logout):
+    // browsers apply `form-action` to that redirect, so this page allows the provider's origin.
+    if let Some(origin) = oidc(&state)?.end_session_origin().await
+        && let Ok(v) = HeaderValue::from_str(&security::CSP.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {origin}"),
+        ))
+    {
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    Ok(no_store(resp))
 }
 
 #[derive(Debug, Deserialize)]
