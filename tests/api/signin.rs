@@ -545,3 +545,35 @@ async fn without_an_issuer_sign_in_is_off_and_the_kiosk_path_works() {
     let code = file(&app, &[]).await;
     assert!(!code.is_empty());
 }
+
+#[tokio::test]
+async fn an_unreachable_provider_is_explained_and_filing_without_sign_in_still_works() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let app = TestApp::builder()
+        .oidc(
+            crate::oidc::ClientSettings {
+                mode: LoginMode::Optional,
+                issuer: format!("http://127.0.0.1:{port}"),
+                client_id: crate::oidc::CLIENT_ID.into(),
+                client_secret: crate::oidc::CLIENT_SECRET.into(),
+            },
+            listener,
+        )
+        .spawn()
+        .await;
+    let (status, body) = app.get_text("/dang-nhap").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("không kết nối được với hệ thống định danh"),
+        "{body}"
+    );
+    let code = file(&app, &[]).await;
+    assert!(
+        !code.is_empty(),
+        "the kiosk path works while the provider is down"
+    );
+}
