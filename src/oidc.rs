@@ -32,7 +32,7 @@ pub struct ClaimNames {
     pub level2_value: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     pub issuer: String,
     pub client_id: String,
@@ -40,6 +40,19 @@ pub struct Settings {
     /// Scopes besides `openid`.
     pub scopes: Vec<String>,
     pub claims: ClaimNames,
+}
+
+impl std::fmt::Debug for Settings {
+    /// Never prints the client secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"…")
+            .field("scopes", &self.scopes)
+            .field("claims", &self.claims)
+            .finish()
+    }
 }
 
 impl Settings {
