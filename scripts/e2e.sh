@@ -50,6 +50,12 @@ if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modu
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+if [ ! -d tests/oidc/node_modules/oidc-provider ] || [ ! -d tests/oidc/node_modules/jose ] ||
+   [ tests/oidc/package-lock.json -nt tests/oidc/node_modules/.package-lock.json ]; then
+  say "npm ci (tests/oidc: the OpenID Connect provider of the sign-in test)"
+  (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 # --- The binary ----------------------------------------------------------------------------
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET_DIR/debug/dichvucong"

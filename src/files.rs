@@ -27,13 +27,9 @@ pub enum FilesError {
 }
 
 /// Makes rustls' ring provider the process default, which the HTTP client of the S3 store (and
-/// any other `reqwest` client in this process) needs; idempotent. Without the `s3` feature there
-/// is no such client and nothing to do.
+/// any other `reqwest` client in this process) needs; idempotent.
 pub fn install_tls_provider() {
-    #[cfg(feature = "s3")]
-    {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 impl Files {

@@ -9,6 +9,7 @@
 //! - [`calendar`]: the working-day calendar with the administrators' yearly decisions.
 //! - [`clock`]: the time a node reads (the system clock; a manual one in the tests).
 //! - [`jobs`]: the e-mail outbox worker.
+//! - [`oidc`]: citizen sign-in with OpenID Connect (the provider's side of it).
 //! - [`scan`]: the antivirus scanner (ClamAV's daemon) every upload goes through.
 //! - [`web`]: HTTP — citizen portal pages, JSON API, security middleware.
 //! - [`cli`]: command-line subcommands besides `serve`.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod files;
 pub mod jobs;
 pub mod notify;
+pub mod oidc;
 pub mod password;
 pub mod scan;
 pub mod store;

@@ -1,5 +1,6 @@
 //! Background jobs: the e-mail outbox worker and housekeeping.
 
+pub mod drafts;
 pub mod mailer;
 
 use crate::files::Files;
@@ -28,15 +29,21 @@ pub async fn housekeeping(state: crate::web::AppState) {
 
 /// One round of housekeeping at the node's current time: deletes expired sessions,
 /// verification-code challenges, abandoned drafts (a draft of an expired or deleted session, or
-/// unchanged for [`DRAFT_RETENTION_MS`]) with their uploaded files, and finished rate-limit
+/// unchanged for [`DRAFT_RETENTION_MS`]; a signed-in citizen's draft ("Lưu nháp") unchanged for
+/// `DVC_DRAFT_RETENTION_DAYS`, reminded by e-mail before: [`drafts`]) with their uploaded
+/// files, and finished rate-limit
 /// windows. Failures are logged and the rest goes on. Public so that the tests can run a round
 /// at a time they choose.
 pub async fn housekeeping_round(state: &crate::web::AppState) -> Housekept {
+    let now = state.clock.now_ms();
+    let retention = i64::from(state.config.draft_retention_days) * 86_400_000;
+    drafts::remind(state, now).await;
     purge(
         &state.db,
         &state.files,
         &state.limiter,
-        state.clock.now_ms(),
+        now,
+        now - retention,
     )
     .await
 }
@@ -46,9 +53,10 @@ async fn purge(
     files: &Files,
     limiter: &crate::web::rate_limit::RateLimiter,
     now: i64,
+    citizen_cutoff: i64,
 ) -> Housekept {
     let mut done = Housekept::default();
-    match sessions::purge_expired(db, now, now - DRAFT_RETENTION_MS).await {
+    match sessions::purge_expired(db, now, now - DRAFT_RETENTION_MS, citizen_cutoff).await {
         Ok(keys) => {
             for k in keys {
                 match files.delete(&k).await {

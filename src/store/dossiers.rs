@@ -26,6 +26,10 @@ pub struct NewDossier {
     /// Local date of receipt (Asia/Ho_Chi_Minh), for the code.
     pub receipt_date: jiff::civil::Date,
     pub expected_at: Option<i64>,
+    /// The signed-in citizen filing it (`None`: filed without signing in).
+    pub citizen_id: Option<i64>,
+    /// The answers taken from the citizen's electronic identity (QĐ 766 indicator 4.3).
+    pub reused_fields: Vec<String>,
 }
 
 /// The session a dossier is filed from: in the filing transaction its draft of the procedure is
@@ -33,6 +37,8 @@ pub struct NewDossier {
 #[derive(Debug, Clone)]
 pub struct FiledFrom {
     pub session_hash: String,
+    /// Whose draft is deleted: the session's, or a signed-in citizen's ([`super::sessions::Session::draft_key`]).
+    pub draft_key: String,
     pub data: super::sessions::SessionData,
 }
 
@@ -122,7 +128,8 @@ const NEXT_SEQ: &str = "INSERT INTO dossier_sequences (agency_code, day, last_se
 /// The parameters of a filing, the same for both dialects: `$1`–`$13` the dossier, `$14` the
 /// attachments as JSON (PostgreSQL; SQLite binds each file after [`FIRST_ATTACHMENT_BIND`]),
 /// `$15` the note, `$16`–`$20` the e-mail, `$21`–`$23` the session, `$24` the first event's hash
-/// (also the dossier's timeline head), `$25` the event's details.
+/// (also the dossier's timeline head), `$25` the event's details, `$26` the draft's key, `$27` the
+/// signed-in citizen, `$28`–`$29` the answers reused from the identity (count, names).
 macro_rules! bind_filing {
     ($q:expr, $f:expr, $new:expr, $answers:expr, $attachments:expr) => {
         $q.bind(&$f.code)
@@ -150,6 +157,10 @@ macro_rules! bind_filing {
             .bind($f.update_session)
             .bind(&$f.event_hash)
             .bind(&$f.details)
+            .bind(&$f.draft_key)
+            .bind($new.citizen_id)
+            .bind(i64::try_from($new.reused_fields.len()).unwrap_or(0))
+            .bind($new.reused_fields.join(","))
     };
 }
 
@@ -234,18 +245,18 @@ async fn submit_once(
     Ok(SubmitOutcome::Created(f.code, None))
 }
 
-const FIRST_ATTACHMENT_BIND: usize = 26;
+const FIRST_ATTACHMENT_BIND: usize = 30;
 
 /// SQLite: the filing after the number, as one command (binds as in [`bind_filing`]; `$14`
 /// unused; one attachments statement per file is appended).
 const FILE_SQLITE: &str = "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24);
+    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24, $27, $28, $29);
 INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, details, hash) \
     VALUES ((SELECT id FROM dossiers WHERE code = $1), $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24);
 INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
     VALUES ($16, (SELECT id FROM dossiers WHERE code = $1), $17, $18, $19, $20, $12, $12);
-DELETE FROM drafts WHERE session_hash = $21 AND procedure_code = $2;
+DELETE FROM drafts WHERE session_hash = $26 AND procedure_code = $2;
 UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23;
 ";
 
@@ -260,6 +271,7 @@ struct Filing {
     mail: NewMail,
     message_id: String,
     session_hash: String,
+    draft_key: String,
     session_data: String,
     update_session: bool,
 }
@@ -297,15 +309,15 @@ impl Filing {
         .hash(key, GENESIS);
         let mail = mail(&code);
         let message_id = format!("<{}.{}@dichvucong>", code, mail.kind);
-        let (session_hash, session_data, update_session) = match from {
+        let (session_hash, draft_key, session_data, update_session) = match from {
             Some(f) => {
                 let mut data = f.data.clone();
                 let changed = data.remember(&code);
                 let json =
                     serde_json::to_string(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                (f.session_hash.clone(), json, changed)
+                (f.session_hash.clone(), f.draft_key.clone(), json, changed)
             }
-            None => (String::new(), String::new(), false),
+            None => (String::new(), String::new(), String::new(), false),
         };
         Ok(Filing {
             code,
@@ -315,6 +327,7 @@ impl Filing {
             mail,
             message_id,
             session_hash,
+            draft_key,
             session_data,
             update_session,
         })
@@ -325,7 +338,7 @@ impl Filing {
 /// session update — as one statement (atomic on its own), one round trip instead of eight.
 const FILE_PG: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24) RETURNING id), \
+    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24, $27, $28, $29) RETURNING id), \
   a AS (INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, \
     sha256, created_at) SELECT d.id, x.field_name, x.document_id, x.storage_key, x.file_name, x.content_type, x.size_bytes, \
     x.sha256, $12 FROM d, jsonb_to_recordset($14::jsonb) AS x(field_name text, document_id text, storage_key text, \
@@ -334,7 +347,7 @@ const FILE_PG: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, ag
     SELECT d.id, $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24 FROM d), \
   o AS (INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
     SELECT $16, d.id, $17, $18, $19, $20, $12, $12 FROM d RETURNING id), \
-  r AS (DELETE FROM drafts WHERE session_hash = $21 AND procedure_code = $2), \
+  r AS (DELETE FROM drafts WHERE session_hash = $26 AND procedure_code = $2), \
   s AS (UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23) \
   SELECT id FROM o";
 

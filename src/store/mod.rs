@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod citizens;
 pub mod dossiers;
 pub mod lean;
 pub mod login_throttle;

@@ -39,6 +39,7 @@ pub const COPIED: &[Table] = &[
     serial("outbox"),
     serial("staff"),
     t("access_links"),
+    serial("citizens"),
     t("audit_log"),
 ];
 
@@ -49,4 +50,5 @@ pub const NOT_COPIED: &[&str] = &[
     "captchas",
     "rate_limits",
     "login_throttle",
+    "oidc_logins",
 ];

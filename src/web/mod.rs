@@ -64,6 +64,8 @@ pub struct Inner {
     /// ClamAV's daemon, which every upload goes through ([`antivirus`]); `None` when
     /// `DVC_CLAMD_URL` is unset (nothing is scanned: a loud warning at start).
     pub scanner: Option<crate::scan::Scanner>,
+    /// The OpenID Connect provider citizens sign in with; `None` when `DVC_LOGIN` is off.
+    pub oidc: Option<Arc<crate::oidc::Oidc>>,
 }
 
 #[derive(Clone)]
@@ -158,6 +160,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/ho-so/xem/{token}/rut-ho-so",
             get(portal::withdraw::form).post(portal::withdraw::submit),
+        )
+        .route("/dang-nhap", get(portal::signin::start))
+        .route("/dang-nhap/xac-thuc", get(portal::signin::callback))
+        .route(
+            "/dang-xuat",
+            get(portal::signin::logout_page).post(portal::signin::logout),
+        )
+        .route("/ho-so-cua-toi", get(portal::mine::page))
+        .route("/ho-so-cua-toi/{code}/mo", post(portal::mine::open))
+        .route(
+            "/ho-so-cua-toi/nhap/{procedure}/xoa",
+            post(portal::mine::delete_draft),
         )
         .route("/healthz", get(health))
         .route("/static/{file}", get(templates::static_file))
@@ -292,6 +306,16 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
         ),
         None => None,
     };
+    let oidc = match (
+        config.login_mode(),
+        crate::oidc::Settings::from_config(&config),
+    ) {
+        (crate::config::LoginMode::Off, _) => None,
+        (_, Some(settings)) => Some(Arc::new(crate::oidc::Oidc::new(settings)?)),
+        (_, None) => anyhow::bail!(
+            "DVC_LOGIN bật đăng nhập nhưng chưa có DVC_OIDC_ISSUER (địa chỉ nhà cung cấp định danh OpenID Connect)"
+        ),
+    };
     let state = AppState(Arc::new(Inner {
         db,
         light,
@@ -308,6 +332,7 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
         in_flight: tokio::sync::Semaphore::new(config_max_in_flight),
         clock,
         scanner,
+        oidc,
     }));
     state.reload_catalog().await?;
     Ok(state)

@@ -30,6 +30,7 @@ pub enum Action {
     Submit,
     Lookup,
     Upload,
+    SignIn,
 }
 
 impl Action {
@@ -38,6 +39,7 @@ impl Action {
             Action::Submit => "submit",
             Action::Lookup => "lookup",
             Action::Upload => "upload",
+            Action::SignIn => "signin",
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct Builder {
     trust_proxy: bool,
     max_in_flight: usize,
     clamd_url: Option<String>,
+    oidc: Option<crate::oidc::ClientSettings>,
+    listener: Option<std::net::TcpListener>,
 }
 
 pub enum SmtpChoice {
@@ -185,6 +187,18 @@ impl Builder {
         self
     }
 
+    /// Citizen sign-in through the OpenID Connect provider `oidc` (see [`crate::oidc`]), in
+    /// `mode`, listening on `listener` (bound first: the provider must know the callback URL).
+    pub fn oidc(
+        mut self,
+        oidc: crate::oidc::ClientSettings,
+        listener: std::net::TcpListener,
+    ) -> Self {
+        self.oidc = Some(oidc);
+        self.listener = Some(listener);
+        self
+    }
+
     /// Runs the server on a manual clock standing at `start` ([`TestApp::clock`] moves it).
     pub fn manual_clock(mut self, start: jiff::Timestamp) -> Self {
         self.clock = Clock::manual(start);
@@ -210,9 +224,15 @@ impl Builder {
             }
             SmtpChoice::Dead(port) => (format!("smtp://127.0.0.1:{port}"), Mailbox::default()),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = match self.listener {
+            Some(l) => {
+                l.set_nonblocking(true).expect("nonblocking");
+                tokio::net::TcpListener::from_std(l).expect("listener")
+            }
+            None => tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+        };
         let addr = listener.local_addr().expect("addr");
         let config = Config {
             listen: addr.to_string(),
@@ -235,6 +255,28 @@ impl Builder {
             audit_key_file: None,
             clamd_url: self.clamd_url,
             clamd_timeout_secs: 10,
+            login: self.oidc.as_ref().map(|o| o.mode),
+            oidc_issuer: self.oidc.as_ref().map(|o| o.issuer.clone()),
+            oidc_client_id: self
+                .oidc
+                .as_ref()
+                .map(|o| o.client_id.clone())
+                .unwrap_or_default(),
+            oidc_client_secret: self
+                .oidc
+                .as_ref()
+                .map(|o| o.client_secret.clone())
+                .unwrap_or_default(),
+            oidc_scopes: "profile email phone".into(),
+            oidc_claim_id_number: "citizen_id".into(),
+            oidc_claim_full_name: "name".into(),
+            oidc_claim_birth_date: "birthdate".into(),
+            oidc_claim_phone: "phone_number".into(),
+            oidc_claim_email: "email".into(),
+            oidc_claim_level: "identity_level".into(),
+            oidc_level2_value: "2".into(),
+            draft_retention_days: 30,
+            draft_reminder_days: 3,
         };
         let launched = launch_with_clock(config, listener, self.clock)
             .await
@@ -340,6 +382,8 @@ impl TestApp {
             trust_proxy: false,
             max_in_flight: 256,
             clamd_url: None,
+            oidc: None,
+            listener: None,
         }
     }
 

@@ -6,6 +6,7 @@ mod clamav;
 mod hardening;
 mod helpers;
 mod nodes;
+mod oidc;
 mod smtp;
 
 mod antivirus;
@@ -29,6 +30,7 @@ mod overload;
 mod retention;
 mod s3;
 mod security;
+mod signin;
 mod slow_uploads;
 mod uploads;
 mod workflow;

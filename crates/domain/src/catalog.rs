@@ -262,10 +262,19 @@ pub struct Procedure {
     /// Where the facts come from.
     #[serde(default)]
     pub sources: Vec<String>,
+    /// Identification level of the electronic identity needed to file online when the portal
+    /// requires sign-in (`DVC_LOGIN=required`): 2 asks for level 2 (Nghị định 69/2024/NĐ-CP);
+    /// 0 or 1, any signed-in citizen.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub identity_level: u8,
 }
 
 fn one() -> u32 {
     1
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

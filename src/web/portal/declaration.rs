@@ -4,7 +4,9 @@
 //! review page ("Tiếp tục").
 
 use super::online_procedure_or_404;
+use super::signin;
 use crate::error::{AppError, AppResult};
+use crate::store::citizens::Citizen;
 use crate::store::sessions::{self, Draft, DraftFile, Session};
 use crate::web::AppState;
 use crate::web::antivirus;
@@ -37,16 +39,43 @@ pub fn render_form(
     draft: &Draft,
     errors: &[FieldError],
     status: StatusCode,
+    me: Option<&Citizen>,
 ) -> AppResult<Response> {
-    let blank = errors.is_empty() && draft.answers.is_empty() && draft.files.is_empty();
+    render_form_with(state, p, session, draft, errors, status, me, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_form_with(
+    state: &AppState,
+    p: &Procedure,
+    session: &Session,
+    draft: &Draft,
+    errors: &[FieldError],
+    status: StatusCode,
+    me: Option<&Citizen>,
+    draft_saved: bool,
+) -> AppResult<Response> {
+    let blank = errors.is_empty()
+        && draft.answers.is_empty()
+        && draft.files.is_empty()
+        && me.is_none()
+        && !draft_saved;
     let html = if blank {
         state
             .blank_forms
             .page(&p.code, &session.csrf_token, |slot| {
-                form_html(state, p, slot, draft, errors)
+                form_html(state, p, slot, draft, errors, None, false)
             })?
     } else {
-        form_html(state, p, &session.csrf_token, draft, errors)?
+        form_html(
+            state,
+            p,
+            &session.csrf_token,
+            draft,
+            errors,
+            me,
+            draft_saved,
+        )?
     };
     Ok(no_store((status, Html(html)).into_response()))
 }
@@ -57,7 +86,20 @@ fn form_html(
     csrf: &str,
     draft: &Draft,
     errors: &[FieldError],
+    me: Option<&Citizen>,
+    draft_saved: bool,
 ) -> AppResult<String> {
+    let locked: BTreeMap<&str, bool> = me
+        .map(identity_answers)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, _, locked)| *locked)
+        .map(|(f, _, _)| (f, true))
+        .collect();
+    let sign_in_url = state
+        .oidc
+        .is_some()
+        .then(|| signin::sign_in_link(&format!("/thu-tuc/{}/nop-ho-so", p.code)));
     let catalog = state.catalog();
     let form = p.declaration();
     let agencies: Vec<Value> = p
@@ -103,6 +145,10 @@ fn form_html(
             error_map => ser(&error_map),
             csrf,
             max_file_mb => form::DEFAULT_MAX_FILE_MB,
+            locked,
+            signed_in => me.map(|c| c.full_name.clone()),
+            sign_in_url,
+            draft_saved,
         },
     )?
     .0)
@@ -114,12 +160,78 @@ pub async fn form(
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let (_, p) = online_procedure_or_404(&state, &code)?;
-    let (session, draft, cookie) =
+    let (session, mut draft, cookie) =
         security::ensure_session_with_draft(&state, &headers, &p.code).await?;
+    let me = match session.citizen_id {
+        Some(_) => signin::citizen_of(&state, session.clone()).await?,
+        None => None,
+    };
+    let me = me.map(|(_, c)| c);
+    if let Some(r) = signin::gate(&state, &p, me.as_ref())? {
+        return Ok(r);
+    }
+    if let Some(c) = &me {
+        prefill(&mut draft.answers, c);
+    }
     Ok(with_cookie(
-        render_form(&state, &p, &session, &draft, &[], StatusCode::OK)?,
+        render_form(
+            &state,
+            &p,
+            &session,
+            &draft,
+            &[],
+            StatusCode::OK,
+            me.as_ref(),
+        )?,
         cookie,
     ))
+}
+
+/// The applicant's answers the citizen's electronic identity gives: (field, value, read-only).
+/// Those of a level-2 identity (name, birth date, identification number) are read-only; the
+/// contact details are only suggested.
+pub fn identity_answers(c: &Citizen) -> Vec<(&'static str, String, bool)> {
+    use dvc_domain::form::applicant;
+    let level2 = c.level >= 2;
+    let birth = c
+        .birth_date
+        .parse::<jiff::civil::Date>()
+        .map(|d| d.strftime("%d/%m/%Y").to_string())
+        .unwrap_or_default();
+    [
+        (applicant::FULL_NAME, c.full_name.clone(), level2),
+        (applicant::BIRTH_DATE, birth, level2),
+        (applicant::ID_NUMBER, c.id_number.clone(), level2),
+        (applicant::PHONE, c.phone.clone(), false),
+        (applicant::EMAIL, c.email.clone(), false),
+    ]
+    .into_iter()
+    .filter(|(_, v, _)| !v.is_empty())
+    .collect()
+}
+
+/// Fills the applicant block from the identity: read-only answers always, the others when
+/// the citizen has not answered them yet.
+pub fn prefill(answers: &mut dvc_domain::form::Answers, c: &Citizen) {
+    for (field, value, locked) in identity_answers(c) {
+        if locked || !answers.contains_key(field) {
+            answers.insert(field.to_string(), vec![value]);
+        }
+    }
+}
+
+/// The answers that were taken from the identity as they are (QĐ 766 indicator 4.3).
+pub fn reused(answers: &dvc_domain::form::Answers, c: &Citizen) -> Vec<String> {
+    identity_answers(c)
+        .into_iter()
+        .filter(|(field, value, _)| {
+            answers
+                .get(*field)
+                .and_then(|v| v.first())
+                .is_some_and(|a| a.trim() == value.trim())
+        })
+        .map(|(field, _, _)| field.to_string())
+        .collect()
 }
 
 /// What one multipart POST carried.
@@ -127,6 +239,8 @@ struct Posted {
     raw: RawAnswers,
     /// Newly uploaded files, not yet scanned nor checked: (field, field label, client name, bytes).
     uploads: Vec<(String, String, String, Bytes)>,
+    /// "Lưu nháp": keep what was posted without going on to the review.
+    save_only: bool,
 }
 
 enum ReadError {
@@ -184,6 +298,7 @@ async fn read_post(
     let mut posted = Posted {
         raw: RawAnswers::new(),
         uploads: Vec::new(),
+        save_only: false,
     };
     let mut parts = 0;
     while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
@@ -235,6 +350,10 @@ async fn read_post(
                 let v = read_text(field).await?;
                 posted.raw.entry(name).or_default().push(v);
             }
+            None if name == "luu-nhap" => {
+                let _ = read_text(field).await?;
+                posted.save_only = true;
+            }
             // Unknown fields are read and dropped: nothing outside the form is ever stored.
             None => {
                 let _ = read_text(field).await?;
@@ -269,6 +388,14 @@ pub async fn save(
 ) -> AppResult<Response> {
     let (_, p) = online_procedure_or_404(&state, &code)?;
     let CitizenPost { session, draft, ip } = citizen;
+    let me = match session.citizen_id {
+        Some(_) => signin::citizen_of(&state, session.clone()).await?,
+        None => None,
+    };
+    let me = me.map(|(_, c)| c);
+    if let Some(r) = signin::gate(&state, &p, me.as_ref())? {
+        return Ok(r);
+    }
     let form_def = p.declaration();
     let mut draft = draft.unwrap_or_default();
 
@@ -371,6 +498,35 @@ pub async fn save(
     // The uploaded bytes are stored and gone: the next body may be read.
     drop(admitted);
     merge_answers(&mut draft, posted.raw, &form_def, true);
+    if let Some(c) = &me {
+        // Read-only answers of a level-2 identity cannot be changed by posting others.
+        prefill(&mut draft.answers, c);
+    }
+    if posted.save_only && me.is_some() {
+        draft.validated = false;
+        sessions::save_draft(
+            &state.light,
+            &session,
+            &p.code,
+            &draft,
+            state.clock.now_ms(),
+        )
+        .await?;
+        return render_form_with(
+            &state,
+            &p,
+            &session,
+            &draft,
+            &errors,
+            if errors.is_empty() {
+                StatusCode::OK
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            },
+            me.as_ref(),
+            true,
+        );
+    }
 
     let uploaded: BTreeSet<String> = draft.files.keys().cloned().collect();
     let validated = form::validate(&form_def, &draft.answers, &uploaded, state.clock.today_vn());
@@ -424,6 +580,7 @@ pub async fn save(
                 &draft,
                 &errors,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                me.as_ref(),
             )
         }
     }
