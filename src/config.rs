@@ -133,6 +133,22 @@ pub struct Config {
     )]
     pub clamd_timeout_secs: u64,
 
+    /// PKCS#12 file (.p12/.pfx) with the agency's signing key and certificate chain, which
+    /// signs every electronic result (PAdES B-B). Unset: a self-signed demonstration
+    /// certificate is generated at the first start, kept in the database and reused (a loud
+    /// warning at start says so).
+    #[arg(long, env = "DVC_SIGNING_P12", global = true)]
+    pub signing_p12: Option<PathBuf>,
+
+    /// Password of `DVC_SIGNING_P12`.
+    #[arg(
+        long,
+        env = "DVC_SIGNING_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub signing_password: Option<String>,
+
     /// Load the sample catalogue shipped with the binary when the catalogue is empty.
     #[arg(long, env = "DVC_SAMPLE_CATALOG", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub sample_catalog: bool,

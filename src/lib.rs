@@ -10,6 +10,7 @@
 //! - [`clock`]: the time a node reads (the system clock; a manual one in the tests).
 //! - [`jobs`]: the e-mail outbox worker.
 //! - [`scan`]: the antivirus scanner (ClamAV's daemon) every upload goes through.
+//! - [`signing`]: the agency's digital signature on electronic results (`dvc_sign`, PAdES B-B).
 //! - [`web`]: HTTP — citizen portal pages, JSON API, security middleware.
 //! - [`cli`]: command-line subcommands besides `serve`.
 //! - [`config`], [`error`]: settings and the single application error type.
@@ -26,6 +27,7 @@ pub mod jobs;
 pub mod notify;
 pub mod password;
 pub mod scan;
+pub mod signing;
 pub mod store;
 pub mod web;
 

@@ -64,6 +64,8 @@ pub struct Inner {
     /// ClamAV's daemon, which every upload goes through ([`antivirus`]); `None` when
     /// `DVC_CLAMD_URL` is unset (nothing is scanned: a loud warning at start).
     pub scanner: Option<crate::scan::Scanner>,
+    /// The identity that signs electronic results ([`crate::signing`]).
+    pub signing: Arc<crate::signing::Signing>,
 }
 
 #[derive(Clone)]
@@ -158,6 +160,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/ho-so/xem/{token}/rut-ho-so",
             get(portal::withdraw::form).post(portal::withdraw::submit),
+        )
+        .route(
+            "/ho-so/xem/{token}/danh-gia",
+            get(portal::rating::form).post(portal::rating::submit),
         )
         .route("/healthz", get(health))
         .route("/static/{file}", get(templates::static_file))
@@ -292,6 +298,11 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
         ),
         None => None,
     };
+    let signing = Arc::new(
+        crate::signing::Signing::load(&config, &db, &audit_key, &clock)
+            .await
+            .context("không nạp được chứng thư số ký kết quả điện tử")?,
+    );
     let state = AppState(Arc::new(Inner {
         db,
         light,
@@ -308,6 +319,7 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
         in_flight: tokio::sync::Semaphore::new(config_max_in_flight),
         clock,
         scanner,
+        signing,
     }));
     state.reload_catalog().await?;
     Ok(state)

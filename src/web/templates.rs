@@ -29,6 +29,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "status_block.html",
     "supplement.html",
     "withdraw.html",
+    "rating.html",
     "staff_base.html",
     "staff_login.html",
     "staff_queues.html",

@@ -235,6 +235,8 @@ impl Builder {
             audit_key_file: None,
             clamd_url: self.clamd_url,
             clamd_timeout_secs: 10,
+            signing_p12: None,
+            signing_password: None,
         };
         let launched = launch_with_clock(config, listener, self.clock)
             .await
@@ -507,6 +509,38 @@ pub fn valid_pdf() -> Vec<u8> {
     v.extend(std::iter::repeat_n(b'x', 2000));
     v.extend_from_slice(b"\n%%EOF\n");
     v
+}
+
+/// A real one-page PDF (objects, cross-reference table, trailer) with some text: a result
+/// document the agency can sign (a PDF reader, and the signing, need its structure).
+pub fn result_pdf() -> Vec<u8> {
+    let content = "BT /F1 18 Tf 50 750 Td (GIAY KHAI SINH - ban dien tu) Tj ET";
+    let objs = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
+    let mut offsets = vec![];
+    for (i, o) in objs.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objs.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
 }
 
 pub fn answers() -> Vec<(&'static str, &'static str)> {

@@ -5,6 +5,7 @@ pub mod declaration;
 pub mod home;
 pub mod lookup;
 pub mod procedure;
+pub mod rating;
 pub mod submit;
 pub mod supplement;
 pub mod withdraw;

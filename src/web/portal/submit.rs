@@ -41,8 +41,10 @@ pub fn display_answers(
     };
     // The declaration's sections as `with_applicant` lists them, without copying the form.
     let applicant = applicant_section();
+    let delivery = dvc_domain::outcome::delivery_section();
     std::iter::once(&applicant)
         .chain(form.sections.iter())
+        .chain(std::iter::once(&delivery))
         .map(|s| {
             let rows: Vec<Value> = s
                 .fields
@@ -439,6 +441,7 @@ pub async fn send(
         submitted_at: now_ms,
         receipt_date: now.to_zoned_datetime(dvc_domain::calendar::vn_tz()).date(),
         expected_at: Some(expected_at),
+        delivery: dvc_domain::outcome::Delivery::from_answers(&answers),
     };
     let from = dossiers::FiledFrom {
         session_hash: session.id_hash.clone(),
