@@ -140,7 +140,14 @@ pub struct Config {
     #[arg(long, env = "DVC_SIGNING_P12", global = true)]
     pub signing_p12: Option<PathBuf>,
 
-    /// Password of `DVC_SIGNING_P12`.
+    /// Directory of per-agency PKCS#12 files named `<agency code>.p12` (e.g.
+    /// `000.01.00.H31.p12`), opened with `DVC_SIGNING_PASSWORD`: each agency's results are signed
+    /// with its own certificate; an agency without a file uses `DVC_SIGNING_P12` (or the
+    /// demonstration certificate).
+    #[arg(long, env = "DVC_SIGNING_P12_DIR", global = true)]
+    pub signing_p12_dir: Option<PathBuf>,
+
+    /// Password of `DVC_SIGNING_P12` (and of the files of `DVC_SIGNING_P12_DIR`).
     #[arg(
         long,
         env = "DVC_SIGNING_PASSWORD",

@@ -24,6 +24,8 @@ pub struct Signing {
     identity: Identity,
     /// A generated, self-signed demonstration certificate.
     pub demo: bool,
+    /// Agencies with a certificate of their own (`DVC_SIGNING_P12_DIR`), by agency code.
+    per_agency: std::collections::HashMap<String, Identity>,
 }
 
 impl std::fmt::Debug for Signing {
@@ -38,6 +40,17 @@ impl std::fmt::Debug for Signing {
 impl Signing {
     /// The configured identity, or the stored (else newly generated) demonstration one.
     pub async fn load(
+        config: &Config,
+        db: &Db,
+        audit_key: &dvc_domain::audit::AuditKey,
+        clock: &crate::clock::Clock,
+    ) -> anyhow::Result<Signing> {
+        let mut signing = Self::load_default(config, db, audit_key, clock).await?;
+        signing.per_agency = per_agency(config).await?;
+        Ok(signing)
+    }
+
+    async fn load_default(
         config: &Config,
         db: &Db,
         audit_key: &dvc_domain::audit::AuditKey,
@@ -68,6 +81,7 @@ impl Signing {
             return Ok(Signing {
                 identity,
                 demo: false,
+                per_agency: Default::default(),
             });
         }
         // The stored PKCS#12's password: derived from the audit key, which is not in the database.
@@ -104,29 +118,37 @@ impl Signing {
         Ok(Signing {
             identity,
             demo: true,
+            per_agency: Default::default(),
         })
     }
 
-    /// The signer's certificate subject.
-    pub fn subject(&self) -> String {
-        self.identity.subject()
+    /// The identity that signs the results of `agency_code`.
+    fn identity(&self, agency_code: &str) -> &Identity {
+        self.per_agency.get(agency_code).unwrap_or(&self.identity)
     }
 
-    /// Signs a result PDF for `agency` at `at` (off the async threads: parsing the PDF and
-    /// the key operation take milliseconds).
+    /// The subject of the certificate that signs the results of `agency_code`.
+    pub fn subject(&self, agency_code: &str) -> String {
+        self.identity(agency_code).subject()
+    }
+
+    /// Signs a result PDF of the agency `agency_code` (named `agency`) at `at` (off the async
+    /// threads: parsing the PDF and the key operation take milliseconds).
     pub async fn sign_result(
         self: &Arc<Self>,
         pdf: Bytes,
+        agency_code: &str,
         agency: &str,
         at: jiff::Timestamp,
     ) -> Result<Bytes, SignError> {
         let me = self.clone();
+        let code = agency_code.to_string();
         let agency = agency.to_string();
         let when = pdf_date(at);
         let signed = tokio::task::spawn_blocking(move || {
             dvc_sign::sign_pdf(
                 &pdf,
-                &me.identity,
+                me.identity(&code),
                 &SignOptions {
                     signing_time: &when,
                     reason: "Kết quả giải quyết thủ tục hành chính",
@@ -139,6 +161,60 @@ impl Signing {
         .map_err(|_| SignError::KeyOperation)??;
         Ok(Bytes::from(signed))
     }
+}
+
+/// The `<agency code>.p12` files of `DVC_SIGNING_P12_DIR`, each opened with
+/// `DVC_SIGNING_PASSWORD`; a file that does not open stops the start.
+async fn per_agency(
+    config: &Config,
+) -> anyhow::Result<std::collections::HashMap<String, Identity>> {
+    let mut out = std::collections::HashMap::new();
+    let Some(dir) = config
+        .signing_p12_dir
+        .as_ref()
+        .filter(|d| !d.as_os_str().is_empty())
+    else {
+        return Ok(out);
+    };
+    let entries = std::fs::read_dir(dir).with_context(|| {
+        format!(
+            "không đọc được thư mục chứng thư số DVC_SIGNING_P12_DIR {}",
+            dir.display()
+        )
+    })?;
+    for entry in entries {
+        let path = entry?.path();
+        let Some(code) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".p12"))
+        else {
+            continue;
+        };
+        let code = dvc_domain::agency::AgencyCode::parse(code)
+            .with_context(|| {
+                format!(
+                    "tệp {} trong DVC_SIGNING_P12_DIR phải mang tên <mã cơ quan>.p12, ví dụ 000.01.00.H31.p12",
+                    path.display()
+                )
+            })?
+            .as_str()
+            .to_string();
+        let data = std::fs::read(&path)
+            .with_context(|| format!("không đọc được tệp chứng thư số {}", path.display()))?;
+        let password = config.signing_password.clone().unwrap_or_default();
+        let identity = tokio::task::spawn_blocking(move || Identity::from_pkcs12(&data, &password))
+            .await?
+            .with_context(|| {
+                format!(
+                    "không mở được tệp chứng thư số {} (kiểm tra DVC_SIGNING_PASSWORD)",
+                    path.display()
+                )
+            })?;
+        tracing::info!(agency = %code, subject = %identity.subject(), sha256 = %identity.fingerprint(), "this agency's results are signed with its own certificate");
+        out.insert(code, identity);
+    }
+    Ok(out)
 }
 
 /// A PDF date in Vietnam's time (UTC+7, no daylight saving): `D:20261204143000+07'00'`.

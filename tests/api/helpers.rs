@@ -33,6 +33,7 @@ pub struct Builder {
     trust_proxy: bool,
     max_in_flight: usize,
     clamd_url: Option<String>,
+    signing: Option<(PathBuf, String)>,
 }
 
 pub enum SmtpChoice {
@@ -180,6 +181,13 @@ impl Builder {
 
     /// Scans uploads with the ClamAV daemon at `url` (`tcp://…` or `unix://…`; see
     /// [`crate::clamav`]).
+    /// Per-agency signing certificates: `<agency code>.p12` files in `dir`, opened with
+    /// `password` (`DVC_SIGNING_P12_DIR`, `DVC_SIGNING_PASSWORD`).
+    pub fn signing_dir(mut self, dir: &std::path::Path, password: &str) -> Self {
+        self.signing = Some((dir.to_path_buf(), password.to_string()));
+        self
+    }
+
     pub fn clamd(mut self, url: &str) -> Self {
         self.clamd_url = Some(url.to_string());
         self
@@ -236,7 +244,8 @@ impl Builder {
             clamd_url: self.clamd_url,
             clamd_timeout_secs: 10,
             signing_p12: None,
-            signing_password: None,
+            signing_p12_dir: self.signing.as_ref().map(|(d, _)| d.clone()),
+            signing_password: self.signing.map(|(_, p)| p),
         };
         let launched = launch_with_clock(config, listener, self.clock)
             .await
@@ -342,6 +351,7 @@ impl TestApp {
             trust_proxy: false,
             max_in_flight: 256,
             clamd_url: None,
+            signing: None,
         }
     }
 

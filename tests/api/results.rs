@@ -506,3 +506,47 @@ async fn the_citizen_rates_once_after_the_result_and_officials_see_it() {
     assert!(lookup.contains("Người nộp đã đánh giá mức độ hài lòng"));
     assert!(!lookup.contains("tận tình"));
 }
+
+#[tokio::test]
+async fn an_agency_with_a_certificate_of_its_own_signs_its_results_with_it() {
+    let dir = std::env::temp_dir().join(format!("dvc-p12-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let name = "UBND phường Hồng Bàng (chứng thư thử nghiệm)";
+    let p12 = dvc_sign::generate_demo_pkcs12(
+        name,
+        "UBND phường Hồng Bàng",
+        (2026, 1, 1),
+        5,
+        "mật khẩu p12",
+    )
+    .expect("p12");
+    std::fs::write(dir.join(format!("{AGENCY}.p12")), p12).expect("write");
+    let app = TestApp::builder()
+        .signing_dir(&dir, "mật khẩu p12")
+        .spawn()
+        .await;
+    let (code, reception) = ready_for_result(&app, &[]).await;
+    let r = return_result(&app, &reception, &code, Some(result_pdf()), None).await;
+    assert_eq!(r.status().as_u16(), 303);
+    let (_, page) = reception.get(&app, &format!("/can-bo/ho-so/{code}")).await;
+    assert!(
+        page.contains(name),
+        "the timeline names the agency's certificate: {page}"
+    );
+    let signed = reception
+        .client
+        .get(app.url(&format!("/can-bo/ho-so/{code}/ket-qua")))
+        .send()
+        .await
+        .expect("result")
+        .bytes()
+        .await
+        .expect("bytes");
+    let path = dir.join("ket-qua.pdf");
+    std::fs::write(&path, &signed).expect("write");
+    if let Some(out) = pdfsig(&path) {
+        assert!(out.contains(&format!("Common Name: {name}")), "{out}");
+        assert!(out.contains("Signature is Valid"), "{out}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -415,7 +415,7 @@ async fn command(
                 .unwrap_or_default();
             let signed = state
                 .signing
-                .sign_result(bytes.clone(), &agency, state.clock.now())
+                .sign_result(bytes.clone(), &row.agency_code, &agency, state.clock.now())
                 .await
                 .map_err(|e| {
                     tracing::warn!(dossier = %code, error = %e, "the result PDF could not be signed");
@@ -432,7 +432,7 @@ async fn command(
             return Ok((
                 Command::ReturnResult {
                     result: Some(result),
-                    signer: Some(state.signing.subject()),
+                    signer: Some(state.signing.subject(&row.agency_code)),
                     postal_tracking,
                 },
                 Some((key, signed)),
