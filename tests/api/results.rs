@@ -25,6 +25,13 @@ async fn ready_for_result(app: &TestApp, extra: &[(&str, Option<&str>)]) -> (Str
     );
     let (csrf, token, _, review) = app.review(PROC).await;
     assert!(review.contains("Hình thức nhận kết quả"), "{review}");
+    // The postal address is asked, and shown, only for delivery by post.
+    let by_post = extra.contains(&("delivery", Some("post")));
+    assert_eq!(
+        review.contains("Địa chỉ nhận kết quả qua bưu chính"),
+        by_post,
+        "{review}"
+    );
     let r = app
         .send(PROC, &[("csrf", &csrf), ("submit_token", &token)])
         .await;

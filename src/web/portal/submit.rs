@@ -49,6 +49,15 @@ pub fn display_answers(
             let rows: Vec<Value> = s
                 .fields
                 .iter()
+                // A field asked only in another case (the postal address of a result not
+                // sent by post) is not shown.
+                .filter(|f| {
+                    f.required_when.as_ref().is_none_or(|c| {
+                        draft_answers
+                            .get(&c.field)
+                            .is_some_and(|v| v.contains(&c.value))
+                    })
+                })
                 .map(|f| {
                     let value = if f.kind == FieldKind::File {
                         files
