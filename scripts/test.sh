@@ -222,6 +222,40 @@ ensure_oidc_provider() {
 }
 
 ensure_oidc_provider
+# Independent PDF signature validators for the signed electronic results (tests/api/results.rs):
+# poppler's pdfsig (Debian package poppler-utils, installed when missing, as root) and pyHanko
+# (PyPI: pyhanko and pyhanko-certvalidator, installed once into a virtualenv under the target
+# directory unless the system Python already has them). DVC_TEST_REQUIRE_PDF_VALIDATORS=1 makes
+# the tests fail, never skip, when one is missing.
+ensure_pdf_validators() {
+  if ! command -v pdfsig >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      say "Installing poppler's pdfsig (Debian package poppler-utils) for the signature tests"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
+    else
+      echo "poppler's pdfsig is needed by the signature tests: install it (Debian: apt-get install -y poppler-utils)." >&2
+      return 1
+    fi
+  fi
+  if [ -z "${DVC_TEST_PYTHON:-}" ]; then
+    if python3 -c 'import pyhanko, pyhanko_certvalidator' 2>/dev/null; then
+      DVC_TEST_PYTHON="$(command -v python3)"
+    else
+      local venv="${CARGO_TARGET_DIR:-target}/pyhanko-venv"
+      if ! "$venv/bin/python" -c 'import pyhanko, pyhanko_certvalidator' 2>/dev/null; then
+        say "Installing pyHanko (PyPI) into $venv for the signature tests"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet pyhanko pyhanko-certvalidator
+      fi
+      DVC_TEST_PYTHON="$(cd "$venv/bin" && pwd)/python"
+    fi
+  fi
+  export DVC_TEST_PYTHON
+  export DVC_TEST_REQUIRE_PDF_VALIDATORS=1
+}
+
+ensure_pdf_validators
 
 # cargo-deny, installed once and kept under the (CI-persistent) target directory: building it
 # takes several minutes on two cores, so it is reused between runs.

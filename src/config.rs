@@ -258,6 +258,28 @@ pub struct Config {
         global = true
     )]
     pub draft_reminder_days: u32,
+    /// PKCS#12 file (.p12/.pfx) with the agency's signing key and certificate chain, which
+    /// signs every electronic result (PAdES B-B). Unset: a self-signed demonstration
+    /// certificate is generated at the first start, kept in the database and reused (a loud
+    /// warning at start says so).
+    #[arg(long, env = "DVC_SIGNING_P12", global = true)]
+    pub signing_p12: Option<PathBuf>,
+
+    /// Directory of per-agency PKCS#12 files named `<agency code>.p12` (e.g.
+    /// `000.01.00.H31.p12`), opened with `DVC_SIGNING_PASSWORD`: each agency's results are signed
+    /// with its own certificate; an agency without a file uses `DVC_SIGNING_P12` (or the
+    /// demonstration certificate).
+    #[arg(long, env = "DVC_SIGNING_P12_DIR", global = true)]
+    pub signing_p12_dir: Option<PathBuf>,
+
+    /// Password of `DVC_SIGNING_P12` (and of the files of `DVC_SIGNING_P12_DIR`).
+    #[arg(
+        long,
+        env = "DVC_SIGNING_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub signing_password: Option<String>,
 
     /// Load the sample catalogue shipped with the binary when the catalogue is empty.
     #[arg(long, env = "DVC_SAMPLE_CATALOG", default_value_t = true, action = clap::ArgAction::Set, global = true)]

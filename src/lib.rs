@@ -11,6 +11,7 @@
 //! - [`jobs`]: the e-mail outbox worker.
 //! - [`oidc`]: citizen sign-in with OpenID Connect (the provider's side of it).
 //! - [`scan`]: the antivirus scanner (ClamAV's daemon) every upload goes through.
+//! - [`signing`]: the agency's digital signature on electronic results (`dvc_sign`, PAdES B-B).
 //! - [`web`]: HTTP — citizen portal pages, JSON API, security middleware.
 //! - [`cli`]: command-line subcommands besides `serve`.
 //! - [`config`], [`error`]: settings and the single application error type.
@@ -28,6 +29,7 @@ pub mod notify;
 pub mod oidc;
 pub mod password;
 pub mod scan;
+pub mod signing;
 pub mod store;
 pub mod web;
 

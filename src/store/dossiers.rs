@@ -6,6 +6,7 @@ use dvc_domain::agency::AgencyCode;
 use dvc_domain::audit::{AuditKey, GENESIS, TimelineFields};
 use dvc_domain::dossier::{DossierCode, DossierStatus};
 use dvc_domain::form::Answers;
+use dvc_domain::outcome::{Delivery, Rating};
 use dvc_domain::workflow::{Dossier, Event, EventKind, ResultFile};
 
 /// Everything needed to file a new dossier, already validated.
@@ -30,6 +31,8 @@ pub struct NewDossier {
     pub citizen_id: Option<i64>,
     /// The answers taken from the citizen's electronic identity (QĐ 766 indicator 4.3).
     pub reused_fields: Vec<String>,
+    /// How the citizen chose to receive the result.
+    pub delivery: Delivery,
 }
 
 /// The session a dossier is filed from: in the filing transaction its draft of the procedure is
@@ -129,7 +132,8 @@ const NEXT_SEQ: &str = "INSERT INTO dossier_sequences (agency_code, day, last_se
 /// attachments as JSON (PostgreSQL; SQLite binds each file after [`FIRST_ATTACHMENT_BIND`]),
 /// `$15` the note, `$16`–`$20` the e-mail, `$21`–`$23` the session, `$24` the first event's hash
 /// (also the dossier's timeline head), `$25` the event's details, `$26` the draft's key, `$27` the
-/// signed-in citizen, `$28`–`$29` the answers reused from the identity (count, names).
+/// signed-in citizen, `$28`–`$29` the answers reused from the identity (count, names), `$30` the
+/// delivery.
 macro_rules! bind_filing {
     ($q:expr, $f:expr, $new:expr, $answers:expr, $attachments:expr) => {
         $q.bind(&$f.code)
@@ -161,6 +165,7 @@ macro_rules! bind_filing {
             .bind($new.citizen_id)
             .bind(i64::try_from($new.reused_fields.len()).unwrap_or(0))
             .bind($new.reused_fields.join(","))
+            .bind($new.delivery.as_str())
     };
 }
 
@@ -245,13 +250,13 @@ async fn submit_once(
     Ok(SubmitOutcome::Created(f.code, None))
 }
 
-const FIRST_ATTACHMENT_BIND: usize = 30;
+const FIRST_ATTACHMENT_BIND: usize = 31;
 
 /// SQLite: the filing after the number, as one command (binds as in [`bind_filing`]; `$14`
 /// unused; one attachments statement per file is appended).
 const FILE_SQLITE: &str = "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24, $27, $28, $29);
+    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30);
 INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, details, hash) \
     VALUES ((SELECT id FROM dossiers WHERE code = $1), $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24);
 INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
@@ -338,7 +343,7 @@ impl Filing {
 /// session update — as one statement (atomic on its own), one round trip instead of eight.
 const FILE_PG: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24, $27, $28, $29) RETURNING id), \
+    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30) RETURNING id), \
   a AS (INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, \
     sha256, created_at) SELECT d.id, x.field_name, x.document_id, x.storage_key, x.file_name, x.content_type, x.size_bytes, \
     x.sha256, $12 FROM d, jsonb_to_recordset($14::jsonb) AS x(field_name text, document_id text, storage_key text, \
@@ -385,6 +390,13 @@ pub struct DossierRow {
     pub extra_working_days: i64,
     /// Hash of the last timeline event (the head of the dossier's chain).
     pub events_head: Option<String>,
+    /// `desk`, `online` or `post`.
+    pub delivery: String,
+    /// 1 once a digitally signed electronic result was issued.
+    pub result_electronic: i64,
+    pub postal_tracking: Option<String>,
+    /// 1 rất hài lòng, 2 hài lòng, 3 không hài lòng.
+    pub rating: Option<i64>,
 }
 
 impl DossierRow {
@@ -396,6 +408,26 @@ impl DossierRow {
                 self.code, self.status
             ))
         })
+    }
+
+    /// How the citizen receives the result; an unknown value is an error, never a default.
+    pub fn delivery(&self) -> StoreResult<Delivery> {
+        Delivery::parse(&self.delivery).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "dossier {}: unknown delivery {:?}",
+                self.code, self.delivery
+            ))
+        })
+    }
+
+    /// The citizen's satisfaction rating, if given.
+    pub fn rating(&self) -> StoreResult<Option<Rating>> {
+        match self.rating {
+            None => Ok(None),
+            Some(v) => Rating::from_value(v).map(Some).ok_or_else(|| {
+                StoreError::Corrupt(format!("dossier {}: unknown rating {v}", self.code))
+            }),
+        }
     }
 
     pub fn answers(&self) -> Answers {
@@ -438,6 +470,10 @@ impl DossierRow {
                 }),
                 _ => None,
             },
+            delivery: self.delivery()?,
+            result_signed: self.result_electronic == 1,
+            postal_tracking: self.postal_tracking.clone(),
+            rating: self.rating()?,
         })
     }
 
@@ -455,7 +491,8 @@ impl DossierRow {
 
 const DOSSIER_COLUMNS: &str = "id, code, procedure_code, agency_code, status, applicant_name, applicant_email, applicant_phone, \
      applicant_id_number, answers, submitted_at, received_at, expected_at, due_at, updated_at, step, step_started_at, assignee_id, unit, \
-     supplement_count, paused_at, resume_status, finished_at, result_key, result_name, version, original_due_at, extension_count, extra_working_days, events_head";
+     supplement_count, paused_at, resume_status, finished_at, result_key, result_name, version, original_due_at, extension_count, extra_working_days, events_head, \
+     delivery, result_electronic, postal_tracking, rating";
 
 pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>> {
     if !super::storable_key(code) {
@@ -687,7 +724,8 @@ pub async fn save(
         let r = sqlx::query(
             "UPDATE dossiers SET status = $3, step = $4, step_started_at = $5, assignee_id = $6, unit = $7, supplement_count = $8, \
              paused_at = $9, resume_status = $10, received_at = $11, due_at = $12, finished_at = $13, result_key = $14, result_name = $15, \
-             updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20, extra_working_days = $21 \
+             updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20, extra_working_days = $21, \
+             result_electronic = $22, postal_tracking = $23, rating = $24 \
              WHERE id = $1 AND version = $2",
         )
         .bind(old.id).bind(old.version).bind(next.status.as_str()).bind(i64::try_from(next.step).unwrap_or(0)).bind(next.step_started_at)
@@ -695,6 +733,7 @@ pub async fn save(
         .bind(next.resume_status.map(DossierStatus::as_str)).bind(next.received_at).bind(next.due_at).bind(next.finished_at)
         .bind(&result_key).bind(&result_name).bind(updated_at).bind(next.version).bind(next.original_due_at)
         .bind(next.extension_count).bind(&head).bind(next.extra_working_days)
+        .bind(i64::from(next.result_signed)).bind(&next.postal_tracking).bind(next.rating.map(Rating::value))
         .execute(&mut *tx).await?;
         if r.rows_affected() != 1 {
             return Err(StoreError::Conflict(CONFLICT.into()));

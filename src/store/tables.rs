@@ -41,6 +41,7 @@ pub const COPIED: &[Table] = &[
     t("access_links"),
     serial("citizens"),
     t("audit_log"),
+    t("signing_identities"),
 ];
 
 /// Short-lived state, not worth moving: citizens sign in again, challenges and limits reset.

@@ -66,6 +66,8 @@ pub struct Inner {
     pub scanner: Option<crate::scan::Scanner>,
     /// The OpenID Connect provider citizens sign in with; `None` when `DVC_LOGIN` is off.
     pub oidc: Option<Arc<crate::oidc::Oidc>>,
+    /// The identity that signs electronic results ([`crate::signing`]).
+    pub signing: Arc<crate::signing::Signing>,
 }
 
 #[derive(Clone)]
@@ -172,6 +174,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/ho-so-cua-toi/nhap/{procedure}/xoa",
             post(portal::mine::delete_draft),
+        )
+        .route(
+            "/ho-so/xem/{token}/danh-gia",
+            get(portal::rating::form).post(portal::rating::submit),
         )
         .route("/healthz", get(health))
         .route("/static/{file}", get(templates::static_file))
@@ -316,6 +322,11 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
             "DVC_LOGIN bật đăng nhập nhưng chưa có DVC_OIDC_ISSUER (địa chỉ nhà cung cấp định danh OpenID Connect)"
         ),
     };
+    let signing = Arc::new(
+        crate::signing::Signing::load(&config, &db, &audit_key, &clock)
+            .await
+            .context("không nạp được chứng thư số ký kết quả điện tử")?,
+    );
     let state = AppState(Arc::new(Inner {
         db,
         light,
@@ -333,6 +344,7 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
         clock,
         scanner,
         oidc,
+        signing,
     }));
     state.reload_catalog().await?;
     Ok(state)

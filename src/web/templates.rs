@@ -32,6 +32,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "signin_error.html",
     "signout.html",
     "my_dossiers.html",
+    "rating.html",
     "staff_base.html",
     "staff_login.html",
     "staff_queues.html",

@@ -334,7 +334,7 @@ async fn staff_id(app: &TestApp, email: &str) -> i64 {
 }
 
 fn result_form(csrf: &str) -> reqwest::multipart::Form {
-    let part = reqwest::multipart::Part::bytes(valid_pdf())
+    let part = reqwest::multipart::Part::bytes(result_pdf())
         .file_name("giay-khai-sinh.pdf")
         .mime_str("application/pdf")
         .expect("mime");

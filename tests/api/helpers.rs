@@ -35,6 +35,7 @@ pub struct Builder {
     clamd_url: Option<String>,
     oidc: Option<crate::oidc::ClientSettings>,
     listener: Option<std::net::TcpListener>,
+    signing: Option<(PathBuf, String)>,
 }
 
 pub enum SmtpChoice {
@@ -182,6 +183,13 @@ impl Builder {
 
     /// Scans uploads with the ClamAV daemon at `url` (`tcp://…` or `unix://…`; see
     /// [`crate::clamav`]).
+    /// Per-agency signing certificates: `<agency code>.p12` files in `dir`, opened with
+    /// `password` (`DVC_SIGNING_P12_DIR`, `DVC_SIGNING_PASSWORD`).
+    pub fn signing_dir(mut self, dir: &std::path::Path, password: &str) -> Self {
+        self.signing = Some((dir.to_path_buf(), password.to_string()));
+        self
+    }
+
     pub fn clamd(mut self, url: &str) -> Self {
         self.clamd_url = Some(url.to_string());
         self
@@ -277,6 +285,9 @@ impl Builder {
             oidc_level2_value: "2".into(),
             draft_retention_days: 30,
             draft_reminder_days: 3,
+            signing_p12: None,
+            signing_p12_dir: self.signing.as_ref().map(|(d, _)| d.clone()),
+            signing_password: self.signing.map(|(_, p)| p),
         };
         let launched = launch_with_clock(config, listener, self.clock)
             .await
@@ -384,6 +395,7 @@ impl TestApp {
             clamd_url: None,
             oidc: None,
             listener: None,
+            signing: None,
         }
     }
 
@@ -551,6 +563,38 @@ pub fn valid_pdf() -> Vec<u8> {
     v.extend(std::iter::repeat_n(b'x', 2000));
     v.extend_from_slice(b"\n%%EOF\n");
     v
+}
+
+/// A real one-page PDF (objects, cross-reference table, trailer) with some text: a result
+/// document the agency can sign (a PDF reader, and the signing, need its structure).
+pub fn result_pdf() -> Vec<u8> {
+    let content = "BT /F1 18 Tf 50 750 Td (GIAY KHAI SINH - ban dien tu) Tj ET";
+    let objs = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
+    let mut offsets = vec![];
+    for (i, o) in objs.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objs.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
 }
 
 pub fn answers() -> Vec<(&'static str, &'static str)> {

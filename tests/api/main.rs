@@ -27,6 +27,7 @@ mod multinode;
 mod national;
 mod one_stop;
 mod overload;
+mod results;
 mod retention;
 mod s3;
 mod security;

@@ -207,10 +207,12 @@ pub enum Action {
     ApologiseAndExtend,
     /// A lawful extension of the time limit declared by the procedure (not lateness).
     ExtraTime,
+    /// The citizen rates their satisfaction, once, after the result (the dossier stays done).
+    Rate,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::Receive,
         Action::RequestSupplement,
         Action::Supplement,
@@ -224,6 +226,7 @@ impl Action {
         Action::Withdraw,
         Action::ApologiseAndExtend,
         Action::ExtraTime,
+        Action::Rate,
     ];
 
     /// The name stored in the event log and the audit trail.
@@ -242,6 +245,7 @@ impl Action {
             Action::Withdraw => "withdraw",
             Action::ApologiseAndExtend => "apologise_and_extend",
             Action::ExtraTime => "extra_time",
+            Action::Rate => "rate",
         }
     }
 
@@ -265,6 +269,7 @@ impl Action {
             Action::Withdraw => "Rút hồ sơ",
             Action::ApologiseAndExtend => "Xin lỗi và gia hạn",
             Action::ExtraTime => "Kéo dài thời hạn theo quy định",
+            Action::Rate => "Đánh giá mức độ hài lòng",
         }
     }
 }
@@ -296,6 +301,7 @@ pub fn transition(from: DossierStatus, action: Action) -> Result<DossierStatus, 
         }
         (s, A::ApologiseAndExtend) if !s.is_closed() && s != S::Submitted => s,
         (s @ (S::Received | S::Processing), A::ExtraTime) => s,
+        (S::Done, A::Rate) => S::Done,
         (s, A::Withdraw) if !s.is_closed() && s != S::ResultReady => S::Withdrawn,
         _ => return Err(IllegalTransition { from, action }),
     };
@@ -484,6 +490,7 @@ mod transition_table {
             (S::AwaitingSupplement, A::Stop, S::Stopped),
             (S::Received, A::ExtraTime, S::Received),
             (S::Processing, A::ExtraTime, S::Processing),
+            (S::Done, A::Rate, S::Done),
         ];
         for s in open_not_submitted {
             legal.push((s, A::ApologiseAndExtend, s));

@@ -89,6 +89,42 @@ pub struct Field {
     /// For `file`: maximum size in MB (default [`DEFAULT_MAX_FILE_MB`]).
     #[serde(default)]
     pub max_size_mb: Option<u32>,
+    /// Required only when another field has a given answer (e.g. the postal address when the
+    /// result is delivered by post); otherwise the answer is not kept.
+    #[serde(default)]
+    pub required_when: Option<Condition>,
+}
+
+/// "Field `field` has the answer `value`".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    pub field: String,
+    pub value: String,
+}
+
+impl Field {
+    /// A required text field with no other rule, to fill in with `..Field::blank()`.
+    pub fn blank() -> Field {
+        Field {
+            name: String::new(),
+            label: String::new(),
+            kind: FieldKind::Text,
+            required: true,
+            help: None,
+            options: vec![],
+            min_length: None,
+            max_length: None,
+            pattern: None,
+            pattern_message: None,
+            min: None,
+            max: None,
+            not_future: false,
+            document: None,
+            max_size_mb: None,
+            required_when: None,
+        }
+    }
 }
 
 pub const DEFAULT_MAX_FILE_MB: u32 = 10;
@@ -160,10 +196,12 @@ impl FormDefinition {
         Ok(())
     }
 
-    /// The whole declaration: the applicant block first, then the procedure's own sections.
+    /// The whole declaration: the applicant block first, then the procedure's own sections,
+    /// then how the result is received.
     pub fn with_applicant(&self) -> FormDefinition {
         let mut sections = vec![applicant_section()];
         sections.extend(self.sections.iter().cloned());
+        sections.push(crate::outcome::delivery_section());
         FormDefinition {
             title: self.title.clone(),
             sections,
@@ -191,18 +229,8 @@ fn field(name: &str, label: &str, kind: FieldKind, help: Option<&str>) -> Field 
         name: name.into(),
         label: label.into(),
         kind,
-        required: true,
         help: help.map(Into::into),
-        options: vec![],
-        min_length: None,
-        max_length: None,
-        pattern: None,
-        pattern_message: None,
-        min: None,
-        max: None,
-        not_future: false,
-        document: None,
-        max_size_mb: None,
+        ..Field::blank()
     }
 }
 
@@ -296,6 +324,24 @@ pub fn validate(
                     .collect()
             })
             .unwrap_or_default();
+        let conditional;
+        let f = match &f.required_when {
+            Some(c) => {
+                let holds = raw
+                    .get(&c.field)
+                    .is_some_and(|vs| vs.iter().any(|v| crate::text::clean_input(v) == c.value));
+                if !holds {
+                    // Not asked in this case: nothing is kept.
+                    continue;
+                }
+                conditional = Field {
+                    required: true,
+                    ..f.clone()
+                };
+                &conditional
+            }
+            None => f,
+        };
         match validate_field(f, &values, today) {
             Ok(Some(v)) => {
                 answers.insert(f.name.clone(), v);

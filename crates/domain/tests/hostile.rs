@@ -174,6 +174,7 @@ fn field() -> impl Strategy<Value = Field> {
                 not_future,
                 document: None,
                 max_size_mb,
+                required_when: None,
             },
         )
 }

@@ -339,6 +339,10 @@ pub async fn private(
             status => ser(&status), sections, token, attachments => attachment_links, applicant_name => row.applicant_name.clone(),
             documents, has_result => row.result_key.is_some(), result_name => row.result_name.clone(),
             awaiting_supplement => row.status()? == DossierStatus::AwaitingSupplement,
+            signed_result => row.result_electronic == 1, postal_tracking => row.postal_tracking.clone(),
+            delivery_label => row.delivery()?.label(),
+            may_rate => row.status()? == DossierStatus::Done && row.rating.is_none(),
+            rated => row.rating()?.map(|r| r.label()),
             may_withdraw => dvc_domain::dossier::transition(row.status()?, dvc_domain::dossier::Action::Withdraw).is_ok(),
         },
     )?

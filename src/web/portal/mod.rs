@@ -7,6 +7,7 @@ pub mod lookup;
 pub mod mine;
 pub mod procedure;
 pub mod signin;
+pub mod rating;
 pub mod submit;
 pub mod supplement;
 pub mod withdraw;

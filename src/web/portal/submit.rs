@@ -41,12 +41,23 @@ pub fn display_answers(
     };
     // The declaration's sections as `with_applicant` lists them, without copying the form.
     let applicant = applicant_section();
+    let delivery = dvc_domain::outcome::delivery_section();
     std::iter::once(&applicant)
         .chain(form.sections.iter())
+        .chain(std::iter::once(&delivery))
         .map(|s| {
             let rows: Vec<Value> = s
                 .fields
                 .iter()
+                // A field asked only in another case (the postal address of a result not
+                // sent by post) is not shown.
+                .filter(|f| {
+                    f.required_when.as_ref().is_none_or(|c| {
+                        draft_answers
+                            .get(&c.field)
+                            .is_some_and(|v| v.contains(&c.value))
+                    })
+                })
                 .map(|f| {
                     let value = if f.kind == FieldKind::File {
                         files
@@ -457,6 +468,7 @@ pub async fn send(
             .as_ref()
             .map(|c| super::declaration::reused(&draft.answers, c))
             .unwrap_or_default(),
+        delivery: dvc_domain::outcome::Delivery::from_answers(&answers),
     };
     let from = dossiers::FiledFrom {
         session_hash: session.id_hash.clone(),

@@ -30,9 +30,28 @@ export const ANSWERS = [
   ['cam_doan', 'co'],
 ];
 
-/** A small valid PDF, like valid_pdf() in tests/api/helpers.rs. */
+/** A small real one-page PDF (objects, cross-reference table, trailer), like result_pdf() in
+ * tests/api/helpers.rs: a result the agency can digitally sign at "Trả kết quả". */
 export function pdf() {
-  return Buffer.concat([Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n'), Buffer.alloc(2000, 'x'), Buffer.from('\n%%EOF\n')]);
+  const content = 'BT /F1 18 Tf 50 750 Td (GIAY KHAI SINH - ban dien tu) Tj ET';
+  const objs = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>',
+    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+  ];
+  let out = '%PDF-1.7\n';
+  const offsets = [];
+  objs.forEach((o, i) => {
+    offsets.push(out.length);
+    out += `${i + 1} 0 obj\n${o}\nendobj\n`;
+  });
+  const xref = out.length;
+  out += `xref\n0 ${objs.length + 1}\n0000000000 65535 f \n`;
+  for (const o of offsets) out += `${String(o).padStart(10, '0')} 00000 n \n`;
+  out += `trailer\n<< /Size ${objs.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, 'latin1');
 }
 
 /** Writes the PDF to a file a person would pick in the file chooser (removed when the process ends). */
