@@ -553,7 +553,7 @@ fn form_bodies_carry_their_fields() {
 fn the_register_lists_each_dossier_of_the_period_over_pages() {
     let rows: Vec<dvc_pdf::RegisterRow> = (0..60)
         .map(|i| dvc_pdf::RegisterRow {
-            code: format!("000.01.00.H31-261201-{:04}", i + 1),
+            code: format!("000.00.02.H31-261201-{:04}", i + 1),
             procedure_name: "Đăng ký khai sinh".to_owned(),
             applicant: format!("Nguyễn Văn {i}, 0912345678"),
             agency: "UBND phường Hồng Bàng".to_owned(),

@@ -439,25 +439,29 @@ pub async fn send(
         submitted_at: now_ms,
         receipt_date: now.to_zoned_datetime(dvc_domain::calendar::vn_tz()).date(),
         expected_at: Some(expected_at),
+        channel: dvc_domain::dossier::Channel::Online,
+        digitised: false,
     };
     let from = dossiers::FiledFrom {
         session_hash: session.id_hash.clone(),
         data: session.data.clone(),
     };
     let base = state.config.base_url();
-    let mail = |code: &str| NewMail {
-        kind: "confirmation".into(),
-        recipient: new.applicant_email.clone(),
-        subject: format!("Mã hồ sơ {code} — {}", p.name),
-        body_text: confirmation_text(
-            &base,
-            code,
-            &p,
-            &agency,
-            &new.applicant_name,
-            &secret,
-            expected_at,
-        ),
+    let mail = |code: &str| {
+        Some(NewMail {
+            kind: "confirmation".into(),
+            recipient: new.applicant_email.clone(),
+            subject: format!("Mã hồ sơ {code} — {}", p.name),
+            body_text: confirmation_text(
+                &base,
+                code,
+                &p,
+                &agency,
+                &new.applicant_name,
+                &secret,
+                expected_at,
+            ),
+        })
     };
     let outcome = dossiers::submit_from(
         &state.db,
