@@ -799,23 +799,30 @@ impl EventRow {
 /// Most rows of one register export.
 pub const REGISTER_LIMIT: i64 = 10_000;
 
-/// The dossiers of `agency` received in `[from_ms, to_ms)`, in order of receipt (the Sổ theo
+/// The dossiers of `agencies` received in `[from_ms, to_ms)`, in order of receipt (the Sổ theo
 /// dõi hồ sơ), at most [`REGISTER_LIMIT`].
 pub async fn received_between(
     db: &Db,
-    agency: &str,
+    agencies: &[String],
     from_ms: i64,
     to_ms: i64,
 ) -> StoreResult<Vec<DossierRow>> {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!(
-            "SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE agency_code = $1 AND received_at >= $2 AND received_at < $3 \
-             ORDER BY received_at, id LIMIT $4"
-        )
-    });
+    if agencies.is_empty() {
+        return Ok(vec![]);
+    }
+    let placeholders: Vec<String> = (0..agencies.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE received_at >= $1 AND received_at < $2 \
+         AND agency_code IN ({}) ORDER BY received_at, id LIMIT $3",
+        placeholders.join(", ")
+    );
     let rows = db_run!(db, p => {
-        sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(SQL.as_str()))
-            .bind(agency).bind(from_ms).bind(to_ms).bind(REGISTER_LIMIT).fetch_all(p).await?
+        let mut q = sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(from_ms).bind(to_ms).bind(REGISTER_LIMIT);
+        for a in agencies {
+            q = q.bind(a);
+        }
+        q.fetch_all(p).await?
     });
     Ok(rows)
 }

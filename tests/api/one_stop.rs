@@ -708,6 +708,26 @@ async fn the_register_lists_the_agencys_dossiers_of_the_period_as_csv_and_pdf() 
     assert!(csv.starts_with(b"\xEF\xBB\xBF"), "UTF-8 byte-order mark");
     let text = String::from_utf8(csv).expect("utf-8");
     assert!(text.contains("Mã hồ sơ") && text.contains("Ngày hẹn trả kết quả"));
+    // The columns of the TT 01/2018 register (Mẫu 06, now Mẫu 07 of TT 03/2025).
+    for column in [
+        "Số lượng hồ sơ (bộ)",
+        "Tên cá nhân, tổ chức",
+        "Địa chỉ, số điện thoại",
+        "Cơ quan chủ trì giải quyết",
+        "Chuyển hồ sơ đến cơ quan giải quyết",
+        "Nhận kết quả từ cơ quan giải quyết",
+        "Trả kết quả cho tổ chức, cá nhân",
+    ] {
+        assert!(
+            text.lines().next().is_some_and(|h| h.contains(column)),
+            "{column}"
+        );
+    }
+    assert!(
+        text.contains("Số 12 phố Điện Biên Phủ") && text.contains("0912345678"),
+        "the applicant's address and phone: {text}"
+    );
+    assert!(text.contains("Ủy ban nhân dân phường Hồng Bàng"), "{text}");
     assert!(text.contains(&a) && text.contains(&b), "{text}");
     assert!(!text.contains(&not_received), "only received dossiers");
     assert!(text.contains("Nguyễn Thị Hoa"), "the applicant");
@@ -752,6 +772,14 @@ async fn the_register_lists_the_agencys_dossiers_of_the_period_as_csv_and_pdf() 
         .await;
     let (s, _, _) = fetch(&admin, format!("tu={today}&den={today}")).await;
     assert_eq!(s, 403);
+    // A leader of the province sees its sub-units' dossiers in the register.
+    let province = app
+        .official("ld@haiphong.gov.vn", Role::Leader, "000.00.00.H31")
+        .await;
+    let (s, _, all) = fetch(&province, format!("tu={today}&den={today}")).await;
+    assert_eq!(s, 200);
+    let all = String::from_utf8_lossy(&all);
+    assert!(all.contains(&a) && all.contains(&b), "{all}");
 }
 
 #[tokio::test]
