@@ -1217,6 +1217,33 @@ mod tests {
     }
 
     #[test]
+    fn a_dossier_handed_in_at_the_desk_says_so_and_is_received_at_once() {
+        // Online filings keep the stored form they always had (no channel field).
+        let (_, online) = file(T0, None);
+        let json = serde_json::to_value(&online.kind).expect("json");
+        assert!(json["details"].get("channel").is_none(), "{json}");
+        for (channel, text) in [
+            (Channel::Desk, "trực tiếp tại Bộ phận Một cửa"),
+            (Channel::Post, "bưu chính công ích"),
+        ] {
+            let (d, e) = file_via(T0, Some(T0), channel);
+            let json = serde_json::to_string(&e.kind).expect("json");
+            assert_eq!(
+                serde_json::from_str::<EventKind>(&json).expect("back"),
+                e.kind
+            );
+            assert!(e.kind.public_text().contains(text), "{channel:?}");
+            assert!(e.kind.note().contains(text), "{channel:?}");
+            let received =
+                run(&d, Command::Receive, staff(Role::Reception, 1), T0).expect("receive");
+            assert_eq!(received.status, DossierStatus::Received);
+            assert!(received.due_at.is_some());
+        }
+        assert_eq!(Channel::from_code(Channel::Post.code()), Channel::Post);
+        assert_eq!(Channel::from_code(0), Channel::Desk);
+    }
+
+    #[test]
     fn event_kinds_round_trip_as_json_and_read_old_rows() {
         let k = EventKind::RequestSupplement {
             reason: "r".into(),
