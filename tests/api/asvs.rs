@@ -720,6 +720,22 @@ async fn csrf_on_every_state_changing_route() {
             multipart: true,
         },
         Route {
+            name: "desk intake",
+            official: Some(&reception),
+            client: &app.client,
+            path: format!("/can-bo/tiep-nhan-truc-tiep?thu-tuc={PROC}"),
+            token: reception.csrf.clone(),
+            fields: answers()
+                .into_iter()
+                .map(|(k, v)| (k, v.to_string()))
+                .chain([
+                    ("kenh", "truc-tiep".to_string()),
+                    ("submit_token", "x".repeat(22)),
+                ])
+                .collect(),
+            multipart: true,
+        },
+        Route {
             name: "create staff",
             official: Some(&admin),
             client: &app.client,
