@@ -110,12 +110,12 @@ start_server image image
 
 # Back-office accounts for the officer's flow (tests/e2e/tests/officer.test.mjs), created with
 # the CLI in the running portal's database (SQLite: the server keeps running).
-say "Creating back-office accounts (000.01.00.H31)"
+say "Creating back-office accounts (000.00.02.H31)"
 export DVC_E2E_STAFF_PASSWORD='một câu mật khẩu dài cho kiểm thử'
 create_staff() { # email name title role
   printf '%s\n' "$DVC_E2E_STAFF_PASSWORD" |
     env -u DVC_DATABASE_URL DVC_DATA_DIR="$DATA_off" DVC_LOG=warn \
-      "$BIN" staff create --email "$1" --name "$2" --title "$3" --role "$4" --agency 000.01.00.H31 >/dev/null
+      "$BIN" staff create --email "$1" --name "$2" --title "$3" --role "$4" --agency 000.00.02.H31 >/dev/null
 }
 create_staff motcua@e2e.hongbang.gov.vn "Nguyễn Văn Một" "Công chức Bộ phận Một cửa" reception
 create_staff chuyenvien@e2e.hongbang.gov.vn "Trần Thị Hai" "Công chức Tư pháp - Hộ tịch" specialist

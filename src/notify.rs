@@ -93,7 +93,7 @@ mod tests {
 
     #[test]
     fn subjects_name_the_letter_and_the_dossier() {
-        let code = "000.01.00.H31-261205-0001";
+        let code = "000.00.02.H31-261205-0001";
         assert_eq!(
             Kind::Apology.subject(code),
             format!("Thư xin lỗi và hẹn lại ngày trả kết quả hồ sơ {code}")

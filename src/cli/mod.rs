@@ -69,7 +69,7 @@ pub enum StaffCmd {
         /// reception | specialist | leader | admin
         #[arg(long)]
         role: String,
-        /// Agency code, e.g. 000.01.00.H31
+        /// Agency code, e.g. 000.00.02.H31
         #[arg(long)]
         agency: String,
         /// Job title shown to citizens, e.g. "Công chức Tư pháp - Hộ tịch"

@@ -4,7 +4,7 @@ use super::{Db, StoreError, StoreResult, is_unique_violation};
 use crate::{db_run, db_tx};
 use dvc_domain::agency::AgencyCode;
 use dvc_domain::audit::{AuditKey, GENESIS, TimelineFields};
-use dvc_domain::dossier::{DossierCode, DossierStatus};
+use dvc_domain::dossier::{Channel, DossierCode, DossierStatus};
 use dvc_domain::form::Answers;
 use dvc_domain::outcome::{Delivery, Rating};
 use dvc_domain::workflow::{Dossier, Event, EventKind, ResultFile};
@@ -33,6 +33,10 @@ pub struct NewDossier {
     pub reused_fields: Vec<String>,
     /// How the citizen chose to receive the result.
     pub delivery: Delivery,
+    /// How the dossier reached the agency.
+    pub channel: Channel,
+    /// The papers of a dossier handed in at the desk or by post were scanned and attached.
+    pub digitised: bool,
 }
 
 /// The session a dossier is filed from: in the filing transaction its draft of the procedure is
@@ -85,7 +89,8 @@ impl SubmitOutcome {
 /// Files a dossier: allocates the next code of the agency for the day, stores the dossier, its
 /// attachments, the first timeline event and the confirmation e-mail, and (with `from`) clears
 /// the session's draft and remembers the code in the session, all atomically. `mail` receives
-/// the allocated code and returns the e-mail to enqueue.
+/// the allocated code and returns the e-mail to enqueue, if any (a dossier handed in at the desk
+/// without an e-mail address sends none).
 ///
 /// With `seq_db` (the light pool) on PostgreSQL, the day's sequence number is taken in its own
 /// short statement before the filing transaction, instead of inside it: the sequence row is then
@@ -100,7 +105,7 @@ pub async fn submit_from(
     key: &AuditKey,
     seq_db: Option<&Db>,
     new: &NewDossier,
-    mail: impl Fn(&str) -> NewMail,
+    mail: impl Fn(&str) -> Option<NewMail>,
     from: Option<&FiledFrom>,
 ) -> StoreResult<SubmitOutcome> {
     match submit_once(db, key, seq_db, new, &mail, from).await {
@@ -133,7 +138,7 @@ const NEXT_SEQ: &str = "INSERT INTO dossier_sequences (agency_code, day, last_se
 /// `$15` the note, `$16`–`$20` the e-mail, `$21`–`$23` the session, `$24` the first event's hash
 /// (also the dossier's timeline head), `$25` the event's details, `$26` the draft's key, `$27` the
 /// signed-in citizen, `$28`–`$29` the answers reused from the identity (count, names), `$30` the
-/// delivery.
+/// delivery, `$31` the channel, `$32` digitised, `$33` whether there is an e-mail to enqueue.
 macro_rules! bind_filing {
     ($q:expr, $f:expr, $new:expr, $answers:expr, $attachments:expr) => {
         $q.bind(&$f.code)
@@ -166,6 +171,9 @@ macro_rules! bind_filing {
             .bind(i64::try_from($new.reused_fields.len()).unwrap_or(0))
             .bind($new.reused_fields.join(","))
             .bind($new.delivery.as_str())
+            .bind($new.channel.code())
+            .bind(i64::from($new.digitised))
+            .bind($f.has_mail)
     };
 }
 
@@ -174,7 +182,7 @@ async fn submit_once(
     key: &AuditKey,
     seq_db: Option<&Db>,
     new: &NewDossier,
-    mail: &impl Fn(&str) -> NewMail,
+    mail: &impl Fn(&str) -> Option<NewMail>,
     from: Option<&FiledFrom>,
 ) -> StoreResult<SubmitOutcome> {
     let answers =
@@ -207,11 +215,11 @@ async fn submit_once(
                 .collect();
             let attachments = serde_json::to_string(&attachments)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let (mail_id,): (i64,) =
+            let (mail_id,): (Option<i64>,) =
                 bind_filing!(sqlx::query_as(FILE_PG), f, new, answers, attachments)
                     .fetch_one(pool)
                     .await?;
-            return Ok(SubmitOutcome::Created(f.code, Some(mail_id)));
+            return Ok(SubmitOutcome::Created(f.code, mail_id));
         }
         Db::Sqlite(pool) => pool,
     };
@@ -250,17 +258,17 @@ async fn submit_once(
     Ok(SubmitOutcome::Created(f.code, None))
 }
 
-const FIRST_ATTACHMENT_BIND: usize = 31;
+const FIRST_ATTACHMENT_BIND: usize = 34;
 
 /// SQLite: the filing after the number, as one command (binds as in [`bind_filing`]; `$14`
 /// unused; one attachments statement per file is appended).
 const FILE_SQLITE: &str = "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
-    applicant_email, applicant_phone, applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30);
+    applicant_email, applicant_phone, applicant_id_number, answers, channel, digitised, secret_hash, idempotency_key, submitted_at, \
+    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $31, $32, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30);
 INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, details, hash) \
     VALUES ((SELECT id FROM dossiers WHERE code = $1), $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24);
 INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
-    VALUES ($16, (SELECT id FROM dossiers WHERE code = $1), $17, $18, $19, $20, $12, $12);
+    SELECT $16, (SELECT id FROM dossiers WHERE code = $1), $17, $18, $19, $20, $12, $12 WHERE $33;
 DELETE FROM drafts WHERE session_hash = $26 AND procedure_code = $2;
 UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23;
 ";
@@ -273,7 +281,9 @@ struct Filing {
     note: String,
     details: String,
     event_hash: String,
+    /// The e-mail's fields (empty when there is none).
     mail: NewMail,
+    has_mail: bool,
     message_id: String,
     session_hash: String,
     draft_key: String,
@@ -286,7 +296,7 @@ impl Filing {
         key: &AuditKey,
         new: &NewDossier,
         seq: i64,
-        mail: &impl Fn(&str) -> NewMail,
+        mail: &impl Fn(&str) -> Option<NewMail>,
         from: Option<&FiledFrom>,
     ) -> StoreResult<Filing> {
         let seq = u16::try_from(seq)
@@ -294,7 +304,8 @@ impl Filing {
         let code = DossierCode::new(new.agency.clone(), new.receipt_date, seq)
             .map_err(|e| StoreError::Conflict(e.to_string()))?
             .to_string();
-        let (_, event) = dvc_domain::workflow::file(new.submitted_at, new.expected_at);
+        let (_, event) =
+            dvc_domain::workflow::file_via(new.submitted_at, new.expected_at, new.channel);
         let note = event.kind.note();
         let details = event_details(&event.kind)?;
         let event_hash = TimelineFields {
@@ -313,6 +324,13 @@ impl Filing {
         }
         .hash(key, GENESIS);
         let mail = mail(&code);
+        let has_mail = mail.is_some();
+        let mail = mail.unwrap_or(NewMail {
+            kind: String::new(),
+            recipient: String::new(),
+            subject: String::new(),
+            body_text: String::new(),
+        });
         let message_id = format!("<{}.{}@dichvucong>", code, mail.kind);
         let (session_hash, draft_key, session_data, update_session) = match from {
             Some(f) => {
@@ -330,6 +348,7 @@ impl Filing {
             details,
             event_hash,
             mail,
+            has_mail,
             message_id,
             session_hash,
             draft_key,
@@ -342,8 +361,8 @@ impl Filing {
 /// PostgreSQL: the whole filing — dossier, attachments, first event, e-mail, draft deletion,
 /// session update — as one statement (atomic on its own), one round trip instead of eight.
 const FILE_PG: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
-    applicant_email, applicant_phone, applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30) RETURNING id), \
+    applicant_email, applicant_phone, applicant_id_number, answers, channel, digitised, secret_hash, idempotency_key, submitted_at, \
+    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $31, $32, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30) RETURNING id), \
   a AS (INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, \
     sha256, created_at) SELECT d.id, x.field_name, x.document_id, x.storage_key, x.file_name, x.content_type, x.size_bytes, \
     x.sha256, $12 FROM d, jsonb_to_recordset($14::jsonb) AS x(field_name text, document_id text, storage_key text, \
@@ -351,10 +370,10 @@ const FILE_PG: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, ag
   e AS (INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, details, hash) \
     SELECT d.id, $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24 FROM d), \
   o AS (INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
-    SELECT $16, d.id, $17, $18, $19, $20, $12, $12 FROM d RETURNING id), \
+    SELECT $16, d.id, $17, $18, $19, $20, $12, $12 FROM d WHERE $33 RETURNING id), \
   r AS (DELETE FROM drafts WHERE session_hash = $26 AND procedure_code = $2), \
   s AS (UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23) \
-  SELECT id FROM o";
+  SELECT (SELECT id FROM o)";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DossierRow {
@@ -397,6 +416,10 @@ pub struct DossierRow {
     pub postal_tracking: Option<String>,
     /// 1 rất hài lòng, 2 hài lòng, 3 không hài lòng.
     pub rating: Option<i64>,
+    /// How it reached the agency ([`Channel::code`]).
+    pub channel: i64,
+    /// 1 when the papers handed in at the desk or by post were scanned.
+    pub digitised: i64,
 }
 
 impl DossierRow {
@@ -428,6 +451,10 @@ impl DossierRow {
                 StoreError::Corrupt(format!("dossier {}: unknown rating {v}", self.code))
             }),
         }
+    }
+
+    pub fn channel(&self) -> Channel {
+        Channel::from_code(self.channel)
     }
 
     pub fn answers(&self) -> Answers {
@@ -492,7 +519,7 @@ impl DossierRow {
 const DOSSIER_COLUMNS: &str = "id, code, procedure_code, agency_code, status, applicant_name, applicant_email, applicant_phone, \
      applicant_id_number, answers, submitted_at, received_at, expected_at, due_at, updated_at, step, step_started_at, assignee_id, unit, \
      supplement_count, paused_at, resume_status, finished_at, result_key, result_name, version, original_due_at, extension_count, extra_working_days, events_head, \
-     delivery, result_electronic, postal_tracking, rating";
+     delivery, result_electronic, postal_tracking, rating, channel, digitised";
 
 pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>> {
     if !super::storable_key(code) {
@@ -823,23 +850,30 @@ impl EventRow {
 /// Most rows of one register export.
 pub const REGISTER_LIMIT: i64 = 10_000;
 
-/// The dossiers of `agency` received in `[from_ms, to_ms)`, in order of receipt (the Sổ theo
+/// The dossiers of `agencies` received in `[from_ms, to_ms)`, in order of receipt (the Sổ theo
 /// dõi hồ sơ), at most [`REGISTER_LIMIT`].
 pub async fn received_between(
     db: &Db,
-    agency: &str,
+    agencies: &[String],
     from_ms: i64,
     to_ms: i64,
 ) -> StoreResult<Vec<DossierRow>> {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!(
-            "SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE agency_code = $1 AND received_at >= $2 AND received_at < $3 \
-             ORDER BY received_at, id LIMIT $4"
-        )
-    });
+    if agencies.is_empty() {
+        return Ok(vec![]);
+    }
+    let placeholders: Vec<String> = (0..agencies.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE received_at >= $1 AND received_at < $2 \
+         AND agency_code IN ({}) ORDER BY received_at, id LIMIT $3",
+        placeholders.join(", ")
+    );
     let rows = db_run!(db, p => {
-        sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(SQL.as_str()))
-            .bind(agency).bind(from_ms).bind(to_ms).bind(REGISTER_LIMIT).fetch_all(p).await?
+        let mut q = sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(from_ms).bind(to_ms).bind(REGISTER_LIMIT);
+        for a in agencies {
+            q = q.bind(a);
+        }
+        q.fetch_all(p).await?
     });
     Ok(rows)
 }

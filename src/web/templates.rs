@@ -38,6 +38,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "staff_queues.html",
     "staff_dossier.html",
     "staff_admin.html",
+    "staff_intake.html",
     "email_confirmation.txt",
     "email_update.txt",
 ];
@@ -74,6 +75,11 @@ pub static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
             "print.css",
             include_bytes!("../../static/print.css"),
             "text/css; charset=utf-8",
+        ),
+        asset(
+            "copy.js",
+            include_bytes!("../../static/copy.js"),
+            "text/javascript; charset=utf-8",
         ),
     ]
 });
@@ -114,6 +120,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     }
     env.add_global("css_url", asset_url("app.css"));
     env.add_global("print_css_url", asset_url("print.css"));
+    env.add_global("copy_js_url", asset_url("copy.js"));
     env.add_filter("vnd", vnd);
     env.add_filter("datetime", datetime);
     env.add_filter("date", date);
@@ -162,10 +169,15 @@ fn date(ms: Option<i64>) -> String {
         .unwrap_or_default()
 }
 
-/// A dossier code split at its hyphens ("000.01.00.H31", "261205", "0001"): pages set each
+/// A dossier code split at its hyphens ("000.00.02.H31", "261205", "0001"): pages set each
 /// part unbreakable, so that on a narrow phone the code wraps only between its parts.
-fn code_parts(code: String) -> Vec<String> {
-    code.split('-').map(str::to_string).collect()
+/// The parts of a dossier code between its hyphens, each cut after its dots:
+/// "000.00.02.H31-261205-0001" → [["000.", "01.", "00.", "H31"], ["261205"], ["0001"]]. The page
+/// lets the code wrap only there, never inside a part's digits.
+fn code_parts(code: String) -> Vec<Vec<String>> {
+    code.split('-')
+        .map(|part| part.split_inclusive('.').map(str::to_string).collect())
+        .collect()
 }
 
 /// RFC 3339 timestamp → "14:05, 28/11/2026" in Asia/Ho_Chi_Minh.

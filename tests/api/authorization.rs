@@ -133,7 +133,7 @@ pub const RULES: &[(&str, Role, &[Scope], Who)] = &[
         MINE_AND_BELOW,
         Anyone,
     ),
-    // The register (Mẫu 07): the official's own agency.
+    // The register (Mẫu 07): the dossiers the official may open, so a leader's sub-units too.
     (
         "GET /can-bo/so-theo-doi (the dossier is listed)",
         Reception,
@@ -149,7 +149,7 @@ pub const RULES: &[(&str, Role, &[Scope], Who)] = &[
     (
         "GET /can-bo/so-theo-doi (the dossier is listed)",
         Leader,
-        MINE,
+        MINE_AND_BELOW,
         Anyone,
     ),
     // Managing staff: administrators only (of any agency), and only accounts of their agency

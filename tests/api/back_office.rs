@@ -5,7 +5,7 @@ use dvc_domain::staff::Role;
 use reqwest::Client;
 use serde_json::Value;
 
-pub const OTHER_AGENCY: &str = "000.02.00.H31";
+pub const OTHER_AGENCY: &str = "000.00.03.H31";
 
 /// A logged-in official's browser.
 pub struct Official {

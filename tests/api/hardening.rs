@@ -258,7 +258,7 @@ async fn ipv6_clients_are_counted_by_their_64_bit_prefix() {
         .await;
     let lookup = |from: &'static str| {
         app.client
-            .get(app.url("/tra-cuu?ma=000.01.00.H31-260101-0001"))
+            .get(app.url("/tra-cuu?ma=000.00.02.H31-260101-0001"))
             .header("x-forwarded-for", from)
             .send()
     };

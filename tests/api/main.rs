@@ -17,6 +17,7 @@ mod back_office;
 mod catalogue;
 mod clock;
 mod crash;
+mod desk;
 mod hostile;
 mod hostile_uploads;
 mod journey;

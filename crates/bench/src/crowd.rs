@@ -182,7 +182,9 @@ pub async fn crowd(
                 tokio::time::sleep_until(next.into()).await;
                 let path = &paths[k % paths.len()];
                 k += 7;
-                let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: dvc-bench-crowd\r\n\r\n");
+                let req = format!(
+                    "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: dvc-bench-crowd\r\n\r\n"
+                );
                 let sent = Instant::now();
                 let r = match s.write_all(req.as_bytes()).await {
                     Ok(()) => read_response(&mut s, &mut buf).await,
@@ -241,7 +243,10 @@ pub async fn crowd(
     stats.p50_ms = pct(0.50);
     stats.p99_ms = pct(0.99);
     stats.max_ms = pct(1.0);
-    stats.first_error = first_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    stats.first_error = first_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     stats.rss_peak_kb = peak;
     stats
 }

@@ -11,10 +11,10 @@ pub const PROC: &str = "1.001193";
 /// over them: a dossier code numbers an agency's dossiers of the day on 4 digits (at most 9,999
 /// per agency and day), which one agency alone would exhaust during a full run.
 pub const AGENCIES: [&str; 4] = [
-    "000.01.00.H31",
-    "000.02.00.H31",
-    "000.03.00.H31",
-    "000.04.00.H31",
+    "000.00.02.H31",
+    "000.00.03.H31",
+    "000.00.04.H31",
+    "000.00.05.H31",
 ];
 
 fn next_agency() -> &'static str {
@@ -48,10 +48,19 @@ pub fn answers() -> Vec<(&'static str, &'static str)> {
         ("tre_gioi_tinh", "nam"),
         ("tre_ngay_sinh", "2026-11-20"),
         ("tre_noi_sinh", "Bệnh viện Phụ sản Hải Phòng"),
+        ("yeu_to_nuoc_ngoai", "khong"),
         ("tre_dan_toc", "Kinh"),
         ("tre_quoc_tich", "viet_nam"),
+        ("tre_que_quan", "Xã Kiến Thụy, thành phố Hải Phòng"),
         ("me_ho_ten", "Nguyễn Thị Hoa"),
         ("me_so_dinh_danh", "031192004567"),
+        ("me_ngay_sinh", "1992-05-14"),
+        ("me_dan_toc", "Kinh"),
+        ("me_quoc_tich", "viet_nam"),
+        (
+            "me_noi_cu_tru",
+            "Số 12 phố Điện Biên Phủ, phường Hồng Bàng, Hải Phòng",
+        ),
         ("cha_ho_ten", "Trần Văn Bình"),
         ("cha_so_dinh_danh", "031090001234"),
         ("quan_he", "me"),

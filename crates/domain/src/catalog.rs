@@ -383,6 +383,11 @@ impl Procedure {
             })
     }
 
+    /// The declaration an official fills in at the desk ([`FormDefinition::at_desk`]).
+    pub fn desk_declaration(&self) -> crate::form::FormDefinition {
+        self.declaration().at_desk()
+    }
+
     /// The procedure's time limit as a deadline rule.
     pub fn deadline_rule(&self) -> crate::calendar::DeadlineRule {
         crate::calendar::DeadlineRule {
@@ -426,7 +431,12 @@ impl Procedure {
     }
 
     /// Documents whose originals the citizen must bring (or present) when collecting the result.
+    /// None for a full-online (toàn trình) procedure: its result is electronic, nothing is
+    /// collected at the desk.
     pub fn originals_to_bring(&self) -> Vec<&RequiredDocument> {
+        if self.online_class == OnlineClass::ToanTrinh {
+            return vec![];
+        }
         self.documents
             .iter()
             .filter(|d| d.bring_original || d.originals > 0)

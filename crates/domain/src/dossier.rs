@@ -97,6 +97,52 @@ impl From<DossierCode> for String {
     }
 }
 
+/// How a dossier reached the agency (the national portal's `KenhThucHien` codes, QĐ 766
+/// operational rules): 1 trực tiếp, 2 trực tuyến, 3 bưu chính công ích.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Handed in at the Bộ phận Một cửa.
+    Desk,
+    /// Filed on the portal.
+    #[default]
+    Online,
+    /// Sent through the public postal service (bưu chính công ích).
+    Post,
+}
+
+impl Channel {
+    /// The stored code (`dossiers.channel`).
+    pub fn code(self) -> i64 {
+        match self {
+            Channel::Desk => 1,
+            Channel::Online => 2,
+            Channel::Post => 3,
+        }
+    }
+
+    /// The channel of a stored code (1 or NULL is trực tiếp, as the national portal reads it).
+    pub fn from_code(code: i64) -> Channel {
+        match code {
+            2 => Channel::Online,
+            3 => Channel::Post,
+            _ => Channel::Desk,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Channel::Desk => "Trực tiếp",
+            Channel::Online => "Trực tuyến",
+            Channel::Post => "Qua dịch vụ bưu chính công ích",
+        }
+    }
+
+    pub fn is_online(&self) -> bool {
+        *self == Channel::Online
+    }
+}
+
 /// Where a dossier is in its lifecycle (DESIGN.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

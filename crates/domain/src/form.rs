@@ -48,6 +48,10 @@ impl FieldKind {
 pub struct FieldOption {
     pub value: String,
     pub label: String,
+    /// Choosing this option is refused with this message, which says where the case belongs
+    /// instead (e.g. a foreign-element case steered to its own procedure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refuse: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,6 +210,26 @@ impl FormDefinition {
             title: self.title.clone(),
             sections,
         }
+    }
+
+    /// The declaration as an official fills it in at the desk on the applicant's behalf: the same
+    /// fields and rules, except that the applicant's e-mail address and phone number are optional
+    /// (not every applicant has them; without an e-mail address nothing is sent).
+    pub fn at_desk(mut self) -> FormDefinition {
+        for f in self.sections.iter_mut().flat_map(|s| s.fields.iter_mut()) {
+            match f.name.as_str() {
+                applicant::EMAIL => {
+                    f.required = false;
+                    f.help = Some(
+                        "Nếu người nộp có thư điện tử, mã hồ sơ, đường dẫn theo dõi hồ sơ và các thông báo được gửi tới địa chỉ này."
+                            .into(),
+                    );
+                }
+                applicant::PHONE => f.required = false,
+                _ => {}
+            }
+        }
+        self
     }
 
     /// Names of the file fields.
@@ -392,11 +416,14 @@ fn validate_field(
         }
         let mut out = Vec::new();
         for v in values {
-            if !f.options.iter().any(|o| &o.value == v) {
+            let Some(o) = f.options.iter().find(|o| &o.value == v) else {
                 return Err(format!(
                     "Lựa chọn cho “{}” không hợp lệ. Chọn lại trong danh sách.",
                     f.label
                 ));
+            };
+            if let Some(message) = &o.refuse {
+                return Err(message.clone());
             }
             if !out.contains(v) {
                 out.push(v.clone());
@@ -464,8 +491,11 @@ fn validate_field(
         })?,
         FieldKind::CitizenId => parse_citizen_id(v).map_err(|e| format!("“{}” {e}", f.label))?,
         FieldKind::Select | FieldKind::Radio => {
-            if !f.options.iter().any(|o| &o.value == v) {
+            let Some(o) = f.options.iter().find(|o| &o.value == v) else {
                 return Err(format!("Lựa chọn cho “{}” không hợp lệ. Chọn lại trong danh sách.", f.label));
+            };
+            if let Some(message) = &o.refuse {
+                return Err(message.clone());
             }
             v.clone()
         }
@@ -721,6 +751,23 @@ mod tests {
     }
 
     #[test]
+    fn at_the_desk_email_and_phone_are_optional_and_still_checked() {
+        let desk = applicant_form().at_desk();
+        let mut r = raw(&[
+            (applicant::FULL_NAME, "Nguyễn Văn An"),
+            (applicant::BIRTH_DATE, "27/03/1990"),
+            (applicant::ID_NUMBER, "031090123456"),
+            (applicant::ADDRESS, "Số 1, phường Hồng Bàng"),
+        ]);
+        let a = validate(&desk, &r, &BTreeSet::new(), today()).expect("valid without e-mail");
+        assert!(!a.contains_key(applicant::EMAIL));
+        assert!(validate(&applicant_form(), &r, &BTreeSet::new(), today()).is_err());
+        r.insert(applicant::EMAIL.into(), vec!["khong-phai-thu".into()]);
+        let errs = validate(&desk, &r, &BTreeSet::new(), today()).expect_err("bad e-mail");
+        assert_eq!(errs[0].field, applicant::EMAIL);
+    }
+
+    #[test]
     fn future_birth_date_refused() {
         let f = applicant_section()
             .fields
@@ -783,9 +830,35 @@ mod tests {
         f.options = vec![FieldOption {
             value: "nam".into(),
             label: "Nam".into(),
+            refuse: None,
         }];
         assert!(validate_field(&f, &["nam".into()], today()).is_ok());
         assert!(validate_field(&f, &["khac".into()], today()).is_err());
+    }
+
+    #[test]
+    fn a_refused_option_says_where_the_case_belongs() {
+        let steer = "Nộp theo thủ tục “Đăng ký khai sinh có yếu tố nước ngoài” (mã 2.000528).";
+        for kind in [FieldKind::Radio, FieldKind::Select, FieldKind::Checkbox] {
+            let mut f = field("nuoc_ngoai", "Có yếu tố nước ngoài?", kind, None);
+            f.options = vec![
+                FieldOption {
+                    value: "khong".into(),
+                    label: "Không".into(),
+                    refuse: None,
+                },
+                FieldOption {
+                    value: "co".into(),
+                    label: "Có".into(),
+                    refuse: Some(steer.into()),
+                },
+            ];
+            assert!(validate_field(&f, &["khong".into()], today()).is_ok());
+            assert_eq!(
+                validate_field(&f, &["co".into()], today()),
+                Err(steer.to_string())
+            );
+        }
     }
 
     proptest! {
@@ -794,7 +867,7 @@ mod tests {
             let kinds = [FieldKind::Text, FieldKind::Textarea, FieldKind::Number, FieldKind::Date, FieldKind::Email,
                 FieldKind::Phone, FieldKind::CitizenId, FieldKind::Select, FieldKind::Radio, FieldKind::Checkbox];
             let mut f = field("x", "X", kinds[kind], None);
-            f.options = vec![FieldOption { value: "a".into(), label: "A".into() }];
+            f.options = vec![FieldOption { value: "a".into(), label: "A".into(), refuse: None }];
             f.pattern = Some("[0-9]+".into());
             let _ = validate_field(&f, &values, today());
         }

@@ -81,6 +81,7 @@ pub fn delivery_section() -> Section {
             .map(|d| FieldOption {
                 value: d.as_str().into(),
                 label: d.label().into(),
+                refuse: None,
             })
             .collect(),
         ..Field::blank()

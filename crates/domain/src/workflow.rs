@@ -10,7 +10,7 @@
 //! Pure: the caller passes `now`, the deadline policy and what it looked up (the assignee).
 
 use crate::calendar::{DeadlinePolicy, format_vn_datetime};
-use crate::dossier::{Action, DossierStatus, IllegalTransition, step_of, transition};
+use crate::dossier::{Action, Channel, DossierStatus, IllegalTransition, step_of, transition};
 use crate::outcome::{Delivery, MAX_RATING_COMMENT, Rating};
 use crate::staff::Role;
 use serde::{Deserialize, Serialize};
@@ -212,10 +212,13 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", content = "details", rename_all = "snake_case")]
 pub enum EventKind {
-    /// Filed online.
+    /// Filed: online, or handed in at the desk or by post and registered by an official.
     File {
         #[serde(default)]
         expected_at: Option<i64>,
+        /// Not stored for online filings (their rows predate the field).
+        #[serde(default, skip_serializing_if = "Channel::is_online")]
+        channel: Channel,
     },
     Receive {
         #[serde(default)]
@@ -367,7 +370,11 @@ impl EventKind {
     /// and the back office show (see [`EventKind::note`]).
     pub fn public_text(&self) -> &'static str {
         match self {
-            EventKind::File { .. } => "Hồ sơ đã được nộp trực tuyến",
+            EventKind::File { channel, .. } => match channel {
+                Channel::Online => "Hồ sơ đã được nộp trực tuyến",
+                Channel::Desk => "Hồ sơ đã được nộp trực tiếp tại Bộ phận Một cửa",
+                Channel::Post => "Hồ sơ gửi qua dịch vụ bưu chính công ích đã đến Bộ phận Một cửa",
+            },
             EventKind::Receive { .. } => "Hồ sơ đã được tiếp nhận",
             EventKind::RequestSupplement { .. } => {
                 "Cơ quan yêu cầu bổ sung hồ sơ; chi tiết đã gửi tới người nộp"
@@ -403,7 +410,12 @@ impl EventKind {
                 .unwrap_or_else(|| default.to_string())
         };
         match self {
-            EventKind::File { .. } => "Công dân nộp hồ sơ trực tuyến.".into(),
+            EventKind::File { channel, .. } => match channel {
+                Channel::Online => "Công dân nộp hồ sơ trực tuyến.",
+                Channel::Desk => "Công dân nộp hồ sơ trực tiếp tại Bộ phận Một cửa.",
+                Channel::Post => "Hồ sơ được gửi qua dịch vụ bưu chính công ích.",
+            }
+            .into(),
             EventKind::Receive { due_at, .. } => format!(
                 "Hồ sơ được tiếp nhận; hẹn trả kết quả {}.",
                 format_vn_datetime(*due_at)
@@ -496,6 +508,12 @@ impl EventKind {
 
 /// A new dossier filed online at `now`, and its first event.
 pub fn file(now: i64, expected_at: Option<i64>) -> (Dossier, Event) {
+    file_via(now, expected_at, Channel::Online)
+}
+
+/// A new dossier that reached the agency through `channel` at `now`, and its first event. A
+/// dossier handed in at the desk or by post is then received at once ([`Command::Receive`]).
+pub fn file_via(now: i64, expected_at: Option<i64>, channel: Channel) -> (Dossier, Event) {
     let d = Dossier {
         status: DossierStatus::Submitted,
         version: 0,
@@ -525,7 +543,10 @@ pub fn file(now: i64, expected_at: Option<i64>) -> (Dossier, Event) {
         from: None,
         to: DossierStatus::Submitted,
         step: 0,
-        kind: EventKind::File { expected_at },
+        kind: EventKind::File {
+            expected_at,
+            channel,
+        },
     };
     (d, e)
 }
@@ -828,7 +849,7 @@ pub fn evolve(d: &Dossier, e: &Event) -> Dossier {
         n.step_started_at = Some(e.at);
     }
     match &e.kind {
-        EventKind::File { expected_at } => {
+        EventKind::File { expected_at, .. } => {
             n.submitted_at = e.at;
             n.expected_at = *expected_at;
         }
@@ -1414,6 +1435,33 @@ mod tests {
             run(&d, cmd, staff(Role::Leader, 3), T0),
             Err(Refusal::NotAllowed(_))
         ));
+    }
+
+    #[test]
+    fn a_dossier_handed_in_at_the_desk_says_so_and_is_received_at_once() {
+        // Online filings keep the stored form they always had (no channel field).
+        let (_, online) = file(T0, None);
+        let json = serde_json::to_value(&online.kind).expect("json");
+        assert!(json["details"].get("channel").is_none(), "{json}");
+        for (channel, text) in [
+            (Channel::Desk, "trực tiếp tại Bộ phận Một cửa"),
+            (Channel::Post, "bưu chính công ích"),
+        ] {
+            let (d, e) = file_via(T0, Some(T0), channel);
+            let json = serde_json::to_string(&e.kind).expect("json");
+            assert_eq!(
+                serde_json::from_str::<EventKind>(&json).expect("back"),
+                e.kind
+            );
+            assert!(e.kind.public_text().contains(text), "{channel:?}");
+            assert!(e.kind.note().contains(text), "{channel:?}");
+            let received =
+                run(&d, Command::Receive, staff(Role::Reception, 1), T0).expect("receive");
+            assert_eq!(received.status, DossierStatus::Received);
+            assert!(received.due_at.is_some());
+        }
+        assert_eq!(Channel::from_code(Channel::Post.code()), Channel::Post);
+        assert_eq!(Channel::from_code(0), Channel::Desk);
     }
 
     #[test]

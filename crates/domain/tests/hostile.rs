@@ -141,6 +141,7 @@ fn options() -> impl Strategy<Value = Vec<FieldOption>> {
             .prop_map(|(v, l)| FieldOption {
                 value: v.to_string(),
                 label: l,
+                refuse: None,
             }),
         0..4,
     )

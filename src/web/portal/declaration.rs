@@ -107,31 +107,8 @@ fn form_html(
         .iter()
         .map(|a| context! { code => a.code.to_string(), name => a.name.clone() })
         .collect();
-    let error_map: BTreeMap<&str, &str> = errors
-        .iter()
-        .map(|e| (e.field.as_str(), e.message.as_str()))
-        .collect();
-    let files: BTreeMap<&str, Value> = draft
-        .files
-        .iter()
-        .map(|(k, f)| (k.as_str(), context! { name => f.file_name.clone(), size_kb => f.size_bytes.saturating_add(1023) / 1024 }))
-        .collect();
-    // The error summary follows the order of the page.
-    let mut ordered_errors: Vec<Value> = Vec::new();
-    if let Some(m) = error_map.get(AGENCY_FIELD) {
-        ordered_errors.push(context! { field => AGENCY_FIELD, message => *m });
-    }
-    for f in form.fields() {
-        if let Some(m) = error_map.get(f.name.as_str()) {
-            ordered_errors.push(context! { field => f.name.clone(), message => *m });
-        }
-    }
-    for e in errors
-        .iter()
-        .filter(|e| e.field != AGENCY_FIELD && form.field(&e.field).is_none())
-    {
-        ordered_errors.push(context! { field => e.field.clone(), message => e.message.clone() });
-    }
+    let (ordered_errors, error_map) = page_errors(&form, &[AGENCY_FIELD], errors);
+    let files = draft_files(draft);
     Ok(render(
         "declaration.html",
         context! {
@@ -142,7 +119,7 @@ fn form_html(
             values => ser(&draft.answers),
             files,
             errors => ordered_errors,
-            error_map => ser(&error_map),
+            error_map,
             csrf,
             max_file_mb => form::DEFAULT_MAX_FILE_MB,
             locked,
@@ -152,6 +129,55 @@ fn form_html(
         },
     )?
     .0)
+}
+
+/// The errors of a declaration page: the summary in the order of the page (the `leading`
+/// fields above the form first, then the form's, then any other), and the message per field.
+pub fn page_errors(
+    form: &FormDefinition,
+    leading: &[&str],
+    errors: &[FieldError],
+) -> (Vec<Value>, Value) {
+    let error_map: BTreeMap<&str, &str> = errors
+        .iter()
+        .map(|e| (e.field.as_str(), e.message.as_str()))
+        .collect();
+    let mut ordered: Vec<Value> = Vec::new();
+    for name in leading {
+        if let Some(m) = error_map.get(name) {
+            ordered.push(context! { field => *name, message => *m });
+        }
+    }
+    for f in form.fields() {
+        if let Some(m) = error_map.get(f.name.as_str()) {
+            ordered.push(context! { field => f.name.clone(), message => *m });
+        }
+    }
+    for e in errors
+        .iter()
+        .filter(|e| !leading.contains(&e.field.as_str()) && form.field(&e.field).is_none())
+    {
+        ordered.push(context! { field => e.field.clone(), message => e.message.clone() });
+    }
+    (ordered, ser(&error_map))
+}
+
+/// The files already in a draft, as the declaration page shows them.
+pub fn draft_files(draft: &Draft) -> BTreeMap<String, Value> {
+    draft
+        .files
+        .iter()
+        .map(|(k, f)| (k.clone(), context! { name => f.file_name.clone(), size_kb => f.size_bytes.saturating_add(1023) / 1024 }))
+        .collect()
+}
+
+/// Adds the form's field errors to the upload errors, a field refused for its file only once.
+pub fn add_field_errors(errors: &mut Vec<FieldError>, more: Vec<FieldError>) {
+    for fe in more {
+        if !errors.iter().any(|e| e.field == fe.field) {
+            errors.push(fe);
+        }
+    }
 }
 
 pub async fn form(
@@ -285,6 +311,7 @@ async fn read_text(mut field: PartField<'_>) -> Result<String, ReadError> {
 async fn read_post(
     session: &Session,
     form: &FormDefinition,
+    extra_fields: &[&str],
     mut mp: Multipart,
 ) -> Result<Posted, ReadError> {
     // The CSRF token must come first, before anything is stored.
@@ -346,7 +373,7 @@ async fn read_post(
                 let v = read_text(field).await?;
                 posted.raw.entry(name).or_default().push(v);
             }
-            None if name == AGENCY_FIELD => {
+            None if extra_fields.contains(&name.as_str()) => {
                 let v = read_text(field).await?;
                 posted.raw.entry(name).or_default().push(v);
             }
@@ -380,46 +407,59 @@ fn validate_agency(state: &AppState, p: &Procedure, raw: &RawAnswers) -> Option<
     })
 }
 
-pub async fn save(
-    State(state): State<AppState>,
-    Path(code): Path<String>,
-    citizen: CitizenPost,
-    req: Request,
-) -> AppResult<Response> {
-    let (_, p) = online_procedure_or_404(&state, &code)?;
-    let CitizenPost { session, draft, ip } = citizen;
-    let me = match session.citizen_id {
-        Some(_) => signin::citizen_of(&state, session.clone()).await?,
-        None => None,
-    };
-    let me = me.map(|(_, c)| c);
-    if let Some(r) = signin::gate(&state, &p, me.as_ref())? {
-        return Ok(r);
-    }
-    let form_def = p.declaration();
-    let mut draft = draft.unwrap_or_default();
+/// Who posts a declaration into a draft, and what besides the form's fields the post may carry.
+pub struct Poster<'a> {
+    /// The session the CSRF token and the draft belong to (a citizen's, or an official's).
+    pub session: &'a Session,
+    /// The draft's key within the session (the procedure's code).
+    pub draft_key: &'a str,
+    /// Fields outside the form that are kept in the draft (the receiving agency, the channel).
+    pub extra_fields: &'a [&'a str],
+    /// Who uploads, for the antivirus audit.
+    pub uploader: antivirus::Uploader<'a>,
+    /// The client address whose upload rate is limited (a citizen's); `None` for officials.
+    pub limit_ip: Option<std::net::IpAddr>,
+}
 
+/// Reads a declaration POST into `draft`, the one way every declaration is read (online by the
+/// citizen, at the desk by an official): the CSRF token first, then the answers to `form_def`'s
+/// fields and the poster's extra fields, and every file through the antivirus scanner, then the
+/// content checks (type, structure, scripts, pixel count; never by name), then into the file
+/// store under a generated name, replacing an earlier file of the same field. Returns the
+/// refused files as field errors, and whether the citizen asked to save a draft only ("Lưu
+/// nháp"). A file over its limit, or a scanner without a verdict, saves
+/// the draft with what was typed (and stores no file) and returns the error.
+pub async fn read_into_draft(
+    state: &AppState,
+    poster: &Poster<'_>,
+    form_def: &FormDefinition,
+    draft: &mut Draft,
+    req: Request,
+) -> AppResult<(Vec<FieldError>, bool)> {
+    let session = poster.session;
     // Only now, with a valid session, is the body read (see `admission`).
-    let (admitted, mp) = crate::web::admission::admit_multipart(&state, req).await?;
-    let posted = match read_post(&session, &form_def, mp).await {
+    let (admitted, mp) = crate::web::admission::admit_multipart(state, req).await?;
+    let posted = match read_post(session, form_def, poster.extra_fields, mp).await {
         Ok(p) => p,
         Err(ReadError::App(e)) => return Err(admitted.explain(e)),
         Err(ReadError::TooLarge(raw, message)) => {
             // Keep what was typed before the oversized file, then explain.
-            merge_answers(&mut draft, raw, &form_def, false);
+            merge_answers(draft, raw, form_def, poster.extra_fields, false);
             draft.validated = false;
             sessions::save_draft(
                 &state.light,
-                &session,
-                &p.code,
-                &draft,
+                session,
+                poster.draft_key,
+                draft,
                 state.clock.now_ms(),
             )
             .await?;
             return Err(AppError::PayloadTooLarge(message));
         }
     };
-    if !posted.uploads.is_empty() {
+    if !posted.uploads.is_empty()
+        && let Some(ip) = poster.limit_ip
+    {
         let limit = state.config.rate_submit_per_hour.saturating_mul(20);
         if let Err(retry) = state
             .limiter
@@ -433,31 +473,25 @@ pub async fn save(
         }
     }
 
-    // Every file through the antivirus scanner first, then by content: type, structure, scripts
-    // and pixel count (never by name). A scanner without a verdict keeps the draft as it was,
-    // with what was typed, and stores no file (fail closed).
+    // Every file through the antivirus scanner first, then by content. A scanner without a
+    // verdict keeps the draft as it was, with what was typed, and stores no file (fail closed).
     let mut errors = Vec::new();
     let mut uploads: Vec<(String, String, FileKind, Bytes)> = Vec::new();
-    let place = format!("declaration {}", p.code);
-    let who = antivirus::Uploader {
-        actor: "citizen",
-        place: &place,
-    };
     for (field, _, client_name, bytes) in &posted.uploads {
-        match antivirus::check(&state, bytes, client_name, &who).await {
+        match antivirus::check(state, bytes, client_name, &poster.uploader).await {
             Ok(None) => {}
             Ok(Some(message)) => errors.push(FieldError {
                 field: field.clone(),
                 message,
             }),
             Err(e) => {
-                merge_answers(&mut draft, posted.raw, &form_def, true);
+                merge_answers(draft, posted.raw, form_def, poster.extra_fields, true);
                 draft.validated = false;
                 sessions::save_draft(
                     &state.light,
-                    &session,
-                    &p.code,
-                    &draft,
+                    session,
+                    poster.draft_key,
+                    draft,
                     state.clock.now_ms(),
                 )
                 .await?;
@@ -497,12 +531,46 @@ pub async fn save(
     }
     // The uploaded bytes are stored and gone: the next body may be read.
     drop(admitted);
-    merge_answers(&mut draft, posted.raw, &form_def, true);
+    merge_answers(draft, posted.raw, form_def, poster.extra_fields, true);
+    Ok((errors, posted.save_only))
+}
+
+pub async fn save(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    citizen: CitizenPost,
+    req: Request,
+) -> AppResult<Response> {
+    let (_, p) = online_procedure_or_404(&state, &code)?;
+    let CitizenPost { session, draft, ip } = citizen;
+    let me = match session.citizen_id {
+        Some(_) => signin::citizen_of(&state, session.clone()).await?,
+        None => None,
+    };
+    let me = me.map(|(_, c)| c);
+    if let Some(r) = signin::gate(&state, &p, me.as_ref())? {
+        return Ok(r);
+    }
+    let form_def = p.declaration();
+    let mut draft = draft.unwrap_or_default();
+    let place = format!("declaration {}", p.code);
+    let poster = Poster {
+        session: &session,
+        draft_key: &p.code,
+        extra_fields: &[AGENCY_FIELD],
+        uploader: antivirus::Uploader {
+            actor: "citizen",
+            place: &place,
+        },
+        limit_ip: Some(ip),
+    };
+    let (mut errors, save_only) =
+        read_into_draft(&state, &poster, &form_def, &mut draft, req).await?;
     if let Some(c) = &me {
         // Read-only answers of a level-2 identity cannot be changed by posting others.
         prefill(&mut draft.answers, c);
     }
-    if posted.save_only && me.is_some() {
+    if save_only && me.is_some() {
         draft.validated = false;
         sessions::save_draft(
             &state.light,
@@ -557,12 +625,7 @@ pub async fn save(
         }
         other => {
             if let Err(field_errors) = other {
-                for fe in field_errors {
-                    // A file whose content was refused is reported once.
-                    if !errors.iter().any(|e| e.field == fe.field) {
-                        errors.push(fe);
-                    }
-                }
+                add_field_errors(&mut errors, field_errors);
             }
             draft.validated = false;
             sessions::save_draft(
@@ -593,6 +656,7 @@ fn merge_answers(
     draft: &mut Draft,
     mut raw: RawAnswers,
     form_def: &FormDefinition,
+    extra_fields: &[&str],
     complete: bool,
 ) {
     let mut answers = if complete {
@@ -610,8 +674,10 @@ fn merge_answers(
             );
         }
     }
-    if let Some(v) = raw.remove(AGENCY_FIELD) {
-        answers.insert(AGENCY_FIELD.into(), v);
+    for name in extra_fields {
+        if let Some(v) = raw.remove(*name) {
+            answers.insert((*name).to_string(), v);
+        }
     }
     draft.answers = answers;
 }

@@ -469,6 +469,8 @@ pub async fn send(
             .map(|c| super::declaration::reused(&draft.answers, c))
             .unwrap_or_default(),
         delivery: dvc_domain::outcome::Delivery::from_answers(&answers),
+        channel: dvc_domain::dossier::Channel::Online,
+        digitised: false,
     };
     let from = dossiers::FiledFrom {
         session_hash: session.id_hash.clone(),
@@ -476,19 +478,21 @@ pub async fn send(
         data: session.data.clone(),
     };
     let base = state.config.base_url();
-    let mail = |code: &str| NewMail {
-        kind: "confirmation".into(),
-        recipient: new.applicant_email.clone(),
-        subject: format!("Mã hồ sơ {code} — {}", p.name),
-        body_text: confirmation_text(
-            &base,
-            code,
-            &p,
-            &agency,
-            &new.applicant_name,
-            &secret,
-            expected_at,
-        ),
+    let mail = |code: &str| {
+        Some(NewMail {
+            kind: "confirmation".into(),
+            recipient: new.applicant_email.clone(),
+            subject: format!("Mã hồ sơ {code} — {}", p.name),
+            body_text: confirmation_text(
+                &base,
+                code,
+                &p,
+                &agency,
+                &new.applicant_name,
+                &secret,
+                expected_at,
+            ),
+        })
     };
     let outcome = dossiers::submit_from(
         &state.db,

@@ -162,6 +162,7 @@ pub async fn page(
                 delivery_address => dvc_domain::outcome::delivery_address(&row.answers()).map(str::to_string),
                 result_electronic => dossier.result_signed, postal_tracking => dossier.postal_tracking.clone(),
                 rating => dossier.rating.map(|r| r.label()), rating_comment,
+                channel => row.channel().label(), digitised => row.digitised == 1,
             },
             p => ser(&p), sections, steps => ser(&steps), timeline, actions, forward_to,
             attachments => attachments.iter().map(|a| context! { id => a.id, name => a.file_name.clone(), size_kb => (a.size_bytes + 1023) / 1024, field => a.field_name.clone() }).collect::<Vec<_>>(),
@@ -483,7 +484,8 @@ fn extra_variant(raw: &str) -> AppResult<usize> {
     })
 }
 
-/// The e-mail an event sends the applicant, with a fresh private link (its hash to store).
+/// The e-mail an event sends the applicant, with a fresh private link (its hash to store); none
+/// when the applicant gave no e-mail address.
 /// `next` is the dossier after the whole decision (a receipt with lawful extra time gives the
 /// extended appointment).
 pub fn mail_for_event(
@@ -494,6 +496,10 @@ pub fn mail_for_event(
     kind: &EventKind,
     next: &workflow::Dossier,
 ) -> Option<(NewMail, String)> {
+    // A dossier handed in at the desk without an e-mail address: nothing to send.
+    if row.applicant_email.trim().is_empty() {
+        return None;
+    }
     let (mail_kind, due, missing) = match kind {
         EventKind::Receive { due_at, .. } => {
             (Kind::Received, Some(next.due_at.unwrap_or(*due_at)), vec![])
@@ -601,9 +607,37 @@ pub async fn act(
     if let Some((key, bytes)) = file {
         state.files.put(&key, bytes).await?;
     }
+    record(
+        &state,
+        ctx,
+        form.ip(&state),
+        &old,
+        &p,
+        rules.agency_name,
+        &events,
+        &next,
+    )
+    .await?;
+    tracing::info!(dossier = %old.code, action = action.as_str(), by = %ctx.staff.email, "dossier action");
+    Ok(Redirect::to(&format!("/can-bo/ho-so/{}?da={slug}", old.code)).into_response())
+}
+
+/// Records an official's decision on `old` (events decided by the workflow, leading to `next`)
+/// through [`dossiers::save`], with the e-mail the first event sends the applicant, if any.
+#[allow(clippy::too_many_arguments)]
+pub async fn record(
+    state: &AppState,
+    ctx: &StaffCtx,
+    ip: String,
+    old: &DossierRow,
+    p: &Procedure,
+    agency_name: &str,
+    events: &[workflow::Event],
+    next: &workflow::Dossier,
+) -> AppResult<()> {
     let mail = events
         .iter()
-        .find_map(|e| mail_for_event(&state, &old, &p, rules.agency_name, &e.kind, &next));
+        .find_map(|e| mail_for_event(state, old, p, agency_name, &e.kind, next));
     let (mail, access_link) = match mail {
         Some((m, link)) => (Some(m), Some(link)),
         None => (None, None),
@@ -612,16 +646,16 @@ pub async fn act(
         id: ctx.staff.email.clone(),
         name: Some(ctx.staff.name.clone()),
         title: Some(ctx.staff.title.clone()),
-        ip: form.ip(&state),
+        ip,
     };
     let sends_mail = mail.is_some();
     dossiers::save(
         &state.db,
         &state.audit_key,
-        &old,
+        old,
         &Decision {
-            events: &events,
-            next: &next,
+            events,
+            next,
             actor: &who,
             mail,
             access_link,
@@ -632,6 +666,5 @@ pub async fn act(
     if sends_mail {
         state.mail.wake();
     }
-    tracing::info!(dossier = %old.code, action = action.as_str(), by = %ctx.staff.email, "dossier action");
-    Ok(Redirect::to(&format!("/can-bo/ho-so/{}?da={slug}", old.code)).into_response())
+    Ok(())
 }

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod documents;
 pub mod dossier;
+pub mod intake;
 pub mod login;
 pub mod queues;
 pub mod register;
@@ -38,6 +39,14 @@ pub fn router() -> Router<AppState> {
             get(documents::staff_document),
         )
         .route("/can-bo/so-theo-doi", get(register::page))
+        .route(
+            "/can-bo/tiep-nhan-truc-tiep",
+            get(intake::page)
+                .post(intake::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    super::MAX_DECLARATION_BODY,
+                )),
+        )
         .route(
             "/can-bo/quan-tri/can-bo",
             get(admin::page).post(admin::create),

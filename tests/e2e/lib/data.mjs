@@ -5,7 +5,7 @@ import path from 'node:path';
 
 export const PROC = '1.001193';
 export const PROC_NAME = 'Đăng ký khai sinh';
-export const AGENCY = '000.01.00.H31';
+export const AGENCY = '000.00.02.H31';
 export const AGENCY_NAME = 'Ủy ban nhân dân phường Hồng Bàng (mẫu)';
 
 export const ANSWERS = [
@@ -20,10 +20,16 @@ export const ANSWERS = [
   ['tre_gioi_tinh', 'nam'],
   ['tre_ngay_sinh', daysAgoVn(10).split('/').reverse().join('-')], // ISO is accepted too
   ['tre_noi_sinh', 'Bệnh viện Phụ sản Hải Phòng'],
+  ['yeu_to_nuoc_ngoai', 'khong'],
   ['tre_dan_toc', 'Kinh'],
   ['tre_quoc_tich', 'viet_nam'],
+  ['tre_que_quan', 'Xã Kiến Thụy, thành phố Hải Phòng'],
   ['me_ho_ten', 'Nguyễn Thị Hoa'],
   ['me_so_dinh_danh', '031192004567'],
+  ['me_ngay_sinh', '1992-05-14'],
+  ['me_dan_toc', 'Kinh'],
+  ['me_quoc_tich', 'viet_nam'],
+  ['me_noi_cu_tru', 'Số 12 phố Điện Biên Phủ, phường Hồng Bàng, Hải Phòng'],
   ['cha_ho_ten', 'Trần Văn Bình'],
   ['cha_so_dinh_danh', '031090001234'],
   ['quan_he', 'me'],
