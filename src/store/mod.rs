@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod rate_limits;
 pub mod sessions;
 pub mod staff;
+pub mod statistics;
 pub mod tables;
 
 #[cfg(test)]

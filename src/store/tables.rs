@@ -49,4 +49,10 @@ pub const NOT_COPIED: &[&str] = &[
     "captchas",
     "rate_limits",
     "login_throttle",
+    // Statistics: derived from the dossiers; rebuilt on the target (`dichvucong statistics
+    // rebuild`, or by the statistics job, which counts every dossier not counted yet).
+    "stat_dossier",
+    "stat_delta",
+    "stat_daily",
+    "stat_monthly",
 ];

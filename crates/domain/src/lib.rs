@@ -21,6 +21,7 @@ pub mod dossier;
 pub mod form;
 pub mod progress;
 pub mod staff;
+pub mod statistics;
 pub mod text;
 pub mod upload;
 pub mod workflow;

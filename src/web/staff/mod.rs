@@ -8,6 +8,7 @@ pub mod dossier;
 pub mod login;
 pub mod queues;
 pub mod register;
+pub mod statistics;
 
 use super::AppState;
 use super::security::{cookie_name, sha256_hex};
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
             get(documents::staff_document),
         )
         .route("/can-bo/so-theo-doi", get(register::page))
+        .route("/can-bo/thong-ke", get(statistics::page))
         .route(
             "/can-bo/quan-tri/can-bo",
             get(admin::page).post(admin::create),
