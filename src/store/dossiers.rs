@@ -194,16 +194,15 @@ async fn submit_once(
                 .collect();
             let attachments = serde_json::to_string(&attachments)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let (mail_id,): (i64,) =
-                bind_filing!(
-                    sqlx::query_as(sqlx::AssertSqlSafe(FILE_PG.as_str())),
-                    f,
-                    new,
-                    answers,
-                    attachments
-                )
-                    .fetch_one(pool)
-                    .await?;
+            let (mail_id,): (i64,) = bind_filing!(
+                sqlx::query_as(sqlx::AssertSqlSafe(FILE_PG.as_str())),
+                f,
+                new,
+                answers,
+                attachments
+            )
+            .fetch_one(pool)
+            .await?;
             return Ok(SubmitOutcome::Created(f.code, Some(mail_id)));
         }
         Db::Sqlite(pool) => pool,

@@ -62,7 +62,11 @@ const ALL_AGENCIES: &str = "Tất cả cơ quan";
 
 /// The scope of `code` (empty: the root of the agency tree, or every agency when there are
 /// several roots). `limit_to`: the agencies an official may see (the dashboard).
-pub fn scope(all: &[Agency], code: Option<&str>, limit_to: Option<&[String]>) -> Result<Scope, String> {
+pub fn scope(
+    all: &[Agency],
+    code: Option<&str>,
+    limit_to: Option<&[String]>,
+) -> Result<Scope, String> {
     let code = code.map(str::trim).filter(|c| !c.is_empty());
     let roots: Vec<&Agency> = match limit_to {
         None => all.iter().filter(|a| a.parent.is_none()).collect(),
@@ -252,9 +256,21 @@ pub async fn report(state: &AppState, scope: Scope, period: Period) -> AppResult
 pub fn figure_rows(f: &Figures) -> Vec<(&'static str, &'static str, i64, String)> {
     use Metric as M;
     let c = &f.counts;
-    let m = |m: Metric| (m.column(), m.label(), c.get(m), format!("dn-{}", m.column()));
+    let m = |m: Metric| {
+        (
+            m.column(),
+            m.label(),
+            c.get(m),
+            format!("dn-{}", m.column()),
+        )
+    };
     vec![
-        ("received", "Tổng số hồ sơ tiếp nhận", c.received(), "dn-received".into()),
+        (
+            "received",
+            "Tổng số hồ sơ tiếp nhận",
+            c.received(),
+            "dn-received".into(),
+        ),
         m(M::ReceivedOnline),
         m(M::ReceivedDirect),
         m(M::ReceivedPost),
@@ -324,7 +340,13 @@ fn num(v: f64) -> String {
 }
 
 /// Horizontal bars, one per row (the label above its bar): long agency names fit a phone.
-pub fn hbar_chart(id: &str, title: &str, desc: &str, bars: &[(String, f64, String)], max: Option<f64>) -> String {
+pub fn hbar_chart(
+    id: &str,
+    title: &str,
+    desc: &str,
+    bars: &[(String, f64, String)],
+    max: Option<f64>,
+) -> String {
     let w = 400.0;
     let row = 44.0;
     let h = 8.0 + row * bars.len().max(1) as f64;
@@ -338,7 +360,11 @@ pub fn hbar_chart(id: &str, title: &str, desc: &str, bars: &[(String, f64, Strin
     let bar_w = w - 70.0;
     for (i, (label, v, text)) in bars.iter().enumerate() {
         let y = 4.0 + row * i as f64;
-        let len = if max > 0.0 { (v / max).clamp(0.0, 1.0) * bar_w } else { 0.0 };
+        let len = if max > 0.0 {
+            (v / max).clamp(0.0, 1.0) * bar_w
+        } else {
+            0.0
+        };
         let _ = write!(
             s,
             r#"<g class="bar"><text x="0" y="{:.1}" class="chart-label">{}</text><rect x="0" y="{:.1}" width="{:.1}" height="16" class="chart-bar"><title>{}: {}</title></rect><text x="{:.1}" y="{:.1}" class="chart-value">{}</text></g>"#,
@@ -568,8 +594,18 @@ pub fn period_of(p: &Params, today: jiff::civil::Date) -> Result<Period, String>
             })?;
             return Period::between(from, to).map_err(err);
         }
-        (Some(_), None) => return Err("Nhập cả “Đến ngày”, hoặc để trống cả hai ô ngày để xem theo năm, quý, tháng.".into()),
-        (None, Some(_)) => return Err("Nhập cả “Từ ngày”, hoặc để trống cả hai ô ngày để xem theo năm, quý, tháng.".into()),
+        (Some(_), None) => {
+            return Err(
+                "Nhập cả “Đến ngày”, hoặc để trống cả hai ô ngày để xem theo năm, quý, tháng."
+                    .into(),
+            );
+        }
+        (None, Some(_)) => {
+            return Err(
+                "Nhập cả “Từ ngày”, hoặc để trống cả hai ô ngày để xem theo năm, quý, tháng."
+                    .into(),
+            );
+        }
         (None, None) => {}
     }
     let year = match non_empty(&p.nam) {
@@ -593,13 +629,21 @@ pub fn period_of(p: &Params, today: jiff::civil::Date) -> Result<Period, String>
 }
 
 /// The options of the filter form, the current choice selected.
-pub fn form_context(all: &[Agency], visible: Option<&[String]>, p: &Params, today: jiff::civil::Date) -> Value {
+pub fn form_context(
+    all: &[Agency],
+    visible: Option<&[String]>,
+    p: &Params,
+    today: jiff::civil::Date,
+) -> Value {
     fn depth(all: &[Agency], a: &Agency) -> usize {
         let mut d = 0;
         let mut cur = a.parent.clone();
         while let Some(p) = cur {
             d += 1;
-            cur = all.iter().find(|x| x.code == p).and_then(|x| x.parent.clone());
+            cur = all
+                .iter()
+                .find(|x| x.code == p)
+                .and_then(|x| x.parent.clone());
             if d > 20 {
                 break;
             }
@@ -628,7 +672,8 @@ pub fn form_context(all: &[Agency], visible: Option<&[String]>, p: &Params, toda
         .map(|y| context! { value => y, selected => y == year })
         .collect();
     let ky = non_empty(&p.ky).unwrap_or("ca-nam");
-    let mut periods = vec![context! { value => "ca-nam", label => "Cả năm", selected => ky == "ca-nam" }];
+    let mut periods =
+        vec![context! { value => "ca-nam", label => "Cả năm", selected => ky == "ca-nam" }];
     for (q, roman) in [(1, "I"), (2, "II"), (3, "III"), (4, "IV")] {
         let v = format!("quy-{q}");
         periods.push(context! { label => format!("Quý {roman}"), selected => ky == v, value => v });
@@ -660,8 +705,12 @@ pub async fn page(
     let catalog = state.catalog();
     let today = state.clock.today_vn();
     let form = form_context(&catalog.agencies, None, &p, today);
-    let resolved = period_of(&p, today)
-        .and_then(|period| Ok((scope(&catalog.agencies, non_empty(&p.co_quan), None)?, period)));
+    let resolved = period_of(&p, today).and_then(|period| {
+        Ok((
+            scope(&catalog.agencies, non_empty(&p.co_quan), None)?,
+            period,
+        ))
+    });
     let (scope, period) = match resolved {
         Ok(x) => x,
         Err(message) => {
@@ -771,7 +820,11 @@ pub fn csv_header(r: &Report) -> Vec<String> {
         "Từ ngày".to_string(),
         "Đến ngày".to_string(),
     ];
-    h.extend(figure_rows(&r.figures).into_iter().map(|(_, l, _, _)| l.to_string()));
+    h.extend(
+        figure_rows(&r.figures)
+            .into_iter()
+            .map(|(_, l, _, _)| l.to_string()),
+    );
     h.extend(
         r.indicators
             .iter()
@@ -877,7 +930,12 @@ pub async fn api(
     let catalog = state.catalog();
     let scope = match scope(&catalog.agencies, non_empty(&p.agency), None) {
         Ok(s) => s,
-        Err(m) => return problem(m.replace("Chọn cơ quan trong danh sách", "Dùng một mã cơ quan có trong /api/v1/procedures/{code} (agencies)")),
+        Err(m) => {
+            return problem(m.replace(
+                "Chọn cơ quan trong danh sách",
+                "Dùng một mã cơ quan có trong /api/v1/procedures/{code} (agencies)",
+            ));
+        }
     };
     let r = match report(&state, scope, period).await {
         Ok(r) => r,
@@ -886,7 +944,11 @@ pub async fn api(
     if csv_wanted {
         let name = format!(
             "thong-ke-{}-{}-{}.csv",
-            if r.scope.code.is_empty() { "tat-ca" } else { &r.scope.code },
+            if r.scope.code.is_empty() {
+                "tat-ca"
+            } else {
+                &r.scope.code
+            },
             r.period.from,
             r.period.to
         );

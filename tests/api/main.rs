@@ -30,5 +30,6 @@ mod retention;
 mod s3;
 mod security;
 mod slow_uploads;
+mod statistics;
 mod uploads;
 mod workflow;

@@ -954,7 +954,10 @@ mod tests {
         assert_eq!(vn_day(midnight), day_of(Date::constant(2026, 5, 29)));
         assert_eq!(vn_day(midnight - 1), day_of(Date::constant(2026, 5, 28)));
         assert_eq!(day_start_ms(vn_day(midnight)), midnight);
-        assert_eq!(date_of(day_of(Date::constant(2026, 12, 31))), Date::constant(2026, 12, 31));
+        assert_eq!(
+            date_of(day_of(Date::constant(2026, 12, 31))),
+            Date::constant(2026, 12, 31)
+        );
         assert_eq!(day_of(Date::constant(1970, 1, 2)), 1);
     }
 
@@ -1072,7 +1075,10 @@ mod tests {
         assert_eq!(d[0].1.get(Metric::ReceivedOnline), 0);
         assert_eq!(d[0].1.get(Metric::InProgress), -1);
         assert_eq!(d[0].1.get(Metric::DoneOnTime), 1);
-        assert_eq!(month_of_day(day_of(Date::constant(2026, 3, 31))), 2026 * 12 + 2);
+        assert_eq!(
+            month_of_day(day_of(Date::constant(2026, 3, 31))),
+            2026 * 12 + 2
+        );
         assert_eq!(year_month(2026 * 12 + 2), (2026, 3));
         assert_eq!(delta(None, (5, a))[0].1.get(Metric::InProgress), 1);
         assert_eq!(delta(Some((4, a)), (5, b)).len(), 2);
@@ -1122,7 +1128,10 @@ mod tests {
         let q = Period::quarter(2026, 4).expect("q4");
         assert_eq!(q.from, Date::constant(2026, 10, 1));
         assert_eq!(q.to, Date::constant(2026, 12, 31));
-        assert_eq!(Period::month(2026, 2).map(|p| p.to), Ok(Date::constant(2026, 2, 28)));
+        assert_eq!(
+            Period::month(2026, 2).map(|p| p.to),
+            Ok(Date::constant(2026, 2, 28))
+        );
         assert_eq!(Period::year(2026).map(|p| p.months().len()), Ok(12));
         assert_eq!(Period::month(2026, 13), Err(PeriodError::Month));
         assert_eq!(Period::year(1999), Err(PeriodError::Year));

@@ -50,8 +50,9 @@ pub async fn page(
         .unwrap_or_else(|| ctx.visible.clone());
     let r = report(&state, scope, period).await?;
     let at = state.clock.now_ms().min(period.end_ms() - 1);
-    let late = crate::store::statistics::late_dossiers(&state.db, &members, &period, at, LATE_LIMIT)
-        .await?;
+    let late =
+        crate::store::statistics::late_dossiers(&state.db, &members, &period, at, LATE_LIMIT)
+            .await?;
     let name_of = |code: &str| {
         catalog
             .procedure(code)
