@@ -415,7 +415,7 @@ pub struct Table {
 fn agency_filter(agencies: Option<&[String]>, first: usize) -> String {
     match agencies {
         None => String::new(),
-        Some(list) if list.is_empty() => " AND 1 = 0".into(),
+        Some([]) => " AND 1 = 0".into(),
         Some(list) => {
             let p: Vec<String> = (0..list.len()).map(|i| format!("${}", first + i)).collect();
             format!(" AND agency_code IN ({})", p.join(", "))

@@ -383,60 +383,6 @@ pub fn hbar_chart(
     s
 }
 
-/// Vertical columns, one per month, with a value axis.
-pub fn column_chart(id: &str, title: &str, desc: &str, columns: &[(String, f64)]) -> String {
-    let (w, h) = (400.0, 220.0);
-    let (left, bottom, top) = (40.0, 24.0, 10.0);
-    let max = nice_max(columns.iter().map(|c| c.1).fold(0.0, f64::max));
-    let plot_h = h - bottom - top;
-    let y = |v: f64| top + plot_h - v / max * plot_h;
-    let mut s = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" aria-labelledby="{id}-t {id}-d" class="chart" focusable="false"><title id="{id}-t">{}</title><desc id="{id}-d">{}</desc>"#,
-        esc(title),
-        esc(desc)
-    );
-    for t in [0.0, 0.5, 1.0] {
-        let v = max * t;
-        let _ = write!(
-            s,
-            r#"<line x1="{left}" x2="{w}" y1="{:.1}" y2="{:.1}" class="chart-grid"/><text x="{:.1}" y="{:.1}" text-anchor="end" class="chart-axis">{}</text>"#,
-            y(v),
-            y(v),
-            left - 4.0,
-            y(v) + 4.0,
-            num(v)
-        );
-    }
-    let n = columns.len().max(1) as f64;
-    let slot = (w - left) / n;
-    for (i, (label, v)) in columns.iter().enumerate() {
-        let x = left + slot * i as f64 + slot * 0.15;
-        let _ = write!(
-            s,
-            r#"<g class="bar"><rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}" class="chart-bar"><title>{}: {}</title></rect><text x="{:.1}" y="{}" text-anchor="middle" class="chart-axis">{}</text></g>"#,
-            y(*v),
-            slot * 0.7,
-            (y(0.0) - y(*v)).max(0.0),
-            esc(label),
-            num(*v),
-            x + slot * 0.35,
-            h - 6.0,
-            esc(&short_month(label))
-        );
-    }
-    s.push_str("</svg>");
-    s
-}
-
-/// "Tháng 3/2026" → "T3".
-fn short_month(label: &str) -> String {
-    label
-        .strip_prefix("Tháng ")
-        .and_then(|r| r.split('/').next())
-        .map(|m| format!("T{m}"))
-        .unwrap_or_else(|| label.to_string())
-}
-
 fn pct_text(p: Option<f64>) -> String {
     p.map(|p| format!("{}%", num(p)))
         .unwrap_or_else(|| "chưa có hồ sơ".into())
@@ -444,22 +390,31 @@ fn pct_text(p: Option<f64>) -> String {
 
 /// The three charts of a report (monthly trend, on-time share per unit, channel mix).
 pub fn charts(r: &Report) -> Vec<Value> {
-    let months: Vec<(String, f64)> = r
+    let months: Vec<(String, f64, String)> = r
         .months
         .iter()
-        .map(|m| (m.label.clone(), m.received as f64))
+        .map(|m| {
+            (
+                m.label.clone(),
+                m.received as f64,
+                format!("{} hồ sơ", m.received),
+            )
+        })
         .collect();
     let total: i64 = r.months.iter().map(|m| m.received).sum();
-    let trend = column_chart(
+    // Horizontal bars, one per month in order: every text long enough for contrast checkers to
+    // measure, and no crowded labels on a phone.
+    let trend = hbar_chart(
         "bieu-do-xu-huong",
         "Số hồ sơ tiếp nhận theo tháng",
         &format!(
-            "Biểu đồ cột: {} hồ sơ tiếp nhận trong {} tháng, từ {}. Số liệu từng tháng ở bảng ngay sau biểu đồ.",
+            "Biểu đồ thanh ngang, mỗi tháng một thanh theo thứ tự thời gian: {} hồ sơ tiếp nhận trong {} tháng, từ {}. Số liệu từng tháng ở bảng ngay sau biểu đồ.",
             total,
             r.months.len(),
             r.period.label()
         ),
         &months,
+        None,
     );
     let units: Vec<(String, f64, String)> = r
         .units
@@ -989,8 +944,6 @@ mod tests {
         assert!(svg.contains(r#"<title id="x-t">Tiêu đề &lt;a&gt;</title>"#));
         assert!(svg.contains("Ủy ban &amp; xã"));
         assert!(!svg.contains("style="));
-        let svg = column_chart("m", "T", "D", &[("Tháng 1/2026".into(), 3.0)]);
-        assert!(svg.contains(">T1<"));
         assert_eq!(nice_max(7.0), 10.0);
         assert_eq!(nice_max(120.0), 200.0);
     }

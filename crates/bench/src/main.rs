@@ -12,6 +12,7 @@ mod catalog;
 mod journey;
 mod load;
 mod report;
+mod statistics;
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -67,9 +68,15 @@ pub struct Args {
     /// set with an empty catalogue and with N procedures).
     #[arg(
         long,
-        default_value = "submit,lookup-page,lookup-api,search,catalogue,memory"
+        default_value = "submit,lookup-page,lookup-api,search,catalogue,memory,statistics"
     )]
     phases: String,
+    /// Dossiers generated for the `statistics` phase (`/thong-ke` over a province and a year).
+    #[arg(long, default_value_t = 1_000_000)]
+    dossiers: usize,
+    /// Requests per measurement in the `statistics` phase.
+    #[arg(long, default_value_t = 300)]
+    stat_requests: usize,
     /// Command that produced the run, recorded in the report.
     #[arg(long, default_value = "scripts/bench.sh")]
     command: String,
@@ -405,6 +412,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
+    let phases: Vec<&str> = args.phases.split(',').map(str::trim).collect();
+    if phases.iter().all(|p| *p == "statistics") {
+        let work =
+            std::env::temp_dir().join(format!("dvc-bench-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&work)?;
+        let r = statistics::run(&args, &portal_bin, &work).await;
+        let _ = std::fs::remove_dir_all(&work);
+        return r;
+    }
     let procedures = args
         .procedures
         .unwrap_or(if args.quick { 2_000 } else { 10_000 });
@@ -513,6 +529,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.out.join(md_name).display(),
         args.out.join(json_name).display()
     );
+    if phases.contains(&"statistics") {
+        statistics::run(&args, &ctx.portal_bin, &work).await?;
+    }
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }

@@ -557,6 +557,8 @@ const SOURCE: &str = "QĐ 766/QĐ-TTg ngày 23/6/2022; công thức vận hành 
 const ALLOCATED: &str = "Phân bổ điểm giữa các chỉ số trong nhóm chưa được công bố chính thức; đây là phân bổ của hệ thống (tổng nhóm theo Cổng DVCQG).";
 const NO_DOSSIER: &str = "Chưa có hồ sơ trong kỳ.";
 
+// One row of the table of indicators below, in the order the page shows the fields.
+#[allow(clippy::too_many_arguments)]
 fn indicator(
     code: &'static str,
     anchor: &'static str,
