@@ -7,6 +7,9 @@
 #   scripts/bench.sh                 # full run, ~10 minutes on 2 cores
 #   scripts/bench.sh --quick         # ~1-minute smoke run
 #   scripts/bench.sh --backends sqlite --seconds 5
+#   scripts/bench.sh --phases statistics                 # /thong-ke over 1,000,000 generated dossiers
+#   scripts/bench.sh --phases statistics --dossiers 200000 --backends sqlite
+#                                                        # → bench-results/statistics.md / .json
 #   DVC_BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres scripts/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
