@@ -446,27 +446,41 @@ pub async fn table(
         (Some(a), Some(b)) => (*a, *b),
         _ => (1, 0),
     };
+    // The days outside the whole months: before the first one and after the last one (whole
+    // months are contiguous: only the first and the last month of a period can be clipped).
+    let ((e1a, e1b), (e2a, e2b)) = match months
+        .iter()
+        .filter(|m| whole.contains(&st::month_of_day(m.2)))
+        .map(|m| (m.2, m.3))
+        .fold(None, |acc: Option<(i64, i64)>, (a, b)| match acc {
+            None => Some((a, b)),
+            Some((x, _)) => Some((x, b)),
+        }) {
+        None => ((from, to), (1, 0)),
+        Some((first, last)) => ((from, first - 1), (last + 1, to)),
+    };
     let cols = columns();
     let c = cols.join(", ");
     let sums: Vec<String> = cols
         .iter()
         .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
         .collect();
-    let filter = agency_filter(agencies, 7);
-    // $1,$2 whole months; $3,$4 days of the period; $5,$6 the months of the whole-month span
-    // (days in it come from stat_monthly, not stat_daily).
+    let filter = agency_filter(agencies, 9);
+    // $1,$2 whole months (stat_monthly); $3–$6 the days before and after them (stat_daily);
+    // $7,$8 the period's days (the deltas not folded yet).
     let sql = format!(
         "SELECT agency_code, month, {s} FROM ( \
            SELECT agency_code, month, {c} FROM stat_monthly WHERE month >= $1 AND month <= $2{filter} \
-           UNION ALL SELECT agency_code, month, {c} FROM stat_daily WHERE day >= $3 AND day <= $4 AND (month < $5 OR month > $6){filter} \
-           UNION ALL SELECT agency_code, month, {c} FROM stat_delta WHERE day >= $3 AND day <= $4{filter} \
+           UNION ALL SELECT agency_code, month, {c} FROM stat_daily WHERE day >= $3 AND day <= $4{filter} \
+           UNION ALL SELECT agency_code, month, {c} FROM stat_daily WHERE day >= $5 AND day <= $6{filter} \
+           UNION ALL SELECT agency_code, month, {c} FROM stat_delta WHERE day >= $7 AND day <= $8{filter} \
          ) t GROUP BY agency_code, month",
         s = sums.join(", ")
     );
     let n = cols.len();
     let cells: Vec<Cell> = db_run!(db, p => {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(wm_from).bind(wm_to).bind(from).bind(to).bind(wm_from).bind(wm_to);
+            .bind(wm_from).bind(wm_to).bind(e1a).bind(e1b).bind(e2a).bind(e2b).bind(from).bind(to);
         for a in agencies.unwrap_or(&[]) {
             q = q.bind(a);
         }
