@@ -117,5 +117,8 @@ CREATE TABLE stat_monthly (
     PRIMARY KEY (month, agency_code)
 );
 
--- Open dossiers by filing time: the overdue ones are counted when the figures are read.
-CREATE INDEX dossiers_open_submitted ON dossiers (submitted_at, agency_code) WHERE finished_at IS NULL;
+-- Open dossiers by filing time: the overdue ones are counted when the figures are read. The
+-- index holds every column that count reads, so it never touches the table (open dossiers are a
+-- few per cent of all: the index stays small).
+CREATE INDEX dossiers_open_submitted ON dossiers (submitted_at, agency_code, status, supplement_count, paused_at,
+    original_due_at, due_at, expected_at) WHERE finished_at IS NULL;

@@ -387,7 +387,7 @@ pub async fn rebuild(db: &Db) -> StoreResult<u64> {
 }
 
 /// The sums of one agency for one month of the period.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cell {
     pub agency: String,
     /// Month number ([`st::month_of_day`]).
@@ -396,7 +396,7 @@ pub struct Cell {
 }
 
 /// Open dossiers found overdue, per agency.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpenLate {
     pub agency: String,
     pub in_progress: i64,
@@ -405,7 +405,7 @@ pub struct OpenLate {
 
 /// Everything the figures of a period need: sums per agency and month, and the open overdue
 /// dossiers per agency.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Table {
     pub cells: Vec<Cell>,
     pub open_late: Vec<OpenLate>,
@@ -524,6 +524,89 @@ pub async fn table(
         out
     });
     Ok(Table { cells, open_late })
+}
+
+/// The sums' version: the id of the last delta appended (SQLite's AUTOINCREMENT and PostgreSQL's
+/// sequence never go back, and folding moves deltas without changing any sum). Every change of a
+/// counted fact appends a delta, so the same version means the same sums.
+pub async fn version(db: &Db) -> StoreResult<i64> {
+    let (v,): (i64,) =
+        match db {
+            Db::Sqlite(p) => sqlx::query_as(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'stat_delta'), 0)",
+            )
+            .fetch_one(p)
+            .await?,
+            Db::Postgres(p) => {
+                sqlx::query_as("SELECT last_value FROM stat_delta_id_seq")
+                    .fetch_one(p)
+                    .await?
+            }
+        };
+    Ok(v)
+}
+
+/// What a [`Table`] was read for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CacheKey {
+    agencies: Option<Vec<String>>,
+    from: i64,
+    to: i64,
+    version: i64,
+    /// The minute of the time open dossiers were judged at.
+    minute: i64,
+}
+
+/// Recent tables, reused while the sums' [`version`] and the minute are the same: a popular
+/// page read again and again costs one tiny query. A table may lag by less than a minute (on
+/// PostgreSQL a sequence value is visible before its transaction commits).
+#[derive(Debug, Default)]
+pub struct Cache {
+    entries: std::sync::Mutex<Vec<(CacheKey, std::sync::Arc<Table>)>>,
+}
+
+const CACHE_ENTRIES: usize = 32;
+
+impl Cache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(CacheKey, std::sync::Arc<Table>)>> {
+        match self.entries.lock() {
+            Ok(e) => e,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// [`table`], from the cache when nothing changed since it was read.
+    pub async fn table(
+        &self,
+        db: &Db,
+        agencies: Option<&[String]>,
+        period: &Period,
+        now: i64,
+    ) -> StoreResult<std::sync::Arc<Table>> {
+        let key = CacheKey {
+            agencies: agencies.map(<[String]>::to_vec),
+            from: period.from_day(),
+            to: period.to_day(),
+            version: version(db).await?,
+            minute: now.min(period.end_ms() - 1).div_euclid(60_000),
+        };
+        if let Some(hit) = self
+            .lock()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, t)| t.clone())
+        {
+            return Ok(hit);
+        }
+        let fresh = std::sync::Arc::new(table(db, agencies, period, now).await?);
+        let mut entries = self.lock();
+        entries.retain(|(k, _)| k.version == key.version && k.minute == key.minute);
+        if entries.len() >= CACHE_ENTRIES {
+            entries.remove(0);
+        }
+        entries.push((key, fresh.clone()));
+        Ok(fresh)
+    }
 }
 
 /// A dossier that makes an indicator fall (late), for the back office.

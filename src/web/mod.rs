@@ -65,6 +65,8 @@ pub struct Inner {
     /// ClamAV's daemon, which every upload goes through ([`antivirus`]); `None` when
     /// `DVC_CLAMD_URL` is unset (nothing is scanned: a loud warning at start).
     pub scanner: Option<crate::scan::Scanner>,
+    /// Recent statistics sums, reused while nothing changed ([`crate::store::statistics::Cache`]).
+    pub statistics: crate::store::statistics::Cache,
 }
 
 #[derive(Clone)]
@@ -310,6 +312,7 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
         in_flight: tokio::sync::Semaphore::new(config_max_in_flight),
         clock,
         scanner,
+        statistics: Default::default(),
     }));
     state.reload_catalog().await?;
     Ok(state)

@@ -190,8 +190,10 @@ fn done(c: &Counts) -> i64 {
 
 pub async fn report(state: &AppState, scope: Scope, period: Period) -> AppResult<Report> {
     let now = state.clock.now_ms();
-    let table =
-        crate::store::statistics::table(&state.db, scope.agencies.as_deref(), &period, now).await?;
+    let table = state
+        .statistics
+        .table(&state.db, scope.agencies.as_deref(), &period, now)
+        .await?;
     let figures_of = |members: Option<&[String]>| {
         let inside = |a: &str| members.is_none_or(|m| m.iter().any(|x| x == a));
         let mut f = Figures::default();
