@@ -122,3 +122,6 @@ CREATE TABLE stat_monthly (
 -- few per cent of all: the index stays small).
 CREATE INDEX dossiers_open_submitted ON dossiers (submitted_at, agency_code, status, supplement_count, paused_at,
     original_due_at, due_at, expected_at) WHERE finished_at IS NULL;
+
+-- The leader's dashboard counts each official's actions in a period.
+CREATE INDEX dossier_events_actor ON dossier_events (actor, at);
