@@ -8,6 +8,9 @@
 #   scripts/bench.sh --quick         # ~1-minute smoke run
 #   scripts/bench.sh --backends sqlite --seconds 5
 #   scripts/bench.sh --backends sqlite --phases crowd --crowd 10000   # the crowd alone
+#   scripts/bench.sh --phases statistics                 # /thong-ke over 1,000,000 generated dossiers
+#   scripts/bench.sh --phases statistics --dossiers 200000 --backends sqlite
+#                                                        # → bench-results/statistics.md / .json
 #   DVC_BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres scripts/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -51,6 +51,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cli::AuditCmd,
     },
+    /// Statistics (QĐ 766 figures).
+    Statistics {
+        #[command(subcommand)]
+        cmd: cli::StatisticsCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -89,6 +94,7 @@ fn main() -> ExitCode {
             Cmd::Calendar { cmd } => cli::calendar_cmd(&args.config, cmd).await,
             Cmd::Staff { cmd } => cli::staff_cmd(&args.config, cmd).await,
             Cmd::Audit { cmd } => cli::audit_cmd(&args.config, cmd).await,
+            Cmd::Statistics { cmd } => cli::statistics_cmd(&args.config, cmd).await,
         }
     });
     match result {

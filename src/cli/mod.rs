@@ -136,6 +136,25 @@ pub async fn staff_cmd(config: &Config, cmd: StaffCmd) -> anyhow::Result<()> {
 }
 
 #[derive(clap::Subcommand, Debug)]
+pub enum StatisticsCmd {
+    /// Forget the statistics sums and count every dossier again (after a bulk import, or to
+    /// pick up facts changed outside the workflow).
+    Rebuild,
+}
+
+pub async fn statistics_cmd(config: &Config, cmd: StatisticsCmd) -> anyhow::Result<()> {
+    let db = open_db(config).await?;
+    match cmd {
+        StatisticsCmd::Rebuild => {
+            let n = crate::store::statistics::rebuild(&db).await?;
+            println!("Đã tính lại thống kê của {n} hồ sơ.");
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+#[derive(clap::Subcommand, Debug)]
 pub enum AuditCmd {
     /// Recompute the audit chain and every dossier's timeline chain; exit 0 when intact,
     /// non-zero naming the first bad entry.

@@ -94,3 +94,30 @@ pub async fn log_audit_head(db: Db) {
         tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
     }
 }
+
+/// How often the statistics job folds the appended deltas and counts new dossiers.
+const STATISTICS_EVERY: Duration = Duration::from_secs(10);
+
+/// Keeps the statistics sums compact and complete ([`crate::store::statistics`]): every
+/// [`STATISTICS_EVERY`], folds the deltas into the daily and monthly sums and counts any dossier
+/// that was never counted (one written by a path that does not count it, or copied by
+/// `migrate-data`). The first round looks at every dossier, later ones at the newest.
+pub async fn statistics(db: Db) {
+    let mut after = 0;
+    loop {
+        match crate::store::statistics::catch_up(&db, after, 500).await {
+            Ok((n, max)) => {
+                if n > 0 {
+                    tracing::info!(dossiers = n, "statistics: dossiers counted");
+                }
+                // Ids are taken before commit: look again a little behind the largest seen.
+                after = (max - 10_000).max(0);
+            }
+            Err(e) => tracing::warn!(error = %e, "statistics: catch-up failed"),
+        }
+        if let Err(e) = crate::store::statistics::fold(&db).await {
+            tracing::warn!(error = %e, "statistics: fold failed");
+        }
+        tokio::time::sleep(STATISTICS_EVERY).await;
+    }
+}

@@ -138,7 +138,8 @@ const NEXT_SEQ: &str = "INSERT INTO dossier_sequences (agency_code, day, last_se
 /// `$15` the note, `$16`–`$20` the e-mail, `$21`–`$23` the session, `$24` the first event's hash
 /// (also the dossier's timeline head), `$25` the event's details, `$26` the draft's key, `$27` the
 /// signed-in citizen, `$28`–`$29` the answers reused from the identity (count, names), `$30` the
-/// delivery, `$31` the channel, `$32` digitised, `$33` whether there is an e-mail to enqueue.
+/// delivery, `$31` the channel, `$32` digitised, `$33` whether there is an e-mail to enqueue,
+/// `$34`–`$35` the statistics day and month ([`super::statistics::filing_sql`]).
 macro_rules! bind_filing {
     ($q:expr, $f:expr, $new:expr, $answers:expr, $attachments:expr) => {
         $q.bind(&$f.code)
@@ -174,6 +175,8 @@ macro_rules! bind_filing {
             .bind($new.channel.code())
             .bind(i64::from($new.digitised))
             .bind($f.has_mail)
+            .bind($f.stat_day)
+            .bind($f.stat_month)
     };
 }
 
@@ -215,10 +218,15 @@ async fn submit_once(
                 .collect();
             let attachments = serde_json::to_string(&attachments)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let (mail_id,): (Option<i64>,) =
-                bind_filing!(sqlx::query_as(FILE_PG), f, new, answers, attachments)
-                    .fetch_one(pool)
-                    .await?;
+            let (mail_id,): (Option<i64>,) = bind_filing!(
+                sqlx::query_as(sqlx::AssertSqlSafe(FILE_PG.as_str())),
+                f,
+                new,
+                answers,
+                attachments
+            )
+            .fetch_one(pool)
+            .await?;
             return Ok(SubmitOutcome::Created(f.code, mail_id));
         }
         Db::Sqlite(pool) => pool,
@@ -233,7 +241,7 @@ async fn submit_once(
         .fetch_one(&mut *tx)
         .await?;
     let f = Filing::new(key, new, seq, mail, from)?;
-    let mut sql = String::from(FILE_SQLITE);
+    let mut sql = FILE_SQLITE.clone();
     for i in 0..new.attachments.len() {
         let b = FIRST_ATTACHMENT_BIND + 7 * i;
         sql.push_str(&format!(
@@ -258,11 +266,15 @@ async fn submit_once(
     Ok(SubmitOutcome::Created(f.code, None))
 }
 
-const FIRST_ATTACHMENT_BIND: usize = 34;
+const FIRST_ATTACHMENT_BIND: usize = 36;
 
 /// SQLite: the filing after the number, as one command (binds as in [`bind_filing`]; `$14`
-/// unused; one attachments statement per file is appended).
-const FILE_SQLITE: &str = "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
+/// unused; one attachments statement per file is appended), counted in the statistics.
+static FILE_SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("{FILE_SQLITE_BASE}{}", super::statistics::filing_sql(false))
+});
+
+const FILE_SQLITE_BASE: &str = "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, digitised, secret_hash, idempotency_key, submitted_at, \
     expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $31, $32, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30);
 INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, details, hash) \
@@ -282,6 +294,8 @@ struct Filing {
     details: String,
     event_hash: String,
     /// The e-mail's fields (empty when there is none).
+    stat_day: i64,
+    stat_month: i64,
     mail: NewMail,
     has_mail: bool,
     message_id: String,
@@ -342,11 +356,14 @@ impl Filing {
             }
             None => (String::new(), String::new(), String::new(), false),
         };
+        let stat_day = dvc_domain::statistics::vn_day(new.submitted_at);
         Ok(Filing {
             code,
             note,
             details,
             event_hash,
+            stat_day,
+            stat_month: dvc_domain::statistics::month_of_day(stat_day),
             mail,
             has_mail,
             message_id,
@@ -359,8 +376,17 @@ impl Filing {
 }
 
 /// PostgreSQL: the whole filing — dossier, attachments, first event, e-mail, draft deletion,
-/// session update — as one statement (atomic on its own), one round trip instead of eight.
-const FILE_PG: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
+/// session update, statistics — as one statement (atomic on its own), one round trip instead of
+/// eight.
+static FILE_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    FILE_PG_BASE.replacen(
+        "r AS (DELETE",
+        &format!("{}r AS (DELETE", super::statistics::filing_sql(true)),
+        1,
+    )
+});
+
+const FILE_PG_BASE: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, digitised, secret_hash, idempotency_key, submitted_at, \
     expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $31, $32, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30) RETURNING id), \
   a AS (INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, \
@@ -811,6 +837,7 @@ pub async fn save(
             .bind(&m.kind).bind(old.id).bind(&m.recipient).bind(&m.subject).bind(&m.body_text).bind(&message_id).bind(updated_at)
             .execute(&mut *tx).await?;
         }
+        crate::stat_refresh!(tx, super::statistics::FACT_BY_ID, old.id);
         tx.commit().await?;
         last_id
     });

@@ -16,6 +16,7 @@ pub mod rate_limits;
 pub mod sessions;
 pub mod signing;
 pub mod staff;
+pub mod statistics;
 pub mod tables;
 
 #[cfg(test)]

@@ -52,4 +52,10 @@ pub const NOT_COPIED: &[&str] = &[
     "rate_limits",
     "login_throttle",
     "oidc_logins",
+    // Statistics: derived from the dossiers; rebuilt on the target (`dichvucong statistics
+    // rebuild`, or by the statistics job, which counts every dossier not counted yet).
+    "stat_dossier",
+    "stat_delta",
+    "stat_daily",
+    "stat_monthly",
 ];

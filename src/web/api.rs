@@ -25,9 +25,9 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
     info(
         title = "dichvucong API",
         version = "1",
-        description = "Cổng dịch vụ công trực tuyến — API chỉ đọc: danh mục thủ tục hành chính và trạng thái hồ sơ."
+        description = "Cổng dịch vụ công trực tuyến — API chỉ đọc: danh mục thủ tục hành chính, trạng thái hồ sơ, số liệu thống kê và chỉ số QĐ 766/QĐ-TTg."
     ),
-    paths(list_procedures, get_procedure, dossier_status),
+    paths(list_procedures, get_procedure, dossier_status, super::statistics::api),
     components(schemas(
         ProcedureSummary,
         ProcedurePage,
@@ -37,7 +37,9 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         Handler,
         StepView,
         ErrorBody,
-        ErrorDetail
+        ErrorDetail,
+        super::statistics::StatisticsDoc,
+        super::statistics::AgencyRef
     ))
 )]
 pub struct ApiDoc;
@@ -48,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/procedures", get(list_procedures))
         .route("/v1/procedures/{code}", get(get_procedure))
         .route("/v1/dossiers/{code}/status", get(dossier_status))
+        .route("/v1/statistics", get(super::statistics::api))
         .fallback(api_not_found)
 }
 
@@ -107,7 +110,7 @@ pub struct Problem {
     pub error: ErrorDetail,
 }
 
-fn bad_request_problem(detail: String) -> Response {
+pub fn bad_request_problem(detail: String) -> Response {
     let body = Problem {
         type_: "about:blank".into(),
         title: "Yêu cầu không hợp lệ".into(),

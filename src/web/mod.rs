@@ -11,6 +11,7 @@ pub mod progress;
 pub mod rate_limit;
 pub mod security;
 pub mod staff;
+pub mod statistics;
 pub mod telemetry;
 pub mod templates;
 
@@ -68,6 +69,8 @@ pub struct Inner {
     pub oidc: Option<Arc<crate::oidc::Oidc>>,
     /// The identity that signs electronic results ([`crate::signing`]).
     pub signing: Arc<crate::signing::Signing>,
+    /// Recent statistics sums, reused while nothing changed ([`crate::store::statistics::Cache`]).
+    pub statistics: crate::store::statistics::Cache,
 }
 
 #[derive(Clone)]
@@ -143,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ma-xac-nhan/{id}", get(portal::submit::captcha_image))
         .route("/ho-so/{code}/da-nop", get(portal::submit::confirmation))
         .route("/tra-cuu", get(portal::lookup::page))
+        .route("/thong-ke", get(statistics::page))
         .route("/ho-so/xem/{token}", get(portal::lookup::private))
         .route(
             "/ho-so/xem/{token}/tep/{id}",
@@ -345,6 +349,7 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
         scanner,
         oidc,
         signing,
+        statistics: Default::default(),
     }));
     state.reload_catalog().await?;
     Ok(state)
@@ -404,6 +409,7 @@ pub async fn launch_with_clock(
     tokio::spawn(state.limiter.clone().flush_forever());
     tokio::spawn(crate::jobs::housekeeping(state.clone()));
     tokio::spawn(crate::jobs::log_audit_head(state.db.clone()));
+    tokio::spawn(crate::jobs::statistics(state.db.clone()));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = state.db.backend(), storage = %state.files.location(), base_url = %config.base_url(), "portal listening");
     let app = router(state.clone());

@@ -34,5 +34,6 @@ mod s3;
 mod security;
 mod signin;
 mod slow_uploads;
+mod statistics;
 mod uploads;
 mod workflow;

@@ -403,7 +403,7 @@ async fn required_login_guards_filing_but_not_the_public_lookup() {
         "back to the form after signing in"
     );
     let (status, _) = kiosk
-        .get_text("/tra-cuu?ma=000.01.00.H31-261204-0001")
+        .get_text("/tra-cuu?ma=000.00.02.H31-261204-0001")
         .await;
     assert!(
         status == 200 || status == 404,

@@ -13,6 +13,7 @@ mod crowd;
 mod journey;
 mod load;
 mod report;
+mod statistics;
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -69,7 +70,7 @@ pub struct Args {
     /// one request each every ~10 s: latency, errors and the portal's peak memory).
     #[arg(
         long,
-        default_value = "submit,lookup-page,lookup-api,search,catalogue,memory,crowd"
+        default_value = "submit,lookup-page,lookup-api,search,catalogue,memory,statistics,crowd"
     )]
     phases: String,
     /// Connections in the crowd phase (default 10,000; 1,000 with --quick), each kept open and
@@ -82,6 +83,12 @@ pub struct Args {
     /// Seconds the crowd is measured once every connection is open (default 30; 12 with --quick).
     #[arg(long)]
     crowd_seconds: Option<f64>,
+    /// Dossiers generated for the `statistics` phase (`/thong-ke` over a province and a year).
+    #[arg(long, default_value_t = 1_000_000)]
+    dossiers: usize,
+    /// Requests per measurement in the `statistics` phase.
+    #[arg(long, default_value_t = 300)]
+    stat_requests: usize,
     /// Command that produced the run, recorded in the report.
     #[arg(long, default_value = "scripts/bench.sh")]
     command: String,
@@ -419,6 +426,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
+    let phases: Vec<&str> = args.phases.split(',').map(str::trim).collect();
+    if phases.iter().all(|p| *p == "statistics") {
+        let work =
+            std::env::temp_dir().join(format!("dvc-bench-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&work)?;
+        let r = statistics::run(&args, &portal_bin, &work).await;
+        let _ = std::fs::remove_dir_all(&work);
+        return r;
+    }
     let procedures = args
         .procedures
         .unwrap_or(if args.quick { 2_000 } else { 10_000 });
@@ -527,6 +543,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.out.join(md_name).display(),
         args.out.join(json_name).display()
     );
+    if phases.contains(&"statistics") {
+        statistics::run(&args, &ctx.portal_bin, &work).await?;
+    }
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }

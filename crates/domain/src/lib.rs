@@ -23,6 +23,7 @@ pub mod form;
 pub mod outcome;
 pub mod progress;
 pub mod staff;
+pub mod statistics;
 pub mod text;
 pub mod upload;
 pub mod workflow;

@@ -9,6 +9,7 @@ pub mod intake;
 pub mod login;
 pub mod queues;
 pub mod register;
+pub mod statistics;
 
 use super::AppState;
 use super::security::{cookie_name, sha256_hex};
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
             get(documents::staff_document),
         )
         .route("/can-bo/so-theo-doi", get(register::page))
+        .route("/can-bo/thong-ke", get(statistics::page))
         .route(
             "/can-bo/tiep-nhan-truc-tiep",
             get(intake::page)

@@ -117,6 +117,8 @@ test('public pages are within the budget', { timeout: 120_000 }, async (t) => {
     ['tra-cuu', '/tra-cuu'],
     ['tra-cuu-loi-ma', '/tra-cuu?ma=abc', 400],
     ['tra-cuu-khong-thay', '/tra-cuu?ma=000.00.02.H31-260101-9999', 404],
+    ['thong-ke', '/thong-ke'],
+    ['thong-ke-loi', '/thong-ke?ky=thang-13', 400],
   ];
   for (const [name, url, expectStatus = 200] of pages) await weigh(t, c, name, await c.get(url), { expectStatus });
   // Every procedure page (the longest one sets the bar).
