@@ -8,7 +8,8 @@
 //! - [`catalog`]: the in-memory catalogue and its import from data files.
 //! - [`calendar`]: the working-day calendar with the administrators' yearly decisions.
 //! - [`clock`]: the time a node reads (the system clock; a manual one in the tests).
-//! - [`jobs`]: the e-mail outbox worker.
+//! - [`jobs`]: the e-mail outbox worker, the deliveries worker (webhooks, national portal).
+//! - [`integrations`]: partner events, webhook destinations and secrets, the national portal.
 //! - [`scan`]: the antivirus scanner (ClamAV's daemon) every upload goes through.
 //! - [`web`]: HTTP — citizen portal pages, JSON API, security middleware.
 //! - [`cli`]: command-line subcommands besides `serve`.
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod files;
+pub mod integrations;
 pub mod jobs;
 pub mod notify;
 pub mod password;

@@ -40,6 +40,11 @@ pub const COPIED: &[Table] = &[
     serial("staff"),
     t("access_links"),
     t("audit_log"),
+    serial("partners"),
+    t("api_idempotency"),
+    serial("webhooks"),
+    t("webhook_agencies"),
+    serial("deliveries"),
 ];
 
 /// Short-lived state, not worth moving: citizens sign in again, challenges and limits reset.
@@ -49,4 +54,5 @@ pub const NOT_COPIED: &[&str] = &[
     "captchas",
     "rate_limits",
     "login_throttle",
+    "partner_tokens",
 ];

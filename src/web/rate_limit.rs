@@ -30,6 +30,10 @@ pub enum Action {
     Submit,
     Lookup,
     Upload,
+    /// A partner's API calls (counted per partner, see `web::partner_api`).
+    Api,
+    /// OAuth2 token requests, per client address.
+    Token,
 }
 
 impl Action {
@@ -38,6 +42,8 @@ impl Action {
             Action::Submit => "submit",
             Action::Lookup => "lookup",
             Action::Upload => "upload",
+            Action::Api => "api",
+            Action::Token => "token",
         }
     }
 }

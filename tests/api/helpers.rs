@@ -33,6 +33,8 @@ pub struct Builder {
     trust_proxy: bool,
     max_in_flight: usize,
     clamd_url: Option<String>,
+    rate_api: u32,
+    dvcqg_url: Option<String>,
 }
 
 pub enum SmtpChoice {
@@ -185,6 +187,18 @@ impl Builder {
         self
     }
 
+    /// Partner API calls allowed per partner per minute (`DVC_RATE_API_PER_MINUTE`).
+    pub fn rate_api(mut self, per_minute: u32) -> Self {
+        self.rate_api = per_minute;
+        self
+    }
+
+    /// Synchronises with a national portal at `url` (`DVC_DVCQG_URL`).
+    pub fn dvcqg(mut self, url: &str) -> Self {
+        self.dvcqg_url = Some(url.to_string());
+        self
+    }
+
     /// Runs the server on a manual clock standing at `start` ([`TestApp::clock`] moves it).
     pub fn manual_clock(mut self, start: jiff::Timestamp) -> Self {
         self.clock = Clock::manual(start);
@@ -235,6 +249,15 @@ impl Builder {
             audit_key_file: None,
             clamd_url: self.clamd_url,
             clamd_timeout_secs: 10,
+            api_token_ttl_secs: 900,
+            rate_api_per_minute: self.rate_api,
+            webhook_allow_insecure: true,
+            delivery_timeout_secs: 2,
+            dvcqg_url: self.dvcqg_url,
+            dvcqg_username: Some("dvc-test".into()),
+            dvcqg_password: Some("mat-khau-thu".into()),
+            dvcqg_unit: Some("000.00.00.H31".into()),
+            dvcqg_mapping: None,
         };
         let launched = launch_with_clock(config, listener, self.clock)
             .await
@@ -340,6 +363,8 @@ impl TestApp {
             trust_proxy: false,
             max_in_flight: 256,
             clamd_url: None,
+            rate_api: 10_000,
+            dvcqg_url: None,
         }
     }
 

@@ -19,6 +19,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod dossier;
 pub mod form;
+pub mod integration;
 pub mod progress;
 pub mod staff;
 pub mod text;
