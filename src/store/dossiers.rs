@@ -705,7 +705,7 @@ pub async fn save(
             .fetch_one(&mut *tx).await?;
             // Webhooks and the national portal: queued with the event, in its transaction.
             sqlx::query(super::partners::ENQUEUE_SQL)
-                .bind(old.id).bind(event_id).bind(updated_at).bind(e.kind.name()).bind(&old.agency_code)
+                .bind(old.id).bind(event_id).bind(e.at).bind(e.kind.name()).bind(&old.agency_code)
                 .execute(&mut *tx).await?;
             crate::audit_append!(tx, is_pg, key, dvc_domain::audit::Entry {
                 seq: 0,

@@ -35,6 +35,7 @@ pub struct Builder {
     clamd_url: Option<String>,
     rate_api: u32,
     dvcqg_url: Option<String>,
+    webhook_insecure: bool,
 }
 
 pub enum SmtpChoice {
@@ -193,6 +194,12 @@ impl Builder {
         self
     }
 
+    /// `DVC_WEBHOOK_ALLOW_INSECURE` (true in tests unless set: the receivers are local).
+    pub fn webhook_insecure(mut self, allow: bool) -> Self {
+        self.webhook_insecure = allow;
+        self
+    }
+
     /// Synchronises with a national portal at `url` (`DVC_DVCQG_URL`).
     pub fn dvcqg(mut self, url: &str) -> Self {
         self.dvcqg_url = Some(url.to_string());
@@ -251,7 +258,7 @@ impl Builder {
             clamd_timeout_secs: 10,
             api_token_ttl_secs: 900,
             rate_api_per_minute: self.rate_api,
-            webhook_allow_insecure: true,
+            webhook_allow_insecure: self.webhook_insecure,
             delivery_timeout_secs: 2,
             dvcqg_url: self.dvcqg_url,
             dvcqg_username: Some("dvc-test".into()),
@@ -365,6 +372,7 @@ impl TestApp {
             clamd_url: None,
             rate_api: 10_000,
             dvcqg_url: None,
+            webhook_insecure: true,
         }
     }
 
