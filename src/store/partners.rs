@@ -471,3 +471,26 @@ pub async fn dossier_code(db: &Db, dossier_id: i64) -> StoreResult<Option<String
     });
     Ok(row.map(|r| r.0))
 }
+
+/// QĐ 766 indicator 1.4 ("tỷ lệ đồng bộ"): (dossiers of `agencies` whose last change the
+/// national portal acknowledged, all dossiers of `agencies`).
+pub async fn sync_rate(db: &Db, agencies: &[String]) -> StoreResult<(i64, i64)> {
+    if agencies.is_empty() {
+        return Ok((0, 0));
+    }
+    let placeholders: Vec<String> = (0..agencies.len()).map(|i| format!("${}", i + 1)).collect();
+    let sql = format!(
+        "SELECT COALESCE(SUM(CASE WHEN d.synced_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deliveries x JOIN webhooks w ON w.id = x.webhook_id \
+         WHERE x.dossier_id = d.id AND w.target = 'dvcqg' AND x.delivered_at IS NULL) THEN 1 ELSE 0 END), 0), COUNT(*) \
+         FROM dossiers d WHERE d.agency_code IN ({})",
+        placeholders.join(", ")
+    );
+    let row: (i64, i64) = db_run!(db, p => {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+        for a in agencies {
+            q = q.bind(a);
+        }
+        q.fetch_one(p).await?
+    });
+    Ok(row)
+}

@@ -171,7 +171,7 @@ pub struct PartnerCtx {
 }
 
 impl PartnerCtx {
-    pub fn require(&self, scope: Scope) -> Result<(), Response> {
+    pub fn require(&self, scope: Scope) -> Result<(), Box<Response>> {
         if self.scopes.contains(&scope) {
             Ok(())
         } else {
@@ -189,20 +189,20 @@ impl PartnerCtx {
             )) {
                 r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
             }
-            Err(r)
+            Err(Box::new(r))
         }
     }
 
-    pub fn check_agency(&self, agency: &str) -> Result<(), Response> {
+    pub fn check_agency(&self, agency: &str) -> Result<(), Box<Response>> {
         if self.agencies.iter().any(|a| a == agency) {
             Ok(())
         } else {
             tracing::warn!(partner = %self.client_id, agency, "partner call outside its agencies refused (403)");
-            Err(problem(
+            Err(Box::new(problem(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "Hồ sơ hoặc cơ quan này không thuộc phạm vi cơ quan của hệ thống đối tác.",
-            ))
+            )))
         }
     }
 
@@ -270,7 +270,7 @@ impl FromRequestParts<AppState> for PartnerCtx {
         let now = state.clock.now_ms();
         let found = partners::partner_by_token(&state.db, &sha256_hex(token), now)
             .await
-            .map_err(|e| internal(e))?;
+            .map_err(internal)?;
         let Some((p, token_scopes)) = found else {
             return Err(unauthorized(
                 "invalid_token",
@@ -793,7 +793,7 @@ pub async fn file_dossier(
     req: Request,
 ) -> Response {
     if let Err(r) = partner.require(Scope::DossiersWrite) {
-        return r;
+        return *r;
     }
     let idem = match req.headers().get("idempotency-key").map(|v| v.to_str()) {
         None => None,
@@ -860,7 +860,7 @@ pub async fn file_dossier(
     if let Some(a) = &agency
         && let Err(r) = partner.check_agency(a.code.as_str())
     {
-        return r;
+        return *r;
     }
     let form_def = p.declaration();
     let mut errors: Vec<FieldError> = Vec::new();
@@ -1159,7 +1159,7 @@ pub async fn get_dossier(
     Path(code): Path<String>,
 ) -> Response {
     if let Err(r) = partner.require(Scope::DossiersRead) {
-        return r;
+        return *r;
     }
     let not_found = || {
         problem(
@@ -1177,7 +1177,7 @@ pub async fn get_dossier(
         Err(e) => return internal(e),
     };
     if let Err(r) = partner.check_agency(&row.agency_code) {
-        return r;
+        return *r;
     }
     let (events, files, sync) = match futures_util::try_join!(
         dossiers::events(&state.db, row.id),
@@ -1279,7 +1279,7 @@ pub async fn events(
     super::extract::LenientQuery(q): super::extract::LenientQuery<FeedParams>,
 ) -> Response {
     if let Err(r) = partner.require(Scope::EventsRead) {
-        return r;
+        return *r;
     }
     let after = match q.after.as_deref().map(str::trim) {
         None | Some("") => 0,
@@ -1355,7 +1355,7 @@ pub async fn create_webhook(
     body: Result<axum::Json<WebhookRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     if let Err(r) = partner.require(Scope::Webhooks) {
-        return r;
+        return *r;
     }
     let Ok(axum::Json(req)) = body else {
         return bad_body(

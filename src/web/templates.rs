@@ -34,6 +34,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "staff_queues.html",
     "staff_dossier.html",
     "staff_admin.html",
+    "staff_integrations.html",
     "email_confirmation.txt",
     "email_update.txt",
 ];

@@ -974,3 +974,72 @@ async fn national_portal_receives_every_status_change() {
     assert_eq!(update["isUpdating"], "True");
     assert!(wait_until(5, || async { synced(&app, code.clone()).await.1 == 0 }).await);
 }
+
+#[tokio::test]
+async fn administrators_see_failed_deliveries_and_send_them_again() {
+    let app = TestApp::builder()
+        .manual_clock(jiff::Timestamp::now())
+        .spawn()
+        .await;
+    let s = stand_in().await;
+    let (t, _) = webhook(&app, &s, json!(["file"])).await;
+    s.set(Mode::Fail);
+    let r = file(&app, &t, &filing(AGENCY, &[]), None).await;
+    let code = r.json::<Value>().await.expect("json")["code"]
+        .as_str()
+        .expect("code")
+        .to_string();
+    assert!(wait_until(10, || async { s.attempts() >= 1 }).await);
+    let admin = app
+        .official("quantri@hongbang.gov.vn", Role::Admin, PROVINCE)
+        .await;
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = admin.get(&app, "/can-bo/quan-tri/tich-hop").await.1;
+        if page.contains("HTTP 503") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(page.contains(&code), "{page}");
+    let id = extract(&page, "/can-bo/quan-tri/tich-hop/")
+        .and_then(|s| s.split('/').next().map(str::to_string))
+        .expect("resend form");
+    // Not for other roles.
+    let reception = app
+        .official("motcua@hongbang.gov.vn", Role::Reception, AGENCY)
+        .await;
+    assert_eq!(
+        reception.get(&app, "/can-bo/quan-tri/tich-hop").await.0,
+        403
+    );
+    let r = reception
+        .client
+        .post(app.url(&format!("/can-bo/quan-tri/tich-hop/{id}/gui-lai")))
+        .form(&[("csrf", reception.csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 403);
+    // "Gửi lại" by the administrator: sent now, without waiting for the backoff.
+    s.set(Mode::Ok);
+    let r = admin
+        .client
+        .post(app.url(&format!("/can-bo/quan-tri/tich-hop/{id}/gui-lai")))
+        .form(&[("csrf", admin.csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(wait_until(10, || async { s.hooks().len() == 1 }).await);
+    assert!(
+        wait_until(10, || async {
+            !admin
+                .get(&app, "/can-bo/quan-tri/tich-hop")
+                .await
+                .1
+                .contains("HTTP 503")
+        })
+        .await
+    );
+}
