@@ -65,8 +65,11 @@ impl Deliverer {
         })
     }
 
+    /// How long a claimed delivery is reserved: longer than one attempt can take (connect, then
+    /// request, each bounded by the timeout). A node killed mid-delivery leaves it to be retried
+    /// once this has passed.
     fn lease_ms(&self) -> i64 {
-        i64::try_from(self.timeout.as_millis()).unwrap_or(10_000) * 2 + 30_000
+        i64::try_from(self.timeout.as_millis()).unwrap_or(10_000) * 2 + 5_000
     }
 
     /// Runs forever: claims what is due (as many as free sending slots), sends each in its own

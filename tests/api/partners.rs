@@ -23,7 +23,17 @@ pub async fn create_partner(
     agency: &str,
     scope: &str,
 ) -> (i64, String, String) {
-    let (url, dir) = (app.database_url(), app.dir.clone());
+    create_partner_in(app.database_url(), app.dir.clone(), name, agency, scope).await
+}
+
+/// [`create_partner`] in the installation at (database URL, data directory).
+pub async fn create_partner_in(
+    url: String,
+    dir: std::path::PathBuf,
+    name: &str,
+    agency: &str,
+    scope: &str,
+) -> (i64, String, String) {
     let args: Vec<String> = [
         "partner", "create", "--name", name, "--agency", agency, "--scope", scope,
     ]
@@ -83,9 +93,17 @@ pub async fn revoke_partner(app: &TestApp, id: i64) {
 
 /// A bearer token, with HTTP Basic client authentication.
 pub async fn token(app: &TestApp, client_id: &str, secret: &str) -> String {
-    let r = app
-        .client
-        .post(app.url("/api/v1/oauth/token"))
+    token_at(&app.client, &app.base, client_id, secret).await
+}
+
+pub async fn token_at(
+    client: &reqwest::Client,
+    base: &str,
+    client_id: &str,
+    secret: &str,
+) -> String {
+    let r = client
+        .post(format!("{base}/api/v1/oauth/token"))
         .basic_auth(client_id, Some(secret))
         .form(&[("grant_type", "client_credentials")])
         .send()
@@ -558,6 +576,9 @@ pub enum Mode {
     Fail,
     /// Answers after this long (longer than the portal's timeout: a time-out).
     Slow(u64),
+    /// Webhook: records the delivery as received, then never answers (the sender dies or times
+    /// out before it learns the outcome).
+    RecordThenHang,
 }
 
 #[derive(Clone)]
@@ -621,6 +642,11 @@ pub async fn stand_in() -> StandIn {
                         tokio::time::sleep(Duration::from_secs(secs)).await;
                         axum::http::StatusCode::SERVICE_UNAVAILABLE
                     }
+                    Mode::RecordThenHang => {
+                        s.hooks.lock().expect("hooks").push((headers, body));
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        axum::http::StatusCode::NO_CONTENT
+                    }
                 }
             }
         }
@@ -655,6 +681,10 @@ pub async fn stand_in() -> StandIn {
                     }
                     Mode::Slow(secs) => {
                         tokio::time::sleep(Duration::from_secs(secs)).await;
+                        axum::Json(json!({ "error_code": "00" }))
+                    }
+                    Mode::RecordThenHang => {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
                         axum::Json(json!({ "error_code": "00" }))
                     }
                 }
@@ -1042,4 +1072,151 @@ async fn administrators_see_failed_deliveries_and_send_them_again() {
         })
         .await
     );
+}
+
+/// The real binary, killed with SIGKILL while a webhook delivery is in flight (the receiver has
+/// the request, the portal has not recorded the answer): after a restart every event still
+/// reaches the receiver (the interrupted one again, with the same DVC-Event-Id).
+#[tokio::test]
+async fn kill_9_mid_delivery_loses_no_webhook() {
+    let dir = std::env::temp_dir().join(format!("dvc-kill-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (url, pg) = if backend_is_pg() {
+        let (u, name) = create_pg_database().await;
+        (u, Some(name))
+    } else {
+        (format!("sqlite://{}", dir.join("kill.db").display()), None)
+    };
+    struct Cleanup(std::path::PathBuf, Option<String>);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+            if let Some(n) = self.1.take() {
+                drop_pg_database(n);
+            }
+        }
+    }
+    let _cleanup = Cleanup(dir.clone(), pg);
+    struct Node(std::process::Child);
+    impl Drop for Node {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let start = || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("port");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_dichvucong"))
+            .arg("serve")
+            .env("DVC_LISTEN", format!("127.0.0.1:{port}"))
+            .env("DVC_DATA_DIR", &dir)
+            .env("DVC_DATABASE_URL", &url)
+            .env("DVC_SMTP_URL", "smtp://127.0.0.1:9")
+            .env("DVC_CAPTCHA", "off")
+            .env("DVC_WEBHOOK_ALLOW_INSECURE", "true")
+            .env("DVC_DELIVERY_TIMEOUT_SECS", "1")
+            .env("DVC_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        (Node(child), format!("http://127.0.0.1:{port}"))
+    };
+    let c = client();
+    let healthy = |base: String| {
+        let c = c.clone();
+        async move {
+            wait_until(60, || {
+                let c = c.clone();
+                let base = base.clone();
+                async move {
+                    c.get(format!("{base}/healthz"))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success())
+                }
+            })
+            .await
+        }
+    };
+    let (node, base) = start();
+    assert!(healthy(base.clone()).await, "portal did not start");
+    let (_, id, secret) = create_partner_in(
+        url.clone(),
+        dir.clone(),
+        "Bộ",
+        PROVINCE,
+        "dossiers:write,webhooks",
+    )
+    .await;
+    let t = token_at(&c, &base, &id, &secret).await;
+    let s = stand_in().await;
+    let r = c
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(&t)
+        .json(&json!({ "url": format!("{}/hook", s.url) }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status().as_u16(), 201);
+    s.set(Mode::RecordThenHang);
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let r = c
+            .post(format!("{base}/api/v1/dossiers"))
+            .bearer_auth(&t)
+            .json(&filing(AGENCY, &[]))
+            .send()
+            .await
+            .expect("file");
+        assert_eq!(r.status().as_u16(), 201);
+        codes.push(
+            r.json::<Value>().await.expect("json")["code"]
+                .as_str()
+                .expect("code")
+                .to_string(),
+        );
+    }
+    // A delivery reached the receiver, which holds it: kill the portal now.
+    assert!(wait_until(15, || async { !s.hooks().is_empty() }).await);
+    drop(node);
+    // What the receiver had when the portal died: never acknowledged, so sent again.
+    let before: std::collections::BTreeSet<String> =
+        std::mem::take(&mut *s.hooks.lock().expect("hooks"))
+            .iter()
+            .filter_map(|(h, _)| {
+                h.get("dvc-event-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            })
+            .collect();
+    assert!(!before.is_empty());
+    s.set(Mode::Ok);
+    let (_node, base) = start();
+    assert!(healthy(base.clone()).await, "portal did not restart");
+    let ids = || {
+        s.hooks()
+            .iter()
+            .filter_map(|(_, b)| serde_json::from_slice::<Value>(b).ok())
+            .map(|v| v["dossier_code"].as_str().unwrap_or("").to_string())
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    assert!(
+        wait_until(60, || async { codes.iter().all(|c| ids().contains(c)) }).await,
+        "{:?} of {codes:?}",
+        ids()
+    );
+    let after: std::collections::BTreeSet<String> = s
+        .hooks()
+        .iter()
+        .filter_map(|(h, _)| {
+            h.get("dvc-event-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+        .collect();
+    assert!(before.is_subset(&after), "{before:?} not resent: {after:?}");
 }
