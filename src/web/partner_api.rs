@@ -812,8 +812,10 @@ pub async fn file_dossier(
     };
     let idempotency_key = match &idem {
         Some(k) => {
+            // On the light pool: the filing's own durable commit comes after it and flushes it
+            // too (SQLite's WAL and PostgreSQL's WAL are both written in order).
             let stored = match partners::claim_idempotency(
-                &state.db,
+                &state.light,
                 partner.id,
                 k,
                 &hash,
