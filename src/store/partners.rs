@@ -138,6 +138,15 @@ pub async fn claim_idempotency(
     Ok(stored)
 }
 
+/// The SHA-256 of the request `partner` first sent with `key`, if any.
+pub async fn idempotency_hash(db: &Db, partner_id: i64, key: &str) -> StoreResult<Option<String>> {
+    let row: Option<(String,)> = db_run!(db, p => {
+        sqlx::query_as("SELECT request_hash FROM api_idempotency WHERE partner_id = $1 AND idem_key = $2")
+            .bind(partner_id).bind(key).fetch_optional(p).await?
+    });
+    Ok(row.map(|r| r.0))
+}
+
 /// One event of the change feed.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct FeedRow {

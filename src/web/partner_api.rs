@@ -810,32 +810,19 @@ pub async fn file_dossier(
         Ok(f) => f,
         Err(r) => return r,
     };
+    // A retry of a filed request answers that dossier (the same request) or 422 (another one),
+    // before anything is checked again.
     let idempotency_key = match &idem {
         Some(k) => {
-            // On the light pool: the filing's own durable commit comes after it and flushes it
-            // too (SQLite's WAL and PostgreSQL's WAL are both written in order).
-            let stored = match partners::claim_idempotency(
-                &state.light,
-                partner.id,
-                k,
-                &hash,
-                state.clock.now_ms(),
-            )
-            .await
-            {
-                Ok(s) => s,
-                Err(e) => return internal(e),
-            };
-            if !ct_eq(&stored, &hash) {
-                return problem(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency_key_reused",
-                    "Khóa Idempotency-Key này đã được dùng cho một yêu cầu khác. Mỗi hồ sơ mới cần một khóa mới; khi gửi lại đúng hồ sơ cũ, gửi nguyên nội dung cũ.",
-                );
-            }
             let key = format!("api:{}:{k}", partner.id);
             match dossiers::find_by_idempotency(&state.db, &key).await {
-                Ok(Some(code)) => return filed_response(&code, StatusCode::OK),
+                Ok(Some(code)) => {
+                    return match partners::idempotency_hash(&state.db, partner.id, k).await {
+                        Ok(Some(h)) if ct_eq(&h, &hash) => filed_response(&code, StatusCode::OK),
+                        Ok(_) => key_reused(),
+                        Err(e) => internal(e),
+                    };
+                }
                 Ok(None) => {}
                 Err(e) => return internal(e),
             }
@@ -970,6 +957,18 @@ pub async fn file_dossier(
     let Some(agency) = agency else {
         return validation_problem(errors);
     };
+    // The key is recorded with the request only once the request is valid (a refused request
+    // does not use up its key). On the light pool: the filing's own durable commit comes after it
+    // and flushes it too (SQLite's and PostgreSQL's logs are both written in order).
+    if let Some(k) = &idem {
+        match partners::claim_idempotency(&state.light, partner.id, k, &hash, state.clock.now_ms())
+            .await
+        {
+            Ok(stored) if ct_eq(&stored, &hash) => {}
+            Ok(_) => return key_reused(),
+            Err(e) => return internal(e),
+        }
+    }
     let now = state.clock.now();
     let now_ms = now.as_millisecond();
     let mut attachments = Vec::new();
@@ -1064,6 +1063,14 @@ pub async fn file_dossier(
         }
         dossiers::SubmitOutcome::Existing(_) => filed_response(&code, StatusCode::OK),
     }
+}
+
+fn key_reused() -> Response {
+    problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        "Khóa Idempotency-Key này đã được dùng cho một yêu cầu khác. Mỗi hồ sơ mới cần một khóa mới; khi gửi lại đúng hồ sơ cũ, gửi nguyên nội dung cũ.",
+    )
 }
 
 fn filed_response(code: &str, status: StatusCode) -> Response {

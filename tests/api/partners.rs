@@ -245,6 +245,22 @@ async fn partner_files_retries_reads_and_follows_the_feed() {
             .expect("count"),
         1
     );
+    // A refused request does not use up its key: corrected, it is filed under that key.
+    let wrong = filing(AGENCY, &[("applicant_id_number", "12")]);
+    let r = file(&app, &token, &wrong, Some("lan-2")).await;
+    assert_eq!(r.status().as_u16(), 422);
+    let r = file(&app, &token, &other, Some("lan-2")).await;
+    assert_eq!(r.status().as_u16(), 201);
+    let code_b = r.json::<Value>().await.expect("json")["code"]
+        .as_str()
+        .expect("code")
+        .to_string();
+    assert_eq!(
+        dichvucong::store::dossiers::count(&app.state.db)
+            .await
+            .expect("count"),
+        2
+    );
     // A token without dossiers:write may not file.
     let r = file(&app, &read_only, &other, None).await;
     assert_eq!(r.status().as_u16(), 403);
@@ -348,7 +364,7 @@ async fn partner_files_retries_reads_and_follows_the_feed() {
     let mut events = Vec::new();
     for _ in 0..150 {
         events = follow_feed(&app, &token, 1).await;
-        if events.len() >= 3 {
+        if events.len() >= 4 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -366,6 +382,7 @@ async fn partner_files_retries_reads_and_follows_the_feed() {
         kinds,
         vec![
             (code.clone(), "file".into()),
+            (code_b.clone(), "file".into()),
             (code2.clone(), "file".into()),
             (code.clone(), "receive".into())
         ]
@@ -382,7 +399,7 @@ async fn partner_files_retries_reads_and_follows_the_feed() {
         &format!("/api/v1/events?after={}&limit=10", ids[0]),
     )
     .await;
-    assert_eq!(page["items"].as_array().expect("items").len(), 2);
+    assert_eq!(page["items"].as_array().expect("items").len(), 3);
     let (s, _) = get_json(&app, &token, "/api/v1/events?limit=0").await;
     assert_eq!(s, 400);
     let (s, _) = get_json(&app, &token, "/api/v1/events?after=abc").await;
