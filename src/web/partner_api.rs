@@ -602,6 +602,8 @@ struct ReadFiling {
     req: FilingRequest,
     files: Vec<(String, String, Bytes)>,
     hash: String,
+    /// The body's place in the upload admission, held while its bytes are in memory.
+    _admitted: crate::web::admission::Admitted,
 }
 
 fn bad_body(detail: &str) -> Response {
@@ -617,15 +619,26 @@ async fn read_filing(state: &AppState, req: Request) -> Result<ReadFiling, Respo
         .to_ascii_lowercase();
     let mut hasher = Sha256::new();
     if ct.starts_with("application/json") {
-        let body = axum::body::to_bytes(req.into_body(), MAX_JSON_BODY)
+        // Through the same admission as uploads: bodies held in memory at once are bounded.
+        let (admitted, req) = crate::web::admission::admit(state, req)
             .await
-            .map_err(|_| {
-                problem(
+            .map_err(app_problem)?;
+        let body = match axum::body::to_bytes(req.into_body(), MAX_JSON_BODY).await {
+            Ok(b) => b,
+            Err(_) if admitted.too_slow() => {
+                return Err(app_problem(
+                    admitted.explain(crate::error::AppError::BadRequest(String::new())),
+                ));
+            }
+            Err(_) => {
+                return Err(problem(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "payload_too_large",
                     "Hồ sơ dạng JSON (kể cả tệp base64) vượt quá 10 MB. Hãy gửi tệp lớn dưới dạng multipart/form-data.",
-                )
-            })?;
+                ));
+            }
+        };
+
         hasher.update(&body);
         let mut req: FilingRequest = serde_json::from_slice(&body).map_err(|e| {
             bad_body(&format!(
@@ -648,6 +661,7 @@ async fn read_filing(state: &AppState, req: Request) -> Result<ReadFiling, Respo
             req,
             files,
             hash: hex::encode(hasher.finalize()),
+            _admitted: admitted,
         })
     } else if ct.starts_with("multipart/form-data") {
         let (admitted, mp) = crate::web::admission::admit_multipart(state, req)
@@ -718,6 +732,7 @@ async fn read_filing(state: &AppState, req: Request) -> Result<ReadFiling, Respo
             req,
             files,
             hash: hex::encode(hasher.finalize()),
+            _admitted: admitted,
         })
     } else {
         Err(problem(
@@ -806,7 +821,12 @@ pub async fn file_dossier(
             );
         }
     };
-    let ReadFiling { req, files, hash } = match read_filing(&state, req).await {
+    let ReadFiling {
+        req,
+        files,
+        hash,
+        _admitted,
+    } = match read_filing(&state, req).await {
         Ok(f) => f,
         Err(r) => return r,
     };
