@@ -1020,6 +1020,13 @@ async fn national_portal_receives_every_status_change() {
         .expect("status 2 pushed");
     assert_eq!(update["isUpdating"], "True");
     assert!(wait_until(5, || async { synced(&app, code.clone()).await.1 == 0 }).await);
+    // The sync rate (QĐ 766 indicator 1.4) on the administrators' Tích hợp page.
+    let admin = app
+        .official("quantri@hongbang.gov.vn", Role::Admin, AGENCY)
+        .await;
+    let (_, page) = admin.get(&app, "/can-bo/quan-tri/tich-hop").await;
+    assert!(page.contains("Tỷ lệ đồng bộ"), "{page}");
+    assert!(page.contains("100,0%") && page.contains("(1/1"), "{page}");
 }
 
 #[tokio::test]
