@@ -280,6 +280,64 @@ pub struct Config {
         global = true
     )]
     pub signing_password: Option<String>,
+    /// Lifetime of a partner's bearer token (`POST /api/v1/oauth/token`), in seconds.
+    #[arg(
+        long,
+        env = "DVC_API_TOKEN_TTL_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub api_token_ttl_secs: u64,
+
+    /// Partner API calls allowed per partner per minute (429 with `Retry-After` beyond).
+    #[arg(
+        long,
+        env = "DVC_RATE_API_PER_MINUTE",
+        default_value_t = 600,
+        global = true
+    )]
+    pub rate_api_per_minute: u32,
+
+    /// Allow webhook URLs in plain http and to private, loopback or link-local addresses (local
+    /// development, tests, an internal network). Off: https to public addresses only.
+    #[arg(long, env = "DVC_WEBHOOK_ALLOW_INSECURE", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub webhook_allow_insecure: bool,
+
+    /// Seconds one webhook or national-portal call may take (connect, send, answer).
+    #[arg(
+        long,
+        env = "DVC_DELIVERY_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub delivery_timeout_secs: u64,
+
+    /// The national public-services portal's adapter (Cổng DVC quốc gia, through the LGSP/NGSP),
+    /// e.g. `https://lgsp.example.gov.vn/dvcqg`; unset: no synchronisation.
+    #[arg(long, env = "DVC_DVCQG_URL", global = true)]
+    pub dvcqg_url: Option<String>,
+
+    /// Account name for the national portal's adapter.
+    #[arg(long, env = "DVC_DVCQG_USERNAME", global = true)]
+    pub dvcqg_username: Option<String>,
+
+    /// Password for the national portal's adapter.
+    #[arg(
+        long,
+        env = "DVC_DVCQG_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub dvcqg_password: Option<String>,
+
+    /// Our unit's code at the national portal (`madonvi`, also sent as the `dstcode` header).
+    #[arg(long, env = "DVC_DVCQG_UNIT", global = true)]
+    pub dvcqg_unit: Option<String>,
+
+    /// TOML file overriding the national vocabulary (status codes, procedure codes, endpoints):
+    /// see docs/integrations.md.
+    #[arg(long, env = "DVC_DVCQG_MAPPING", global = true)]
+    pub dvcqg_mapping: Option<PathBuf>,
 
     /// Load the sample catalogue shipped with the binary when the catalogue is empty.
     #[arg(long, env = "DVC_SAMPLE_CATALOG", default_value_t = true, action = clap::ArgAction::Set, global = true)]

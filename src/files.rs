@@ -26,8 +26,8 @@ pub enum FilesError {
     Config(String),
 }
 
-/// Makes rustls' ring provider the process default, which the HTTP client of the S3 store (and
-/// any other `reqwest` client in this process) needs; idempotent.
+/// Makes rustls' ring provider the process default, which the HTTP clients (the S3 store's,
+/// the webhooks' and the national portal's) need; idempotent.
 pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

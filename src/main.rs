@@ -46,6 +46,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cli::StaffCmd,
     },
+    /// Partner systems of the API (OAuth2 client credentials).
+    Partner {
+        #[command(subcommand)]
+        cmd: cli::PartnerCmd,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -95,6 +100,7 @@ fn main() -> ExitCode {
             Cmd::Staff { cmd } => cli::staff_cmd(&args.config, cmd).await,
             Cmd::Audit { cmd } => cli::audit_cmd(&args.config, cmd).await,
             Cmd::Statistics { cmd } => cli::statistics_cmd(&args.config, cmd).await,
+            Cmd::Partner { cmd } => cli::partner_cmd(&args.config, cmd).await,
         }
     });
     match result {

@@ -1,5 +1,6 @@
 //! Background jobs: the e-mail outbox worker and housekeeping.
 
+pub mod deliveries;
 pub mod drafts;
 pub mod mailer;
 
@@ -72,6 +73,9 @@ async fn purge(
     let day_ago = now - crate::web::staff::login::FORGET_MS;
     if let Err(e) = crate::store::login_throttle::purge(db, day_ago).await {
         tracing::warn!(error = %e, "housekeeping: old login failures not purged");
+    }
+    if let Err(e) = crate::store::partners::purge_tokens(db, now).await {
+        tracing::warn!(error = %e, "housekeeping: expired partner tokens not purged");
     }
     match limiter.purge(now).await {
         Ok(n) => done.windows_purged = n,

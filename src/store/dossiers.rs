@@ -279,6 +279,10 @@ const FILE_SQLITE_BASE: &str = "INSERT INTO dossiers (code, procedure_code, agen
     expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $31, $32, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30);
 INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, details, hash) \
     VALUES ((SELECT id FROM dossiers WHERE code = $1), $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24);
+INSERT INTO deliveries (webhook_id, dossier_id, event_id, created_at, next_attempt_at) \
+    SELECT w.id, e.dossier_id, e.id, $12, $12 FROM dossier_events e, webhooks w \
+    WHERE e.dossier_id = (SELECT id FROM dossiers WHERE code = $1) AND w.disabled_at IS NULL AND (w.event_kinds = '*' OR (',' || w.event_kinds || ',') LIKE '%,file,%') \
+    AND (w.all_agencies = 1 OR EXISTS (SELECT 1 FROM webhook_agencies a WHERE a.webhook_id = w.id AND a.agency_code = $3));
 INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
     SELECT $16, (SELECT id FROM dossiers WHERE code = $1), $17, $18, $19, $20, $12, $12 WHERE $33;
 DELETE FROM drafts WHERE session_hash = $26 AND procedure_code = $2;
@@ -375,7 +379,7 @@ impl Filing {
     }
 }
 
-/// PostgreSQL: the whole filing — dossier, attachments, first event, e-mail, draft deletion,
+/// PostgreSQL: the whole filing — dossier, attachments, first event, its webhook deliveries, e-mail, draft deletion,
 /// session update, statistics — as one statement (atomic on its own), one round trip instead of
 /// eight.
 static FILE_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -394,7 +398,10 @@ const FILE_PG_BASE: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_cod
     x.sha256, $12 FROM d, jsonb_to_recordset($14::jsonb) AS x(field_name text, document_id text, storage_key text, \
     file_name text, content_type text, size_bytes bigint, sha256 text)), \
   e AS (INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, details, hash) \
-    SELECT d.id, $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24 FROM d), \
+    SELECT d.id, $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24 FROM d RETURNING id, dossier_id), \
+  wd AS (INSERT INTO deliveries (webhook_id, dossier_id, event_id, created_at, next_attempt_at) \
+    SELECT w.id, e.dossier_id, e.id, $12, $12 FROM e, webhooks w WHERE w.disabled_at IS NULL AND (w.event_kinds = '*' OR (',' || w.event_kinds || ',') LIKE '%,file,%') \
+    AND (w.all_agencies = 1 OR EXISTS (SELECT 1 FROM webhook_agencies a WHERE a.webhook_id = w.id AND a.agency_code = $3))), \
   o AS (INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
     SELECT $16, d.id, $17, $18, $19, $20, $12, $12 FROM d WHERE $33 RETURNING id), \
   r AS (DELETE FROM drafts WHERE session_hash = $26 AND procedure_code = $2), \
@@ -801,6 +808,10 @@ pub async fn save(
             .bind(e.to.as_str()).bind(note).bind(step).bind(&decision.actor.name).bind(&decision.actor.title)
             .bind(&next.unit).bind(details).bind(hash)
             .fetch_one(&mut *tx).await?;
+            // Webhooks and the national portal: queued with the event, in its transaction.
+            sqlx::query(super::partners::ENQUEUE_SQL)
+                .bind(old.id).bind(event_id).bind(e.at).bind(e.kind.name()).bind(&old.agency_code)
+                .execute(&mut *tx).await?;
             crate::audit_append!(tx, is_pg, key, dvc_domain::audit::Entry {
                 seq: 0,
                 at: e.at,

@@ -12,6 +12,7 @@ pub mod dossiers;
 pub mod lean;
 pub mod login_throttle;
 pub mod outbox;
+pub mod partners;
 pub mod rate_limits;
 pub mod sessions;
 pub mod signing;

@@ -42,6 +42,11 @@ pub const COPIED: &[Table] = &[
     serial("citizens"),
     t("audit_log"),
     t("signing_identities"),
+    serial("partners"),
+    t("api_idempotency"),
+    serial("webhooks"),
+    t("webhook_agencies"),
+    serial("deliveries"),
 ];
 
 /// Short-lived state, not worth moving: citizens sign in again, challenges and limits reset.
@@ -58,4 +63,5 @@ pub const NOT_COPIED: &[&str] = &[
     "stat_delta",
     "stat_daily",
     "stat_monthly",
+    "partner_tokens",
 ];

@@ -6,6 +6,7 @@ pub mod antivirus;
 pub mod api;
 pub mod captcha;
 pub mod extract;
+pub mod partner_api;
 pub mod portal;
 pub mod progress;
 pub mod rate_limit;
@@ -71,6 +72,8 @@ pub struct Inner {
     pub signing: Arc<crate::signing::Signing>,
     /// Recent statistics sums, reused while nothing changed ([`crate::store::statistics::Cache`]).
     pub statistics: crate::store::statistics::Cache,
+    /// Wakes this node's deliveries worker (webhooks, national portal) after an event.
+    pub deliveries: tokio::sync::Notify,
 }
 
 #[derive(Clone)]
@@ -350,6 +353,7 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
         oidc,
         signing,
         statistics: Default::default(),
+        deliveries: Default::default(),
     }));
     state.reload_catalog().await?;
     Ok(state)
@@ -406,6 +410,20 @@ pub async fn launch_with_clock(
         clock: state.clock.clone(),
     };
     tokio::spawn(mailer.run());
+    let national = crate::integrations::national::National::from_config(&config)?;
+    crate::store::partners::ensure_national(
+        &state.db,
+        national.as_ref().map(|n| n.url()),
+        state.clock.now_ms(),
+    )
+    .await
+    .context("không cấu hình được đồng bộ với Cổng DVC quốc gia")?;
+    if let Some(n) = &national {
+        tracing::info!(url = %n.url(), "national portal synchronisation on");
+    }
+    let deliverer =
+        crate::jobs::deliveries::Deliverer::new(state.clone(), national.map(std::sync::Arc::new))?;
+    tokio::spawn(deliverer.run());
     tokio::spawn(state.limiter.clone().flush_forever());
     tokio::spawn(crate::jobs::housekeeping(state.clone()));
     tokio::spawn(crate::jobs::log_audit_head(state.db.clone()));

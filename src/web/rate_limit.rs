@@ -31,6 +31,10 @@ pub enum Action {
     Lookup,
     Upload,
     SignIn,
+    /// A partner's API calls (counted per partner, see `web::partner_api`).
+    Api,
+    /// OAuth2 token requests, per client address.
+    Token,
 }
 
 impl Action {
@@ -40,6 +44,8 @@ impl Action {
             Action::Lookup => "lookup",
             Action::Upload => "upload",
             Action::SignIn => "signin",
+            Action::Api => "api",
+            Action::Token => "token",
         }
     }
 }

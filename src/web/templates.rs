@@ -43,6 +43,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "staff_dossier.html",
     "staff_admin.html",
     "staff_intake.html",
+    "staff_integrations.html",
     "email_confirmation.txt",
     "email_update.txt",
 ];

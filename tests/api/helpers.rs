@@ -36,6 +36,9 @@ pub struct Builder {
     oidc: Option<crate::oidc::ClientSettings>,
     listener: Option<std::net::TcpListener>,
     signing: Option<(PathBuf, String)>,
+    rate_api: u32,
+    dvcqg_url: Option<String>,
+    webhook_insecure: bool,
 }
 
 pub enum SmtpChoice {
@@ -207,6 +210,24 @@ impl Builder {
         self
     }
 
+    /// Partner API calls allowed per partner per minute (`DVC_RATE_API_PER_MINUTE`).
+    pub fn rate_api(mut self, per_minute: u32) -> Self {
+        self.rate_api = per_minute;
+        self
+    }
+
+    /// `DVC_WEBHOOK_ALLOW_INSECURE` (true in tests unless set: the receivers are local).
+    pub fn webhook_insecure(mut self, allow: bool) -> Self {
+        self.webhook_insecure = allow;
+        self
+    }
+
+    /// Synchronises with a national portal at `url` (`DVC_DVCQG_URL`).
+    pub fn dvcqg(mut self, url: &str) -> Self {
+        self.dvcqg_url = Some(url.to_string());
+        self
+    }
+
     /// Runs the server on a manual clock standing at `start` ([`TestApp::clock`] moves it).
     pub fn manual_clock(mut self, start: jiff::Timestamp) -> Self {
         self.clock = Clock::manual(start);
@@ -288,6 +309,15 @@ impl Builder {
             signing_p12: None,
             signing_p12_dir: self.signing.as_ref().map(|(d, _)| d.clone()),
             signing_password: self.signing.map(|(_, p)| p),
+            api_token_ttl_secs: 900,
+            rate_api_per_minute: self.rate_api,
+            webhook_allow_insecure: self.webhook_insecure,
+            delivery_timeout_secs: 2,
+            dvcqg_url: self.dvcqg_url,
+            dvcqg_username: Some("dvc-test".into()),
+            dvcqg_password: Some("mat-khau-thu".into()),
+            dvcqg_unit: Some("000.00.00.H31".into()),
+            dvcqg_mapping: None,
         };
         let launched = launch_with_clock(config, listener, self.clock)
             .await
@@ -396,6 +426,9 @@ impl TestApp {
             oidc: None,
             listener: None,
             signing: None,
+            rate_api: 10_000,
+            dvcqg_url: None,
+            webhook_insecure: true,
         }
     }
 

@@ -28,6 +28,7 @@ mod multinode;
 mod national;
 mod one_stop;
 mod overload;
+mod partners;
 mod results;
 mod retention;
 mod s3;

@@ -246,6 +246,52 @@ pub async fn baseline_submit(c: &Client, base: &str, pdf: &'static [u8]) -> anyh
     code_from(&location(&r))
 }
 
+/// One filing through the partner API, as a partner system sends it: `multipart/form-data` with
+/// the answers as JSON in a part named `dossier` and the PDF in a part named after its field,
+/// a fresh `Idempotency-Key`; the dossier code of the 201.
+pub async fn api_submit(
+    c: &Client,
+    base: &str,
+    token: &str,
+    pdf: &'static [u8],
+) -> anyhow::Result<String> {
+    let mut given = serde_json::Map::new();
+    let mut agency = "";
+    for (k, v) in answers() {
+        if k == "agency_code" {
+            agency = v;
+        } else {
+            given.insert(k.into(), v.into());
+        }
+    }
+    let meta =
+        serde_json::json!({ "procedure_code": PROC, "agency_code": agency, "answers": given });
+    let form = multipart::Form::new()
+        .part(
+            "dossier",
+            multipart::Part::text(meta.to_string()).mime_str("application/json")?,
+        )
+        .part(
+            "tep_giay_chung_sinh",
+            multipart::Part::bytes(pdf)
+                .file_name("giay-chung-sinh.pdf")
+                .mime_str("application/pdf")?,
+        );
+    let r = c
+        .post(format!("{base}/api/v1/dossiers"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", uuid::Uuid::new_v4().simple().to_string())
+        .multipart(form)
+        .send()
+        .await?;
+    let r = expect(r, 201, "API filing").await?;
+    let v: serde_json::Value = r.json().await?;
+    v["code"]
+        .as_str()
+        .map(str::to_string)
+        .context("no code in the API's answer")
+}
+
 /// GET that must answer 200; the body is read in full.
 pub async fn get_ok(c: &Client, url: String) -> anyhow::Result<()> {
     let r = c.get(url).send().await?;

@@ -129,6 +129,23 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
             ratio(total(pc), total(bc))
         );
     }
+    if b.api_submit_max.is_some() {
+        row_rate(
+            out,
+            &format!(
+                "filings through the partner API (multipart, bearer token, Idempotency-Key), max ({} concurrent clients) vs the baseline's same durable insert (target ≥ 0.5×)",
+                run.users
+            ),
+            &b.api_submit_max,
+        );
+    }
+    if let Some(w) = &b.webhooks {
+        let _ = writeln!(
+            out,
+            "| webhook deliveries to a local receiver: {} of {} events; per second during the filings / draining the backlog of {} | {:.1} / {:.1} | — | — |",
+            w.received, w.events, w.backlog, w.during_per_s, w.drain_per_s
+        );
+    }
     if let (Some(p), Some(i)) = (&b.submit_max, &b.insert_only_max) {
         let _ = writeln!(
             out,

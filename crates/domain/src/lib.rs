@@ -20,6 +20,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod dossier;
 pub mod form;
+pub mod integration;
 pub mod outcome;
 pub mod progress;
 pub mod staff;

@@ -518,7 +518,7 @@ pub async fn send(
     Ok(confirmation_redirect(&code))
 }
 
-fn confirmation_text(
+pub(crate) fn confirmation_text(
     base: &str,
     code: &str,
     p: &Procedure,

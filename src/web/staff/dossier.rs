@@ -122,6 +122,14 @@ pub async fn page(
             .map(|s| format!("{} ({})", s.name, s.title)),
         None => None,
     };
+    // Synchronisation with the national portal, when it is configured: synced (and when), or
+    // changes still waiting to be acknowledged.
+    let national = if state.config.dvcqg_url.is_some() {
+        let (synced_at, pending) = crate::store::partners::sync_state(&state.db, row.id).await?;
+        Some(context! { synced_at, pending })
+    } else {
+        None
+    };
     let timeline = events
         .iter()
         .map(|e| {
@@ -163,6 +171,7 @@ pub async fn page(
                 result_electronic => dossier.result_signed, postal_tracking => dossier.postal_tracking.clone(),
                 rating => dossier.rating.map(|r| r.label()), rating_comment,
                 channel => row.channel().label(), digitised => row.digitised == 1,
+                national => national,
             },
             p => ser(&p), sections, steps => ser(&steps), timeline, actions, forward_to,
             attachments => attachments.iter().map(|a| context! { id => a.id, name => a.file_name.clone(), size_kb => (a.size_bytes + 1023) / 1024, field => a.field_name.clone() }).collect::<Vec<_>>(),

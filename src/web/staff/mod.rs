@@ -6,6 +6,7 @@ pub mod admin;
 pub mod documents;
 pub mod dossier;
 pub mod intake;
+pub mod integrations;
 pub mod login;
 pub mod queues;
 pub mod register;
@@ -56,6 +57,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/can-bo/quan-tri/can-bo/{id}/trang-thai",
             post(admin::toggle),
+        )
+        .route("/can-bo/quan-tri/tich-hop", get(integrations::page))
+        .route(
+            "/can-bo/quan-tri/tich-hop/{id}/gui-lai",
+            post(integrations::resend),
         )
 }
 
