@@ -228,7 +228,7 @@ async fn desk_intake_files_receives_and_prints_the_receipt_then_the_dossier_runs
             .as_u16(),
         303
     );
-    let part = multipart::Part::bytes(valid_pdf())
+    let part = multipart::Part::bytes(result_pdf())
         .file_name("giay-khai-sinh.pdf")
         .mime_str("application/pdf")
         .expect("mime");

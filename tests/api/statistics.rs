@@ -63,7 +63,7 @@ impl Desk {
         self.act(app, &self.specialist, code, "trinh-phe-duyet", &[])
             .await;
         self.act(app, &self.leader, code, "phe-duyet", &[]).await;
-        let part = reqwest::multipart::Part::bytes(valid_pdf())
+        let part = reqwest::multipart::Part::bytes(result_pdf())
             .file_name("ket-qua.pdf")
             .mime_str("application/pdf")
             .expect("mime");
