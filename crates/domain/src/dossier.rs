@@ -103,6 +103,9 @@ impl From<DossierCode> for String {
 pub enum DossierStatus {
     /// Filed online, waiting for the one-stop desk to check it.
     Submitted,
+    /// Filed online with a fee due at filing, not paid yet: nobody processes it and its clock
+    /// has not started.
+    AwaitingPayment,
     /// Accepted by the one-stop desk; the appointment date is set.
     Received,
     /// Being handled by a unit or a specialist.
@@ -124,8 +127,9 @@ pub enum DossierStatus {
 }
 
 impl DossierStatus {
-    pub const ALL: [DossierStatus; 10] = [
+    pub const ALL: [DossierStatus; 11] = [
         DossierStatus::Submitted,
+        DossierStatus::AwaitingPayment,
         DossierStatus::Received,
         DossierStatus::Processing,
         DossierStatus::AwaitingSupplement,
@@ -140,6 +144,7 @@ impl DossierStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             DossierStatus::Submitted => "submitted",
+            DossierStatus::AwaitingPayment => "awaiting_payment",
             DossierStatus::Received => "received",
             DossierStatus::Processing => "processing",
             DossierStatus::AwaitingSupplement => "awaiting_supplement",
@@ -160,6 +165,7 @@ impl DossierStatus {
     pub fn label(self) -> &'static str {
         match self {
             DossierStatus::Submitted => "Đã nộp trực tuyến, chờ tiếp nhận",
+            DossierStatus::AwaitingPayment => "Chờ thanh toán",
             DossierStatus::Received => "Đã tiếp nhận",
             DossierStatus::Processing => "Đang xử lý",
             DossierStatus::AwaitingSupplement => "Chờ công dân bổ sung hồ sơ",
@@ -207,10 +213,14 @@ pub enum Action {
     ApologiseAndExtend,
     /// A lawful extension of the time limit declared by the procedure (not lateness).
     ExtraTime,
+    /// The payment provider confirmed the fee was paid.
+    Pay,
+    /// A payment attempt changed state (started, failed, cancelled, expired, refunded).
+    Payment,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 15] = [
         Action::Receive,
         Action::RequestSupplement,
         Action::Supplement,
@@ -224,6 +234,8 @@ impl Action {
         Action::Withdraw,
         Action::ApologiseAndExtend,
         Action::ExtraTime,
+        Action::Pay,
+        Action::Payment,
     ];
 
     /// The name stored in the event log and the audit trail.
@@ -242,6 +254,8 @@ impl Action {
             Action::Withdraw => "withdraw",
             Action::ApologiseAndExtend => "apologise_and_extend",
             Action::ExtraTime => "extra_time",
+            Action::Pay => "pay",
+            Action::Payment => "payment",
         }
     }
 
@@ -265,6 +279,8 @@ impl Action {
             Action::Withdraw => "Rút hồ sơ",
             Action::ApologiseAndExtend => "Xin lỗi và gia hạn",
             Action::ExtraTime => "Kéo dài thời hạn theo quy định",
+            Action::Pay => "Xác nhận thanh toán",
+            Action::Payment => "Cập nhật thanh toán",
         }
     }
 }
@@ -294,9 +310,17 @@ pub fn transition(from: DossierStatus, action: Action) -> Result<DossierStatus, 
         (S::Received | S::Processing | S::AwaitingApproval | S::AwaitingSupplement, A::Stop) => {
             S::Stopped
         }
-        (s, A::ApologiseAndExtend) if !s.is_closed() && s != S::Submitted => s,
+        (s, A::ApologiseAndExtend)
+            if !s.is_closed() && s != S::Submitted && s != S::AwaitingPayment =>
+        {
+            s
+        }
         (s @ (S::Received | S::Processing), A::ExtraTime) => s,
         (s, A::Withdraw) if !s.is_closed() && s != S::ResultReady => S::Withdrawn,
+        // Paid at filing: the dossier is filed for processing now. Paid later (at the result),
+        // or after it closed (a late confirmation, refunded afterwards): the state stays.
+        (S::AwaitingPayment, A::Pay) => S::Submitted,
+        (s, A::Pay | A::Payment) => s,
         _ => return Err(IllegalTransition { from, action }),
     };
     Ok(to)
@@ -318,7 +342,7 @@ pub fn resume_after_supplement(before: Option<DossierStatus>) -> DossierStatus {
 pub fn step_of(status: DossierStatus, steps: usize) -> usize {
     let last = steps.saturating_sub(1);
     let idx = match status {
-        DossierStatus::Submitted => 0,
+        DossierStatus::Submitted | DossierStatus::AwaitingPayment => 0,
         DossierStatus::Received | DossierStatus::Processing | DossierStatus::AwaitingSupplement => {
             1
         }
@@ -490,6 +514,7 @@ mod transition_table {
         }
         for s in [
             S::Submitted,
+            S::AwaitingPayment,
             S::Received,
             S::Processing,
             S::AwaitingSupplement,
@@ -497,6 +522,13 @@ mod transition_table {
         ] {
             legal.push((s, A::Withdraw, S::Withdrawn));
         }
+        for s in DossierStatus::ALL {
+            legal.push((s, A::Payment, s));
+            if s != S::AwaitingPayment {
+                legal.push((s, A::Pay, s));
+            }
+        }
+        legal.push((S::AwaitingPayment, A::Pay, S::Submitted));
         for s in DossierStatus::ALL {
             for a in Action::ALL {
                 let expected = legal

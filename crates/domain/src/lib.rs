@@ -18,6 +18,8 @@ pub mod audit;
 pub mod calendar;
 pub mod catalog;
 pub mod dossier;
+pub mod fees;
+pub mod payment;
 pub mod form;
 pub mod progress;
 pub mod staff;
