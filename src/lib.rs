@@ -9,6 +9,7 @@
 //! - [`calendar`]: the working-day calendar with the administrators' yearly decisions.
 //! - [`clock`]: the time a node reads (the system clock; a manual one in the tests).
 //! - [`jobs`]: the e-mail outbox worker.
+//! - [`payment`]: online payment of fees (the provider interface, VNPay 2.1.0, reconciliation).
 //! - [`scan`]: the antivirus scanner (ClamAV's daemon) every upload goes through.
 //! - [`web`]: HTTP — citizen portal pages, JSON API, security middleware.
 //! - [`cli`]: command-line subcommands besides `serve`.
@@ -25,6 +26,7 @@ pub mod files;
 pub mod jobs;
 pub mod notify;
 pub mod password;
+pub mod payment;
 pub mod scan;
 pub mod store;
 pub mod web;

@@ -26,6 +26,13 @@ pub struct NewDossier {
     /// Local date of receipt (Asia/Ho_Chi_Minh), for the code.
     pub receipt_date: jiff::civil::Date,
     pub expected_at: Option<i64>,
+    /// A fee is due at filing and payable online: filed as "Chờ thanh toán".
+    pub awaiting_payment: bool,
+    /// The fee (đồng) and how it was computed (JSON of the quote's lines), if any.
+    pub fee_vnd: i64,
+    pub fee_quote: Option<String>,
+    /// `created` when the fee is to be paid online, else `None`.
+    pub payment_status: Option<String>,
 }
 
 /// The session a dossier is filed from: in the filing transaction its draft of the procedure is
@@ -122,13 +129,13 @@ const NEXT_SEQ: &str = "INSERT INTO dossier_sequences (agency_code, day, last_se
 /// The parameters of a filing, the same for both dialects: `$1`–`$13` the dossier, `$14` the
 /// attachments as JSON (PostgreSQL; SQLite binds each file after [`FIRST_ATTACHMENT_BIND`]),
 /// `$15` the note, `$16`–`$20` the e-mail, `$21`–`$23` the session, `$24` the first event's hash
-/// (also the dossier's timeline head), `$25` the event's details.
+/// (also the dossier's timeline head), `$25` the event's details, `$26`–`$28` the fee.
 macro_rules! bind_filing {
     ($q:expr, $f:expr, $new:expr, $answers:expr, $attachments:expr) => {
         $q.bind(&$f.code)
             .bind(&$new.procedure_code)
             .bind($new.agency.as_str())
-            .bind(DossierStatus::Submitted.as_str())
+            .bind($f.status.as_str())
             .bind(&$new.applicant_name)
             .bind(&$new.applicant_email)
             .bind(&$new.applicant_phone)
@@ -137,7 +144,7 @@ macro_rules! bind_filing {
             .bind(&$new.secret_hash)
             .bind(&$new.idempotency_key)
             .bind($new.submitted_at)
-            .bind($new.expected_at)
+            .bind(if $new.awaiting_payment { None } else { $new.expected_at })
             .bind($attachments)
             .bind(&$f.note)
             .bind(&$f.mail.kind)
@@ -150,6 +157,9 @@ macro_rules! bind_filing {
             .bind($f.update_session)
             .bind(&$f.event_hash)
             .bind(&$f.details)
+            .bind($new.fee_vnd)
+            .bind(&$new.payment_status)
+            .bind(&$new.fee_quote)
     };
 }
 
@@ -234,13 +244,13 @@ async fn submit_once(
     Ok(SubmitOutcome::Created(f.code, None))
 }
 
-const FIRST_ATTACHMENT_BIND: usize = 26;
+const FIRST_ATTACHMENT_BIND: usize = 29;
 
 /// SQLite: the filing after the number, as one command (binds as in [`bind_filing`]; `$14`
 /// unused; one attachments statement per file is appended).
 const FILE_SQLITE: &str = "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24);
+    expected_at, updated_at, events_head, fee_vnd, payment_status, fee_quote) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24, $26, $27, $28);
 INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, details, hash) \
     VALUES ((SELECT id FROM dossiers WHERE code = $1), $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24);
 INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
@@ -254,6 +264,7 @@ UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23;
 /// a session).
 struct Filing {
     code: String,
+    status: DossierStatus,
     note: String,
     details: String,
     event_hash: String,
@@ -277,7 +288,8 @@ impl Filing {
         let code = DossierCode::new(new.agency.clone(), new.receipt_date, seq)
             .map_err(|e| StoreError::Conflict(e.to_string()))?
             .to_string();
-        let (_, event) = dvc_domain::workflow::file(new.submitted_at, new.expected_at);
+        let (_, event) =
+            dvc_domain::workflow::file(new.submitted_at, new.expected_at, new.awaiting_payment);
         let note = event.kind.note();
         let details = event_details(&event.kind)?;
         let event_hash = TimelineFields {
@@ -309,6 +321,7 @@ impl Filing {
         };
         Ok(Filing {
             code,
+            status: event.to,
             note,
             details,
             event_hash,
@@ -325,7 +338,8 @@ impl Filing {
 /// session update — as one statement (atomic on its own), one round trip instead of eight.
 const FILE_PG: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24) RETURNING id), \
+    expected_at, updated_at, events_head, fee_vnd, payment_status, fee_quote) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24, \
+    $26, $27, $28) RETURNING id), \
   a AS (INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, \
     sha256, created_at) SELECT d.id, x.field_name, x.document_id, x.storage_key, x.file_name, x.content_type, x.size_bytes, \
     x.sha256, $12 FROM d, jsonb_to_recordset($14::jsonb) AS x(field_name text, document_id text, storage_key text, \
@@ -372,6 +386,10 @@ pub struct DossierRow {
     pub extra_working_days: i64,
     /// Hash of the last timeline event (the head of the dossier's chain).
     pub events_head: Option<String>,
+    /// The fee (đồng), its online payment state and how it was computed (0007, 0008).
+    pub fee_vnd: i64,
+    pub payment_status: Option<String>,
+    pub fee_quote: Option<String>,
 }
 
 impl DossierRow {
@@ -442,7 +460,8 @@ impl DossierRow {
 
 const DOSSIER_COLUMNS: &str = "id, code, procedure_code, agency_code, status, applicant_name, applicant_email, applicant_phone, \
      applicant_id_number, answers, submitted_at, received_at, expected_at, due_at, updated_at, step, step_started_at, assignee_id, unit, \
-     supplement_count, paused_at, resume_status, finished_at, result_key, result_name, version, original_due_at, extension_count, extra_working_days, events_head";
+     supplement_count, paused_at, resume_status, finished_at, result_key, result_name, version, original_due_at, extension_count, extra_working_days, events_head, \
+     fee_vnd, payment_status, fee_quote";
 
 pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>> {
     if !super::storable_key(code) {
@@ -453,6 +472,16 @@ pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>
     });
     let row = db_run!(db, p => {
         sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(SQL.as_str())).bind(code).fetch_optional(p).await?
+    });
+    Ok(row)
+}
+
+pub async fn find_by_id(db: &Db, id: i64) -> StoreResult<Option<DossierRow>> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE id = $1")
+    });
+    let row = db_run!(db, p => {
+        sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(SQL.as_str())).bind(id).fetch_optional(p).await?
     });
     Ok(row)
 }
@@ -616,6 +645,8 @@ pub struct Decision<'a> {
     pub access_link: Option<String>,
     /// Files that come with the action (a citizen's supplement), already in the file store.
     pub attachments: Vec<NewAttachment>,
+    /// The payment row written with a payment event (and the dossier's `payment_status`).
+    pub payment: Option<super::payments::PaymentWrite>,
 }
 
 const CONFLICT: &str = "Hồ sơ vừa được người khác cập nhật, vui lòng xem lại.";
@@ -674,14 +705,14 @@ pub async fn save(
         let r = sqlx::query(
             "UPDATE dossiers SET status = $3, step = $4, step_started_at = $5, assignee_id = $6, unit = $7, supplement_count = $8, \
              paused_at = $9, resume_status = $10, received_at = $11, due_at = $12, finished_at = $13, result_key = $14, result_name = $15, \
-             updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20, extra_working_days = $21 \
-             WHERE id = $1 AND version = $2",
+             updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20, extra_working_days = $21, \
+             expected_at = $22 WHERE id = $1 AND version = $2",
         )
         .bind(old.id).bind(old.version).bind(next.status.as_str()).bind(i64::try_from(next.step).unwrap_or(0)).bind(next.step_started_at)
         .bind(next.assignee_id).bind(&next.unit).bind(next.supplement_count).bind(next.paused_at)
         .bind(next.resume_status.map(DossierStatus::as_str)).bind(next.received_at).bind(next.due_at).bind(next.finished_at)
         .bind(&result_key).bind(&result_name).bind(updated_at).bind(next.version).bind(next.original_due_at)
-        .bind(next.extension_count).bind(&head).bind(next.extra_working_days)
+        .bind(next.extension_count).bind(&head).bind(next.extra_working_days).bind(next.expected_at)
         .execute(&mut *tx).await?;
         if r.rows_affected() != 1 {
             return Err(StoreError::Conflict(CONFLICT.into()));
@@ -710,6 +741,9 @@ pub async fn save(
                 event_hash: Some(hash.clone()),
             });
             last_id = event_id;
+        }
+        if let Some(w) = &decision.payment {
+            crate::payment_write!(tx, old.id, w, updated_at);
         }
         for a in &decision.attachments {
             sqlx::query(

@@ -40,6 +40,7 @@ pub const COPIED: &[Table] = &[
     serial("staff"),
     t("access_links"),
     t("audit_log"),
+    serial("payments"),
 ];
 
 /// Short-lived state, not worth moving: citizens sign in again, challenges and limits reset.

@@ -29,6 +29,8 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "status_block.html",
     "supplement.html",
     "withdraw.html",
+    "payment_result.html",
+    "sandbox_vnpay.html",
     "staff_base.html",
     "staff_login.html",
     "staff_queues.html",

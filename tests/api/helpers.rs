@@ -2,7 +2,7 @@
 
 use crate::smtp::{self, Mailbox};
 use dichvucong::clock::Clock;
-use dichvucong::config::{CaptchaMode, Config, LogFormat};
+use dichvucong::config::{CaptchaMode, Config, LogFormat, PaymentMode};
 use dichvucong::web::{AppState, launch_with_clock};
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response, multipart};
@@ -33,6 +33,7 @@ pub struct Builder {
     trust_proxy: bool,
     max_in_flight: usize,
     clamd_url: Option<String>,
+    payment: PaymentMode,
 }
 
 pub enum SmtpChoice {
@@ -185,6 +186,12 @@ impl Builder {
         self
     }
 
+    /// Online payment of fees (`DVC_PAYMENT`), e.g. the built-in sandbox gateway.
+    pub fn payment(mut self, mode: PaymentMode) -> Self {
+        self.payment = mode;
+        self
+    }
+
     /// Runs the server on a manual clock standing at `start` ([`TestApp::clock`] moves it).
     pub fn manual_clock(mut self, start: jiff::Timestamp) -> Self {
         self.clock = Clock::manual(start);
@@ -235,6 +242,11 @@ impl Builder {
             audit_key_file: None,
             clamd_url: self.clamd_url,
             clamd_timeout_secs: 10,
+            payment: self.payment,
+            vnpay_tmn_code: None,
+            vnpay_hash_secret: None,
+            vnpay_pay_url: None,
+            vnpay_api_url: None,
         };
         let launched = launch_with_clock(config, listener, self.clock)
             .await
@@ -340,6 +352,7 @@ impl TestApp {
             trust_proxy: false,
             max_in_flight: 256,
             clamd_url: None,
+            payment: PaymentMode::Off,
         }
     }
 

@@ -26,6 +26,7 @@ mod multinode;
 mod national;
 mod one_stop;
 mod overload;
+mod payment;
 mod retention;
 mod s3;
 mod security;

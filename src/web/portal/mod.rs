@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod declaration;
 pub mod home;
 pub mod lookup;
+pub mod payment;
 pub mod procedure;
 pub mod submit;
 pub mod supplement;

@@ -118,6 +118,7 @@ pub async fn submit(
             mail,
             access_link,
             attachments: vec![],
+            payment: None,
         },
     )
     .await?;

@@ -418,7 +418,9 @@ async fn command(
                 note: form.get("note").map(str::to_string),
             }
         }
-        Action::Supplement | Action::Withdraw => return Err(AppError::not_found()),
+        Action::Supplement | Action::Withdraw | Action::Pay | Action::Payment => {
+            return Err(AppError::not_found());
+        }
     };
     Ok((cmd, None))
 }
@@ -555,6 +557,7 @@ pub async fn act(
             mail,
             access_link,
             attachments: vec![],
+            payment: None,
         },
     )
     .await?;
