@@ -177,7 +177,12 @@ pub struct Config {
     pub vnpay_tmn_code: Option<String>,
 
     /// VNPay hash secret (HMAC-SHA512 key). Sandbox: a test secret when unset.
-    #[arg(long, env = "DVC_VNPAY_HASH_SECRET", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "DVC_VNPAY_HASH_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
     pub vnpay_hash_secret: Option<Secret>,
 
     /// VNPay pay URL; default VNPay's sandbox (`vnpay`) or `<base>/sandbox/vnpay/paymentv2/vpcpay.html`.

@@ -81,9 +81,7 @@ async fn record(
     let now = state.clock.now_ms();
     let dossier = row.to_domain()?;
     let events = workflow::decide(&dossier, &cmd, actor, &rules, now)?;
-    let next = events
-        .iter()
-        .fold(dossier, |d, e| workflow::evolve(&d, e));
+    let next = events.iter().fold(dossier, |d, e| workflow::evolve(&d, e));
     dossiers::save(
         &state.db,
         &state.audit_key,
@@ -245,7 +243,9 @@ pub async fn reconcile(state: &AppState) -> usize {
                 changed += 1;
                 tracing::info!(txn_ref = %p.txn_ref, status = to.as_str(), "payment reconciled");
             }
-            Err(e) => tracing::warn!(txn_ref = %p.txn_ref, error = %e, "payment reconciliation: not recorded"),
+            Err(e) => {
+                tracing::warn!(txn_ref = %p.txn_ref, error = %e, "payment reconciliation: not recorded")
+            }
         }
     }
     changed
@@ -279,7 +279,9 @@ pub async fn refund_closed(state: &AppState) -> usize {
                         done += 1;
                         tracing::info!(txn_ref = %p.txn_ref, "payment refunded");
                     }
-                    Err(e) => tracing::warn!(txn_ref = %p.txn_ref, error = %e, "refund not recorded"),
+                    Err(e) => {
+                        tracing::warn!(txn_ref = %p.txn_ref, error = %e, "refund not recorded")
+                    }
                 }
             }
             Ok(RefundOutcome::Refused(why)) => {

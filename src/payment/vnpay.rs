@@ -84,7 +84,10 @@ impl VnpayClient {
         })
     }
 
-    async fn post(&self, body: &serde_json::Value) -> Result<BTreeMap<String, String>, ProviderError> {
+    async fn post(
+        &self,
+        body: &serde_json::Value,
+    ) -> Result<BTreeMap<String, String>, ProviderError> {
         let resp = self
             .http
             .post(&self.api_url)
@@ -101,8 +104,8 @@ impl VnpayClient {
         if !status.is_success() {
             return Err(ProviderError::Http(format!("HTTP {status}")));
         }
-        let v: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ProviderError::Protocol(e.to_string()))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| ProviderError::Protocol(e.to_string()))?;
         let obj = v
             .as_object()
             .ok_or_else(|| ProviderError::Protocol("không phải đối tượng JSON".into()))?;
@@ -125,7 +128,10 @@ impl VnpayClient {
         answer: &BTreeMap<String, String>,
     ) -> Result<(), ProviderError> {
         let data = proto::response_data(fields, |k| answer.get(k).cloned().unwrap_or_default());
-        let given = answer.get("vnp_SecureHash").map(String::as_str).unwrap_or("");
+        let given = answer
+            .get("vnp_SecureHash")
+            .map(String::as_str)
+            .unwrap_or("");
         if proto::hmac_matches(&self.secret, &data, given) {
             Ok(())
         } else {

@@ -144,7 +144,11 @@ macro_rules! bind_filing {
             .bind(&$new.secret_hash)
             .bind(&$new.idempotency_key)
             .bind($new.submitted_at)
-            .bind(if $new.awaiting_payment { None } else { $new.expected_at })
+            .bind(if $new.awaiting_payment {
+                None
+            } else {
+                $new.expected_at
+            })
             .bind($attachments)
             .bind(&$f.note)
             .bind(&$f.mail.kind)

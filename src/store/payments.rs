@@ -185,7 +185,10 @@ pub async fn pending_to_check(db: &Db, before: i64, limit: i64) -> StoreResult<V
 /// whose refund was not asked for since `before`.
 pub async fn to_refund(db: &Db, before: i64, limit: i64) -> StoreResult<Vec<PaymentRow>> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        let cols: Vec<String> = COLUMNS.split(", ").map(|c| format!("p.{}", c.trim())).collect();
+        let cols: Vec<String> = COLUMNS
+            .split(", ")
+            .map(|c| format!("p.{}", c.trim()))
+            .collect();
         format!(
             "SELECT {} FROM payments p JOIN dossiers d ON d.id = p.dossier_id WHERE p.status = 'paid' \
              AND d.status IN ('refused', 'stopped', 'withdrawn') \

@@ -169,13 +169,16 @@ pub fn router(state: AppState) -> Router {
             "/ho-so/xem/{token}/thanh-toan",
             post(portal::payment::retry_private),
         )
+        .route("/ho-so/xem/{token}/bien-lai", get(portal::payment::receipt))
         .route(
-            "/ho-so/xem/{token}/bien-lai",
-            get(portal::payment::receipt),
+            "/ho-so/{code}/thanh-toan",
+            post(portal::payment::retry_filed),
         )
-        .route("/ho-so/{code}/thanh-toan", post(portal::payment::retry_filed))
         .route("/thanh-toan/vnpay/ipn", get(portal::payment::vnpay_ipn))
-        .route("/thanh-toan/vnpay/ket-qua", get(portal::payment::vnpay_return))
+        .route(
+            "/thanh-toan/vnpay/ket-qua",
+            get(portal::payment::vnpay_return),
+        )
         .route(
             "/sandbox/vnpay/paymentv2/vpcpay.html",
             get(sandbox::pay_page),
@@ -379,8 +382,14 @@ fn payment_setup(
             let client = VnpayClient::new(
                 tmn.to_string(),
                 secret.as_bytes().to_vec(),
-                config.vnpay_pay_url.clone().unwrap_or_else(|| SANDBOX_PAY_URL.into()),
-                config.vnpay_api_url.clone().unwrap_or_else(|| SANDBOX_API_URL.into()),
+                config
+                    .vnpay_pay_url
+                    .clone()
+                    .unwrap_or_else(|| SANDBOX_PAY_URL.into()),
+                config
+                    .vnpay_api_url
+                    .clone()
+                    .unwrap_or_else(|| SANDBOX_API_URL.into()),
                 &base,
                 server_ip,
             )?;

@@ -92,11 +92,11 @@ impl Sandbox {
     }
 }
 
-fn sandbox(state: &AppState) -> Result<&Sandbox, Response> {
+fn sandbox(state: &AppState) -> Result<&Sandbox, crate::error::AppError> {
     state
         .sandbox
         .as_deref()
-        .ok_or_else(|| crate::error::AppError::not_found().into_response())
+        .ok_or_else(crate::error::AppError::not_found)
 }
 
 fn parse_query(raw: Option<String>) -> BTreeMap<String, String> {
@@ -121,7 +121,7 @@ fn error_page(message: &str) -> Response {
 pub async fn pay_page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
     let sb = match sandbox(&state) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let p = parse_query(raw);
     if !proto::verify(&sb.secret, &p) {
@@ -141,12 +141,16 @@ pub async fn pay_page(State(state): State<AppState>, RawQuery(raw): RawQuery) ->
         && amount.ends_with("00")
         && amount != "0";
     if !amount_ok || get("vnp_CurrCode") != "VND" || get("vnp_TxnRef").is_empty() {
-        return error_page("Sai định dạng dữ liệu (vnp_Amount, vnp_CurrCode, vnp_TxnRef). Mã lỗi 03.");
+        return error_page(
+            "Sai định dạng dữ liệu (vnp_Amount, vnp_CurrCode, vnp_TxnRef). Mã lỗi 03.",
+        );
     }
     let now = state.clock.now_ms();
     let expired = proto::parse_vn_time(&get("vnp_ExpireDate")).is_none_or(|x| x <= now);
     if expired || proto::parse_vn_time(&get("vnp_CreateDate")).is_none() {
-        return error_page("Giao dịch đã quá thời gian chờ thanh toán (vnp_ExpireDate). Mã lỗi 11.");
+        return error_page(
+            "Giao dịch đã quá thời gian chờ thanh toán (vnp_ExpireDate). Mã lỗi 11.",
+        );
     }
     let txn_ref = get("vnp_TxnRef");
     let nonce = crate::web::security::random_token(16);
@@ -196,7 +200,7 @@ pub struct Choice {
 pub async fn choose(State(state): State<AppState>, Form(c): Form<Choice>) -> Response {
     let sb = match sandbox(&state) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let txn_ref = c.txn_ref.unwrap_or_default();
     let pay = c.action.as_deref() == Some("pay");
@@ -235,8 +239,18 @@ pub async fn choose(State(state): State<AppState>, Form(c): Form<Choice>) -> Res
     put("vnp_OrderInfo", get("vnp_OrderInfo"));
     put("vnp_PayDate", txn.pay_date.clone());
     put("vnp_ResponseCode", if pay { "00" } else { "24" }.into());
-    put("vnp_TransactionNo", if pay { txn.transaction_no.clone() } else { "0".into() });
-    put("vnp_TransactionStatus", if pay { "00" } else { "02" }.into());
+    put(
+        "vnp_TransactionNo",
+        if pay {
+            txn.transaction_no.clone()
+        } else {
+            "0".into()
+        },
+    );
+    put(
+        "vnp_TransactionStatus",
+        if pay { "00" } else { "02" }.into(),
+    );
     put("vnp_TxnRef", txn_ref.clone());
     let query = proto::signed_query(&sb.secret, &result);
     // The IPN, server to server: once now, then in the background until the merchant answers
@@ -277,10 +291,13 @@ fn field(body: &serde_json::Value, k: &str) -> String {
 pub async fn api(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
     let sb = match sandbox(&state) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return Json(serde_json::json!({"vnp_ResponseCode": "03", "vnp_Message": "Invalid request format"})).into_response();
+        return Json(
+            serde_json::json!({"vnp_ResponseCode": "03", "vnp_Message": "Invalid request format"}),
+        )
+        .into_response();
     };
     let f = |k: &str| field(&body, k);
     let command = f("vnp_Command");
@@ -308,7 +325,10 @@ pub async fn api(State(state): State<AppState>, body: axum::body::Bytes) -> Resp
             &f("vnp_OrderInfo"),
         ),
         _ => {
-            return Json(serde_json::json!({"vnp_ResponseCode": "03", "vnp_Message": "Invalid command"})).into_response();
+            return Json(
+                serde_json::json!({"vnp_ResponseCode": "03", "vnp_Message": "Invalid command"}),
+            )
+            .into_response();
         }
     };
     let short = |code: &str, msg: &str| {
@@ -331,7 +351,10 @@ pub async fn api(State(state): State<AppState>, body: axum::body::Bytes) -> Resp
             Some(t) => {
                 if command == "refund" {
                     if t.state != TxnState::Paid {
-                        return short("95", "Transaction is not successful at VNPAY, refund refused");
+                        return short(
+                            "95",
+                            "Transaction is not successful at VNPAY, refund refused",
+                        );
                     }
                     if f("vnp_Amount") != t.request.get("vnp_Amount").cloned().unwrap_or_default() {
                         return short("03", "Invalid amount");
@@ -362,7 +385,12 @@ pub async fn api(State(state): State<AppState>, body: axum::body::Bytes) -> Resp
     put("vnp_ResponseCode", "00".into());
     put(
         "vnp_Message",
-        if command == "refund" { "Refund success" } else { "QueryDR Success" }.into(),
+        if command == "refund" {
+            "Refund success"
+        } else {
+            "QueryDR Success"
+        }
+        .into(),
     );
     put("vnp_TmnCode", sb.tmn_code.clone());
     put("vnp_TxnRef", txn_ref.clone());

@@ -29,7 +29,10 @@ fn xntthn_form(csrf: &str, copies: &str) -> multipart::Form {
         ("applicant_id_number", "031090007777"),
         ("applicant_phone", "0912345679"),
         ("applicant_email", "nam.le@example.vn"),
-        ("applicant_address", "Số 5 phố Lạch Tray, phường Ngô Quyền, Hải Phòng"),
+        (
+            "applicant_address",
+            "Số 5 phố Lạch Tray, phường Ngô Quyền, Hải Phòng",
+        ),
         ("doi_tuong", "ban_than"),
         ("tinh_trang_hon_nhan", "chua_ket_hon"),
         ("muc_dich_su_dung", "giao_dich_tai_san"),
@@ -44,8 +47,15 @@ fn xntthn_form(csrf: &str, copies: &str) -> multipart::Form {
 /// Fills the declaration, checks the fee on the review page and sends it: the 303 answer.
 async fn file_xntthn(app: &TestApp, copies: &str) -> (reqwest::Response, String) {
     let csrf = app.open_form(XNTTHN).await;
-    let r = app.post_declaration(XNTTHN, xntthn_form(&csrf, copies)).await;
-    assert_eq!(r.status().as_u16(), 303, "{}", r.text().await.unwrap_or_default());
+    let r = app
+        .post_declaration(XNTTHN, xntthn_form(&csrf, copies))
+        .await;
+    assert_eq!(
+        r.status().as_u16(),
+        303,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
     let (csrf, token, _, review) = app.review(XNTTHN).await;
     let r = app
         .send(XNTTHN, &[("csrf", &csrf), ("submit_token", &token)])
@@ -75,13 +85,20 @@ async fn status_json(app: &TestApp, code: &str) -> serde_json::Value {
 async fn at_gateway(app: &TestApp, pay_url: &str, action: &str) -> String {
     let (status, page) = app.get_text(path_of(app, pay_url)).await;
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("Thanh toán") && page.contains("Hủy giao dịch"), "{page}");
+    assert!(
+        page.contains("Thanh toán") && page.contains("Hủy giao dịch"),
+        "{page}"
+    );
     let txn_ref = extract(&page, "name=\"txn_ref\" value=\"").expect("txn_ref");
     let nonce = extract(&page, "name=\"nonce\" value=\"").expect("nonce");
     let r = app
         .client
         .post(app.url("/sandbox/vnpay/paymentv2/xu-ly"))
-        .form(&[("txn_ref", txn_ref.as_str()), ("nonce", &nonce), ("action", action)])
+        .form(&[
+            ("txn_ref", txn_ref.as_str()),
+            ("nonce", &nonce),
+            ("action", action),
+        ])
         .send()
         .await
         .expect("POST gateway");
@@ -123,13 +140,19 @@ async fn payment_file_redirect_sandbox_pay_ipn_paid_and_hostile_callbacks_change
     let app = sandbox_app().await;
     let (r, review) = file_xntthn(&app, "2").await;
     // The review page shows the amount and how it was computed.
-    assert!(review.contains("2 bản × 10.000 đồng = 20.000 đồng"), "{review}");
+    assert!(
+        review.contains("2 bản × 10.000 đồng = 20.000 đồng"),
+        "{review}"
+    );
     assert!(review.contains("20.000 đồng"));
     // "Gửi thông tin" → 303 to the gateway with every vnp_* parameter, signed.
     assert_eq!(r.status().as_u16(), 303);
     let pay_url = location(&r);
     assert!(
-        pay_url.starts_with(&format!("{}/sandbox/vnpay/paymentv2/vpcpay.html?", app.base)),
+        pay_url.starts_with(&format!(
+            "{}/sandbox/vnpay/paymentv2/vpcpay.html?",
+            app.base
+        )),
         "{pay_url}"
     );
     let p = query_of(&pay_url);
@@ -150,12 +173,22 @@ async fn payment_file_redirect_sandbox_pay_ipn_paid_and_hostile_callbacks_change
     );
     for k in ["vnp_CreateDate", "vnp_ExpireDate"] {
         let v = p.get(k).expect(k);
-        assert!(v.len() == 14 && v.bytes().all(|b| b.is_ascii_digit()), "{k}={v}");
+        assert!(
+            v.len() == 14 && v.bytes().all(|b| b.is_ascii_digit()),
+            "{k}={v}"
+        );
     }
     assert!(p.get("vnp_ExpireDate") > p.get("vnp_CreateDate"));
-    assert!(p.contains_key("vnp_TxnRef") && p.contains_key("vnp_IpAddr") && p.contains_key("vnp_OrderInfo"));
+    assert!(
+        p.contains_key("vnp_TxnRef")
+            && p.contains_key("vnp_IpAddr")
+            && p.contains_key("vnp_OrderInfo")
+    );
     assert_eq!(p.get("vnp_SecureHash").map(String::len), Some(128));
-    assert!(vnpay::verify(TEST_SECRET, &p), "signature over the sorted, encoded params");
+    assert!(
+        vnpay::verify(TEST_SECRET, &p),
+        "signature over the sorted, encoded params"
+    );
     let txn_ref = p.get("vnp_TxnRef").cloned().unwrap_or_default();
 
     // Chờ thanh toán: not processed, no appointment, the payment pending.
@@ -184,22 +217,37 @@ async fn payment_file_redirect_sandbox_pay_ipn_paid_and_hostile_callbacks_change
     let q: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(forged.iter())
         .finish();
-    let (st, _) = app.get_text(&format!("/thanh-toan/vnpay/ket-qua?{q}")).await;
+    let (st, _) = app
+        .get_text(&format!("/thanh-toan/vnpay/ket-qua?{q}"))
+        .await;
     assert_eq!(st, 400);
-    assert_eq!(status_json(&app, &code).await["payment"]["status"], "pending");
+    assert_eq!(
+        status_json(&app, &code).await["payment"]["status"],
+        "pending"
+    );
 
     // Pay at the gateway: the IPN marks it paid; the return page shows it.
     let back = at_gateway(&app, &pay_url, "pay").await;
-    assert!(back.starts_with(&format!("{}/thanh-toan/vnpay/ket-qua?", app.base)), "{back}");
+    assert!(
+        back.starts_with(&format!("{}/thanh-toan/vnpay/ket-qua?", app.base)),
+        "{back}"
+    );
     let (st, page) = app.get_text(path_of(&app, &back)).await;
     assert_eq!(st, 200, "{page}");
     assert!(page.contains("Đã thanh toán thành công"), "{page}");
     let s = status_json(&app, &code).await;
     assert_eq!(s["status"], "submitted", "{s}");
     assert_eq!(s["payment"]["status"], "paid");
-    assert!(s["expected_at"].is_string(), "the clock starts when paid: {s}");
+    assert!(
+        s["expected_at"].is_string(),
+        "the clock starts when paid: {s}"
+    );
     let actions = event_actions(&app, &code).await;
-    assert_eq!(actions, ["file", "payment", "pay"], "every payment change on the timeline");
+    assert_eq!(
+        actions,
+        ["file", "payment", "pay"],
+        "every payment change on the timeline"
+    );
 
     // The IPN the gateway sent (same signed parameters as the return URL).
     let sent = query_of(&back);
@@ -236,12 +284,18 @@ async fn payment_file_redirect_sandbox_pay_ipn_paid_and_hostile_callbacks_change
     let mut unknown = sent.clone();
     unknown.insert("vnp_TxnRef".into(), "KHONGCOGIAODICHNAY".into());
     let a = ipn(&app, &resign(unknown)).await;
-    assert_eq!((a["RspCode"].as_str(), a["Message"].as_str()), (Some("01"), Some("Order not found")));
+    assert_eq!(
+        (a["RspCode"].as_str(), a["Message"].as_str()),
+        (Some("01"), Some("Order not found"))
+    );
     // Amount off by one đồng (validly signed).
     let mut off = sent.clone();
     off.insert("vnp_Amount".into(), "2000100".into());
     let a = ipn(&app, &resign(off)).await;
-    assert_eq!((a["RspCode"].as_str(), a["Message"].as_str()), (Some("04"), Some("Invalid amount")));
+    assert_eq!(
+        (a["RspCode"].as_str(), a["Message"].as_str()),
+        (Some("04"), Some("Invalid amount"))
+    );
     // A failure report for the already paid attempt (validly signed): already confirmed.
     let mut late_fail = sent.clone();
     late_fail.insert("vnp_ResponseCode".into(), "24".into());
@@ -251,7 +305,11 @@ async fn payment_file_redirect_sandbox_pay_ipn_paid_and_hostile_callbacks_change
     assert_eq!(event_actions(&app, &code).await.len(), 3);
 
     // The private link: the fee, how it was computed, and the receipt (biên lai) PDF.
-    let mail = app.mailbox.wait_for(&code, 10).await.expect("confirmation mail");
+    let mail = app
+        .mailbox
+        .wait_for(&code, 10)
+        .await
+        .expect("confirmation mail");
     assert!(mail.contains("20.000 đồng"), "{mail}");
     let link = mail
         .lines()
@@ -262,7 +320,10 @@ async fn payment_file_redirect_sandbox_pay_ipn_paid_and_hostile_callbacks_change
         .to_string();
     let (st, page) = app.get_text(&link).await;
     assert_eq!(st, 200);
-    assert!(page.contains("2 bản × 10.000 đồng = 20.000 đồng") && page.contains("Đã thanh toán"), "{page}");
+    assert!(
+        page.contains("2 bản × 10.000 đồng = 20.000 đồng") && page.contains("Đã thanh toán"),
+        "{page}"
+    );
     let r = app.get(&format!("{link}/bien-lai")).await;
     assert_eq!(r.status().as_u16(), 200);
     let pdf = r.bytes().await.expect("pdf");
@@ -274,12 +335,18 @@ async fn payment_cancelled_at_the_gateway_is_retried_from_the_private_link_with_
     let app = sandbox_app().await;
     let (r, _) = file_xntthn(&app, "1").await;
     let pay_url = location(&r);
-    let first = query_of(&pay_url).get("vnp_TxnRef").cloned().unwrap_or_default();
+    let first = query_of(&pay_url)
+        .get("vnp_TxnRef")
+        .cloned()
+        .unwrap_or_default();
     // "Hủy giao dịch": the IPN records the cancellation; the return page says so.
     let back = at_gateway(&app, &pay_url, "cancel").await;
     let (st, page) = app.get_text(path_of(&app, &back)).await;
     assert_eq!(st, 200);
-    assert!(page.contains("Thanh toán chưa thành công") && page.contains("Khách hàng hủy giao dịch"), "{page}");
+    assert!(
+        page.contains("Thanh toán chưa thành công") && page.contains("Khách hàng hủy giao dịch"),
+        "{page}"
+    );
     let back_q = query_of(&back);
     let code = {
         let p = dichvucong::store::payments::find_by_txn_ref(&app.state.db, &first)
@@ -294,7 +361,10 @@ async fn payment_cancelled_at_the_gateway_is_retried_from_the_private_link_with_
             .code
     };
     let s = status_json(&app, &code).await;
-    assert_eq!((s["status"].as_str(), s["payment"]["status"].as_str()), (Some("awaiting_payment"), Some("cancelled")));
+    assert_eq!(
+        (s["status"].as_str(), s["payment"]["status"].as_str()),
+        (Some("awaiting_payment"), Some("cancelled"))
+    );
     // The cancelled attempt's IPN again: already confirmed.
     assert_eq!(ipn(&app, &back_q).await["RspCode"], "02");
 
@@ -319,7 +389,10 @@ async fn payment_cancelled_at_the_gateway_is_retried_from_the_private_link_with_
         .expect("retry");
     assert_eq!(r.status().as_u16(), 303);
     let retry_url = location(&r);
-    let second = query_of(&retry_url).get("vnp_TxnRef").cloned().unwrap_or_default();
+    let second = query_of(&retry_url)
+        .get("vnp_TxnRef")
+        .cloned()
+        .unwrap_or_default();
     assert_ne!(first, second);
     // While it is pending, no third attempt.
     let r = app
@@ -344,7 +417,10 @@ async fn payment_cancelled_at_the_gateway_is_retried_from_the_private_link_with_
     let (_, page) = app.get_text(path_of(&app, &back)).await;
     assert!(page.contains("Đã thanh toán thành công"), "{page}");
     let s = status_json(&app, &code).await;
-    assert_eq!((s["status"].as_str(), s["payment"]["status"].as_str()), (Some("submitted"), Some("paid")));
+    assert_eq!(
+        (s["status"].as_str(), s["payment"]["status"].as_str()),
+        (Some("submitted"), Some("paid"))
+    );
     assert_eq!(
         event_actions(&app, &code).await,
         ["file", "payment", "payment", "payment", "pay"]
@@ -356,7 +432,10 @@ async fn payment_reconciliation_asks_querydr_and_a_refused_paid_dossier_is_refun
     let app = sandbox_app().await;
     let (r, _) = file_xntthn(&app, "1").await;
     let pay_url = location(&r);
-    let txn_ref = query_of(&pay_url).get("vnp_TxnRef").cloned().unwrap_or_default();
+    let txn_ref = query_of(&pay_url)
+        .get("vnp_TxnRef")
+        .cloned()
+        .unwrap_or_default();
     let _ = at_gateway(&app, &pay_url, "pay").await;
     let p = dichvucong::store::payments::find_by_txn_ref(&app.state.db, &txn_ref)
         .await
@@ -396,13 +475,20 @@ async fn payment_reconciliation_asks_querydr_and_a_refused_paid_dossier_is_refun
     let now = app.state.clock.now_ms();
     let events = dvc_domain::workflow::decide(
         &dossier,
-        &dvc_domain::workflow::Command::Refuse { reason: "Không thuộc thẩm quyền".into() },
-        dvc_domain::workflow::Actor::Staff { id: 1, role: dvc_domain::staff::Role::Reception },
+        &dvc_domain::workflow::Command::Refuse {
+            reason: "Không thuộc thẩm quyền".into(),
+        },
+        dvc_domain::workflow::Actor::Staff {
+            id: 1,
+            role: dvc_domain::staff::Role::Reception,
+        },
         &rules,
         now,
     )
     .expect("refuse");
-    let next = events.iter().fold(dossier, |d, e| dvc_domain::workflow::evolve(&d, e));
+    let next = events
+        .iter()
+        .fold(dossier, |d, e| dvc_domain::workflow::evolve(&d, e));
     dichvucong::store::dossiers::save(
         &app.state.db,
         &app.state.audit_key,
@@ -424,9 +510,15 @@ async fn payment_reconciliation_asks_querydr_and_a_refused_paid_dossier_is_refun
     )
     .await
     .expect("save refusal");
-    assert_eq!(dichvucong::payment::flow::refund_closed(&app.state).await, 1);
+    assert_eq!(
+        dichvucong::payment::flow::refund_closed(&app.state).await,
+        1
+    );
     let s = status_json(&app, &row.code).await;
-    assert_eq!((s["status"].as_str(), s["payment"]["status"].as_str()), (Some("refused"), Some("refunded")));
+    assert_eq!(
+        (s["status"].as_str(), s["payment"]["status"].as_str()),
+        (Some("refused"), Some("refunded"))
+    );
     // An IPN after the refund: already confirmed, nothing changes.
     let mut late = BTreeMap::new();
     for (k, v) in [
@@ -441,9 +533,15 @@ async fn payment_reconciliation_asks_querydr_and_a_refused_paid_dossier_is_refun
         late.insert(k.to_string(), v.to_string());
     }
     assert_eq!(ipn(&app, &resign(late)).await["RspCode"], "02");
-    assert_eq!(status_json(&app, &row.code).await["payment"]["status"], "refunded");
+    assert_eq!(
+        status_json(&app, &row.code).await["payment"]["status"],
+        "refunded"
+    );
     // Nothing left to refund or reconcile.
-    assert_eq!(dichvucong::payment::flow::refund_closed(&app.state).await, 0);
+    assert_eq!(
+        dichvucong::payment::flow::refund_closed(&app.state).await,
+        0
+    );
     assert_eq!(dichvucong::payment::flow::reconcile(&app.state).await, 0);
 }
 
@@ -451,7 +549,10 @@ async fn payment_reconciliation_asks_querydr_and_a_refused_paid_dossier_is_refun
 async fn payment_off_files_as_before_and_the_fee_is_shown() {
     let app = TestApp::spawn().await;
     let (r, review) = file_xntthn(&app, "3").await;
-    assert!(review.contains("3 bản × 10.000 đồng = 30.000 đồng"), "{review}");
+    assert!(
+        review.contains("3 bản × 10.000 đồng = 30.000 đồng"),
+        "{review}"
+    );
     assert_eq!(r.status().as_u16(), 303);
     let loc = location(&r);
     assert!(loc.ends_with("/da-nop"), "{loc}");
@@ -460,16 +561,32 @@ async fn payment_off_files_as_before_and_the_fee_is_shown() {
     assert_eq!(s["status"], "submitted");
     assert!(s["payment"].is_null());
     let (_, page) = app.get_text(&loc).await;
-    assert!(page.contains("30.000 đồng") && !page.contains("qua VNPAY"), "{page}");
+    assert!(
+        page.contains("30.000 đồng") && !page.contains("qua VNPAY"),
+        "{page}"
+    );
     // No gateway routes without DVC_PAYMENT.
-    assert_eq!(app.get("/sandbox/vnpay/paymentv2/vpcpay.html").await.status().as_u16(), 404);
-    let a: serde_json::Value = app.get("/thanh-toan/vnpay/ipn?vnp_TxnRef=X").await.json().await.expect("json");
+    assert_eq!(
+        app.get("/sandbox/vnpay/paymentv2/vpcpay.html")
+            .await
+            .status()
+            .as_u16(),
+        404
+    );
+    let a: serde_json::Value = app
+        .get("/thanh-toan/vnpay/ipn?vnp_TxnRef=X")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(a["RspCode"], "01");
 }
 
 #[tokio::test]
 async fn payment_sandbox_is_refused_with_an_https_base_url() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let dir = std::env::temp_dir().join(format!("dvc-test-{}", uuid::Uuid::new_v4().simple()));
     let config = dichvucong::config::Config {
         listen: "127.0.0.1:0".into(),
@@ -498,7 +615,10 @@ async fn payment_sandbox_is_refused_with_an_https_base_url() {
         vnpay_pay_url: None,
         vnpay_api_url: None,
     };
-    let e = dichvucong::web::launch(config, listener).await.err().expect("refused");
+    let e = dichvucong::web::launch(config, listener)
+        .await
+        .err()
+        .expect("refused");
     assert!(format!("{e:#}").contains("sandbox"), "{e:#}");
     let _ = std::fs::remove_dir_all(dir);
 }

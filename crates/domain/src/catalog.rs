@@ -353,11 +353,10 @@ impl Procedure {
         }
         if self.payment != crate::fees::PaymentTiming::None && !self.level.online_payment() {
             return Err(bad(
-                "chỉ thủ tục mức độ 4 mới thu phí trực tuyến (payment)".into(),
+                "chỉ thủ tục mức độ 4 mới thu phí trực tuyến (payment)".into()
             ));
         }
-        crate::fees::check(&self.fee_rules, self.payment, self.declaration_ref())
-            .map_err(bad)?;
+        crate::fees::check(&self.fee_rules, self.payment, self.declaration_ref()).map_err(bad)?;
         for x in &self.processing_time.extra {
             if x.working_days == 0 || x.working_days > 60 {
                 return Err(bad(
@@ -388,7 +387,11 @@ impl Procedure {
     }
 
     /// The fee of a declaration with `answers` filed on `today`.
-    pub fn quote(&self, answers: &crate::form::Answers, today: jiff::civil::Date) -> crate::fees::Quote {
+    pub fn quote(
+        &self,
+        answers: &crate::form::Answers,
+        today: jiff::civil::Date,
+    ) -> crate::fees::Quote {
         crate::fees::quote(&self.fee_rules, self.payment, answers, today)
     }
 

@@ -407,12 +407,14 @@ mod tests {
             today(),
         );
         assert_eq!(q.total_vnd, 30_000);
-        assert_eq!(
-            q.lines[0].explanation,
-            "3 bản × 10.000 đồng = 30.000 đồng"
-        );
+        assert_eq!(q.lines[0].explanation, "3 bản × 10.000 đồng = 30.000 đồng");
         assert!(q.owes_at_filing());
-        let none = quote(&[per_copy()], PaymentTiming::AtFiling, &Answers::new(), today());
+        let none = quote(
+            &[per_copy()],
+            PaymentTiming::AtFiling,
+            &Answers::new(),
+            today(),
+        );
         assert_eq!(none.total_vnd, 0);
         assert!(!none.owes_at_filing());
     }
@@ -445,7 +447,11 @@ mod tests {
             "2 trang × 2.000 đồng + 3 trang × 1.000 đồng = 7.000 đồng"
         );
         assert_eq!(q("500").total_vnd, 200_000);
-        assert!(q("500").lines[0].explanation.contains("tối đa 200.000 đồng"));
+        assert!(
+            q("500").lines[0]
+                .explanation
+                .contains("tối đa 200.000 đồng")
+        );
         // Per copy of a per-page fee.
         let copies = FeeRule {
             times: Some("so_ban".into()),
@@ -515,9 +521,21 @@ mod tests {
             ..per_copy()
         };
         let a = answers(&[("muc_dich", "ket_hon"), ("so_ban", "1")]);
-        assert!(quote(&[rule.clone()], PaymentTiming::AtFiling, &a, today()).lines.is_empty());
+        assert!(
+            quote(
+                std::slice::from_ref(&rule),
+                PaymentTiming::AtFiling,
+                &a,
+                today()
+            )
+            .lines
+            .is_empty()
+        );
         let b = answers(&[("muc_dich", "khac"), ("so_ban", "1")]);
-        assert_eq!(quote(&[rule], PaymentTiming::AtFiling, &b, today()).total_vnd, 10_000);
+        assert_eq!(
+            quote(&[rule], PaymentTiming::AtFiling, &b, today()).total_vnd,
+            10_000
+        );
     }
 
     #[test]

@@ -86,10 +86,7 @@ impl PaymentStatus {
         matches!(
             (self, to),
             (P::Created, P::Pending)
-                | (
-                    P::Pending,
-                    P::Paid | P::Failed | P::Cancelled | P::Expired
-                )
+                | (P::Pending, P::Paid | P::Failed | P::Cancelled | P::Expired)
                 | (P::Paid, P::Refunded)
         )
     }
@@ -248,7 +245,10 @@ pub mod vnpay {
             put("vnp_Version", VERSION.into());
             put("vnp_Command", "pay".into());
             put("vnp_TmnCode", self.tmn_code.clone());
-            put("vnp_Amount", (self.amount_vnd.saturating_mul(100)).to_string());
+            put(
+                "vnp_Amount",
+                (self.amount_vnd.saturating_mul(100)).to_string(),
+            );
             put("vnp_CurrCode", "VND".into());
             put("vnp_TxnRef", self.txn_ref.clone());
             put("vnp_OrderInfo", order_info(&self.order_info));
@@ -317,7 +317,10 @@ pub mod vnpay {
         /// the transaction status say success.
         pub fn outcome(&self) -> super::PaymentStatus {
             use super::PaymentStatus as P;
-            match (self.response_code.as_str(), self.transaction_status.as_str()) {
+            match (
+                self.response_code.as_str(),
+                self.transaction_status.as_str(),
+            ) {
                 ("00", "00") => P::Paid,
                 ("24", _) => P::Cancelled,
                 ("11", _) => P::Expired,
@@ -542,13 +545,19 @@ pub mod vnpay {
             );
             let hash = sign(SECRET, &p);
             assert_eq!(hash.len(), 128);
-            assert!(hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            assert!(
+                hash.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            );
             // The hash is HMAC-SHA512 of exactly that string (RFC 4231 case 1 checks the MAC).
             assert_eq!(hash, hmac_hex(SECRET, &data));
             let mut signed = p.clone();
             signed.insert("vnp_SecureHash".into(), hash.to_uppercase());
             signed.insert("vnp_SecureHashType".into(), "HmacSHA512".into());
-            assert!(verify(SECRET, &signed), "case-insensitive, SecureHashType ignored");
+            assert!(
+                verify(SECRET, &signed),
+                "case-insensitive, SecureHashType ignored"
+            );
         }
 
         /// RFC 4231 test case 2: the MAC itself.
@@ -592,7 +601,10 @@ pub mod vnpay {
                 ("vnp_TmnCode", "DVCTEST1"),
                 ("vnp_TxnRef", txn),
                 ("vnp_ResponseCode", code),
-                ("vnp_TransactionStatus", if code == "00" { "00" } else { "02" }),
+                (
+                    "vnp_TransactionStatus",
+                    if code == "00" { "00" } else { "02" },
+                ),
                 ("vnp_TransactionNo", "14000001"),
                 ("vnp_BankCode", "NCB"),
                 ("vnp_PayDate", "20261204100000"),
@@ -634,32 +646,71 @@ pub mod vnpay {
                 Err(IpnAnswer::InvalidSignature)
             );
             assert_eq!(
-                check_ipn(SECRET, "DVCTEST1", &report_params("T2", 1_000_000, "00"), pending(10_000)).map(|r| r.1),
+                check_ipn(
+                    SECRET,
+                    "DVCTEST1",
+                    &report_params("T2", 1_000_000, "00"),
+                    pending(10_000)
+                )
+                .map(|r| r.1),
                 Err(IpnAnswer::OrderNotFound)
             );
             for off in [999_900, 1_000_100, 1_000_001] {
                 assert_eq!(
-                    check_ipn(SECRET, "DVCTEST1", &report_params("T1", off, "00"), pending(10_000)).map(|r| r.1),
+                    check_ipn(
+                        SECRET,
+                        "DVCTEST1",
+                        &report_params("T1", off, "00"),
+                        pending(10_000)
+                    )
+                    .map(|r| r.1),
                     Err(IpnAnswer::InvalidAmount)
                 );
             }
             for s in [P::Paid, P::Refunded, P::Failed, P::Cancelled] {
                 assert_eq!(
-                    check_ipn(SECRET, "DVCTEST1", &ok, |_| Some(Stored { status: s, amount_vnd: 10_000 })).map(|r| r.1),
+                    check_ipn(SECRET, "DVCTEST1", &ok, |_| Some(Stored {
+                        status: s,
+                        amount_vnd: 10_000
+                    }))
+                    .map(|r| r.1),
                     Err(IpnAnswer::AlreadyConfirmed)
                 );
             }
-            assert_eq!(IpnAnswer::InvalidSignature.json(), r#"{"RspCode":"97","Message":"Invalid signature"}"#);
+            assert_eq!(
+                IpnAnswer::InvalidSignature.json(),
+                r#"{"RspCode":"97","Message":"Invalid signature"}"#
+            );
         }
 
         #[test]
         fn querydr_and_refund_hashes_join_raw_values() {
             assert_eq!(
-                querydr_data("R1", "DVCTEST1", "T1", "20261204100000", "20261204110000", "127.0.0.1", "Truy van"),
+                querydr_data(
+                    "R1",
+                    "DVCTEST1",
+                    "T1",
+                    "20261204100000",
+                    "20261204110000",
+                    "127.0.0.1",
+                    "Truy van"
+                ),
                 "R1|2.1.0|querydr|DVCTEST1|T1|20261204100000|20261204110000|127.0.0.1|Truy van"
             );
             assert_eq!(
-                refund_data("R2", "DVCTEST1", "02", "T1", "1000000", "14000001", "20261204100000", "can.bo", "20261204110000", "127.0.0.1", "Hoan tien"),
+                refund_data(
+                    "R2",
+                    "DVCTEST1",
+                    "02",
+                    "T1",
+                    "1000000",
+                    "14000001",
+                    "20261204100000",
+                    "can.bo",
+                    "20261204110000",
+                    "127.0.0.1",
+                    "Hoan tien"
+                ),
                 "R2|2.1.0|refund|DVCTEST1|02|T1|1000000|14000001|20261204100000|can.bo|20261204110000|127.0.0.1|Hoan tien"
             );
         }

@@ -1326,7 +1326,13 @@ mod tests {
     fn a_dossier_owing_a_fee_waits_for_the_provider_and_its_clock_starts_when_paid() {
         use crate::payment::PaymentStatus as P;
         let (d, e) = file(T0, Some(T0 + 86_400_000), true);
-        assert_eq!((d.status, e.to), (DossierStatus::AwaitingPayment, DossierStatus::AwaitingPayment));
+        assert_eq!(
+            (d.status, e.to),
+            (
+                DossierStatus::AwaitingPayment,
+                DossierStatus::AwaitingPayment
+            )
+        );
         assert_eq!(d.expected_at, None);
         // Nobody processes it before it is paid.
         assert!(matches!(
@@ -1353,20 +1359,41 @@ mod tests {
         let paid_at = T0 + 10 * 86_400_000;
         let paid = run(&failed, pay(P::Paid), Actor::Gateway, paid_at).expect("paid");
         assert_eq!(paid.status, DossierStatus::Submitted);
-        assert!(paid.expected_at.is_some_and(|x| x > paid_at), "the clock starts at payment");
-        let received = run(&paid, Command::Receive, staff(Role::Reception, 1), paid_at + 1).expect("receive");
+        assert!(
+            paid.expected_at.is_some_and(|x| x > paid_at),
+            "the clock starts at payment"
+        );
+        let received = run(
+            &paid,
+            Command::Receive,
+            staff(Role::Reception, 1),
+            paid_at + 1,
+        )
+        .expect("receive");
         // Paid at the result: the state stays; a refund after a refusal is recorded.
         let again = run(&received, pay(P::Paid), Actor::Gateway, paid_at + 2).expect("paid later");
         assert_eq!(again.status, DossierStatus::Received);
-        let refused = run(&paid, Command::Refuse { reason: "Sai thẩm quyền".into() }, staff(Role::Reception, 1), paid_at + 3).expect("refuse");
-        let refunded = run(&refused, pay(P::Refunded), Actor::Gateway, paid_at + 4).expect("refund");
+        let refused = run(
+            &paid,
+            Command::Refuse {
+                reason: "Sai thẩm quyền".into(),
+            },
+            staff(Role::Reception, 1),
+            paid_at + 3,
+        )
+        .expect("refuse");
+        let refunded =
+            run(&refused, pay(P::Refunded), Actor::Gateway, paid_at + 4).expect("refund");
         assert_eq!(refunded.status, DossierStatus::Refused);
         assert!(matches!(
             run(&refused, pay(P::Pending), Actor::Citizen, paid_at + 5),
             Err(Refusal::State(_))
         ));
         // The public text says nothing of the transaction.
-        let k = EventKind::Pay { payment: facts(P::Paid), expected_at: None };
+        let k = EventKind::Pay {
+            payment: facts(P::Paid),
+            expected_at: None,
+        };
         assert!(!k.public_text().contains("T1") && k.note().contains("T1"));
         let json = serde_json::to_string(&k).expect("json");
         assert_eq!(serde_json::from_str::<EventKind>(&json).expect("back"), k);

@@ -4,8 +4,7 @@
 
 use crate::layout::{Align, BODY, Column, Flow, Signature, Span, bold, fill_in, regular};
 use crate::{
-    Document, DocumentRow, DossierInfo, FeeRow, Handover, PdfError, RegisterRow, form_number,
-    title,
+    Document, DocumentRow, DossierInfo, FeeRow, Handover, PdfError, RegisterRow, form_number, title,
 };
 
 /// Side of the printed QR code, quiet zone included (about 32 mm).

@@ -52,10 +52,7 @@ pub async fn view(state: &AppState, row: &DossierRow) -> AppResult<Value> {
     } else {
         vec![]
     };
-    let status = row
-        .payment_status
-        .as_deref()
-        .and_then(PaymentStatus::parse);
+    let status = row.payment_status.as_deref().and_then(PaymentStatus::parse);
     let may_pay = state.vnpay.is_some() && flow::may_start(row, &attempts);
     let last = attempts.first();
     Ok(context! {
@@ -111,8 +108,7 @@ pub async fn start_after_filing(state: &AppState, code: &str, ip: &str) -> Optio
 
 fn bad_form(_: FormRejection) -> AppError {
     AppError::BadRequest(
-        "Dữ liệu gửi lên không đọc được. Ông/Bà hãy tải lại trang rồi bấm “Thanh toán” lại."
-            .into(),
+        "Dữ liệu gửi lên không đọc được. Ông/Bà hãy tải lại trang rồi bấm “Thanh toán” lại.".into(),
     )
 }
 
@@ -221,8 +217,7 @@ pub async fn vnpay_ipn(State(state): State<AppState>, RawQuery(raw): RawQuery) -
         let Some(stored) = stored else {
             return ipn_answer(IpnAnswer::OrderNotFound);
         };
-        match flow::record_outcome(&state, &stored, outcome, gateway_fields(&report), "ipn").await
-        {
+        match flow::record_outcome(&state, &stored, outcome, gateway_fields(&report), "ipn").await {
             Ok(()) => {
                 tracing::info!(txn_ref = %txn_ref, status = outcome.as_str(), "IPN recorded");
                 return ipn_answer(IpnAnswer::Confirmed);
@@ -310,7 +305,8 @@ pub async fn receipt(
         .find(|p| matches!(p.status(), PaymentStatus::Paid | PaymentStatus::Refunded));
     let Some(p) = paid else {
         return Err(AppError::NotFound(
-            "Hồ sơ chưa có khoản thanh toán trực tuyến nào thành công, nên chưa có biên lai.".into(),
+            "Hồ sơ chưa có khoản thanh toán trực tuyến nào thành công, nên chưa có biên lai."
+                .into(),
         ));
     };
     let catalog = state.catalog();
@@ -351,11 +347,20 @@ pub async fn receipt(
             .collect(),
         total: format_vnd(p.amount()),
         payment: vec![
-            ("Hình thức thanh toán".into(), "Trực tuyến qua cổng thanh toán VNPAY".into()),
+            (
+                "Hình thức thanh toán".into(),
+                "Trực tuyến qua cổng thanh toán VNPAY".into(),
+            ),
             ("Mã giao dịch (vnp_TxnRef)".into(), p.txn_ref.clone()),
-            ("Mã giao dịch tại VNPAY".into(), p.transaction_no.clone().unwrap_or_default()),
+            (
+                "Mã giao dịch tại VNPAY".into(),
+                p.transaction_no.clone().unwrap_or_default(),
+            ),
             ("Ngân hàng".into(), p.bank_code.clone().unwrap_or_default()),
-            ("Thời điểm thanh toán".into(), crate::web::templates::format_datetime(p.paid_at.unwrap_or(p.updated_at))),
+            (
+                "Thời điểm thanh toán".into(),
+                crate::web::templates::format_datetime(p.paid_at.unwrap_or(p.updated_at)),
+            ),
             ("Tình trạng".into(), p.status().label().into()),
         ],
         lookup_url: format!("{}/tra-cuu?ma={}", state.config.base_url(), row.code),
