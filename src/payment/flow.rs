@@ -35,14 +35,21 @@ impl From<FlowError> for crate::error::AppError {
     }
 }
 
-/// Whether the citizen may start (or retry) paying `row` now, with `payments` its attempts
+/// Whether the citizen may start (or retry) paying `row` now, with `attempts` its attempts
 /// (newest first): a fee is payable online, nothing is paid or pending, and the dossier waits
-/// for payment (fee at filing) or is open (fee at the result).
+/// for payment (fee at filing) or its result is ready (fee at the result).
 pub fn may_start(row: &DossierRow, attempts: &[PaymentRow]) -> bool {
     let Some(status) = row.payment_status.as_deref().and_then(PaymentStatus::parse) else {
         return false;
     };
-    let open = row.status().is_ok_and(|s| !s.is_closed());
+    // Paid at filing: while it waits for payment; paid at the result: once the result is ready.
+    let open = row.status().is_ok_and(|s| {
+        matches!(
+            s,
+            dvc_domain::dossier::DossierStatus::AwaitingPayment
+                | dvc_domain::dossier::DossierStatus::ResultReady
+        )
+    });
     row.fee_vnd > 0
         && open
         && status.can_retry()
@@ -291,6 +298,13 @@ pub async fn refund_closed(state: &AppState) -> usize {
         }
     }
     done
+}
+
+/// [`refund_closed`] in the background, right after a paid dossier closed without a result.
+pub fn refund_soon(state: AppState) {
+    tokio::spawn(async move {
+        refund_closed(&state).await;
+    });
 }
 
 /// The reconciliation job: every minute, `querydr` for attempts left pending and refunds of

@@ -622,3 +622,62 @@ async fn payment_sandbox_is_refused_with_an_https_base_url() {
     assert!(format!("{e:#}").contains("sandbox"), "{e:#}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn payment_left_pending_is_expired_by_reconciliation_through_querydr_then_retried() {
+    // Monday 7 December 2026, 09:00 in Hà Nội.
+    let t0: jiff::Timestamp = "2026-12-07T02:00:00Z".parse().expect("time");
+    let app = TestApp::builder()
+        .payment(PaymentMode::Sandbox)
+        .manual_clock(t0)
+        .spawn()
+        .await;
+    let (r, _) = file_xntthn(&app, "1").await;
+    let pay_url = location(&r);
+    let txn_ref = query_of(&pay_url)
+        .get("vnp_TxnRef")
+        .cloned()
+        .unwrap_or_default();
+    // Opened at the gateway, never finished (the browser was closed).
+    let (st, _) = app.get_text(path_of(&app, &pay_url)).await;
+    assert_eq!(st, 200);
+    // Within the pay window nothing is asked.
+    assert_eq!(dichvucong::payment::flow::reconcile(&app.state).await, 0);
+    app.clock().advance(std::time::Duration::from_secs(31 * 60));
+    // querydr: still not finished at the gateway, past its deadline: expired.
+    assert_eq!(dichvucong::payment::flow::reconcile(&app.state).await, 1);
+    let p = dichvucong::store::payments::find_by_txn_ref(&app.state.db, &txn_ref)
+        .await
+        .expect("read")
+        .expect("payment");
+    assert_eq!(p.status, "expired");
+    assert!(p.checked_at.is_some());
+    let code = dichvucong::store::dossiers::find_by_id(&app.state.db, p.dossier_id)
+        .await
+        .expect("read")
+        .expect("dossier")
+        .code;
+    let s = status_json(&app, &code).await;
+    assert_eq!(
+        (s["status"].as_str(), s["payment"]["status"].as_str()),
+        (Some("awaiting_payment"), Some("expired"))
+    );
+    // The gateway page of the expired attempt is refused; a new attempt can be made from the
+    // confirmation page of the same browser.
+    let (st, page) = app.get_text(path_of(&app, &pay_url)).await;
+    assert_eq!(st, 400, "{page}");
+    let (_, page) = app.get_text(&format!("/ho-so/{code}/da-nop")).await;
+    let csrf = extract(&page, "name=\"csrf\" value=\"").expect("csrf on the confirmation page");
+    let r = app
+        .client
+        .post(app.url(&format!("/ho-so/{code}/thanh-toan")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(r.status().as_u16(), 303);
+    let back = at_gateway(&app, &location(&r), "pay").await;
+    let (_, page) = app.get_text(path_of(&app, &back)).await;
+    assert!(page.contains("Đã thanh toán thành công"), "{page}");
+    assert_eq!(status_json(&app, &code).await["payment"]["status"], "paid");
+}

@@ -564,6 +564,14 @@ pub async fn act(
     if sends_mail {
         state.mail.wake();
     }
+    // A paid dossier closed without a result: ask for the refund now (the reconciliation job
+    // retries it if the gateway does not confirm).
+    if next.status.is_closed()
+        && next.result.is_none()
+        && old.payment_status.as_deref() == Some("paid")
+    {
+        crate::payment::flow::refund_soon(state.clone());
+    }
     tracing::info!(dossier = %old.code, action = action.as_str(), by = %ctx.staff.email, "dossier action");
     Ok(Redirect::to(&format!("/can-bo/ho-so/{}?da={slug}", old.code)).into_response())
 }
