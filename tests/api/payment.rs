@@ -300,6 +300,22 @@ async fn payment_file_redirect_sandbox_pay_ipn_paid_and_hostile_callbacks_change
     let mut late_fail = sent.clone();
     late_fail.insert("vnp_ResponseCode".into(), "24".into());
     assert_eq!(ipn(&app, &resign(late_fail)).await["RspCode"], "02");
+    // The TxnRef of another dossier (still pending) with this dossier's amount: refused, and
+    // neither changes.
+    let other = app.shallow_clone();
+    let (r, _) = file_xntthn(&other, "3").await;
+    let other_txn = query_of(&location(&r))
+        .get("vnp_TxnRef")
+        .cloned()
+        .unwrap_or_default();
+    let mut swapped = sent.clone();
+    swapped.insert("vnp_TxnRef".into(), other_txn.clone());
+    assert_eq!(ipn(&app, &resign(swapped)).await["RspCode"], "04");
+    let other_row = dichvucong::store::payments::find_by_txn_ref(&app.state.db, &other_txn)
+        .await
+        .expect("read")
+        .expect("other payment");
+    assert_eq!(other_row.status, "pending");
     // Nothing changed.
     assert_eq!(status_json(&app, &code).await["payment"]["status"], "paid");
     assert_eq!(event_actions(&app, &code).await.len(), 3);
