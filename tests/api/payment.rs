@@ -697,3 +697,149 @@ async fn payment_left_pending_is_expired_by_reconciliation_through_querydr_then_
     assert!(page.contains("Đã thanh toán thành công"), "{page}");
     assert_eq!(status_json(&app, &code).await["payment"]["status"], "paid");
 }
+
+#[tokio::test]
+async fn payment_at_the_result_late_khai_sinh_is_paid_once_the_result_is_ready() {
+    use dvc_domain::staff::Role;
+    let app = sandbox_app().await;
+    // Registered ~11 months after the birth (late: charged), two extra copies.
+    let csrf = app.open_form(crate::helpers::PROC).await;
+    let form = crate::helpers::form_with(
+        &csrf,
+        &[
+            ("tre_ngay_sinh", Some("2026-01-10")),
+            ("so_ban_sao", Some("2")),
+        ],
+        Some((crate::helpers::valid_pdf(), "giay-chung-sinh.pdf")),
+    );
+    let r = app.post_declaration(crate::helpers::PROC, form).await;
+    assert_eq!(
+        r.status().as_u16(),
+        303,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let (csrf, token, _, review) = app.review(crate::helpers::PROC).await;
+    assert!(
+        review.contains("Lệ phí đăng ký khai sinh")
+            && review.contains("2 bản × 8.000 đồng = 16.000 đồng"),
+        "{review}"
+    );
+    assert!(review.contains("24.000 đồng"), "{review}");
+    let r = app
+        .send(
+            crate::helpers::PROC,
+            &[("csrf", &csrf), ("submit_token", &token)],
+        )
+        .await;
+    // Paid at the result: filed as usual.
+    let loc = location(&r);
+    assert!(loc.ends_with("/da-nop"), "{loc}");
+    let code = crate::helpers::code_from_confirmation(&loc);
+    let s = status_json(&app, &code).await;
+    assert_eq!(
+        (s["status"].as_str(), s["payment"]["status"].as_str()),
+        (Some("submitted"), Some("created"))
+    );
+    assert_eq!(s["payment"]["amount_vnd"], 24000);
+    let mail = app.mailbox.wait_for(&code, 10).await.expect("mail");
+    let link = mail
+        .lines()
+        .find(|l| l.contains("/ho-so/xem/"))
+        .expect("private link")
+        .trim()
+        .trim_start_matches(app.base.as_str())
+        .to_string();
+    let (_, page) = app.get_text(&link).await;
+    assert!(
+        page.contains("24.000 đồng") && !page.contains("qua VNPAY</button>"),
+        "not payable before the result"
+    );
+
+    // Through the back office to "Đã có kết quả".
+    let reception = app
+        .official("motcua@hongbang.gov.vn", Role::Reception, AGENCY)
+        .await;
+    app.create_staff(
+        "chuyenvien@hongbang.gov.vn",
+        "Lê Văn Chuyên",
+        Role::Specialist,
+        AGENCY,
+    )
+    .await;
+    let (_, specialist) = app
+        .login("chuyenvien@hongbang.gov.vn", "mật khẩu đủ dài 123")
+        .await;
+    let leader = app
+        .official("lanhdao@hongbang.gov.vn", Role::Leader, AGENCY)
+        .await;
+    assert_eq!(
+        reception
+            .act(&app, &code, "tiep-nhan", &[])
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    let (_, detail) = reception.get(&app, &format!("/can-bo/ho-so/{code}")).await;
+    let specialist_id = detail
+        .split("<option value=\"")
+        .filter_map(|p| p.split_once('"'))
+        .find(|(_, rest)| rest.contains("Lê Văn Chuyên"))
+        .map(|(id, _)| id.to_string())
+        .expect("specialist option");
+    assert_eq!(
+        reception
+            .act(
+                &app,
+                &code,
+                "chuyen-xu-ly",
+                &[("assignee_id", &specialist_id)]
+            )
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    assert_eq!(
+        specialist
+            .act(&app, &code, "trinh-phe-duyet", &[])
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    assert_eq!(
+        leader
+            .act(&app, &code, "phe-duyet", &[])
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    assert_eq!(status_json(&app, &code).await["status"], "result_ready");
+
+    // Now payable from the private link.
+    let (_, page) = app.get_text(&link).await;
+    assert!(page.contains("Thanh toán 24.000 đồng qua VNPAY"), "{page}");
+    let csrf = extract(&page, "name=\"csrf\" value=\"").expect("csrf");
+    let r = app
+        .client
+        .post(app.url(&format!("{link}/thanh-toan")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("pay");
+    assert_eq!(r.status().as_u16(), 303);
+    let pay_url = location(&r);
+    assert_eq!(
+        query_of(&pay_url).get("vnp_Amount").map(String::as_str),
+        Some("2400000")
+    );
+    let _ = at_gateway(&app, &pay_url, "pay").await;
+    let s = status_json(&app, &code).await;
+    assert_eq!(
+        (s["status"].as_str(), s["payment"]["status"].as_str()),
+        (Some("result_ready"), Some("paid"))
+    );
+}
