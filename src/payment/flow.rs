@@ -38,18 +38,12 @@ impl From<FlowError> for crate::error::AppError {
 /// Whether the citizen may start (or retry) paying `row` now, with `attempts` its attempts
 /// (newest first): a fee is payable online, nothing is paid or pending, and the dossier waits
 /// for payment (fee at filing) or its result is ready (fee at the result).
-pub fn may_start(row: &DossierRow, attempts: &[PaymentRow]) -> bool {
-    let Some(status) = row.payment_status.as_deref().and_then(PaymentStatus::parse) else {
+pub fn may_start(row: crate::web::portal::payment::FeeFacts<'_>, attempts: &[PaymentRow]) -> bool {
+    let Some(status) = row.payment_status.and_then(PaymentStatus::parse) else {
         return false;
     };
     // Paid at filing: while it waits for payment; paid at the result: once the result is ready.
-    let open = row.status().is_ok_and(|s| {
-        matches!(
-            s,
-            dvc_domain::dossier::DossierStatus::AwaitingPayment
-                | dvc_domain::dossier::DossierStatus::ResultReady
-        )
-    });
+    let open = matches!(row.status, "awaiting_payment" | "result_ready");
     row.fee_vnd > 0
         && open
         && status.can_retry()

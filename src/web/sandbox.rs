@@ -197,10 +197,16 @@ pub struct Choice {
 
 /// "Thanh toán" or "Hủy giao dịch": the signed result goes to the IPN, then the browser to the
 /// return URL.
-pub async fn choose(State(state): State<AppState>, Form(c): Form<Choice>) -> Response {
+pub async fn choose(
+    State(state): State<AppState>,
+    form: Result<Form<Choice>, axum::extract::rejection::FormRejection>,
+) -> Response {
     let sb = match sandbox(&state) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
+    };
+    let Ok(Form(c)) = form else {
+        return error_page("Dữ liệu gửi lên không đọc được. Mở lại trang thanh toán. Mã lỗi 03.");
     };
     let txn_ref = c.txn_ref.unwrap_or_default();
     let pay = c.action.as_deref() == Some("pay");

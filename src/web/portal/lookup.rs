@@ -349,7 +349,7 @@ pub async fn private(
         })
         .collect();
     let payment = if row.fee_quote.is_some() || row.payment_status.is_some() {
-        Some(super::payment::view(&state, row).await?)
+        Some(super::payment::view(&state, row.into()).await?)
     } else {
         None
     };

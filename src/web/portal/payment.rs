@@ -36,23 +36,57 @@ pub struct PayForm {
     csrf: Option<String>,
 }
 
+/// What the payment pages need of a dossier: its fee and the state of its online payment.
+#[derive(Debug, Clone, Copy)]
+pub struct FeeFacts<'a> {
+    pub id: i64,
+    /// The dossier's status (`awaiting_payment`, …).
+    pub status: &'a str,
+    pub fee_vnd: i64,
+    pub payment_status: Option<&'a str>,
+    pub fee_quote: Option<&'a str>,
+}
+
+impl<'a> From<&'a DossierRow> for FeeFacts<'a> {
+    fn from(r: &'a DossierRow) -> Self {
+        FeeFacts {
+            id: r.id,
+            status: &r.status,
+            fee_vnd: r.fee_vnd,
+            payment_status: r.payment_status.as_deref(),
+            fee_quote: r.fee_quote.as_deref(),
+        }
+    }
+}
+
+impl<'a> From<&'a crate::store::sessions::Filed> for FeeFacts<'a> {
+    fn from(r: &'a crate::store::sessions::Filed) -> Self {
+        FeeFacts {
+            id: r.id,
+            status: &r.status,
+            fee_vnd: r.fee_vnd,
+            payment_status: r.payment_status.as_deref(),
+            fee_quote: r.fee_quote.as_deref(),
+        }
+    }
+}
+
 /// The fee lines stored with a dossier (how its fee was computed).
-pub fn fee_lines(row: &DossierRow) -> Vec<FeeLine> {
-    row.fee_quote
-        .as_deref()
+pub fn fee_lines(quote: Option<&str>) -> Vec<FeeLine> {
+    quote
         .and_then(|q| serde_json::from_str(q).ok())
         .unwrap_or_default()
 }
 
 /// What the confirmation and private pages show of a dossier's fee and its payment.
-pub async fn view(state: &AppState, row: &DossierRow) -> AppResult<Value> {
-    let lines = fee_lines(row);
+pub async fn view(state: &AppState, row: FeeFacts<'_>) -> AppResult<Value> {
+    let lines = fee_lines(row.fee_quote);
     let attempts = if row.payment_status.is_some() {
         payments::for_dossier(&state.db, row.id).await?
     } else {
         vec![]
     };
-    let status = row.payment_status.as_deref().and_then(PaymentStatus::parse);
+    let status = row.payment_status.and_then(PaymentStatus::parse);
     let may_pay = state.vnpay.is_some() && flow::may_start(row, &attempts);
     let last = attempts.first();
     Ok(context! {
@@ -77,7 +111,7 @@ async fn go_pay(state: &AppState, row: &DossierRow, ip: &str) -> AppResult<Respo
         ));
     };
     let attempts = payments::for_dossier(&state.db, row.id).await?;
-    if !flow::may_start(row, &attempts) {
+    if !flow::may_start(row.into(), &attempts) {
         return Err(AppError::Conflict(
             "Hồ sơ không có khoản phí, lệ phí nào đang chờ thanh toán, hoặc một giao dịch thanh toán đang được xử lý. Ông/Bà vui lòng xem lại tình trạng hồ sơ."
                 .into(),
@@ -337,7 +371,7 @@ pub async fn receipt(
             applicant_phone: row.applicant_phone.clone(),
             applicant_email: row.applicant_email.clone(),
         },
-        lines: fee_lines(&row)
+        lines: fee_lines(row.fee_quote.as_deref())
             .into_iter()
             .map(|l| dvc_pdf::FeeRow {
                 label: l.label,

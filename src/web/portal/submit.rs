@@ -573,13 +573,9 @@ pub async fn confirmation(
         .ok_or_else(AppError::not_found)?;
     let agency = catalog.agency(&row.agency_code).cloned();
     let fees: Vec<Value> = p.fees.iter().map(ser).collect();
-    // Only a procedure with fee rules has a fee to show (one more read).
-    let payment = match p.fee_rules.is_empty() {
-        true => None,
-        false => match dossiers::find_by_code(&state.db, &row.code).await? {
-            Some(full) => Some(super::payment::view(&state, &full).await?),
-            None => None,
-        },
+    let payment = match row.fee_quote.is_some() || row.payment_status.is_some() {
+        true => Some(super::payment::view(&state, (&row).into()).await?),
+        false => None,
     };
     let resp = render(
         "confirmation.html",
