@@ -455,6 +455,12 @@ pub async fn launch_with_clock(
     listener: tokio::net::TcpListener,
     clock: crate::clock::Clock,
 ) -> anyhow::Result<Launched> {
+    // Without DVC_BASE_URL, the address actually bound (DVC_LISTEN may ask for port 0): links in
+    // e-mails and the payment gateway's return and IPN addresses must reach this node.
+    let mut config = config;
+    if config.base_url.is_none() {
+        config.base_url = Some(format!("http://{}", listener.local_addr()?));
+    }
     if config.captcha == CaptchaMode::Off {
         tracing::warn!(
             "!!! DVC_CAPTCHA=off: the verification code is DISABLED. Use this only for automated tests and local development, never in production. !!!"
