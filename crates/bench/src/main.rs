@@ -62,12 +62,13 @@ pub struct Args {
     /// Directory holding the `dichvucong` and `dvc-baseline` binaries (default: this binary's).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
-    /// Phases to run, comma-separated: submit, lookup-page, lookup-api, search, catalogue (the
+    /// Phases to run, comma-separated: submit, paid (the journey with a fee paid at filing:
+    /// filing, redirect, IPN, return page), lookup-page, lookup-api, search, catalogue (the
     /// portal's search against its own unfiltered first page, side by side), memory (resident
     /// set with an empty catalogue and with N procedures).
     #[arg(
         long,
-        default_value = "submit,lookup-page,lookup-api,search,catalogue,memory"
+        default_value = "submit,paid,lookup-page,lookup-api,search,catalogue,memory"
     )]
     phases: String,
     /// Command that produced the run, recorded in the report.
@@ -93,6 +94,9 @@ pub struct BackendResult {
     pub submit_80: Option<Pair>,
     /// The baseline's single durable POST (no pages), maximum rate: a reference floor.
     pub insert_only_max: Option<Stats>,
+    /// The paid journey (fee at filing): form, declaration, review, send (303 to the gateway),
+    /// the gateway's IPN, the return page; maximum rate, closed loop.
+    pub paid_max: Option<Pair>,
     pub lookup_page_max: Option<Pair>,
     pub lookup_page_lat: Option<Pair>,
     pub lookup_api_max: Option<Pair>,
@@ -302,6 +306,11 @@ async fn spawn_portal_with(
         .env("DVC_RATE_LOOKUP_PER_MINUTE", "1000000000")
         .env("DVC_LOG", "warn")
         .env("DVC_SAMPLE_CATALOG", sample_catalog.to_string())
+        // The paid journey: the stand-in gateway with the benchmark's merchant pair (the
+        // load generator plays the gateway and signs the IPN with it).
+        .env("DVC_PAYMENT", "sandbox")
+        .env("DVC_VNPAY_TMN_CODE", journey::PAY_TMN_CODE)
+        .env("DVC_VNPAY_HASH_SECRET", journey::PAY_HASH_SECRET)
         .stdout(Stdio::null())
         .stderr(out)
         .spawn()
@@ -932,6 +941,43 @@ async fn run_backend(
         .await;
         print_phase("durable insert alone, baseline (closed)", &s);
         res.insert_only_max = Some(s);
+    }
+    if ctx.args.phases.contains("paid") {
+        for _ in 0..5 {
+            journey::portal_paid_journey(&pbase, pdf)
+                .await
+                .context("warm-up paid journey on the portal")?;
+            journey::baseline_paid_journey(&bbase, pdf)
+                .await
+                .context("warm-up paid journey on the baseline")?;
+        }
+        let rounds = if ctx.args.quick { 1 } else { 3 };
+        let paid = pair_rounds(
+            "paid journey max (closed)",
+            rounds,
+            || {
+                let b = pbase.clone();
+                load::measured(
+                    portal.pid,
+                    closed_loop(users, dur, move |_| {
+                        let b = b.clone();
+                        async move { journey::portal_paid_journey(&b, pdf).await }
+                    }),
+                )
+            },
+            || {
+                let b = bbase.clone();
+                load::measured(
+                    baseline.pid,
+                    closed_loop(users, dur, move |_| {
+                        let b = b.clone();
+                        async move { journey::baseline_paid_journey(&b, pdf).await }
+                    }),
+                )
+            },
+        )
+        .await;
+        res.paid_max = Some(paid);
     }
     let pcodes: Arc<Vec<String>> = Arc::new(pcodes.all());
     let bcodes: Arc<Vec<String>> = Arc::new(bcodes.all());
