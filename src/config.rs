@@ -22,6 +22,34 @@ pub enum LoginMode {
     Required,
 }
 
+/// Online payment of fees (level 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PaymentMode {
+    /// No online payment: fees are paid at the one-stop desk.
+    Off,
+    /// A stand-in VNPay gateway inside the binary under `/sandbox/vnpay/` (never with https).
+    Sandbox,
+    /// The real VNPay gateway (`DVC_VNPAY_*`).
+    Vnpay,
+}
+
+/// A secret setting: never shown by `Debug` (logs, panics).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -338,6 +366,37 @@ pub struct Config {
     /// see docs/integrations.md.
     #[arg(long, env = "DVC_DVCQG_MAPPING", global = true)]
     pub dvcqg_mapping: Option<PathBuf>,
+    /// Online payment of fees: `off` (paid at the desk), `sandbox` (a stand-in VNPay gateway in
+    /// this binary, for trying it locally; refused with an https base URL), `vnpay`.
+    #[arg(
+        long,
+        env = "DVC_PAYMENT",
+        value_enum,
+        default_value = "off",
+        global = true
+    )]
+    pub payment: PaymentMode,
+
+    /// VNPay merchant code (vnp_TmnCode). Sandbox: a test code when unset.
+    #[arg(long, env = "DVC_VNPAY_TMN_CODE", global = true)]
+    pub vnpay_tmn_code: Option<String>,
+
+    /// VNPay hash secret (HMAC-SHA512 key). Sandbox: a test secret when unset.
+    #[arg(
+        long,
+        env = "DVC_VNPAY_HASH_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub vnpay_hash_secret: Option<Secret>,
+
+    /// VNPay pay URL; default VNPay's sandbox (`vnpay`) or `<base>/sandbox/vnpay/paymentv2/vpcpay.html`.
+    #[arg(long, env = "DVC_VNPAY_PAY_URL", global = true)]
+    pub vnpay_pay_url: Option<String>,
+
+    /// VNPay querydr/refund API URL; default VNPay's sandbox or the built-in stand-in.
+    #[arg(long, env = "DVC_VNPAY_API_URL", global = true)]
+    pub vnpay_api_url: Option<String>,
 
     /// Load the sample catalogue shipped with the binary when the catalogue is empty.
     #[arg(long, env = "DVC_SAMPLE_CATALOG", default_value_t = true, action = clap::ArgAction::Set, global = true)]

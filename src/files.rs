@@ -27,7 +27,7 @@ pub enum FilesError {
 }
 
 /// Makes rustls' ring provider the process default, which the HTTP clients (the S3 store's,
-/// the webhooks' and the national portal's) need; idempotent.
+/// the webhooks', the national portal's and the payment gateway's) need; idempotent.
 pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

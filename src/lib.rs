@@ -11,6 +11,7 @@
 //! - [`jobs`]: the e-mail outbox worker, the deliveries worker (webhooks, national portal).
 //! - [`oidc`]: citizen sign-in with OpenID Connect (the provider's side of it).
 //! - [`integrations`]: partner events, webhook destinations and secrets, the national portal.
+//! - [`payment`]: online payment of fees (the provider interface, VNPay 2.1.0, reconciliation).
 //! - [`scan`]: the antivirus scanner (ClamAV's daemon) every upload goes through.
 //! - [`signing`]: the agency's digital signature on electronic results (`dvc_sign`, PAdES B-B).
 //! - [`web`]: HTTP — citizen portal pages, JSON API, security middleware.
@@ -30,6 +31,7 @@ pub mod jobs;
 pub mod notify;
 pub mod oidc;
 pub mod password;
+pub mod payment;
 pub mod scan;
 pub mod signing;
 pub mod store;

@@ -37,6 +37,13 @@ pub struct NewDossier {
     pub channel: Channel,
     /// The papers of a dossier handed in at the desk or by post were scanned and attached.
     pub digitised: bool,
+    /// A fee is due at filing and payable online: filed as "Chờ thanh toán".
+    pub awaiting_payment: bool,
+    /// The fee (đồng) and how it was computed (JSON of the quote's lines), if any.
+    pub fee_vnd: i64,
+    pub fee_quote: Option<String>,
+    /// `created` when the fee is to be paid online, else `None`.
+    pub payment_status: Option<String>,
 }
 
 /// The session a dossier is filed from: in the filing transaction its draft of the procedure is
@@ -139,13 +146,13 @@ const NEXT_SEQ: &str = "INSERT INTO dossier_sequences (agency_code, day, last_se
 /// (also the dossier's timeline head), `$25` the event's details, `$26` the draft's key, `$27` the
 /// signed-in citizen, `$28`–`$29` the answers reused from the identity (count, names), `$30` the
 /// delivery, `$31` the channel, `$32` digitised, `$33` whether there is an e-mail to enqueue,
-/// `$34`–`$35` the statistics day and month ([`super::statistics::filing_sql`]).
+/// `$34`–`$35` the statistics day and month ([`super::statistics::filing_sql`]), `$36`–`$38` the fee.
 macro_rules! bind_filing {
     ($q:expr, $f:expr, $new:expr, $answers:expr, $attachments:expr) => {
         $q.bind(&$f.code)
             .bind(&$new.procedure_code)
             .bind($new.agency.as_str())
-            .bind(DossierStatus::Submitted.as_str())
+            .bind($f.status.as_str())
             .bind(&$new.applicant_name)
             .bind(&$new.applicant_email)
             .bind(&$new.applicant_phone)
@@ -154,7 +161,11 @@ macro_rules! bind_filing {
             .bind(&$new.secret_hash)
             .bind(&$new.idempotency_key)
             .bind($new.submitted_at)
-            .bind($new.expected_at)
+            .bind(if $new.awaiting_payment {
+                None
+            } else {
+                $new.expected_at
+            })
             .bind($attachments)
             .bind(&$f.note)
             .bind(&$f.mail.kind)
@@ -177,6 +188,9 @@ macro_rules! bind_filing {
             .bind($f.has_mail)
             .bind($f.stat_day)
             .bind($f.stat_month)
+            .bind($new.fee_vnd)
+            .bind(&$new.payment_status)
+            .bind(&$new.fee_quote)
     };
 }
 
@@ -266,7 +280,7 @@ async fn submit_once(
     Ok(SubmitOutcome::Created(f.code, None))
 }
 
-const FIRST_ATTACHMENT_BIND: usize = 36;
+const FIRST_ATTACHMENT_BIND: usize = 39;
 
 /// SQLite: the filing after the number, as one command (binds as in [`bind_filing`]; `$14`
 /// unused; one attachments statement per file is appended), counted in the statistics.
@@ -276,7 +290,7 @@ static FILE_SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 
 const FILE_SQLITE_BASE: &str = "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, digitised, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $31, $32, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30);
+    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery, fee_vnd, payment_status, fee_quote) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $31, $32, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30, $36, $37, $38);
 INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, details, hash) \
     VALUES ((SELECT id FROM dossiers WHERE code = $1), $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24);
 INSERT INTO deliveries (webhook_id, dossier_id, event_id, created_at, next_attempt_at) \
@@ -294,6 +308,7 @@ UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23;
 /// a session).
 struct Filing {
     code: String,
+    status: DossierStatus,
     note: String,
     details: String,
     event_hash: String,
@@ -322,8 +337,12 @@ impl Filing {
         let code = DossierCode::new(new.agency.clone(), new.receipt_date, seq)
             .map_err(|e| StoreError::Conflict(e.to_string()))?
             .to_string();
-        let (_, event) =
-            dvc_domain::workflow::file_via(new.submitted_at, new.expected_at, new.channel);
+        let (_, event) = dvc_domain::workflow::file_via(
+            new.submitted_at,
+            new.expected_at,
+            new.awaiting_payment,
+            new.channel,
+        );
         let note = event.kind.note();
         let details = event_details(&event.kind)?;
         let event_hash = TimelineFields {
@@ -363,6 +382,7 @@ impl Filing {
         let stat_day = dvc_domain::statistics::vn_day(new.submitted_at);
         Ok(Filing {
             code,
+            status: event.to,
             note,
             details,
             event_hash,
@@ -392,7 +412,7 @@ static FILE_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 
 const FILE_PG_BASE: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, digitised, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $31, $32, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30) RETURNING id), \
+    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery, fee_vnd, payment_status, fee_quote) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $31, $32, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30, $36, $37, $38) RETURNING id), \
   a AS (INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, \
     sha256, created_at) SELECT d.id, x.field_name, x.document_id, x.storage_key, x.file_name, x.content_type, x.size_bytes, \
     x.sha256, $12 FROM d, jsonb_to_recordset($14::jsonb) AS x(field_name text, document_id text, storage_key text, \
@@ -453,6 +473,10 @@ pub struct DossierRow {
     pub channel: i64,
     /// 1 when the papers handed in at the desk or by post were scanned.
     pub digitised: i64,
+    /// The fee (đồng), its online payment state and how it was computed (0007, 0008).
+    pub fee_vnd: i64,
+    pub payment_status: Option<String>,
+    pub fee_quote: Option<String>,
 }
 
 impl DossierRow {
@@ -552,7 +576,7 @@ impl DossierRow {
 const DOSSIER_COLUMNS: &str = "id, code, procedure_code, agency_code, status, applicant_name, applicant_email, applicant_phone, \
      applicant_id_number, answers, submitted_at, received_at, expected_at, due_at, updated_at, step, step_started_at, assignee_id, unit, \
      supplement_count, paused_at, resume_status, finished_at, result_key, result_name, version, original_due_at, extension_count, extra_working_days, events_head, \
-     delivery, result_electronic, postal_tracking, rating, channel, digitised";
+     delivery, result_electronic, postal_tracking, rating, channel, digitised, fee_vnd, payment_status, fee_quote";
 
 pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>> {
     if !super::storable_key(code) {
@@ -563,6 +587,16 @@ pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>
     });
     let row = db_run!(db, p => {
         sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(SQL.as_str())).bind(code).fetch_optional(p).await?
+    });
+    Ok(row)
+}
+
+pub async fn find_by_id(db: &Db, id: i64) -> StoreResult<Option<DossierRow>> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE id = $1")
+    });
+    let row = db_run!(db, p => {
+        sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(SQL.as_str())).bind(id).fetch_optional(p).await?
     });
     Ok(row)
 }
@@ -726,6 +760,8 @@ pub struct Decision<'a> {
     pub access_link: Option<String>,
     /// Files that come with the action (a citizen's supplement), already in the file store.
     pub attachments: Vec<NewAttachment>,
+    /// The payment row written with a payment event (and the dossier's `payment_status`).
+    pub payment: Option<super::payments::PaymentWrite>,
 }
 
 const CONFLICT: &str = "Hồ sơ vừa được người khác cập nhật, vui lòng xem lại.";
@@ -785,7 +821,7 @@ pub async fn save(
             "UPDATE dossiers SET status = $3, step = $4, step_started_at = $5, assignee_id = $6, unit = $7, supplement_count = $8, \
              paused_at = $9, resume_status = $10, received_at = $11, due_at = $12, finished_at = $13, result_key = $14, result_name = $15, \
              updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20, extra_working_days = $21, \
-             result_electronic = $22, postal_tracking = $23, rating = $24 \
+             result_electronic = $22, postal_tracking = $23, rating = $24, expected_at = $25 \
              WHERE id = $1 AND version = $2",
         )
         .bind(old.id).bind(old.version).bind(next.status.as_str()).bind(i64::try_from(next.step).unwrap_or(0)).bind(next.step_started_at)
@@ -793,7 +829,7 @@ pub async fn save(
         .bind(next.resume_status.map(DossierStatus::as_str)).bind(next.received_at).bind(next.due_at).bind(next.finished_at)
         .bind(&result_key).bind(&result_name).bind(updated_at).bind(next.version).bind(next.original_due_at)
         .bind(next.extension_count).bind(&head).bind(next.extra_working_days)
-        .bind(i64::from(next.result_signed)).bind(&next.postal_tracking).bind(next.rating.map(Rating::value))
+        .bind(i64::from(next.result_signed)).bind(&next.postal_tracking).bind(next.rating.map(Rating::value)).bind(next.expected_at)
         .execute(&mut *tx).await?;
         if r.rows_affected() != 1 {
             return Err(StoreError::Conflict(CONFLICT.into()));
@@ -826,6 +862,9 @@ pub async fn save(
                 event_hash: Some(hash.clone()),
             });
             last_id = event_id;
+        }
+        if let Some(w) = &decision.payment {
+            crate::payment_write!(tx, old.id, w, updated_at);
         }
         for a in &decision.attachments {
             sqlx::query(

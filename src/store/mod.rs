@@ -13,6 +13,7 @@ pub mod lean;
 pub mod login_throttle;
 pub mod outbox;
 pub mod partners;
+pub mod payments;
 pub mod rate_limits;
 pub mod sessions;
 pub mod signing;

@@ -181,6 +181,12 @@ pub struct Filed {
     pub applicant_email: String,
     pub submitted_at: i64,
     pub expected_at: Option<i64>,
+    pub id: i64,
+    pub status: String,
+    /// The fee and its online payment (see [`crate::web::portal::payment::FeeFacts`]).
+    pub fee_vnd: i64,
+    pub payment_status: Option<String>,
+    pub fee_quote: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -196,6 +202,11 @@ struct SessionFiledRow {
     applicant_email: Option<String>,
     submitted_at: Option<i64>,
     expected_at: Option<i64>,
+    id: Option<i64>,
+    status: Option<String>,
+    fee_vnd: Option<i64>,
+    payment_status: Option<String>,
+    fee_quote: Option<String>,
 }
 
 /// A live session and the dossier `code`, in one query (for the confirmation page, shown only to
@@ -208,7 +219,7 @@ pub async fn find_with_filed(
 ) -> StoreResult<Option<(Session, Option<Filed>)>> {
     let row: Option<SessionFiledRow> = db_run!(db, p => {
         sqlx::query_as(
-            "SELECT s.id_hash, s.csrf_token, s.data, s.expires_at, s.citizen_id, d.code, d.procedure_code, d.agency_code,              d.applicant_email, d.submitted_at, d.expected_at              FROM sessions s LEFT JOIN dossiers d ON d.code = $3              WHERE s.id_hash = $1 AND s.expires_at > $2",
+            "SELECT s.id_hash, s.csrf_token, s.data, s.expires_at, s.citizen_id, d.code, d.procedure_code, d.agency_code,              d.applicant_email, d.submitted_at, d.expected_at, d.id, d.status, d.fee_vnd, d.payment_status, d.fee_quote              FROM sessions s LEFT JOIN dossiers d ON d.code = $3              WHERE s.id_hash = $1 AND s.expires_at > $2",
         )
         .bind(id_hash).bind(now).bind(code).fetch_optional(p).await?
     });
@@ -219,6 +230,8 @@ pub async fn find_with_filed(
             r.agency_code,
             r.applicant_email,
             r.submitted_at,
+            r.id,
+            r.status,
         ) {
             (
                 Some(code),
@@ -226,6 +239,8 @@ pub async fn find_with_filed(
                 Some(agency_code),
                 Some(applicant_email),
                 Some(submitted_at),
+                Some(id),
+                Some(status),
             ) => Some(Filed {
                 code,
                 procedure_code,
@@ -233,6 +248,11 @@ pub async fn find_with_filed(
                 applicant_email,
                 submitted_at,
                 expected_at: r.expected_at,
+                id,
+                status,
+                fee_vnd: r.fee_vnd.unwrap_or(0),
+                payment_status: r.payment_status,
+                fee_quote: r.fee_quote,
             }),
             _ => None,
         };

@@ -47,6 +47,7 @@ pub const COPIED: &[Table] = &[
     serial("webhooks"),
     t("webhook_agencies"),
     serial("deliveries"),
+    serial("payments"),
 ];
 
 /// Short-lived state, not worth moving: citizens sign in again, challenges and limits reset.

@@ -7,7 +7,7 @@ use super::extract::{LenientQuery, Peer};
 use super::partner_api;
 use super::portal::catalog::Params;
 use super::portal::lookup::{
-    Handler, LookupError, PublicStatus, TimelineEntry, find_public, public_status,
+    Handler, LookupError, PaymentView, PublicStatus, TimelineEntry, find_public, public_status,
     rate_limit_lookup,
 };
 use super::progress::StepView;
@@ -46,6 +46,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         ProcedurePage,
         Problem,
         PublicStatus,
+        PaymentView,
         TimelineEntry,
         Handler,
         StepView,

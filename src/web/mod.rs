@@ -10,6 +10,7 @@ pub mod partner_api;
 pub mod portal;
 pub mod progress;
 pub mod rate_limit;
+pub mod sandbox;
 pub mod security;
 pub mod staff;
 pub mod statistics;
@@ -74,6 +75,11 @@ pub struct Inner {
     pub statistics: crate::store::statistics::Cache,
     /// Wakes this node's deliveries worker (webhooks, national portal) after an event.
     pub deliveries: tokio::sync::Notify,
+    /// The payment gateway client (`DVC_PAYMENT=vnpay` or `sandbox`); `None`: fees are paid at
+    /// the desk.
+    pub vnpay: Option<Arc<crate::payment::vnpay::VnpayClient>>,
+    /// The stand-in gateway served under `/sandbox/vnpay/` (`DVC_PAYMENT=sandbox`).
+    pub sandbox: Option<Arc<sandbox::Sandbox>>,
 }
 
 #[derive(Clone)]
@@ -185,6 +191,29 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/ho-so/xem/{token}/danh-gia",
             get(portal::rating::form).post(portal::rating::submit),
+        )
+        .route(
+            "/ho-so/xem/{token}/thanh-toan",
+            post(portal::payment::retry_private),
+        )
+        .route("/ho-so/xem/{token}/bien-lai", get(portal::payment::receipt))
+        .route(
+            "/ho-so/{code}/thanh-toan",
+            post(portal::payment::retry_filed),
+        )
+        .route("/thanh-toan/vnpay/ipn", get(portal::payment::vnpay_ipn))
+        .route(
+            "/thanh-toan/vnpay/ket-qua",
+            get(portal::payment::vnpay_return),
+        )
+        .route(
+            "/sandbox/vnpay/paymentv2/vpcpay.html",
+            get(sandbox::pay_page),
+        )
+        .route("/sandbox/vnpay/paymentv2/xu-ly", post(sandbox::choose))
+        .route(
+            "/sandbox/vnpay/merchant_webapi/api/transaction",
+            post(sandbox::api),
         )
         .route("/healthz", get(health))
         .route("/static/{file}", get(templates::static_file))
@@ -334,6 +363,7 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
             .await
             .context("không nạp được chứng thư số ký kết quả điện tử")?,
     );
+    let (vnpay, sandbox) = payment_setup(&config)?;
     let state = AppState(Arc::new(Inner {
         db,
         light,
@@ -354,9 +384,100 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
         signing,
         statistics: Default::default(),
         deliveries: Default::default(),
+        vnpay,
+        sandbox,
     }));
     state.reload_catalog().await?;
     Ok(state)
+}
+
+/// The payment client and, with `DVC_PAYMENT=sandbox`, the stand-in gateway, from the settings.
+#[allow(clippy::type_complexity)]
+fn payment_setup(
+    config: &Config,
+) -> anyhow::Result<(
+    Option<Arc<crate::payment::vnpay::VnpayClient>>,
+    Option<Arc<sandbox::Sandbox>>,
+)> {
+    use crate::config::PaymentMode;
+    use crate::payment::vnpay::{SANDBOX_API_URL, SANDBOX_PAY_URL, VnpayClient};
+    let base = config.base_url();
+    let server_ip = config
+        .listen
+        .parse::<SocketAddr>()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| "127.0.0.1".into());
+    let tmn = config
+        .vnpay_tmn_code
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let secret = config
+        .vnpay_hash_secret
+        .as_ref()
+        .map(|s| s.0.trim())
+        .filter(|s| !s.is_empty());
+    match config.payment {
+        PaymentMode::Off => Ok((None, None)),
+        PaymentMode::Vnpay => {
+            let (Some(tmn), Some(secret)) = (tmn, secret) else {
+                anyhow::bail!(
+                    "DVC_PAYMENT=vnpay cần DVC_VNPAY_TMN_CODE và DVC_VNPAY_HASH_SECRET (mã website và chuỗi bí mật do VNPAY cấp)"
+                );
+            };
+            let client = VnpayClient::new(
+                tmn.to_string(),
+                secret.as_bytes().to_vec(),
+                config
+                    .vnpay_pay_url
+                    .clone()
+                    .unwrap_or_else(|| SANDBOX_PAY_URL.into()),
+                config
+                    .vnpay_api_url
+                    .clone()
+                    .unwrap_or_else(|| SANDBOX_API_URL.into()),
+                &base,
+                server_ip,
+            )?;
+            Ok((Some(Arc::new(client)), None))
+        }
+        PaymentMode::Sandbox => {
+            if config.https() {
+                anyhow::bail!(
+                    "DVC_PAYMENT=sandbox chỉ dùng để thử trên máy cục bộ, không dùng với DVC_BASE_URL https; đặt DVC_PAYMENT=vnpay khi vận hành thật"
+                );
+            }
+            let (tmn, secret) = match (tmn, secret) {
+                (Some(t), Some(s)) => (t.to_string(), s.to_string()),
+                _ => {
+                    tracing::warn!(
+                        tmn_code = sandbox::TEST_TMN_CODE,
+                        hash_secret = sandbox::TEST_HASH_SECRET,
+                        "!!! DVC_PAYMENT=sandbox: payments go to the STAND-IN gateway inside this binary, with a PUBLIC TEST merchant code and secret. No money moves. Never use this in production. !!!"
+                    );
+                    (
+                        sandbox::TEST_TMN_CODE.to_string(),
+                        sandbox::TEST_HASH_SECRET.to_string(),
+                    )
+                }
+            };
+            let client = VnpayClient::new(
+                tmn.clone(),
+                secret.as_bytes().to_vec(),
+                config
+                    .vnpay_pay_url
+                    .clone()
+                    .unwrap_or_else(|| format!("{base}/sandbox/vnpay/paymentv2/vpcpay.html")),
+                config.vnpay_api_url.clone().unwrap_or_else(|| {
+                    format!("{base}/sandbox/vnpay/merchant_webapi/api/transaction")
+                }),
+                &base,
+                server_ip,
+            )?;
+            let sb = sandbox::Sandbox::new(&tmn, secret.as_bytes(), &base)?;
+            Ok((Some(Arc::new(client)), Some(Arc::new(sb))))
+        }
+    }
 }
 
 /// A running portal: its state and the address it listens on.
@@ -380,6 +501,12 @@ pub async fn launch_with_clock(
     listener: tokio::net::TcpListener,
     clock: crate::clock::Clock,
 ) -> anyhow::Result<Launched> {
+    // Without DVC_BASE_URL, the address actually bound (DVC_LISTEN may ask for port 0): links in
+    // e-mails and the payment gateway's return and IPN addresses must reach this node.
+    let mut config = config;
+    if config.base_url.is_none() {
+        config.base_url = Some(format!("http://{}", listener.local_addr()?));
+    }
     if config.captcha == CaptchaMode::Off {
         tracing::warn!(
             "!!! DVC_CAPTCHA=off: the verification code is DISABLED. Use this only for automated tests and local development, never in production. !!!"
@@ -428,6 +555,9 @@ pub async fn launch_with_clock(
     tokio::spawn(crate::jobs::housekeeping(state.clone()));
     tokio::spawn(crate::jobs::log_audit_head(state.db.clone()));
     tokio::spawn(crate::jobs::statistics(state.db.clone()));
+    if state.vnpay.is_some() {
+        tokio::spawn(crate::payment::flow::run_forever(state.clone()));
+    }
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = state.db.backend(), storage = %state.files.location(), base_url = %config.base_url(), "portal listening");
     let app = router(state.clone());

@@ -1020,6 +1020,7 @@ pub async fn file_dossier(
     let secret = random_token(32);
     let expected_at = state.deadline_policy(Some(&agency), &p).due(now_ms);
     let answers_for_delivery = answers.clone();
+    let quote = p.quote(&answers, state.clock.today_vn());
     let new = NewDossier {
         procedure_code: p.code.clone(),
         agency: agency.code.clone(),
@@ -1039,6 +1040,14 @@ pub async fn file_dossier(
         citizen_id: None,
         reused_fields: Vec::new(),
         delivery: dvc_domain::outcome::Delivery::from_answers(&answers_for_delivery),
+        // A partner's filing is not paid online through the portal: the fee is recorded and
+        // collected by the agency.
+        awaiting_payment: false,
+        fee_vnd: i64::try_from(quote.total_vnd).unwrap_or(i64::MAX),
+        fee_quote: (!quote.lines.is_empty())
+            .then(|| serde_json::to_string(&quote.lines).ok())
+            .flatten(),
+        payment_status: None,
     };
     let base = state.config.base_url();
     let mail = |code: &str| {
@@ -1053,7 +1062,8 @@ pub async fn file_dossier(
                 &agency,
                 &new.applicant_name,
                 &secret,
-                expected_at,
+                Some(expected_at),
+                &quote,
             ),
         })
     };

@@ -37,6 +37,8 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "statistics_report.html",
     "statistics_filters.html",
     "staff_statistics.html",
+    "payment_result.html",
+    "sandbox_vnpay.html",
     "staff_base.html",
     "staff_login.html",
     "staff_queues.html",

@@ -2,7 +2,7 @@
 
 use crate::smtp::{self, Mailbox};
 use dichvucong::clock::Clock;
-use dichvucong::config::{CaptchaMode, Config, LogFormat};
+use dichvucong::config::{CaptchaMode, Config, LogFormat, PaymentMode};
 use dichvucong::web::{AppState, launch_with_clock};
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response, multipart};
@@ -39,6 +39,7 @@ pub struct Builder {
     rate_api: u32,
     dvcqg_url: Option<String>,
     webhook_insecure: bool,
+    payment: PaymentMode,
 }
 
 pub enum SmtpChoice {
@@ -228,6 +229,12 @@ impl Builder {
         self
     }
 
+    /// Online payment of fees (`DVC_PAYMENT`), e.g. the built-in sandbox gateway.
+    pub fn payment(mut self, mode: PaymentMode) -> Self {
+        self.payment = mode;
+        self
+    }
+
     /// Runs the server on a manual clock standing at `start` ([`TestApp::clock`] moves it).
     pub fn manual_clock(mut self, start: jiff::Timestamp) -> Self {
         self.clock = Clock::manual(start);
@@ -318,6 +325,11 @@ impl Builder {
             dvcqg_password: Some("mat-khau-thu".into()),
             dvcqg_unit: Some("000.00.00.H31".into()),
             dvcqg_mapping: None,
+            payment: self.payment,
+            vnpay_tmn_code: None,
+            vnpay_hash_secret: None,
+            vnpay_pay_url: None,
+            vnpay_api_url: None,
         };
         let launched = launch_with_clock(config, listener, self.clock)
             .await
@@ -429,6 +441,7 @@ impl TestApp {
             rate_api: 10_000,
             dvcqg_url: None,
             webhook_insecure: true,
+            payment: PaymentMode::Off,
         }
     }
 

@@ -29,6 +29,7 @@ mod national;
 mod one_stop;
 mod overload;
 mod partners;
+mod payment;
 mod results;
 mod retention;
 mod s3;

@@ -90,6 +90,16 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS dossiers (
     updated_at BIGINT NOT NULL
 )";
 
+/// The paid journey's payments (one per dossier).
+const PAYMENTS: &str = "CREATE TABLE IF NOT EXISTS payments (
+    txn_ref TEXT PRIMARY KEY,
+    code TEXT NOT NULL,
+    amount_vnd BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    transaction_no TEXT,
+    updated_at BIGINT NOT NULL
+)";
+
 const DRAFTS: &str = "CREATE TABLE IF NOT EXISTS drafts (
     id TEXT PRIMARY KEY,
     answers TEXT NOT NULL,
@@ -206,9 +216,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     match &pool {
         Pool::Pg(p) => {
             sqlx::query(DRAFTS).execute(p).await?;
+            sqlx::query(PAYMENTS).execute(p).await?;
         }
         Pool::Sqlite(p) => {
             sqlx::query(DRAFTS).execute(p).await?;
+            sqlx::query(PAYMENTS).execute(p).await?;
         }
     }
     let mut env = minijinja::Environment::new();
@@ -230,6 +242,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .route("/j/form", get(journey_form).post(journey_draft))
         .route("/j/review/{id}", get(journey_review))
         .route("/j/send", post(journey_send))
+        .route("/j/send-paid", post(journey_send_paid))
+        .route("/j/ipn", get(journey_ipn))
+        .route("/j/return", get(journey_return))
         .route("/ho-so/{code}/da-nop", get(journey_done))
         .route("/tra-cuu", get(lookup_page))
         .route("/api/status/{code}", get(lookup_api))
@@ -419,6 +434,20 @@ async fn journey_send(
     State(state): State<AppState>,
     axum::extract::Form(f): axum::extract::Form<SendForm>,
 ) -> Response {
+    send(state, f, false).await
+}
+
+/// `POST /j/send-paid`: the same with a fee due at filing: the payment row in the same
+/// transaction, and a 303 to the signed VNPay pay URL.
+async fn journey_send_paid(
+    State(state): State<AppState>,
+    axum::extract::Form(f): axum::extract::Form<SendForm>,
+) -> Response {
+    send(state, f, true).await
+}
+
+async fn send(state: AppState, f: SendForm, paid: bool) -> Response {
+    let txn_ref = uuid::Uuid::new_v4().simple().to_string()[..20].to_uppercase();
     let seq = state.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let code = format!("{}-{seq:06}", state.prefix);
     let now = jiff::Timestamp::now().as_millisecond();
@@ -462,6 +491,15 @@ async fn journey_send(
                 .bind(&f.submit_token)
                 .execute(&mut *$tx)
                 .await?;
+            if paid {
+                sqlx::query("INSERT INTO payments (txn_ref, code, amount_vnd, status, updated_at) VALUES ($1, $2, $3, 'pending', $4)")
+                    .bind(&txn_ref)
+                    .bind(&code)
+                    .bind(PAID_AMOUNT_VND)
+                    .bind(now)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
             Some(())
         }};
     }
@@ -486,7 +524,128 @@ async fn journey_send(
         }
     };
     match result {
+        Ok(Some(())) if paid => {
+            let req = dvc_domain::payment::vnpay::PayRequest {
+                tmn_code: dvc_bench_keys::TMN_CODE.into(),
+                amount_vnd: PAID_AMOUNT_VND as u64,
+                txn_ref,
+                order_info: format!("Thanh toan phi le phi ho so {code}"),
+                return_url: "http://127.0.0.1/j/return".into(),
+                ip_addr: "127.0.0.1".into(),
+                created_at_ms: now,
+                expire_at_ms: now + 900_000,
+            };
+            see_other(req.url("/pay", dvc_bench_keys::HASH_SECRET.as_bytes()))
+        }
         Ok(Some(())) => see_other(format!("/ho-so/{code}/da-nop")),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => err(e),
+    }
+}
+
+/// The fee of the paid journey (2 copies × 10.000 đồng, as the portal charges XNTTHN).
+const PAID_AMOUNT_VND: i64 = 20_000;
+
+/// The merchant pair the benchmark gives both servers.
+mod dvc_bench_keys {
+    pub const TMN_CODE: &str = "DVCBENCH";
+    pub const HASH_SECRET: &str = "DVCBENCHSECRETKHONGDUNGTHATXXXXXXXXXXXXXX";
+}
+
+fn query_map(raw: Option<String>) -> std::collections::BTreeMap<String, String> {
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// `GET /j/ipn`: the signature checked, then the payment and the dossier updated in one durable
+/// transaction (pending → paid), answered with VNPay's JSON.
+async fn journey_ipn(
+    State(state): State<AppState>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Response {
+    use dvc_domain::payment::vnpay::{IpnAnswer, Report};
+    let p = query_map(raw);
+    let answer =
+        |a: IpnAnswer| ([(header::CONTENT_TYPE, "application/json")], a.json()).into_response();
+    if !dvc_domain::payment::vnpay::verify(dvc_bench_keys::HASH_SECRET.as_bytes(), &p) {
+        return answer(IpnAnswer::InvalidSignature);
+    }
+    let Some(r) = Report::from_params(&p) else {
+        return answer(IpnAnswer::Unknown);
+    };
+    let now = jiff::Timestamp::now().as_millisecond();
+    macro_rules! confirm {
+        ($tx:expr) => {{
+            let row: Option<(String, i64, String)> =
+                sqlx::query_as("SELECT code, amount_vnd, status FROM payments WHERE txn_ref = $1")
+                    .bind(&r.txn_ref)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+            match row {
+                None => IpnAnswer::OrderNotFound,
+                Some((_, amount, _)) if Some(r.amount_x100) != u64::try_from(amount).ok().map(|a| a * 100) => IpnAnswer::InvalidAmount,
+                Some((_, _, status)) if status != "pending" => IpnAnswer::AlreadyConfirmed,
+                Some((code, _, _)) => {
+                    sqlx::query("UPDATE payments SET status = 'paid', transaction_no = $2, updated_at = $3 WHERE txn_ref = $1")
+                        .bind(&r.txn_ref)
+                        .bind(&r.transaction_no)
+                        .bind(now)
+                        .execute(&mut *$tx)
+                        .await?;
+                    sqlx::query("UPDATE dossiers SET updated_at = $2 WHERE code = $1")
+                        .bind(&code)
+                        .bind(now)
+                        .execute(&mut *$tx)
+                        .await?;
+                    IpnAnswer::Confirmed
+                }
+            }
+        }};
+    }
+    let result: Result<IpnAnswer, sqlx::Error> = match &state.pool {
+        Pool::Sqlite(p) => {
+            async {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let a = confirm!(tx);
+                tx.commit().await?;
+                Ok(a)
+            }
+            .await
+        }
+        Pool::Pg(p) => {
+            async {
+                let mut tx = p.begin().await?;
+                let a = confirm!(tx);
+                tx.commit().await?;
+                Ok(a)
+            }
+            .await
+        }
+    };
+    answer(result.unwrap_or(IpnAnswer::Unknown))
+}
+
+/// `GET /j/return`: the signature checked, the payment read, a page.
+async fn journey_return(
+    State(state): State<AppState>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Response {
+    let p = query_map(raw);
+    if !dvc_domain::payment::vnpay::verify(dvc_bench_keys::HASH_SECRET.as_bytes(), &p) {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    let txn_ref = p.get("vnp_TxnRef").cloned().unwrap_or_default();
+    const Q: &str = "SELECT code, status FROM payments WHERE txn_ref = $1";
+    let row: Result<Option<(String, String)>, sqlx::Error> = match &state.pool {
+        Pool::Sqlite(p) => sqlx::query_as(Q).bind(&txn_ref).fetch_optional(p).await,
+        Pool::Pg(p) => sqlx::query_as(Q).bind(&txn_ref).fetch_optional(p).await,
+    };
+    match row {
+        Ok(Some((code, status))) => Html(format!(
+            "<!doctype html><html lang=\"vi\"><head><meta charset=\"utf-8\"><title>Kết quả thanh toán</title></head><body><h1>Kết quả thanh toán</h1><p>{code}: {status}</p></body></html>"
+        ))
+        .into_response(),
         Ok(None) => StatusCode::NOT_FOUND.into_response(),
         Err(e) => err(e),
     }

@@ -316,3 +316,163 @@ impl Codes {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
     }
 }
+
+/// The merchant pair both servers are given for the paid journey (the portal through
+/// `DVC_VNPAY_TMN_CODE` / `DVC_VNPAY_HASH_SECRET` with `DVC_PAYMENT=sandbox`; the baseline has
+/// the same constants).
+pub const PAY_TMN_CODE: &str = "DVCBENCH";
+pub const PAY_HASH_SECRET: &str = "DVCBENCHSECRETKHONGDUNGTHATXXXXXXXXXXXXXX";
+
+/// Cấp Giấy xác nhận tình trạng hôn nhân: a fee due at filing (2 copies: 20.000 đồng).
+pub const PAID_PROC: &str = "1.004873";
+
+fn paid_form(csrf: Option<&str>, pdf: &'static [u8]) -> multipart::Form {
+    let mut form = multipart::Form::new();
+    if let Some(c) = csrf {
+        form = form.text("csrf", c.to_string());
+    }
+    for (k, v) in [
+        ("agency_code", next_agency()),
+        ("applicant_full_name", "Lê Văn Nam"),
+        ("applicant_birth_date", "1990-03-02"),
+        ("applicant_id_number", "031090007777"),
+        ("applicant_phone", "0912345679"),
+        ("applicant_email", "nam.le@example.vn"),
+        (
+            "applicant_address",
+            "Số 5 phố Lạch Tray, phường Ngô Quyền, Hải Phòng",
+        ),
+        ("doi_tuong", "ban_than"),
+        ("tinh_trang_hon_nhan", "chua_ket_hon"),
+        ("muc_dich_su_dung", "giao_dich_tai_san"),
+        ("so_ban", "2"),
+        ("cam_doan", "co"),
+    ] {
+        form = form.text(k, v);
+    }
+    // The same 100 KB file as the other journeys (here a power of attorney).
+    let part = multipart::Part::bytes(pdf)
+        .file_name("uy-quyen.pdf")
+        .mime_str("application/pdf")
+        .expect("mime");
+    form.part("tep_uy_quyen", part)
+}
+
+/// What the gateway sends back for the pay URL `pay_url` (paid): the signed query string of the
+/// IPN and of the return URL.
+fn gateway_answer(pay_url: &str) -> anyhow::Result<String> {
+    use dvc_domain::payment::vnpay;
+    let q = pay_url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let req: std::collections::BTreeMap<String, String> = url::form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |k: &str| req.get(k).cloned().unwrap_or_default();
+    if get("vnp_TxnRef").is_empty() {
+        bail!("no vnp_TxnRef in the pay URL {pay_url:?}");
+    }
+    let mut r = std::collections::BTreeMap::new();
+    for k in ["vnp_TmnCode", "vnp_Amount", "vnp_OrderInfo", "vnp_TxnRef"] {
+        r.insert(k.to_string(), get(k));
+    }
+    for (k, v) in [
+        ("vnp_BankCode", "NCB"),
+        ("vnp_BankTranNo", "VNP14000001"),
+        ("vnp_CardType", "ATM"),
+        ("vnp_PayDate", "20261204100000"),
+        ("vnp_ResponseCode", "00"),
+        ("vnp_TransactionNo", "14000001"),
+        ("vnp_TransactionStatus", "00"),
+    ] {
+        r.insert(k.to_string(), v.to_string());
+    }
+    Ok(vnpay::signed_query(PAY_HASH_SECRET.as_bytes(), &r))
+}
+
+async fn ipn_ok(c: &Client, url: String, step: &str) -> anyhow::Result<()> {
+    let r = c.get(url).send().await?;
+    let body = expect(r, 200, step).await?.text().await?;
+    if !body.contains("\"RspCode\":\"00\"") {
+        bail!("{step}: {body}");
+    }
+    Ok(())
+}
+
+/// The paid journey on the portal (6 requests): form → declaration with the PDF → review → send
+/// (303 to the gateway) → the gateway's IPN (signed here, as VNPay would) → the return page.
+pub async fn portal_paid_journey(base: &str, pdf: &'static [u8]) -> anyhow::Result<()> {
+    let c = browser()?;
+    let url = |p: &str| format!("{base}{p}");
+    let r = c
+        .get(url(&format!("/thu-tuc/{PAID_PROC}/nop-ho-so")))
+        .send()
+        .await?;
+    let body = expect(r, 200, "paid form").await?.text().await?;
+    let csrf = extract(&body, "name=\"csrf\" value=\"").context("no csrf in form")?;
+    let r = c
+        .post(url(&format!("/thu-tuc/{PAID_PROC}/nop-ho-so")))
+        .multipart(paid_form(Some(&csrf), pdf))
+        .send()
+        .await?;
+    expect(r, 303, "paid declaration").await?;
+    let r = c
+        .get(url(&format!("/thu-tuc/{PAID_PROC}/nop-ho-so/kiem-tra")))
+        .send()
+        .await?;
+    let body = expect(r, 200, "paid review").await?.text().await?;
+    let csrf = extract(&body, "name=\"csrf\" value=\"").context("no csrf in review")?;
+    let token = extract(&body, "name=\"submit_token\" value=\"").context("no submit token")?;
+    let r = c
+        .post(url(&format!("/thu-tuc/{PAID_PROC}/nop-ho-so/gui")))
+        .form(&[("csrf", csrf.as_str()), ("submit_token", token.as_str())])
+        .send()
+        .await?;
+    let pay_url = location(&expect(r, 303, "paid send").await?);
+    let answer = gateway_answer(&pay_url)?;
+    ipn_ok(
+        &c,
+        url(&format!("/thanh-toan/vnpay/ipn?{answer}")),
+        "portal IPN",
+    )
+    .await?;
+    let r = c
+        .get(url(&format!("/thanh-toan/vnpay/ket-qua?{answer}")))
+        .send()
+        .await?;
+    expect(r, 200, "portal return page").await?.bytes().await?;
+    Ok(())
+}
+
+/// The same on the baseline: form → declaration (durable draft) → review → send (dossier and
+/// payment in one durable transaction, 303 to the signed pay URL) → IPN (signature checked,
+/// payment and dossier updated in one durable transaction) → return page.
+pub async fn baseline_paid_journey(base: &str, pdf: &'static [u8]) -> anyhow::Result<()> {
+    let c = browser()?;
+    let url = |p: &str| format!("{base}{p}");
+    let r = c.get(url("/j/form")).send().await?;
+    let body = expect(r, 200, "baseline paid form").await?.text().await?;
+    let csrf = extract(&body, "name=\"csrf\" value=\"").context("no token in baseline form")?;
+    let r = c
+        .post(url("/j/form"))
+        .multipart(paid_form(Some(&csrf), pdf))
+        .send()
+        .await?;
+    let review = location(&expect(r, 303, "baseline paid declaration").await?);
+    let r = c.get(url(&review)).send().await?;
+    let body = expect(r, 200, "baseline paid review").await?.text().await?;
+    let csrf = extract(&body, "name=\"csrf\" value=\"").context("no csrf in baseline review")?;
+    let token = extract(&body, "name=\"submit_token\" value=\"").context("no submit token")?;
+    let r = c
+        .post(url("/j/send-paid"))
+        .form(&[("csrf", csrf.as_str()), ("submit_token", token.as_str())])
+        .send()
+        .await?;
+    let pay_url = location(&expect(r, 303, "baseline paid send").await?);
+    let answer = gateway_answer(&pay_url)?;
+    ipn_ok(&c, url(&format!("/j/ipn?{answer}")), "baseline IPN").await?;
+    let r = c.get(url(&format!("/j/return?{answer}"))).send().await?;
+    expect(r, 200, "baseline return page")
+        .await?
+        .bytes()
+        .await?;
+    Ok(())
+}

@@ -64,14 +64,15 @@ pub struct Args {
     /// Directory holding the `dichvucong` and `dvc-baseline` binaries (default: this binary's).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
-    /// Phases to run, comma-separated: submit, api (filings through the partner API against
+    /// Phases to run, comma-separated: submit, paid (the journey with a fee paid at filing:
+    /// filing, redirect, IPN, return page), api (filings through the partner API against
     /// the baseline's durable insert, and webhook deliveries to a local receiver), lookup-page, lookup-api, search, catalogue (the
     /// portal's search against its own unfiltered first page, side by side), memory (resident
     /// set with an empty catalogue and with N procedures), crowd (10,000 kept-alive connections,
     /// one request each every ~10 s: latency, errors and the portal's peak memory).
     #[arg(
         long,
-        default_value = "submit,api,lookup-page,lookup-api,search,catalogue,memory,statistics,crowd"
+        default_value = "submit,paid,api,lookup-page,lookup-api,search,catalogue,memory,statistics,crowd"
     )]
     phases: String,
     /// Connections in the crowd phase (default 10,000; 1,000 with --quick), each kept open and
@@ -118,6 +119,9 @@ pub struct BackendResult {
     pub api_submit_max: Option<Pair>,
     /// Webhook deliveries to a local receiver of the events of the API filings.
     pub webhooks: Option<WebhookRun>,
+    /// The paid journey (fee at filing): form, declaration, review, send (303 to the gateway),
+    /// the gateway's IPN, the return page; maximum rate, closed loop.
+    pub paid_max: Option<Pair>,
     pub lookup_page_max: Option<Pair>,
     pub lookup_page_lat: Option<Pair>,
     pub lookup_api_max: Option<Pair>,
@@ -343,6 +347,11 @@ async fn spawn_portal_with(
         .env("DVC_WEBHOOK_ALLOW_INSECURE", "true")
         .env("DVC_LOG", "warn")
         .env("DVC_SAMPLE_CATALOG", sample_catalog.to_string())
+        // The paid journey: the stand-in gateway with the benchmark's merchant pair (the
+        // load generator plays the gateway and signs the IPN with it).
+        .env("DVC_PAYMENT", "sandbox")
+        .env("DVC_VNPAY_TMN_CODE", journey::PAY_TMN_CODE)
+        .env("DVC_VNPAY_HASH_SECRET", journey::PAY_HASH_SECRET)
         .stdout(Stdio::null())
         .stderr(out)
         .spawn()
@@ -990,6 +999,43 @@ async fn run_backend(
         let (pair, hooks) = api_phase(ctx, &pdata, &pdb, &pbase, &bbase, &pcodes, &bcodes).await?;
         res.api_submit_max = Some(pair);
         res.webhooks = Some(hooks);
+    }
+    if ctx.args.phases.contains("paid") {
+        for _ in 0..5 {
+            journey::portal_paid_journey(&pbase, pdf)
+                .await
+                .context("warm-up paid journey on the portal")?;
+            journey::baseline_paid_journey(&bbase, pdf)
+                .await
+                .context("warm-up paid journey on the baseline")?;
+        }
+        let rounds = if ctx.args.quick { 1 } else { 3 };
+        let paid = pair_rounds(
+            "paid journey max (closed)",
+            rounds,
+            || {
+                let b = pbase.clone();
+                load::measured(
+                    portal.pid,
+                    closed_loop(users, dur, move |_| {
+                        let b = b.clone();
+                        async move { journey::portal_paid_journey(&b, pdf).await }
+                    }),
+                )
+            },
+            || {
+                let b = bbase.clone();
+                load::measured(
+                    baseline.pid,
+                    closed_loop(users, dur, move |_| {
+                        let b = b.clone();
+                        async move { journey::baseline_paid_journey(&b, pdf).await }
+                    }),
+                )
+            },
+        )
+        .await;
+        res.paid_max = Some(paid);
     }
     let pcodes: Arc<Vec<String>> = Arc::new(pcodes.all());
     let bcodes: Arc<Vec<String>> = Arc::new(bcodes.all());

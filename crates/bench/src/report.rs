@@ -146,6 +146,16 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
             w.received, w.events, w.backlog, w.during_per_s, w.drain_per_s
         );
     }
+    if b.paid_max.is_some() {
+        row_rate(
+            out,
+            &format!(
+                "paid journeys, max (fee at filing: form, declaration, review, send → gateway, IPN, return page; {} concurrent citizens, closed loop)",
+                run.users
+            ),
+            &b.paid_max,
+        );
+    }
     if let (Some(p), Some(i)) = (&b.submit_max, &b.insert_only_max) {
         let _ = writeln!(
             out,
@@ -250,6 +260,15 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
         let _ = writeln!(
             out,
             "- submissions ≥ 0.5× baseline (the same five-request journey on bare axum): {:.2}× — {}",
+            r,
+            verdict(r >= 0.5)
+        );
+    }
+    if let Some(p) = &b.paid_max {
+        let r = p.portal.rate / p.baseline.rate.max(1e-9);
+        let _ = writeln!(
+            out,
+            "- paid journeys ≥ 0.5× baseline (filing + redirect + IPN + return page, the same durable writes on bare axum): {:.2}× — {}",
             r,
             verdict(r >= 0.5)
         );

@@ -243,6 +243,12 @@ pub struct Procedure {
     /// A sentence on fees that vary by province or by channel.
     #[serde(default)]
     pub fee_note: Option<String>,
+    /// When the fee is paid online (level 4): at filing, at the result, or not online.
+    #[serde(default)]
+    pub payment: crate::fees::PaymentTiming,
+    /// The fee as rules over the declaration's answers ([`crate::fees::quote`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fee_rules: Vec<crate::fees::FeeRule>,
     /// The result (kết quả thực hiện).
     pub result: String,
     /// Conditions (yêu cầu, điều kiện); empty when there are none.
@@ -354,6 +360,12 @@ impl Procedure {
         {
             return Err(bad("giờ chốt nhận hồ sơ phải từ 0 đến 23".into()));
         }
+        if self.payment != crate::fees::PaymentTiming::None && !self.level.online_payment() {
+            return Err(bad(
+                "chỉ thủ tục mức độ 4 mới thu phí trực tuyến (payment)".into()
+            ));
+        }
+        crate::fees::check(&self.fee_rules, self.payment, self.declaration_ref()).map_err(bad)?;
         for x in &self.processing_time.extra {
             if x.working_days == 0 || x.working_days > 60 {
                 return Err(bad(
@@ -386,6 +398,19 @@ impl Procedure {
     /// The declaration an official fills in at the desk ([`FormDefinition::at_desk`]).
     pub fn desk_declaration(&self) -> crate::form::FormDefinition {
         self.declaration().at_desk()
+    }
+
+    /// The fee of a declaration with `answers` filed on `today`.
+    pub fn quote(
+        &self,
+        answers: &crate::form::Answers,
+        today: jiff::civil::Date,
+    ) -> crate::fees::Quote {
+        crate::fees::quote(&self.fee_rules, self.payment, answers, today)
+    }
+
+    fn declaration_ref(&self) -> Option<&FormDefinition> {
+        self.form.as_ref()
     }
 
     /// The procedure's time limit as a deadline rule.

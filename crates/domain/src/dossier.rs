@@ -149,6 +149,9 @@ impl Channel {
 pub enum DossierStatus {
     /// Filed online, waiting for the one-stop desk to check it.
     Submitted,
+    /// Filed online with a fee due at filing, not paid yet: nobody processes it and its clock
+    /// has not started.
+    AwaitingPayment,
     /// Accepted by the one-stop desk; the appointment date is set.
     Received,
     /// Being handled by a unit or a specialist.
@@ -170,8 +173,9 @@ pub enum DossierStatus {
 }
 
 impl DossierStatus {
-    pub const ALL: [DossierStatus; 10] = [
+    pub const ALL: [DossierStatus; 11] = [
         DossierStatus::Submitted,
+        DossierStatus::AwaitingPayment,
         DossierStatus::Received,
         DossierStatus::Processing,
         DossierStatus::AwaitingSupplement,
@@ -186,6 +190,7 @@ impl DossierStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             DossierStatus::Submitted => "submitted",
+            DossierStatus::AwaitingPayment => "awaiting_payment",
             DossierStatus::Received => "received",
             DossierStatus::Processing => "processing",
             DossierStatus::AwaitingSupplement => "awaiting_supplement",
@@ -206,6 +211,7 @@ impl DossierStatus {
     pub fn label(self) -> &'static str {
         match self {
             DossierStatus::Submitted => "Đã nộp trực tuyến, chờ tiếp nhận",
+            DossierStatus::AwaitingPayment => "Chờ thanh toán",
             DossierStatus::Received => "Đã tiếp nhận",
             DossierStatus::Processing => "Đang xử lý",
             DossierStatus::AwaitingSupplement => "Chờ công dân bổ sung hồ sơ",
@@ -255,10 +261,14 @@ pub enum Action {
     ExtraTime,
     /// The citizen rates their satisfaction, once, after the result (the dossier stays done).
     Rate,
+    /// The payment provider confirmed the fee was paid.
+    Pay,
+    /// A payment attempt changed state (started, failed, cancelled, expired, refunded).
+    Payment,
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 16] = [
         Action::Receive,
         Action::RequestSupplement,
         Action::Supplement,
@@ -273,6 +283,8 @@ impl Action {
         Action::ApologiseAndExtend,
         Action::ExtraTime,
         Action::Rate,
+        Action::Pay,
+        Action::Payment,
     ];
 
     /// The name stored in the event log and the audit trail.
@@ -292,6 +304,8 @@ impl Action {
             Action::ApologiseAndExtend => "apologise_and_extend",
             Action::ExtraTime => "extra_time",
             Action::Rate => "rate",
+            Action::Pay => "pay",
+            Action::Payment => "payment",
         }
     }
 
@@ -316,6 +330,8 @@ impl Action {
             Action::ApologiseAndExtend => "Xin lỗi và gia hạn",
             Action::ExtraTime => "Kéo dài thời hạn theo quy định",
             Action::Rate => "Đánh giá mức độ hài lòng",
+            Action::Pay => "Xác nhận thanh toán",
+            Action::Payment => "Cập nhật thanh toán",
         }
     }
 }
@@ -345,10 +361,18 @@ pub fn transition(from: DossierStatus, action: Action) -> Result<DossierStatus, 
         (S::Received | S::Processing | S::AwaitingApproval | S::AwaitingSupplement, A::Stop) => {
             S::Stopped
         }
-        (s, A::ApologiseAndExtend) if !s.is_closed() && s != S::Submitted => s,
+        (s, A::ApologiseAndExtend)
+            if !s.is_closed() && s != S::Submitted && s != S::AwaitingPayment =>
+        {
+            s
+        }
         (s @ (S::Received | S::Processing), A::ExtraTime) => s,
         (S::Done, A::Rate) => S::Done,
         (s, A::Withdraw) if !s.is_closed() && s != S::ResultReady => S::Withdrawn,
+        // Paid at filing: the dossier is filed for processing now. Paid later (at the result),
+        // or after it closed (a late confirmation, refunded afterwards): the state stays.
+        (S::AwaitingPayment, A::Pay) => S::Submitted,
+        (s, A::Pay | A::Payment) => s,
         _ => return Err(IllegalTransition { from, action }),
     };
     Ok(to)
@@ -370,7 +394,7 @@ pub fn resume_after_supplement(before: Option<DossierStatus>) -> DossierStatus {
 pub fn step_of(status: DossierStatus, steps: usize) -> usize {
     let last = steps.saturating_sub(1);
     let idx = match status {
-        DossierStatus::Submitted => 0,
+        DossierStatus::Submitted | DossierStatus::AwaitingPayment => 0,
         DossierStatus::Received | DossierStatus::Processing | DossierStatus::AwaitingSupplement => {
             1
         }
@@ -543,6 +567,7 @@ mod transition_table {
         }
         for s in [
             S::Submitted,
+            S::AwaitingPayment,
             S::Received,
             S::Processing,
             S::AwaitingSupplement,
@@ -550,6 +575,13 @@ mod transition_table {
         ] {
             legal.push((s, A::Withdraw, S::Withdrawn));
         }
+        for s in DossierStatus::ALL {
+            legal.push((s, A::Payment, s));
+            if s != S::AwaitingPayment {
+                legal.push((s, A::Pay, s));
+            }
+        }
+        legal.push((S::AwaitingPayment, A::Pay, S::Submitted));
         for s in DossierStatus::ALL {
             for a in Action::ALL {
                 let expected = legal

@@ -330,7 +330,7 @@ pub fn metrics(f: &Facts) -> MetricSet {
 
 /// What a dossier just filed online counts in (the same for every filing).
 pub fn new_online_filing() -> MetricSet {
-    let (d, _) = crate::workflow::file(0, None);
+    let (d, _) = crate::workflow::file(0, None, false);
     metrics(&Facts {
         dossier: d,
         channel: Channel::Online,
@@ -932,7 +932,7 @@ mod tests {
     }
 
     fn received(due_in_h: i64) -> Dossier {
-        let (mut d, _) = file(T0, None);
+        let (mut d, _) = file(T0, None, false);
         d.status = DossierStatus::Received;
         d.received_at = Some(T0 + H);
         d.due_at = Some(T0 + due_in_h * H);
@@ -1010,7 +1010,7 @@ mod tests {
 
     #[test]
     fn refused_stopped_withdrawn() {
-        let (mut d, _) = file(T0, Some(T0 + 72 * H));
+        let (mut d, _) = file(T0, Some(T0 + 72 * H), false);
         d.status = DossierStatus::Withdrawn;
         d.finished_at = Some(T0 + H);
         let s = metrics(&facts(d));
@@ -1019,7 +1019,7 @@ mod tests {
         d.status = DossierStatus::Withdrawn;
         d.finished_at = Some(T0 + 2 * H);
         assert!(metrics(&facts(d)).contains(Metric::Counted));
-        let (mut d, _) = file(T0, Some(T0 + 72 * H));
+        let (mut d, _) = file(T0, Some(T0 + 72 * H), false);
         d.status = DossierStatus::Refused;
         d.finished_at = Some(T0 + H);
         let s = metrics(&facts(d));

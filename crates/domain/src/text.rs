@@ -33,6 +33,20 @@ pub fn fold(input: &str) -> String {
     out
 }
 
+/// Removes diacritics and maps đ/Đ to d/D, keeping case and everything else ("Lệ phí" →
+/// "Le phi"): Vietnamese without diacritics, as payment gateways ask for.
+pub fn strip_diacritics(input: &str) -> String {
+    input
+        .nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .map(|c| match c {
+            'đ' => 'd',
+            'Đ' => 'D',
+            _ => c,
+        })
+        .collect()
+}
+
 /// Normalises user-supplied text to NFC and trims it; control characters other than
 /// new lines and tabs are removed so they can never reach a page, a PDF or a log line.
 pub fn clean_input(input: &str) -> String {

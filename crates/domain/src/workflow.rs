@@ -83,6 +83,9 @@ pub enum Actor {
     Citizen,
     /// An official of the dossier's agency tree (the caller has checked the scope).
     Staff { id: i64, role: Role },
+    /// The payment provider, through an answer whose signature the caller verified (IPN,
+    /// `querydr`, `refund`).
+    Gateway,
 }
 
 /// What an actor asks the workflow to do.
@@ -140,6 +143,34 @@ pub enum Command {
         rating: Rating,
         comment: Option<String>,
     },
+    /// A payment attempt changed state: started by the citizen (pending), or reported by the
+    /// provider (paid, failed, cancelled, expired, refunded).
+    RecordPayment {
+        payment: PaymentFacts,
+    },
+}
+
+/// A payment attempt as the timeline records it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PaymentFacts {
+    #[serde(default)]
+    pub status: crate::payment::PaymentStatus,
+    /// `vnpay` (later the national portal's platform, PayGov).
+    #[serde(default)]
+    pub provider: String,
+    /// The merchant reference sent to the provider (`vnp_TxnRef`).
+    #[serde(default)]
+    pub txn_ref: String,
+    #[serde(default)]
+    pub amount_vnd: u64,
+    /// The provider's transaction number, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_no: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_code: Option<String>,
+    /// The provider's response code (`vnp_ResponseCode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_code: Option<String>,
 }
 
 impl Command {
@@ -159,6 +190,13 @@ impl Command {
             Command::Withdraw { .. } => Action::Withdraw,
             Command::GrantExtraTime { .. } => Action::ExtraTime,
             Command::Rate { .. } => Action::Rate,
+            Command::RecordPayment { payment } => {
+                if payment.status == crate::payment::PaymentStatus::Paid {
+                    Action::Pay
+                } else {
+                    Action::Payment
+                }
+            }
         }
     }
 }
@@ -318,6 +356,19 @@ pub enum EventKind {
         #[serde(default)]
         comment: Option<String>,
     },
+    /// The provider confirmed the fee paid; paid at filing, the dossier's clock starts now.
+    Pay {
+        #[serde(default)]
+        payment: PaymentFacts,
+        /// The estimated result time, from the payment (paid at filing).
+        #[serde(default)]
+        expected_at: Option<i64>,
+    },
+    /// A payment attempt changed state (other than paid).
+    Payment {
+        #[serde(default)]
+        payment: PaymentFacts,
+    },
 }
 
 impl EventKind {
@@ -347,6 +398,8 @@ impl EventKind {
             EventKind::Withdraw { .. } => Action::Withdraw,
             EventKind::ExtraTime { .. } => Action::ExtraTime,
             EventKind::Rate { .. } => Action::Rate,
+            EventKind::Pay { .. } => Action::Pay,
+            EventKind::Payment { .. } => Action::Payment,
         })
     }
 
@@ -399,6 +452,8 @@ impl EventKind {
                 "Thời hạn giải quyết được kéo dài theo quy định của thủ tục; ngày hẹn mới đã gửi tới người nộp"
             }
             EventKind::Rate { .. } => "Người nộp đã đánh giá mức độ hài lòng",
+            EventKind::Pay { .. } => "Đã thanh toán phí, lệ phí trực tuyến",
+            EventKind::Payment { .. } => "Cập nhật tình trạng thanh toán phí, lệ phí",
         }
     }
 
@@ -502,20 +557,46 @@ impl EventKind {
                 Some(r) => format!("Đã rút hồ sơ theo yêu cầu của người nộp. Lý do: {r}"),
                 None => "Đã rút hồ sơ theo yêu cầu của người nộp.".into(),
             },
+            EventKind::Pay { payment, .. } | EventKind::Payment { payment } => format!(
+                "Thanh toán {} qua {} (mã giao dịch {}): {}.",
+                crate::fees::format_vnd(payment.amount_vnd),
+                provider_name(&payment.provider),
+                payment.txn_ref,
+                payment.status.label()
+            ),
         }
     }
 }
 
-/// A new dossier filed online at `now`, and its first event.
-pub fn file(now: i64, expected_at: Option<i64>) -> (Dossier, Event) {
-    file_via(now, expected_at, Channel::Online)
+/// The name of a payment provider as people read it.
+pub fn provider_name(provider: &str) -> &str {
+    match provider {
+        "vnpay" => "VNPAY",
+        other => other,
+    }
+}
+
+/// A new dossier filed online at `now`, and its first event. With `awaiting_payment` (a fee due
+/// at filing) it waits for the payment, with no estimated result time yet.
+pub fn file(now: i64, expected_at: Option<i64>, awaiting_payment: bool) -> (Dossier, Event) {
+    file_via(now, expected_at, awaiting_payment, Channel::Online)
 }
 
 /// A new dossier that reached the agency through `channel` at `now`, and its first event. A
 /// dossier handed in at the desk or by post is then received at once ([`Command::Receive`]).
-pub fn file_via(now: i64, expected_at: Option<i64>, channel: Channel) -> (Dossier, Event) {
+pub fn file_via(
+    now: i64,
+    expected_at: Option<i64>,
+    awaiting_payment: bool,
+    channel: Channel,
+) -> (Dossier, Event) {
+    let (status, expected_at) = if awaiting_payment {
+        (DossierStatus::AwaitingPayment, None)
+    } else {
+        (DossierStatus::Submitted, expected_at)
+    };
     let d = Dossier {
-        status: DossierStatus::Submitted,
+        status,
         version: 0,
         step: 0,
         step_started_at: None,
@@ -541,7 +622,7 @@ pub fn file_via(now: i64, expected_at: Option<i64>, channel: Channel) -> (Dossie
     let e = Event {
         at: now,
         from: None,
-        to: DossierStatus::Submitted,
+        to: status,
         step: 0,
         kind: EventKind::File {
             expected_at,
@@ -563,8 +644,12 @@ fn non_empty(s: &str, message: &str) -> Result<String, Refusal> {
 /// Whether `actor` may take `action` at all (whatever the dossier's state).
 pub fn may(actor: Actor, action: Action) -> bool {
     match actor {
-        Actor::Citizen => matches!(action, Action::Supplement | Action::Withdraw | Action::Rate),
+        Actor::Citizen => matches!(
+            action,
+            Action::Supplement | Action::Withdraw | Action::Rate | Action::Payment
+        ),
         Actor::Staff { role, .. } => role.may(action),
+        Actor::Gateway => matches!(action, Action::Pay | Action::Payment),
     }
 }
 
@@ -606,7 +691,7 @@ pub fn decide(
                 role.label(),
                 action.label()
             ),
-            Actor::Citizen => format!(
+            Actor::Citizen | Actor::Gateway => format!(
                 "Thao tác “{}” chỉ do cán bộ có thẩm quyền thực hiện.",
                 action.label()
             ),
@@ -812,6 +897,37 @@ pub fn decide(
                     .map(|o| rules.deadline.add_working_days(o, x.working_days)),
             }
         }
+        Command::RecordPayment { payment } => {
+            use crate::payment::PaymentStatus as P;
+            // The citizen only starts an attempt; every outcome comes from the provider.
+            if actor == Actor::Citizen && payment.status != P::Pending {
+                return Err(Refusal::NotAllowed(
+                    "Kết quả thanh toán chỉ được ghi nhận theo thông báo của tổ chức thanh toán."
+                        .into(),
+                ));
+            }
+            if payment.txn_ref.is_empty() || payment.amount_vnd == 0 {
+                return Err(Refusal::Invalid(
+                    "Giao dịch thanh toán thiếu mã tham chiếu hoặc số tiền.".into(),
+                ));
+            }
+            if payment.status == P::Pending && d.status.is_closed() {
+                return Err(Refusal::State(crate::dossier::IllegalTransition {
+                    from: d.status,
+                    action,
+                }));
+            }
+            match payment.status {
+                P::Paid => EventKind::Pay {
+                    payment: payment.clone(),
+                    expected_at: (d.status == DossierStatus::AwaitingPayment)
+                        .then(|| rules.deadline.due(now)),
+                },
+                _ => EventKind::Payment {
+                    payment: payment.clone(),
+                },
+            }
+        }
         Command::Withdraw { reason } => EventKind::Withdraw {
             reason: reason
                 .as_deref()
@@ -917,6 +1033,12 @@ pub fn evolve(d: &Dossier, e: &Event) -> Dossier {
             n.due_at = Some(*new_due_at);
             n.extension_count += 1;
         }
+        EventKind::Pay { expected_at, .. } => {
+            if let Some(x) = expected_at {
+                n.expected_at = Some(*x);
+            }
+        }
+        EventKind::Payment { .. } => {}
         EventKind::ExtraTime {
             working_days,
             due_at,
@@ -1043,7 +1165,7 @@ mod tests {
 
     /// A dossier through to "Đã có kết quả, chờ trả", delivered as `delivery`.
     fn ready(delivery: Delivery) -> Dossier {
-        let (mut d2, _) = file(T0, None);
+        let (mut d2, _) = file(T0, None, false);
         d2.delivery = delivery;
         let d2 = run(&d2, Command::Receive, staff(Role::Reception, 1), T0).expect("receive");
         let d2 = run(
@@ -1158,7 +1280,7 @@ mod tests {
 
     #[test]
     fn happy_path_and_refusals() {
-        let (d, _) = file(T0, None);
+        let (d, _) = file(T0, None, false);
         let d = run(&d, Command::Receive, staff(Role::Reception, 1), T0 + 1).expect("receive");
         assert_eq!(d.status, DossierStatus::Received);
         assert!(d.due_at.is_some_and(|due| due > T0));
@@ -1223,7 +1345,7 @@ mod tests {
         );
         assert!(matches!(earlier, Err(Refusal::Invalid(_))));
         // The citizen cannot receive.
-        let (fresh, _) = file(T0, None);
+        let (fresh, _) = file(T0, None, false);
         assert!(matches!(
             run(&fresh, Command::Receive, Actor::Citizen, T0),
             Err(Refusal::NotAllowed(_))
@@ -1232,7 +1354,7 @@ mod tests {
 
     #[test]
     fn supplement_resumes_and_moves_both_appointments_by_the_pause() {
-        let (d, _) = file(T0, None);
+        let (d, _) = file(T0, None, false);
         let d = run(&d, Command::Receive, staff(Role::Reception, 1), T0).expect("receive");
         let asked = run(
             &d,
@@ -1268,7 +1390,7 @@ mod tests {
 
     #[test]
     fn a_paused_clock_never_makes_a_dossier_late_and_a_second_request_does() {
-        let (d, _) = file(T0, None);
+        let (d, _) = file(T0, None, false);
         let d = run(&d, Command::Receive, staff(Role::Reception, 1), T0).expect("receive");
         let due = d.due_at.unwrap_or(0);
         let ask = |d: &Dossier, at: i64| {
@@ -1288,7 +1410,7 @@ mod tests {
         assert!(on_time(&asked, later));
         assert_eq!(progress(&asked, later), Progress::AwaitingSupplement);
         // Before reception, too.
-        let (fresh, _) = file(T0, Some(T0 + 86_400_000));
+        let (fresh, _) = file(T0, Some(T0 + 86_400_000), false);
         let early = ask(&fresh, T0 + 1).expect("request before reception");
         assert!(on_time(&early, later));
         // Supplemented, then asked again: allowed, marked, and late by QĐ 766.
@@ -1331,7 +1453,7 @@ mod tests {
 
     #[test]
     fn only_the_assignee_or_a_leader_submits_for_approval_or_stops() {
-        let (d, _) = file(T0, None);
+        let (d, _) = file(T0, None, false);
         let d = run(&d, Command::Receive, staff(Role::Reception, 1), T0).expect("receive");
         let leader = Assignee {
             title: "Chủ tịch".into(),
@@ -1373,7 +1495,7 @@ mod tests {
 
     #[test]
     fn lawful_extra_time_is_not_lateness_and_an_apology_is() {
-        let (d, _) = file(T0, None);
+        let (d, _) = file(T0, None, false);
         let d = run(&d, Command::Receive, staff(Role::Reception, 1), T0).expect("receive");
         let due = d.due_at.unwrap_or(0);
         let extra = run(
@@ -1422,7 +1544,7 @@ mod tests {
             ));
         }
         // Not before reception, and not by a leader.
-        let (fresh, _) = file(T0, None);
+        let (fresh, _) = file(T0, None, false);
         let cmd = Command::GrantExtraTime {
             variant: 0,
             note: None,
@@ -1437,17 +1559,104 @@ mod tests {
         ));
     }
 
+    fn facts(status: crate::payment::PaymentStatus) -> PaymentFacts {
+        PaymentFacts {
+            status,
+            provider: "vnpay".into(),
+            txn_ref: "T1".into(),
+            amount_vnd: 10_000,
+            ..PaymentFacts::default()
+        }
+    }
+
+    #[test]
+    fn a_dossier_owing_a_fee_waits_for_the_provider_and_its_clock_starts_when_paid() {
+        use crate::payment::PaymentStatus as P;
+        let (d, e) = file(T0, Some(T0 + 86_400_000), true);
+        assert_eq!(
+            (d.status, e.to),
+            (
+                DossierStatus::AwaitingPayment,
+                DossierStatus::AwaitingPayment
+            )
+        );
+        assert_eq!(d.expected_at, None);
+        // Nobody processes it before it is paid.
+        assert!(matches!(
+            run(&d, Command::Receive, staff(Role::Reception, 1), T0 + 1),
+            Err(Refusal::State(_))
+        ));
+        let pay = |s| Command::RecordPayment { payment: facts(s) };
+        // The citizen starts an attempt, but never reports its outcome.
+        let started = run(&d, pay(P::Pending), Actor::Citizen, T0 + 2).expect("pending");
+        assert_eq!(started.status, DossierStatus::AwaitingPayment);
+        for s in [P::Paid, P::Failed, P::Refunded] {
+            assert!(matches!(
+                run(&started, pay(s), Actor::Citizen, T0 + 3),
+                Err(Refusal::NotAllowed(_))
+            ));
+        }
+        // Officials neither.
+        assert!(matches!(
+            run(&started, pay(P::Paid), staff(Role::Reception, 1), T0 + 3),
+            Err(Refusal::NotAllowed(_))
+        ));
+        let failed = run(&started, pay(P::Failed), Actor::Gateway, T0 + 4).expect("failed");
+        assert_eq!(failed.status, DossierStatus::AwaitingPayment);
+        let paid_at = T0 + 10 * 86_400_000;
+        let paid = run(&failed, pay(P::Paid), Actor::Gateway, paid_at).expect("paid");
+        assert_eq!(paid.status, DossierStatus::Submitted);
+        assert!(
+            paid.expected_at.is_some_and(|x| x > paid_at),
+            "the clock starts at payment"
+        );
+        let received = run(
+            &paid,
+            Command::Receive,
+            staff(Role::Reception, 1),
+            paid_at + 1,
+        )
+        .expect("receive");
+        // Paid at the result: the state stays; a refund after a refusal is recorded.
+        let again = run(&received, pay(P::Paid), Actor::Gateway, paid_at + 2).expect("paid later");
+        assert_eq!(again.status, DossierStatus::Received);
+        let refused = run(
+            &paid,
+            Command::Refuse {
+                reason: "Sai thẩm quyền".into(),
+            },
+            staff(Role::Reception, 1),
+            paid_at + 3,
+        )
+        .expect("refuse");
+        let refunded =
+            run(&refused, pay(P::Refunded), Actor::Gateway, paid_at + 4).expect("refund");
+        assert_eq!(refunded.status, DossierStatus::Refused);
+        assert!(matches!(
+            run(&refused, pay(P::Pending), Actor::Citizen, paid_at + 5),
+            Err(Refusal::State(_))
+        ));
+        // The public text says nothing of the transaction.
+        let k = EventKind::Pay {
+            payment: facts(P::Paid),
+            expected_at: None,
+        };
+        assert!(!k.public_text().contains("T1") && k.note().contains("T1"));
+        let json = serde_json::to_string(&k).expect("json");
+        assert_eq!(serde_json::from_str::<EventKind>(&json).expect("back"), k);
+    }
+
     #[test]
     fn a_dossier_handed_in_at_the_desk_says_so_and_is_received_at_once() {
         // Online filings keep the stored form they always had (no channel field).
-        let (_, online) = file(T0, None);
+        let (_, online) = file(T0, None, false);
         let json = serde_json::to_value(&online.kind).expect("json");
         assert!(json["details"].get("channel").is_none(), "{json}");
         for (channel, text) in [
             (Channel::Desk, "trực tiếp tại Bộ phận Một cửa"),
             (Channel::Post, "bưu chính công ích"),
         ] {
-            let (d, e) = file_via(T0, Some(T0), channel);
+            let (d, e) = file_via(T0, Some(T0), false, channel);
             let json = serde_json::to_string(&e.kind).expect("json");
             assert_eq!(
                 serde_json::from_str::<EventKind>(&json).expect("back"),
@@ -1638,7 +1847,7 @@ mod tests {
             let cal = WorkingCalendar::shipped();
             let policy = DeadlinePolicy::new(&cal, WorkWeek::default(), DeadlineRule::days(3));
             let rules = rules_with(&policy);
-            let (mut d, _) = file(T0, None);
+            let (mut d, _) = file(T0, None, false);
             let mut now = T0;
             for (cmd, actor, dt) in steps {
                 now += dt;

@@ -4,7 +4,7 @@
 
 use crate::layout::{Align, BODY, Column, Flow, Page, Signature, Span, bold, fill_in, regular};
 use crate::{
-    Document, DocumentRow, DossierInfo, Handover, PdfError, RegisterRow, form_number, title,
+    Document, DocumentRow, DossierInfo, FeeRow, Handover, PdfError, RegisterRow, form_number, title,
 };
 
 /// Side of the printed QR code, quiet zone included (about 32 mm).
@@ -42,6 +42,9 @@ pub(crate) fn render(doc: &Document) -> Result<Vec<u8>, PdfError> {
             header, dossier, ..
         }
         | Document::ControlSlip {
+            header, dossier, ..
+        }
+        | Document::PaymentReceipt {
             header, dossier, ..
         } => (header, dossier),
         Document::Register { .. } => return Err(PdfError::Pdf("unreachable".into())),
@@ -113,6 +116,14 @@ pub(crate) fn render(doc: &Document) -> Result<Vec<u8>, PdfError> {
             handovers,
             ..
         } => control_slip(&mut flow, dossier, received_at, due_at, handovers),
+        Document::PaymentReceipt {
+            dossier,
+            lines,
+            total,
+            payment,
+            lookup_url,
+            ..
+        } => payment_receipt(&mut flow, dossier, lines, total, payment, lookup_url)?,
         Document::Register { .. } => {}
     }
     let code = dossier.code.trim();
@@ -210,6 +221,75 @@ fn qr(flow: &mut Flow, url: &str, caption: &str) -> Result<(), PdfError> {
 fn paragraph(flow: &mut Flow, spans: &[Span<'_>]) {
     flow.paragraph(spans, BODY, Align::Left);
     flow.gap(3.0);
+}
+
+/// Biên lai thu phí, lệ phí điện tử.
+fn payment_receipt(
+    flow: &mut Flow,
+    dossier: &DossierInfo,
+    lines: &[FeeRow],
+    total: &str,
+    payment: &[(String, String)],
+    lookup_url: &str,
+) -> Result<(), PdfError> {
+    title_with_code(flow, "BIÊN LAI THU PHÍ, LỆ PHÍ ĐIỆN TỬ", dossier);
+    applicant(flow, "Người nộp:", dossier);
+    paragraph(flow, &[regular("1. Các khoản phí, lệ phí:")]);
+    let columns = [
+        Column {
+            title: "STT",
+            width: 0.08,
+            align: Align::Center,
+        },
+        Column {
+            title: "Khoản thu",
+            width: 0.34,
+            align: Align::Left,
+        },
+        Column {
+            title: "Cách tính",
+            width: 0.38,
+            align: Align::Left,
+        },
+        Column {
+            title: "Số tiền",
+            width: 0.20,
+            align: Align::Right,
+        },
+    ];
+    let mut cells: Vec<Vec<String>> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            vec![
+                (i + 1).to_string(),
+                l.label.clone(),
+                l.explanation.clone(),
+                l.amount.clone(),
+            ]
+        })
+        .collect();
+    cells.push(vec![
+        String::new(),
+        "Tổng cộng".into(),
+        String::new(),
+        total.to_string(),
+    ]);
+    flow.table(&columns, &cells, BODY - 1.0);
+    flow.gap(4.0);
+    paragraph(flow, &[regular("2. Thông tin thanh toán:")]);
+    for (label, value) in payment {
+        flow.field(&format!("{label}:"), value);
+    }
+    flow.gap(8.0);
+    qr(flow, lookup_url, "Quét mã để tra cứu hồ sơ")?;
+    paragraph(
+        flow,
+        &[regular(
+            "Biên lai điện tử được lập tự động khi tổ chức thanh toán xác nhận giao dịch thành công; có giá trị như biên lai giấy.",
+        )],
+    );
+    Ok(())
 }
 
 /// Mẫu số 01: Giấy tiếp nhận hồ sơ và hẹn trả kết quả.

@@ -104,6 +104,16 @@ pub struct RegisterRow {
     pub note: String,
 }
 
+/// One fee of an electronic receipt: what, how it was computed, how much.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeeRow {
+    pub label: String,
+    /// E.g. "2 bản × 8.000 đồng = 16.000 đồng".
+    pub explanation: String,
+    /// E.g. "16.000 đồng".
+    pub amount: String,
+}
+
 /// The dossier and its applicant, common to every form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DossierInfo {
@@ -217,6 +227,21 @@ pub enum Document {
         /// One row per hand-over, in order.
         handovers: Vec<Handover>,
     },
+    /// Biên lai thu phí, lệ phí điện tử: the receipt of a fee paid online.
+    PaymentReceipt {
+        /// Header block (the number is the receipt's).
+        header: Header,
+        /// Dossier and payer.
+        dossier: DossierInfo,
+        /// The fees paid and how each was computed.
+        lines: Vec<FeeRow>,
+        /// "Tổng cộng".
+        total: String,
+        /// The payment's facts as (label, value): channel, references, time.
+        payment: Vec<(String, String)>,
+        /// Lookup address, printed as a QR code.
+        lookup_url: String,
+    },
     /// Mẫu số 07: Sổ theo dõi hồ sơ, the dossiers received in a period.
     Register {
         /// Header block.
@@ -259,6 +284,7 @@ pub fn title(doc: &Document) -> &'static str {
         Document::StopNotice { .. } => "THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ",
         Document::ControlSlip { .. } => "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ",
         Document::Register { .. } => "SỔ THEO DÕI HỒ SƠ",
+        Document::PaymentReceipt { .. } => "BIÊN LAI THU PHÍ, LỆ PHÍ ĐIỆN TỬ",
     }
 }
 
@@ -272,5 +298,6 @@ pub fn form_number(doc: &Document) -> &'static str {
         Document::StopNotice { .. } => "Mẫu số 05",
         Document::ControlSlip { .. } => "Mẫu số 06",
         Document::Register { .. } => "Mẫu số 07",
+        Document::PaymentReceipt { .. } => "Biên lai điện tử",
     }
 }

@@ -70,6 +70,16 @@ pub struct PublicStatus {
     /// Time used in each step against its allotment ("where it is stuck").
     pub steps: Vec<crate::web::progress::StepView>,
     pub timeline: Vec<TimelineEntry>,
+    /// The fee payable online and its state; `null` when nothing is paid online.
+    pub payment: Option<PaymentView>,
+}
+
+/// The online payment of a dossier's fee, as the public status shows it (no personal data).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PaymentView {
+    /// `created`, `pending`, `paid`, `failed`, `cancelled`, `expired` or `refunded`.
+    pub status: String,
+    pub amount_vnd: i64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -157,6 +167,10 @@ fn status_view(
                 })
             })
             .collect::<crate::store::StoreResult<_>>()?,
+        payment: row.payment_status.clone().map(|status| PaymentView {
+            status,
+            amount_vnd: row.fee_vnd,
+        }),
     })
 }
 
@@ -305,6 +319,7 @@ fn private_not_found() -> AppError {
 
 pub async fn private(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     PrivateLink { token, row }: PrivateLink,
 ) -> AppResult<Response> {
     let d = with_events(&state, row).await?;
@@ -332,7 +347,23 @@ pub async fn private(
                 .map(|k| context! { kind => k, id => e.id, at => e.at })
         })
         .collect();
-    let mut resp = render(
+    let payment = if row.fee_quote.is_some() || row.payment_status.is_some() {
+        Some(super::payment::view(&state, row.into()).await?)
+    } else {
+        None
+    };
+    // The "Thanh toán" button posts with the session's CSRF token.
+    let may_pay = payment
+        .as_ref()
+        .and_then(|p| p.get_attr("may_pay").ok())
+        .is_some_and(|v| v.is_true());
+    let (csrf, cookie) = if may_pay {
+        let (session, cookie) = crate::web::security::ensure_session(&state, &headers).await?;
+        (Some(session.csrf_token), cookie)
+    } else {
+        (None, None)
+    };
+    let resp = render(
         "dossier_private.html",
         context! {
             status => ser(&status), sections, token, attachments => attachment_links, applicant_name => row.applicant_name.clone(),
@@ -343,9 +374,11 @@ pub async fn private(
             may_rate => row.status()? == DossierStatus::Done && row.rating.is_none(),
             rated => row.rating()?.map(|r| r.label()),
             may_withdraw => dvc_domain::dossier::transition(row.status()?, dvc_domain::dossier::Action::Withdraw).is_ok(),
+            payment, csrf,
         },
     )?
     .into_response();
+    let mut resp = crate::web::security::with_cookie(resp, cookie);
     resp.headers_mut().insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),

@@ -5,6 +5,7 @@ pub mod declaration;
 pub mod home;
 pub mod lookup;
 pub mod mine;
+pub mod payment;
 pub mod procedure;
 pub mod rating;
 pub mod signin;

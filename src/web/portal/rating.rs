@@ -130,6 +130,7 @@ pub async fn submit(
             mail: None,
             access_link: None,
             attachments: vec![],
+            payment: None,
         },
     )
     .await

@@ -107,6 +107,19 @@ fn procedure_brief(p: &Procedure) -> Value {
     context! { code => &p.code, name => &p.name, fee_note => &p.fee_note }
 }
 
+/// What the review page, the confirmation and the e-mail show of a fee: the total, when it is
+/// paid, and one line per rule with how it was computed.
+pub fn quote_view(q: &dvc_domain::fees::Quote) -> Value {
+    use dvc_domain::fees::format_vnd;
+    context! {
+        total => format_vnd(q.total_vnd),
+        owes => q.total_vnd > 0,
+        timing => q.timing.as_str(),
+        timing_label => q.timing.label(),
+        lines => q.lines.iter().map(|l| context! { label => l.label.clone(), amount => format_vnd(l.amount_vnd), explanation => l.explanation.clone() }).collect::<Vec<_>>(),
+    }
+}
+
 /// A draft whose answers all passed validation and that can be sent.
 fn is_live(draft: &Draft) -> bool {
     draft.validated && !draft.submit_token.is_empty()
@@ -169,6 +182,9 @@ async fn render_review(
     let expected = state
         .deadline_policy(agency.as_ref(), p)
         .due(state.clock.now_ms());
+    let quote = p.quote(&draft.answers, state.clock.today_vn());
+    let fee = quote_view(&quote);
+    let pays_online = state.vnpay.is_some() && quote.owes_at_filing();
     let resp = render_status(
         status,
         "review.html",
@@ -176,7 +192,7 @@ async fn render_review(
             p => procedure_brief(p), sections,
             agency_name => agency.as_ref().map(|a| a.name.clone()),
             csrf => session.csrf_token.clone(), submit_token => draft.submit_token.clone(),
-            captcha_id, captcha_words, captcha_error, expected,
+            captcha_id, captcha_words, captcha_error, expected, fee, pays_online,
         },
     )?;
     Ok(no_store(resp))
@@ -437,6 +453,10 @@ pub async fn send(
     let now_ms = now.as_millisecond();
     let secret = security::random_token(32);
     let expected_at = state.deadline_policy(Some(&agency), &p).due(now_ms);
+    let quote = p.quote(&answers, state.clock.today_vn());
+    // A fee due at filing and payable online: the dossier waits for the payment.
+    let online = state.vnpay.is_some() && quote.owes_online();
+    let awaiting_payment = online && quote.owes_at_filing();
     let new = NewDossier {
         procedure_code: p.code.clone(),
         agency: agency.code.clone(),
@@ -471,6 +491,12 @@ pub async fn send(
         delivery: dvc_domain::outcome::Delivery::from_answers(&answers),
         channel: dvc_domain::dossier::Channel::Online,
         digitised: false,
+        awaiting_payment,
+        fee_vnd: i64::try_from(quote.total_vnd).unwrap_or(i64::MAX),
+        fee_quote: (!quote.lines.is_empty())
+            .then(|| serde_json::to_string(&quote.lines).ok())
+            .flatten(),
+        payment_status: online.then(|| "created".to_string()),
     };
     let from = dossiers::FiledFrom {
         session_hash: session.id_hash.clone(),
@@ -490,7 +516,8 @@ pub async fn send(
                 &agency,
                 &new.applicant_name,
                 &secret,
-                expected_at,
+                (!awaiting_payment).then_some(expected_at),
+                &quote,
             ),
         })
     };
@@ -511,6 +538,14 @@ pub async fn send(
             Some(id) => state.mail.queued(id),
             None => state.mail.wake(),
         }
+        // Owing a fee at filing: straight to the gateway (303). If the attempt cannot be
+        // started, the confirmation page offers "Thanh toán".
+        if awaiting_payment
+            && let Some(url) =
+                super::payment::start_after_filing(&state, &code, &ip.to_string()).await
+        {
+            return Ok(security::no_store(Redirect::to(&url).into_response()));
+        }
     } else {
         sessions::delete_draft(&state.db, &session.draft_key(), &p.code).await?;
         remember_submitted(&state, &session, &code).await?;
@@ -518,6 +553,7 @@ pub async fn send(
     Ok(confirmation_redirect(&code))
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn confirmation_text(
     base: &str,
     code: &str,
@@ -525,13 +561,15 @@ pub(crate) fn confirmation_text(
     agency: &dvc_domain::agency::Agency,
     name: &str,
     secret: &str,
-    expected_at: i64,
+    expected_at: Option<i64>,
+    quote: &dvc_domain::fees::Quote,
 ) -> String {
     let ctx = context! {
         base, code, p => procedure_brief(p), agency => ser(agency), name,
         private_url => format!("{base}/ho-so/xem/{secret}"),
         lookup_url => format!("{base}/tra-cuu?ma={code}"),
-        expected => crate::web::templates::format_datetime(expected_at),
+        expected => expected_at.map(crate::web::templates::format_datetime),
+        fee => quote_view(quote),
         originals => p.originals_to_bring().iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
     };
     render_text("email_confirmation.txt", ctx)
@@ -570,13 +608,17 @@ pub async fn confirmation(
         .ok_or_else(AppError::not_found)?;
     let agency = catalog.agency(&row.agency_code).cloned();
     let fees: Vec<Value> = p.fees.iter().map(ser).collect();
+    let payment = match row.fee_quote.is_some() || row.payment_status.is_some() {
+        true => Some(super::payment::view(&state, (&row).into()).await?),
+        false => None,
+    };
     let resp = render(
         "confirmation.html",
         context! {
-            code => row.code, p => procedure_brief(&p), agency => ser(&agency),
-            email => row.applicant_email, submitted_at => row.submitted_at, expected_at => row.expected_at,
+            code => row.code.clone(), p => procedure_brief(&p), agency => ser(&agency),
+            email => row.applicant_email.clone(), submitted_at => row.submitted_at, expected_at => row.expected_at,
             originals => p.originals_to_bring().iter().map(ser).collect::<Vec<_>>(),
-            fees, online_class => p.online_class.slug(),
+            fees, online_class => p.online_class.slug(), payment, csrf => session.csrf_token.clone(),
         },
     )?
     .into_response();

@@ -224,6 +224,7 @@ pub async fn submit(
             mail: None,
             access_link: None,
             attachments: files,
+            payment: None,
         },
     )
     .await?;

@@ -118,11 +118,16 @@ pub async fn submit(
             mail,
             access_link,
             attachments: vec![],
+            payment: None,
         },
     )
     .await?;
     if sends_mail {
         state.mail.wake();
+    }
+    if row.payment_status.as_deref() == Some("paid") {
+        // Withdrawn after paying: the fee is refunded (retried by the reconciliation job).
+        crate::payment::flow::refund_soon(state.clone());
     }
     tracing::info!(dossier = %row.code, "the applicant withdrew the dossier");
     Ok(Redirect::to(&format!("/ho-so/xem/{token}?da-rut=1")).into_response())

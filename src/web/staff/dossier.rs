@@ -477,7 +477,7 @@ async fn command(
                 note: form.get("note").map(str::to_string),
             }
         }
-        Action::Supplement | Action::Withdraw | Action::Rate => {
+        Action::Supplement | Action::Withdraw | Action::Rate | Action::Pay | Action::Payment => {
             return Err(AppError::not_found());
         }
     };
@@ -669,11 +669,20 @@ pub async fn record(
             mail,
             access_link,
             attachments: vec![],
+            payment: None,
         },
     )
     .await?;
     if sends_mail {
         state.mail.wake();
+    }
+    // A paid dossier closed without a result: ask for the refund now (the reconciliation job
+    // retries it if the gateway does not confirm).
+    if next.status.is_closed()
+        && next.result.is_none()
+        && old.payment_status.as_deref() == Some("paid")
+    {
+        crate::payment::flow::refund_soon(state.clone());
     }
     Ok(())
 }

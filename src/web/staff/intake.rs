@@ -321,6 +321,7 @@ pub async fn submit(
     let now = state.clock.now();
     let now_ms = now.as_millisecond();
     let expected_at = state.deadline_policy(Some(&agency), &p).due(now_ms);
+    let quote = p.quote(&answers, state.clock.today_vn());
     let new = NewDossier {
         procedure_code: p.code.clone(),
         agency: agency.code.clone(),
@@ -355,6 +356,13 @@ pub async fn submit(
         citizen_id: None,
         reused_fields: Vec::new(),
         delivery: dvc_domain::outcome::Delivery::from_answers(&answers),
+        // At the desk the fee is collected there: recorded, never awaited online.
+        awaiting_payment: false,
+        fee_vnd: i64::try_from(quote.total_vnd).unwrap_or(i64::MAX),
+        fee_quote: (!quote.lines.is_empty())
+            .then(|| serde_json::to_string(&quote.lines).ok())
+            .flatten(),
+        payment_status: None,
     };
     let from = FiledFrom {
         session_hash: session.id_hash.clone(),
