@@ -71,6 +71,11 @@ pub static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
             include_bytes!("../../static/print.css"),
             "text/css; charset=utf-8",
         ),
+        asset(
+            "form.js",
+            include_bytes!("../../static/form.js"),
+            "text/javascript; charset=utf-8",
+        ),
     ]
 });
 
@@ -110,6 +115,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     }
     env.add_global("css_url", asset_url("app.css"));
     env.add_global("print_css_url", asset_url("print.css"));
+    env.add_global("form_js_url", asset_url("form.js"));
     env.add_filter("vnd", vnd);
     env.add_filter("datetime", datetime);
     env.add_filter("date", date);

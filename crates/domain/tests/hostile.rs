@@ -174,6 +174,7 @@ fn field() -> impl Strategy<Value = Field> {
                 not_future,
                 document: None,
                 max_size_mb,
+                show_if: None,
             },
         )
 }
@@ -206,6 +207,8 @@ fn form_definition() -> impl Strategy<Value = FormDefinition> {
                     .map(|fields| Section {
                         title: "Phần".into(),
                         description: None,
+                        show_if: None,
+                        repeat: None,
                         fields,
                     })
                     .collect(),

@@ -25,6 +25,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Name of the field that picks the receiving agency.
 pub const AGENCY_FIELD: &str = "agency_code";
+/// Name of the buttons that re-show the page instead of going on ("Cập nhật", "Thêm", "Xóa").
+pub const ACTION_FIELD: &str = "_action";
 const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 const MAX_PARTS: usize = 300;
 
@@ -74,27 +76,51 @@ fn form_html(
         .iter()
         .map(|(k, f)| (k.as_str(), context! { name => f.file_name.clone(), size_kb => f.size_bytes.saturating_add(1023) / 1024 }))
         .collect();
+    let layout = form.layout(&draft.answers);
     // The error summary follows the order of the page.
     let mut ordered_errors: Vec<Value> = Vec::new();
     if let Some(m) = error_map.get(AGENCY_FIELD) {
         ordered_errors.push(context! { field => AGENCY_FIELD, message => *m });
     }
-    for f in form.fields() {
-        if let Some(m) = error_map.get(f.name.as_str()) {
-            ordered_errors.push(context! { field => f.name.clone(), message => *m });
+    let mut known: BTreeSet<&str> = BTreeSet::new();
+    for slot in layout
+        .iter()
+        .flat_map(|s| s.items.iter().flat_map(|i| i.slots.iter()))
+    {
+        known.insert(slot.key.as_str());
+        if let Some(m) = error_map.get(slot.key.as_str()) {
+            ordered_errors.push(context! { field => slot.key.clone(), message => *m });
         }
     }
     for e in errors
         .iter()
-        .filter(|e| e.field != AGENCY_FIELD && form.field(&e.field).is_none())
+        .filter(|e| e.field != AGENCY_FIELD && !known.contains(e.field.as_str()))
     {
         ordered_errors.push(context! { field => e.field.clone(), message => e.message.clone() });
+    }
+    let sections: Vec<Value> = layout.iter().map(section_value).collect();
+    // Answers other fields depend on: a "Cập nhật" button follows them (hidden by the script).
+    let mut triggers: BTreeSet<String> = BTreeSet::new();
+    for view in &layout {
+        triggers.extend(view.trigger.clone());
+        for slot in view.items.iter().flat_map(|i| i.slots.iter()) {
+            triggers.extend(slot.trigger.clone());
+        }
+        if view.section.repeat.is_some() {
+            for f in &view.section.fields {
+                if let Some(c) = &f.show_if {
+                    triggers.insert(format!("{}.__N__", c.field));
+                }
+            }
+        }
     }
     Ok(render(
         "declaration.html",
         context! {
             p => ser(p),
-            form => ser(&form),
+            form => context! { title => form.title.clone() },
+            sections,
+            triggers,
             agencies,
             agency_field => AGENCY_FIELD,
             values => ser(&draft.answers),
@@ -106,6 +132,84 @@ fn form_html(
         },
     )?
     .0)
+}
+
+/// One field of the page: its definition, answer key, whether it is shown now, and what decides
+/// it (for the progressive-enhancement script, `static/form.js`).
+fn slot_value(slot: &form::Slot<'_>, equals: &[String]) -> Value {
+    context! {
+        f => ser(slot.field),
+        key => slot.key.clone(),
+        shown => slot.shown,
+        trigger => slot.trigger.clone(),
+        equals => serde_json::to_string(equals).unwrap_or_default(),
+    }
+}
+
+/// A section of the page with its items; a repeated one also carries an empty item whose keys
+/// end in `.__N__`, which the script copies when "Thêm" is pressed.
+fn section_value(view: &form::SectionView<'_>) -> Value {
+    let s = view.section;
+    let equals_of = |f: &form::Field| {
+        f.show_if
+            .as_ref()
+            .map(|c| c.equals.clone())
+            .unwrap_or_default()
+    };
+    let items: Vec<Value> = view
+        .items
+        .iter()
+        .map(|item| {
+            let slots: Vec<Value> = item
+                .slots
+                .iter()
+                .map(|slot| slot_value(slot, &equals_of(slot.field)))
+                .collect();
+            context! { number => item.number, slots }
+        })
+        .collect();
+    let repeat = s.repeat.as_ref().map(|r| {
+        let template: Vec<Value> = s
+            .fields
+            .iter()
+            .map(|f| {
+                let sibling = |name: &str| s.fields.iter().any(|g| g.name == name);
+                let trigger = f.show_if.as_ref().map(|c| {
+                    if sibling(&c.field) {
+                        format!("{}.__N__", c.field)
+                    } else {
+                        c.field.clone()
+                    }
+                });
+                let slot = form::Slot {
+                    field: f,
+                    key: format!("{}.__N__", f.name),
+                    shown: f.show_if.is_none(),
+                    trigger,
+                };
+                slot_value(&slot, &equals_of(f))
+            })
+            .collect();
+        context! {
+            name => r.name.clone(),
+            item_label => r.item_label.clone(),
+            min => r.min,
+            max => r.max,
+            count => view.items.len(),
+            can_add => view.can_add(),
+            can_remove => view.can_remove(),
+            template,
+        }
+    });
+    context! {
+        title => s.title.clone(),
+        description => s.description.clone(),
+        shown => view.shown,
+        trigger => view.trigger.clone(),
+        equals => serde_json::to_string(&s.show_if.as_ref().map(|c| c.equals.clone()).unwrap_or_default()).unwrap_or_default(),
+        repeat,
+        items,
+    }
 }
 
 pub async fn form(
@@ -125,6 +229,8 @@ pub async fn form(
 /// What one multipart POST carried.
 struct Posted {
     raw: RawAnswers,
+    /// The button pressed: "Tiếp tục" (none), "Cập nhật", "Thêm" or "Xóa" ([`PageAction`]).
+    action: Option<String>,
     /// Newly uploaded files, not yet scanned nor checked: (field, field label, client name, bytes).
     uploads: Vec<(String, String, String, Bytes)>,
 }
@@ -183,6 +289,7 @@ async fn read_post(
 
     let mut posted = Posted {
         raw: RawAnswers::new(),
+        action: None,
         uploads: Vec::new(),
     };
     let mut parts = 0;
@@ -196,7 +303,15 @@ async fn read_post(
         let Some(name) = field.name().map(str::to_string) else {
             continue;
         };
-        let def = form.field(&name);
+        let def = match form.key(&name) {
+            Some(form::Key::Field(f)) => Some(f),
+            Some(form::Key::Count(_)) => {
+                let v = read_text(field).await?;
+                posted.raw.entry(name).or_default().push(v);
+                continue;
+            }
+            None => None,
+        };
         match def {
             Some(def) if def.kind == FieldKind::File => {
                 let client_name = field.file_name().unwrap_or("").to_string();
@@ -230,6 +345,9 @@ async fn read_post(
             Some(_) => {
                 let v = read_text(field).await?;
                 posted.raw.entry(name).or_default().push(v);
+            }
+            None if name == ACTION_FIELD => {
+                posted.action = Some(read_text(field).await?);
             }
             None if name == AGENCY_FIELD => {
                 let v = read_text(field).await?;
@@ -372,6 +490,62 @@ pub async fn save(
     drop(admitted);
     merge_answers(&mut draft, posted.raw, &form_def, true);
 
+    // "Cập nhật", "Thêm", "Xóa": the page again with what was typed (and uploaded), showing the
+    // fields that now apply; nothing is reported as an error yet.
+    if let Some(action) = posted.action.as_deref().and_then(PageAction::parse) {
+        let anchor = match &action {
+            PageAction::Update => String::new(),
+            PageAction::Add(group) => {
+                if form::add_item(&form_def, &mut draft.answers, group) {
+                    let n = form_def
+                        .group(group)
+                        .map(|r| form::item_count(r, &draft.answers))
+                        .unwrap_or(1);
+                    format!("#muc-{group}-{n}")
+                } else {
+                    format!("#nhom-{group}")
+                }
+            }
+            PageAction::Remove(group, n) => {
+                form::remove_item(&form_def, &mut draft.answers, group, *n);
+                format!("#nhom-{group}")
+            }
+        };
+        draft.validated = false;
+        sessions::save_draft(
+            &state.light,
+            &session,
+            &p.code,
+            &draft,
+            state.clock.now_ms(),
+        )
+        .await?;
+        if !errors.is_empty() {
+            return render_form(
+                &state,
+                &p,
+                &session,
+                &draft,
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+        return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so{anchor}", p.code)).into_response());
+    }
+    // Files of fields no longer shown are stale: dropped with their answers.
+    let shown = form_def.shown_keys(&draft.answers);
+    let stale: Vec<String> = draft
+        .files
+        .keys()
+        .filter(|k| !shown.contains(k.as_str()))
+        .cloned()
+        .collect();
+    for k in stale {
+        if let Some(old) = draft.files.remove(&k) {
+            state.files.delete(&old.storage_key).await?;
+        }
+    }
+
     let uploaded: BTreeSet<String> = draft.files.keys().cloned().collect();
     let validated = form::validate(&form_def, &draft.answers, &uploaded, state.clock.today_vn());
     if let Some(e) = validate_agency(&state, &p, &draft.answers) {
@@ -429,6 +603,30 @@ pub async fn save(
     }
 }
 
+/// A button of the declaration page other than "Tiếp tục".
+enum PageAction {
+    /// "Cập nhật": show the fields that now apply.
+    Update,
+    /// "Thêm": one more item of this repeated group.
+    Add(String),
+    /// "Xóa": remove item N of this repeated group.
+    Remove(String, u32),
+}
+
+impl PageAction {
+    fn parse(v: &str) -> Option<PageAction> {
+        let v = v.trim();
+        if v == "cap-nhat" {
+            return Some(PageAction::Update);
+        }
+        if let Some(g) = v.strip_prefix("them:") {
+            return Some(PageAction::Add(g.to_string()));
+        }
+        let (g, n) = v.strip_prefix("xoa:")?.rsplit_once(':')?;
+        Some(PageAction::Remove(g.to_string(), n.parse().ok()?))
+    }
+}
+
 /// Puts what was posted into the draft, for the fields of this form only. With `complete`, the
 /// whole form was posted: unchecked checkboxes send nothing, so every known field is overwritten
 /// (or cleared). Otherwise (a post cut short) only the fields that arrived are updated.
@@ -443,18 +641,20 @@ fn merge_answers(
     } else {
         std::mem::take(&mut draft.answers)
     };
-    for f in form_def.fields().filter(|f| f.kind != FieldKind::File) {
-        if let Some(v) = raw.remove(&f.name) {
+    for (key, v) in std::mem::take(&mut raw) {
+        let keep = match form_def.key(&key) {
+            Some(form::Key::Field(f)) => f.kind != FieldKind::File,
+            Some(form::Key::Count(_)) => true,
+            None => key == AGENCY_FIELD,
+        };
+        if keep {
             answers.insert(
-                f.name.clone(),
+                key,
                 v.into_iter()
                     .map(|s| s.chars().take(10_000).collect())
                     .collect(),
             );
         }
-    }
-    if let Some(v) = raw.remove(AGENCY_FIELD) {
-        answers.insert(AGENCY_FIELD.into(), v);
     }
     draft.answers = answers;
 }

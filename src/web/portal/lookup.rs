@@ -318,7 +318,7 @@ pub async fn private(
         .map(|a| (a.field_name.clone(), a.file_name.clone()))
         .collect();
     let sections = match catalog.procedure(&row.procedure_code) {
-        Some(p) => super::submit::display_answers(&p, &row.answers(), &files),
+        Some(p) => super::submit::display_answers(p.form.as_ref(), &row.answers(), &files),
         None => vec![],
     };
     let attachment_links: Vec<Value> = attachments

@@ -88,7 +88,7 @@ pub async fn page(
         .iter()
         .map(|a| (a.field_name.clone(), a.file_name.clone()))
         .collect();
-    let sections = display_answers(&p, &row.answers(), &files);
+    let sections = display_answers(p.form.as_ref(), &row.answers(), &files);
     let now = state.clock.now_ms();
     let steps = crate::web::progress::steps(&state, &row, &p, &events, now)?;
     let status = row.status()?;
