@@ -58,19 +58,33 @@ pub async fn import(
             let old: Option<(String,)> = sqlx::query_as("SELECT content_hash FROM procedures WHERE code = $1")
                 .bind(&p.code).fetch_optional(&mut *tx).await?;
             let level = i64::from(p.level.number());
-            match old {
-                Some((oh,)) if oh == h => report.unchanged += 1,
-                Some(_) => {
-                    sqlx::query("UPDATE procedures SET name = $2, field = $3, level = $4, online_class = $5, data = $6, content_hash = $7, updated_at = $8 WHERE code = $1")
-                        .bind(&p.code).bind(&p.name).bind(&p.field).bind(level).bind(p.online_class.slug())
-                        .bind(&json).bind(&h).bind(now).execute(&mut *tx).await?;
-                    report.updated += 1;
-                }
-                None => {
-                    sqlx::query("INSERT INTO procedures (code, name, field, level, online_class, data, content_hash, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-                        .bind(&p.code).bind(&p.name).bind(&p.field).bind(level).bind(p.online_class.slug())
-                        .bind(&json).bind(&h).bind(now).execute(&mut *tx).await?;
-                    report.added += 1;
+            match &old {
+                Some((oh,)) if *oh == h => report.unchanged += 1,
+                Some(_) | None => {
+                    // Each change is a published version (after any earlier one; an open draft
+                    // moves after it).
+                    let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM procedure_versions WHERE code = $1 AND status = 'published'")
+                        .bind(&p.code).fetch_one(&mut *tx).await?;
+                    let (top,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM procedure_versions WHERE code = $1")
+                        .bind(&p.code).fetch_one(&mut *tx).await?;
+                    let v = max.unwrap_or(0) + 1;
+                    if top.unwrap_or(0) >= v {
+                        sqlx::query("UPDATE procedure_versions SET version = $2 WHERE code = $1 AND status = 'draft'")
+                            .bind(&p.code).bind(top.unwrap_or(0) + 1).execute(&mut *tx).await?;
+                    }
+                    sqlx::query("INSERT INTO procedure_versions (code, version, status, data, created_at, created_by, published_at, published_by) VALUES ($1, $2, 'published', $3, $4, 'import', $4, 'import')")
+                        .bind(&p.code).bind(v).bind(&json).bind(now).execute(&mut *tx).await?;
+                    if old.is_some() {
+                        sqlx::query("UPDATE procedures SET name = $2, field = $3, level = $4, online_class = $5, data = $6, content_hash = $7, updated_at = $8, version = $9 WHERE code = $1")
+                            .bind(&p.code).bind(&p.name).bind(&p.field).bind(level).bind(p.online_class.slug())
+                            .bind(&json).bind(&h).bind(now).bind(v).execute(&mut *tx).await?;
+                        report.updated += 1;
+                    } else {
+                        sqlx::query("INSERT INTO procedures (code, name, field, level, online_class, data, content_hash, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                            .bind(&p.code).bind(&p.name).bind(&p.field).bind(level).bind(p.online_class.slug())
+                            .bind(&json).bind(&h).bind(now).bind(v).execute(&mut *tx).await?;
+                        report.added += 1;
+                    }
                 }
             }
         }
@@ -103,9 +117,9 @@ pub async fn load_catalog(db: &Db) -> StoreResult<crate::catalog::Catalog> {
     // for 10,000 procedures) is never held in memory at once.
     let builder = crate::db_run!(db, p => {
         let mut builder = crate::catalog::Builder::default();
-        let mut rows = sqlx::query_as::<_, (String,)>("SELECT data FROM procedures ORDER BY code").fetch(p);
-        while let Some((d,)) = rows.try_next().await? {
-            builder.add_json(&d).map_err(|e| StoreError::Corrupt(format!("procedure: {e}")))?;
+        let mut rows = sqlx::query_as::<_, (String, i64, Option<i64>)>("SELECT data, version, retired_at FROM procedures ORDER BY code").fetch(p);
+        while let Some((d, version, retired_at)) = rows.try_next().await? {
+            builder.add_stored(&d, version, retired_at.is_some()).map_err(|e| StoreError::Corrupt(format!("procedure: {e}")))?;
         }
         builder
     });

@@ -26,6 +26,8 @@ pub struct NewDossier {
     /// Local date of receipt (Asia/Ho_Chi_Minh), for the code.
     pub receipt_date: jiff::civil::Date,
     pub expected_at: Option<i64>,
+    /// The version of the procedure's form the answers were checked against.
+    pub form_version: i64,
 }
 
 /// The session a dossier is filed from: in the filing transaction its draft of the procedure is
@@ -150,6 +152,7 @@ macro_rules! bind_filing {
             .bind($f.update_session)
             .bind(&$f.event_hash)
             .bind(&$f.details)
+            .bind($new.form_version)
     };
 }
 
@@ -234,13 +237,13 @@ async fn submit_once(
     Ok(SubmitOutcome::Created(f.code, None))
 }
 
-const FIRST_ATTACHMENT_BIND: usize = 26;
+const FIRST_ATTACHMENT_BIND: usize = 27;
 
 /// SQLite: the filing after the number, as one command (binds as in [`bind_filing`]; `$14`
 /// unused; one attachments statement per file is appended).
 const FILE_SQLITE: &str = "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24);
+    expected_at, updated_at, events_head, form_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24, $26);
 INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, details, hash) \
     VALUES ((SELECT id FROM dossiers WHERE code = $1), $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24);
 INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
@@ -325,7 +328,7 @@ impl Filing {
 /// session update — as one statement (atomic on its own), one round trip instead of eight.
 const FILE_PG: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24) RETURNING id), \
+    expected_at, updated_at, events_head, form_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24, $26) RETURNING id), \
   a AS (INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, \
     sha256, created_at) SELECT d.id, x.field_name, x.document_id, x.storage_key, x.file_name, x.content_type, x.size_bytes, \
     x.sha256, $12 FROM d, jsonb_to_recordset($14::jsonb) AS x(field_name text, document_id text, storage_key text, \
@@ -372,6 +375,8 @@ pub struct DossierRow {
     pub extra_working_days: i64,
     /// Hash of the last timeline event (the head of the dossier's chain).
     pub events_head: Option<String>,
+    /// The version of the procedure's form it was filed with.
+    pub form_version: i64,
 }
 
 impl DossierRow {
@@ -442,7 +447,7 @@ impl DossierRow {
 
 const DOSSIER_COLUMNS: &str = "id, code, procedure_code, agency_code, status, applicant_name, applicant_email, applicant_phone, \
      applicant_id_number, answers, submitted_at, received_at, expected_at, due_at, updated_at, step, step_started_at, assignee_id, unit, \
-     supplement_count, paused_at, resume_status, finished_at, result_key, result_name, version, original_due_at, extension_count, extra_working_days, events_head";
+     supplement_count, paused_at, resume_status, finished_at, result_key, result_name, version, original_due_at, extension_count, extra_working_days, events_head, form_version";
 
 pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>> {
     if !super::storable_key(code) {

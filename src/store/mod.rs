@@ -11,6 +11,7 @@ pub mod dossiers;
 pub mod lean;
 pub mod login_throttle;
 pub mod outbox;
+pub mod procedures;
 pub mod rate_limits;
 pub mod sessions;
 pub mod staff;

@@ -34,6 +34,10 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "staff_queues.html",
     "staff_dossier.html",
     "staff_admin.html",
+    "staff_procedures.html",
+    "staff_procedure.html",
+    "staff_procedure_edit.html",
+    "staff_procedure_version.html",
     "email_confirmation.txt",
     "email_update.txt",
 ];

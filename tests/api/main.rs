@@ -16,6 +16,7 @@ mod back_office;
 mod catalogue;
 mod clock;
 mod crash;
+mod editor;
 mod forms;
 mod hostile;
 mod hostile_uploads;

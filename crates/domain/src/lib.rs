@@ -18,6 +18,7 @@ pub mod audit;
 pub mod calendar;
 pub mod catalog;
 pub mod dossier;
+pub mod editor;
 pub mod form;
 pub mod progress;
 pub mod staff;

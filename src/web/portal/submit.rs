@@ -454,6 +454,7 @@ pub async fn send(
         submitted_at: now_ms,
         receipt_date: now.to_zoned_datetime(dvc_domain::calendar::vn_tz()).date(),
         expected_at: Some(expected_at),
+        form_version: catalog.summary(&p.code).map(|s| s.version).unwrap_or(1),
     };
     let from = dossiers::FiledFrom {
         session_hash: session.id_hash.clone(),
