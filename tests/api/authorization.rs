@@ -338,7 +338,7 @@ struct Setup {
 
 /// Cases asked again with the official as the dossier's assignee (where a dossier in that state
 /// can be assigned to that role and scope).
-const ASSIGNEE_CASES: usize = 88;
+const ASSIGNEE_CASES: usize = 106;
 
 /// Accounts created by the matrix's administrators get distinct addresses.
 static NEXT_ACCOUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
