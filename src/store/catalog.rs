@@ -52,6 +52,12 @@ pub async fn import(
                 }
             }
         }
+        // (last version, last published version) of every procedure that has versions: one
+        // query, not two per procedure (an import of 10,000 procedures stays quick).
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as("SELECT code, MAX(version), COALESCE(MAX(CASE WHEN status = 'published' THEN version END), 0) FROM procedure_versions GROUP BY code")
+            .fetch_all(&mut *tx).await?;
+        let mut known: std::collections::HashMap<String, (i64, i64)> =
+            rows.into_iter().map(|(c, top, published)| (c, (top, published))).collect();
         for p in procedures {
             let json = to_json(p)?;
             let h = hash(&json);
@@ -63,15 +69,13 @@ pub async fn import(
                 Some(_) | None => {
                     // Each change is a published version (after any earlier one; an open draft
                     // moves after it).
-                    let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM procedure_versions WHERE code = $1 AND status = 'published'")
-                        .bind(&p.code).fetch_one(&mut *tx).await?;
-                    let (top,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM procedure_versions WHERE code = $1")
-                        .bind(&p.code).fetch_one(&mut *tx).await?;
-                    let v = max.unwrap_or(0) + 1;
-                    if top.unwrap_or(0) >= v {
+                    let (top, published) = known.get(&p.code).copied().unwrap_or((0, 0));
+                    let v = published + 1;
+                    if top >= v {
                         sqlx::query("UPDATE procedure_versions SET version = $2 WHERE code = $1 AND status = 'draft'")
-                            .bind(&p.code).bind(top.unwrap_or(0) + 1).execute(&mut *tx).await?;
+                            .bind(&p.code).bind(top + 1).execute(&mut *tx).await?;
                     }
+                    known.insert(p.code.clone(), (top.max(v) + i64::from(top >= v), v));
                     sqlx::query("INSERT INTO procedure_versions (code, version, status, data, created_at, created_by, published_at, published_by) VALUES ($1, $2, 'published', $3, $4, 'import', $4, 'import')")
                         .bind(&p.code).bind(v).bind(&json).bind(now).execute(&mut *tx).await?;
                     if old.is_some() {

@@ -367,6 +367,7 @@ pub async fn launch_with_clock(
     tokio::spawn(state.limiter.clone().flush_forever());
     tokio::spawn(crate::jobs::housekeeping(state.clone()));
     tokio::spawn(crate::jobs::log_audit_head(state.db.clone()));
+    tokio::spawn(crate::jobs::follow_catalog(state.clone()));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = state.db.backend(), storage = %state.files.location(), base_url = %config.base_url(), "portal listening");
     let app = router(state.clone());

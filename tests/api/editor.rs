@@ -401,3 +401,31 @@ async fn only_administrators_open_the_editor() {
         303
     );
 }
+
+/// Another node published (written straight to the database here): this node follows within a
+/// few seconds, search index included.
+#[tokio::test]
+async fn a_publication_on_another_node_reaches_this_one() {
+    let app = TestApp::spawn().await;
+    let mut p = (*app.state.catalog().procedure("1.000656").expect("khai tu")).clone();
+    p.name = "Đăng ký khai tử (sửa ở nút khác)".into();
+    dichvucong::store::procedures::save_draft(&app.state.db, &p, "other-node", 1)
+        .await
+        .expect("draft");
+    dichvucong::store::procedures::publish(&app.state.db, "1.000656", "other-node", 2)
+        .await
+        .expect("publish")
+        .expect("a draft");
+    let followed = wait_until(30, || async {
+        app.get_text("/thu-tuc?q=sua+o+nut+khac")
+            .await
+            .1
+            .contains("1.000656")
+    })
+    .await;
+    assert!(followed, "the catalogue was not reloaded");
+    assert_eq!(
+        app.state.catalog().summary("1.000656").map(|s| s.version),
+        Some(2)
+    );
+}

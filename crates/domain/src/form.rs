@@ -1261,10 +1261,9 @@ show_if = { field = "lc_co_giay_to" }
         }
         assert!(matches!(f.check(), Err(FormDefinitionError::BadRepeat(_))));
         let mut f = base.clone();
-        f.sections[1]
-            .repeat
-            .as_mut()
-            .map(|r| r.name = "quoc_tich".into());
+        if let Some(r) = f.sections[1].repeat.as_mut() {
+            r.name = "quoc_tich".into();
+        }
         assert!(matches!(f.check(), Err(FormDefinitionError::Duplicate(_))));
         // A top-level field may not depend on one item of a group.
         let mut f = base;
