@@ -34,7 +34,7 @@ test('with JavaScript, conditional parts and new items appear at once', { timeou
   const url = page.url();
   await page.locator('#f-duoc_nhan_quoc_tich').selectOption('khac');
   await other(page).waitFor({ state: 'visible' });
-  await page.getByLabel(/Thư từ, phim ảnh/).check();
+  await page.locator('#f-loai_chung_cu').selectOption('chung_cu_khac');
   await witnesses(page).waitFor({ state: 'visible' });
   assert.equal(await page.locator('#nhom-nguoi_lam_chung .repeat-item').count(), 2);
   await page.getByRole('button', { name: 'Thêm người làm chứng' }).click();
@@ -61,7 +61,7 @@ test('without JavaScript, Cập nhật and Thêm reload the page with what was t
   assert.equal(await other(page).isVisible(), true);
   assert.equal(await page.locator('.error-summary').count(), 0, 'Cập nhật reports no error');
   assert.equal(await page.getByLabel('Họ, chữ đệm và tên người được nhận').inputValue(), 'Trần Minh An');
-  await page.getByLabel(/Thư từ, phim ảnh/).check();
+  await page.locator('#f-loai_chung_cu').selectOption('chung_cu_khac');
   await andWait(page, () => page.locator('#wrap-loai_chung_cu ~ button[value="cap-nhat"]').first().click());
   assert.equal(await witnesses(page).isVisible(), true);
   await page.locator('#f-lam_chung_ho_ten\\.1').fill('Lê Văn Cường');
