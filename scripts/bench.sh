@@ -7,6 +7,10 @@
 #   scripts/bench.sh                 # full run, ~10 minutes on 2 cores
 #   scripts/bench.sh --quick         # ~1-minute smoke run
 #   scripts/bench.sh --backends sqlite --seconds 5
+#   scripts/bench.sh --backends sqlite --phases crowd --crowd 10000   # the crowd alone
+#   scripts/bench.sh --phases statistics                 # /thong-ke over 1,000,000 generated dossiers
+#   scripts/bench.sh --phases statistics --dossiers 200000 --backends sqlite
+#                                                        # → bench-results/statistics.md / .json
 #   DVC_BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres scripts/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +24,8 @@ if [[ " $* " != *" --backends "* ]] && ! (command -v pg_isready >/dev/null && pg
   echo "PostgreSQL is not answering on 127.0.0.1:5432: start it, or pass --backends sqlite." >&2
   exit 1
 fi
+# The crowd phase keeps 10,000 connections open: both ends need that many file descriptors.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec "$CARGO_TARGET_DIR/release/dvc-bench" \
   --pg-url "${DVC_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}" \
   --command "scripts/bench.sh${*:+ $*}" "$@"

@@ -50,6 +50,12 @@ if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modu
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+if [ ! -d tests/oidc/node_modules/oidc-provider ] || [ ! -d tests/oidc/node_modules/jose ] ||
+   [ tests/oidc/package-lock.json -nt tests/oidc/node_modules/.package-lock.json ]; then
+  say "npm ci (tests/oidc: the OpenID Connect provider of the sign-in test)"
+  (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 # --- The binary ----------------------------------------------------------------------------
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET_DIR/debug/dichvucong"
@@ -104,12 +110,12 @@ start_server image image
 
 # Back-office accounts for the officer's flow (tests/e2e/tests/officer.test.mjs), created with
 # the CLI in the running portal's database (SQLite: the server keeps running).
-say "Creating back-office accounts (000.01.00.H31)"
+say "Creating back-office accounts (000.00.02.H31)"
 export DVC_E2E_STAFF_PASSWORD='một câu mật khẩu dài cho kiểm thử'
 create_staff() { # email name title role
   printf '%s\n' "$DVC_E2E_STAFF_PASSWORD" |
     env -u DVC_DATABASE_URL DVC_DATA_DIR="$DATA_off" DVC_LOG=warn \
-      "$BIN" staff create --email "$1" --name "$2" --title "$3" --role "$4" --agency 000.01.00.H31 >/dev/null
+      "$BIN" staff create --email "$1" --name "$2" --title "$3" --role "$4" --agency 000.00.02.H31 >/dev/null
 }
 create_staff motcua@e2e.hongbang.gov.vn "Nguyễn Văn Một" "Công chức Bộ phận Một cửa" reception
 create_staff chuyenvien@e2e.hongbang.gov.vn "Trần Thị Hai" "Công chức Tư pháp - Hộ tịch" specialist

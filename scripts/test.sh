@@ -3,7 +3,7 @@
 # SQLite and on PostgreSQL (with the two-node and migrate-data tests, and attachments on an
 # S3-compatible server), and the end-to-end browser tests (headless Chromium: journey,
 # accessibility, page weight). Installs and starts what it needs (PostgreSQL, moto's S3 server,
-# ClamAV's daemon, Chromium, npm packages) when missing.
+# ClamAV's daemon, Chromium, npm packages, the test OpenID Connect provider) when missing.
 #
 #   scripts/test.sh            # everything
 #   SKIP_LINT=1 scripts/test.sh
@@ -198,6 +198,64 @@ ensure_clamd() {
 }
 
 ensure_clamd
+
+# The OpenID Connect provider of the sign-in tests (tests/api/signin.rs): the npm package
+# oidc-provider, started by the tests with tests/oidc/provider.mjs. Needs Node.js >= 20 (installed
+# from Debian when missing, as root) and the packages of tests/oidc (`npm ci`). Without them those
+# tests fail with instructions, never skip.
+ensure_oidc_provider() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      say "Installing Node.js and npm (Debian packages nodejs, npm) for the sign-in tests"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    else
+      echo "Node.js >= 20 and npm are needed by the sign-in tests (Debian: apt-get install -y nodejs npm)." >&2
+      return 1
+    fi
+  fi
+  if [ ! -d tests/oidc/node_modules/oidc-provider ] || [ ! -d tests/oidc/node_modules/jose ] ||
+     [ tests/oidc/package-lock.json -nt tests/oidc/node_modules/.package-lock.json ]; then
+    say "npm ci (tests/oidc: the test OpenID Connect provider)"
+    (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+ensure_oidc_provider
+# Independent PDF signature validators for the signed electronic results (tests/api/results.rs):
+# poppler's pdfsig (Debian package poppler-utils, installed when missing, as root) and pyHanko
+# (PyPI: pyhanko and pyhanko-certvalidator, installed once into a virtualenv under the target
+# directory unless the system Python already has them). DVC_TEST_REQUIRE_PDF_VALIDATORS=1 makes
+# the tests fail, never skip, when one is missing.
+ensure_pdf_validators() {
+  if ! command -v pdfsig >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      say "Installing poppler's pdfsig (Debian package poppler-utils) for the signature tests"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
+    else
+      echo "poppler's pdfsig is needed by the signature tests: install it (Debian: apt-get install -y poppler-utils)." >&2
+      return 1
+    fi
+  fi
+  if [ -z "${DVC_TEST_PYTHON:-}" ]; then
+    if python3 -c 'import pyhanko, pyhanko_certvalidator' 2>/dev/null; then
+      DVC_TEST_PYTHON="$(command -v python3)"
+    else
+      local venv="${CARGO_TARGET_DIR:-target}/pyhanko-venv"
+      if ! "$venv/bin/python" -c 'import pyhanko, pyhanko_certvalidator' 2>/dev/null; then
+        say "Installing pyHanko (PyPI) into $venv for the signature tests"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet pyhanko pyhanko-certvalidator
+      fi
+      DVC_TEST_PYTHON="$(cd "$venv/bin" && pwd)/python"
+    fi
+  fi
+  export DVC_TEST_PYTHON
+  export DVC_TEST_REQUIRE_PDF_VALIDATORS=1
+}
+
+ensure_pdf_validators
 
 # cargo-deny, installed once and kept under the (CI-persistent) target directory: building it
 # takes several minutes on two cores, so it is reused between runs.

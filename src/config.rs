@@ -11,6 +11,17 @@ pub enum CaptchaMode {
     Off,
 }
 
+/// Citizen sign-in (`DVC_LOGIN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoginMode {
+    /// No sign-in: every citizen files without an account (the kiosk path).
+    Off,
+    /// Citizens may sign in (prefilled details, "Hồ sơ của tôi", drafts) or file without it.
+    Optional,
+    /// Filing needs a signed-in citizen; looking a dossier up by its code stays public.
+    Required,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -133,6 +144,201 @@ pub struct Config {
     )]
     pub clamd_timeout_secs: u64,
 
+    /// Citizen sign-in: `off`, `optional` or `required`; default `off` without
+    /// `DVC_OIDC_ISSUER`, `optional` with it.
+    #[arg(long, env = "DVC_LOGIN", value_enum, global = true)]
+    pub login: Option<LoginMode>,
+
+    /// The OpenID Connect provider (its issuer URL; the configuration is discovered from
+    /// `<issuer>/.well-known/openid-configuration`).
+    #[arg(long, env = "DVC_OIDC_ISSUER", global = true)]
+    pub oidc_issuer: Option<String>,
+
+    /// The portal's client id at the provider.
+    #[arg(long, env = "DVC_OIDC_CLIENT_ID", default_value = "", global = true)]
+    pub oidc_client_id: String,
+
+    /// The portal's client secret at the provider.
+    #[arg(
+        long,
+        env = "DVC_OIDC_CLIENT_SECRET",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true,
+        global = true
+    )]
+    pub oidc_client_secret: String,
+
+    /// Scopes asked for besides `openid`, separated by spaces.
+    #[arg(
+        long,
+        env = "DVC_OIDC_SCOPES",
+        default_value = "profile email phone",
+        global = true
+    )]
+    pub oidc_scopes: String,
+
+    /// Claim carrying the personal identification number (số định danh cá nhân).
+    #[arg(
+        long,
+        env = "DVC_OIDC_CLAIM_ID_NUMBER",
+        default_value = "citizen_id",
+        global = true
+    )]
+    pub oidc_claim_id_number: String,
+
+    /// Claim carrying the full name.
+    #[arg(
+        long,
+        env = "DVC_OIDC_CLAIM_FULL_NAME",
+        default_value = "name",
+        global = true
+    )]
+    pub oidc_claim_full_name: String,
+
+    /// Claim carrying the birth date (`YYYY-MM-DD` or `DD/MM/YYYY`).
+    #[arg(
+        long,
+        env = "DVC_OIDC_CLAIM_BIRTH_DATE",
+        default_value = "birthdate",
+        global = true
+    )]
+    pub oidc_claim_birth_date: String,
+
+    /// Claim carrying the phone number.
+    #[arg(
+        long,
+        env = "DVC_OIDC_CLAIM_PHONE",
+        default_value = "phone_number",
+        global = true
+    )]
+    pub oidc_claim_phone: String,
+
+    /// Claim carrying the e-mail address.
+    #[arg(
+        long,
+        env = "DVC_OIDC_CLAIM_EMAIL",
+        default_value = "email",
+        global = true
+    )]
+    pub oidc_claim_email: String,
+
+    /// Claim telling the identification level (`acr` works too: it is read from the ID token).
+    #[arg(
+        long,
+        env = "DVC_OIDC_CLAIM_LEVEL",
+        default_value = "identity_level",
+        global = true
+    )]
+    pub oidc_claim_level: String,
+
+    /// The value of that claim meaning identification level 2 (Nghị định 69/2024/NĐ-CP).
+    #[arg(
+        long,
+        env = "DVC_OIDC_LEVEL2_VALUE",
+        default_value = "2",
+        global = true
+    )]
+    pub oidc_level2_value: String,
+
+    /// Days a signed-in citizen's draft ("Lưu nháp") is kept after its last change.
+    #[arg(
+        long,
+        env = "DVC_DRAFT_RETENTION_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub draft_retention_days: u32,
+
+    /// Days before that deletion the citizen gets a reminder e-mail.
+    #[arg(
+        long,
+        env = "DVC_DRAFT_REMINDER_DAYS",
+        default_value_t = 3,
+        global = true
+    )]
+    pub draft_reminder_days: u32,
+    /// PKCS#12 file (.p12/.pfx) with the agency's signing key and certificate chain, which
+    /// signs every electronic result (PAdES B-B). Unset: a self-signed demonstration
+    /// certificate is generated at the first start, kept in the database and reused (a loud
+    /// warning at start says so).
+    #[arg(long, env = "DVC_SIGNING_P12", global = true)]
+    pub signing_p12: Option<PathBuf>,
+
+    /// Directory of per-agency PKCS#12 files named `<agency code>.p12` (e.g.
+    /// `000.01.00.H31.p12`), opened with `DVC_SIGNING_PASSWORD`: each agency's results are signed
+    /// with its own certificate; an agency without a file uses `DVC_SIGNING_P12` (or the
+    /// demonstration certificate).
+    #[arg(long, env = "DVC_SIGNING_P12_DIR", global = true)]
+    pub signing_p12_dir: Option<PathBuf>,
+
+    /// Password of `DVC_SIGNING_P12` (and of the files of `DVC_SIGNING_P12_DIR`).
+    #[arg(
+        long,
+        env = "DVC_SIGNING_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub signing_password: Option<String>,
+    /// Lifetime of a partner's bearer token (`POST /api/v1/oauth/token`), in seconds.
+    #[arg(
+        long,
+        env = "DVC_API_TOKEN_TTL_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub api_token_ttl_secs: u64,
+
+    /// Partner API calls allowed per partner per minute (429 with `Retry-After` beyond).
+    #[arg(
+        long,
+        env = "DVC_RATE_API_PER_MINUTE",
+        default_value_t = 600,
+        global = true
+    )]
+    pub rate_api_per_minute: u32,
+
+    /// Allow webhook URLs in plain http and to private, loopback or link-local addresses (local
+    /// development, tests, an internal network). Off: https to public addresses only.
+    #[arg(long, env = "DVC_WEBHOOK_ALLOW_INSECURE", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub webhook_allow_insecure: bool,
+
+    /// Seconds one webhook or national-portal call may take (connect, send, answer).
+    #[arg(
+        long,
+        env = "DVC_DELIVERY_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub delivery_timeout_secs: u64,
+
+    /// The national public-services portal's adapter (Cổng DVC quốc gia, through the LGSP/NGSP),
+    /// e.g. `https://lgsp.example.gov.vn/dvcqg`; unset: no synchronisation.
+    #[arg(long, env = "DVC_DVCQG_URL", global = true)]
+    pub dvcqg_url: Option<String>,
+
+    /// Account name for the national portal's adapter.
+    #[arg(long, env = "DVC_DVCQG_USERNAME", global = true)]
+    pub dvcqg_username: Option<String>,
+
+    /// Password for the national portal's adapter.
+    #[arg(
+        long,
+        env = "DVC_DVCQG_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub dvcqg_password: Option<String>,
+
+    /// Our unit's code at the national portal (`madonvi`, also sent as the `dstcode` header).
+    #[arg(long, env = "DVC_DVCQG_UNIT", global = true)]
+    pub dvcqg_unit: Option<String>,
+
+    /// TOML file overriding the national vocabulary (status codes, procedure codes, endpoints):
+    /// see docs/integrations.md.
+    #[arg(long, env = "DVC_DVCQG_MAPPING", global = true)]
+    pub dvcqg_mapping: Option<PathBuf>,
+
     /// Load the sample catalogue shipped with the binary when the catalogue is empty.
     #[arg(long, env = "DVC_SAMPLE_CATALOG", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub sample_catalog: bool,
@@ -155,6 +361,21 @@ impl Config {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => format!("http://{}", self.listen),
         }
+    }
+
+    /// The sign-in mode in force: `DVC_LOGIN`, else `optional` when an issuer is configured.
+    pub fn login_mode(&self) -> LoginMode {
+        match self.login {
+            Some(m) => m,
+            None if self.oidc_issuer_set() => LoginMode::Optional,
+            None => LoginMode::Off,
+        }
+    }
+
+    fn oidc_issuer_set(&self) -> bool {
+        self.oidc_issuer
+            .as_deref()
+            .is_some_and(|i| !i.trim().is_empty())
     }
 
     pub fn https(&self) -> bool {

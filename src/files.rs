@@ -26,14 +26,10 @@ pub enum FilesError {
     Config(String),
 }
 
-/// Makes rustls' ring provider the process default, which the HTTP client of the S3 store (and
-/// any other `reqwest` client in this process) needs; idempotent. Without the `s3` feature there
-/// is no such client and nothing to do.
+/// Makes rustls' ring provider the process default, which the HTTP clients (the S3 store's,
+/// the webhooks' and the national portal's) need; idempotent.
 pub fn install_tls_provider() {
-    #[cfg(feature = "s3")]
-    {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 impl Files {

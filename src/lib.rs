@@ -8,8 +8,11 @@
 //! - [`catalog`]: the in-memory catalogue and its import from data files.
 //! - [`calendar`]: the working-day calendar with the administrators' yearly decisions.
 //! - [`clock`]: the time a node reads (the system clock; a manual one in the tests).
-//! - [`jobs`]: the e-mail outbox worker.
+//! - [`jobs`]: the e-mail outbox worker, the deliveries worker (webhooks, national portal).
+//! - [`oidc`]: citizen sign-in with OpenID Connect (the provider's side of it).
+//! - [`integrations`]: partner events, webhook destinations and secrets, the national portal.
 //! - [`scan`]: the antivirus scanner (ClamAV's daemon) every upload goes through.
+//! - [`signing`]: the agency's digital signature on electronic results (`dvc_sign`, PAdES B-B).
 //! - [`web`]: HTTP — citizen portal pages, JSON API, security middleware.
 //! - [`cli`]: command-line subcommands besides `serve`.
 //! - [`config`], [`error`]: settings and the single application error type.
@@ -22,10 +25,13 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod files;
+pub mod integrations;
 pub mod jobs;
 pub mod notify;
+pub mod oidc;
 pub mod password;
 pub mod scan;
+pub mod signing;
 pub mod store;
 pub mod web;
 

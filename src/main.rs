@@ -46,10 +46,20 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cli::StaffCmd,
     },
+    /// Partner systems of the API (OAuth2 client credentials).
+    Partner {
+        #[command(subcommand)]
+        cmd: cli::PartnerCmd,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
         cmd: cli::AuditCmd,
+    },
+    /// Statistics (QĐ 766 figures).
+    Statistics {
+        #[command(subcommand)]
+        cmd: cli::StatisticsCmd,
     },
 }
 
@@ -89,6 +99,8 @@ fn main() -> ExitCode {
             Cmd::Calendar { cmd } => cli::calendar_cmd(&args.config, cmd).await,
             Cmd::Staff { cmd } => cli::staff_cmd(&args.config, cmd).await,
             Cmd::Audit { cmd } => cli::audit_cmd(&args.config, cmd).await,
+            Cmd::Statistics { cmd } => cli::statistics_cmd(&args.config, cmd).await,
+            Cmd::Partner { cmd } => cli::partner_cmd(&args.config, cmd).await,
         }
     });
     match result {

@@ -58,12 +58,17 @@ pub struct Details<'a> {
     pub due: Option<String>,
     pub missing: Vec<String>,
     pub online_result: bool,
+    /// The electronic result carries the agency's digital signature.
+    pub signed_result: bool,
+    /// The postal tracking number of a result sent by post.
+    pub postal_tracking: Option<String>,
 }
 
 pub fn mail(kind: Kind, row: &DossierRow, d: &Details<'_>) -> NewMail {
     let ctx = context! {
         kind => kind.as_str(), name => row.applicant_name.clone(), code => row.code.clone(), procedure => d.procedure,
         agency => d.agency, reason => d.reason, due => d.due.clone(), missing => d.missing.clone(), online_result => d.online_result,
+        signed_result => d.signed_result, postal_tracking => d.postal_tracking.clone(),
         private_url => format!("{}/ho-so/xem/{}", d.base_url, d.token),
         lookup_url => format!("{}/tra-cuu?ma={}", d.base_url, row.code),
     };
@@ -88,7 +93,7 @@ mod tests {
 
     #[test]
     fn subjects_name_the_letter_and_the_dossier() {
-        let code = "000.01.00.H31-261205-0001";
+        let code = "000.00.02.H31-261205-0001";
         assert_eq!(
             Kind::Apology.subject(code),
             format!("Thư xin lỗi và hẹn lại ngày trả kết quả hồ sơ {code}")

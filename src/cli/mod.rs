@@ -69,7 +69,7 @@ pub enum StaffCmd {
         /// reception | specialist | leader | admin
         #[arg(long)]
         role: String,
-        /// Agency code, e.g. 000.01.00.H31
+        /// Agency code, e.g. 000.00.02.H31
         #[arg(long)]
         agency: String,
         /// Job title shown to citizens, e.g. "Công chức Tư pháp - Hộ tịch"
@@ -136,6 +136,25 @@ pub async fn staff_cmd(config: &Config, cmd: StaffCmd) -> anyhow::Result<()> {
 }
 
 #[derive(clap::Subcommand, Debug)]
+pub enum StatisticsCmd {
+    /// Forget the statistics sums and count every dossier again (after a bulk import, or to
+    /// pick up facts changed outside the workflow).
+    Rebuild,
+}
+
+pub async fn statistics_cmd(config: &Config, cmd: StatisticsCmd) -> anyhow::Result<()> {
+    let db = open_db(config).await?;
+    match cmd {
+        StatisticsCmd::Rebuild => {
+            let n = crate::store::statistics::rebuild(&db).await?;
+            println!("Đã tính lại thống kê của {n} hồ sơ.");
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+#[derive(clap::Subcommand, Debug)]
 pub enum AuditCmd {
     /// Recompute the audit chain and every dossier's timeline chain; exit 0 when intact,
     /// non-zero naming the first bad entry.
@@ -194,4 +213,127 @@ pub async fn audit_cmd(config: &Config, cmd: AuditCmd) -> anyhow::Result<()> {
     };
     db.close().await;
     outcome
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum PartnerCmd {
+    /// Register a partner system; prints its client_id and client_secret once (only a hash of
+    /// the secret is kept).
+    Create {
+        /// The partner's name, e.g. "Bưu điện tỉnh Hải Phòng".
+        #[arg(long)]
+        name: String,
+        /// The agency whose dossiers (with its sub-units') the partner may file and read.
+        #[arg(long)]
+        agency: String,
+        /// Comma-separated: dossiers:write, dossiers:read, events:read, webhooks.
+        #[arg(
+            long,
+            default_value = "dossiers:write,dossiers:read,events:read,webhooks"
+        )]
+        scope: String,
+    },
+    /// Revoke a partner: its tokens stop working at once and its webhooks stop.
+    Revoke {
+        /// The partner's number (printed by `partner create`).
+        id: i64,
+    },
+}
+
+pub async fn partner_cmd(config: &Config, cmd: PartnerCmd) -> anyhow::Result<()> {
+    use dvc_domain::audit::Entry;
+    let audit = |action: &str, subject: String| Entry {
+        seq: 0,
+        at: crate::now_ms(),
+        actor: "cli".into(),
+        ip: "-".into(),
+        action: action.into(),
+        subject,
+        from_state: None,
+        to_state: None,
+        reason: None,
+        event_id: None,
+        event_hash: None,
+    };
+    match cmd {
+        PartnerCmd::Create {
+            name,
+            agency,
+            scope,
+        } => {
+            let name = dvc_domain::text::clean_input(&name);
+            if name.chars().count() < 2 {
+                anyhow::bail!(
+                    "Nhập tên hệ thống đối tác (--name), ví dụ \"Bưu điện tỉnh Hải Phòng\"."
+                );
+            }
+            let scopes = dvc_domain::integration::parse_scopes(&scope)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if scopes.is_empty() {
+                anyhow::bail!(
+                    "Cần ít nhất một phạm vi (--scope), ví dụ dossiers:write,dossiers:read."
+                );
+            }
+            let db = open_db(config).await?;
+            if !crate::store::catalog::has_agencies(&db).await? && config.sample_catalog {
+                crate::catalog::import::import(&db, &crate::catalog::import::sample()?).await?;
+            }
+            let agencies = crate::store::catalog::load_agencies(&db).await?;
+            if !agencies.iter().any(|a| a.code.as_str() == agency) {
+                anyhow::bail!(
+                    "Không có cơ quan mã {agency} trong danh mục. Xem catalog/agencies.toml."
+                );
+            }
+            let key = config.load_audit_key(true)?;
+            let client_id = format!("dvc_{}", crate::web::security::random_token(12));
+            let secret = crate::web::security::random_token(32);
+            let hash = crate::password::hash(secret.clone()).await?;
+            let scopes = dvc_domain::integration::format_scopes(&scopes);
+            let id = crate::store::partners::create_partner(
+                &db,
+                &client_id,
+                &name,
+                &agency,
+                &scopes,
+                &hash,
+                crate::now_ms(),
+            )
+            .await?;
+            crate::store::audit::append(
+                &db,
+                &key,
+                audit("partner_create", format!("partner {id} {client_id}")),
+            )
+            .await?;
+            println!(
+                "Đã tạo hệ thống đối tác số {id} ({name}, cơ quan {agency}, phạm vi {scopes})."
+            );
+            println!("client_id={client_id}");
+            println!("client_secret={secret}");
+            println!(
+                "Khóa bí mật chỉ hiển thị một lần: hãy chuyển cho đối tác qua kênh an toàn. Mất khóa thì thu hồi (partner revoke {id}) và tạo lại."
+            );
+            db.close().await;
+        }
+        PartnerCmd::Revoke { id } => {
+            let db = open_db(config).await?;
+            let key = config.load_audit_key(true)?;
+            let done = crate::store::partners::revoke_partner(&db, id, crate::now_ms()).await?;
+            if !done {
+                db.close().await;
+                anyhow::bail!("Không có hệ thống đối tác số {id} đang hoạt động.");
+            }
+            crate::store::audit::append(
+                &db,
+                &key,
+                audit("partner_revoke", format!("partner {id}")),
+            )
+            .await?;
+            println!(
+                "Đã thu hồi hệ thống đối tác số {id}: mọi mã truy cập của đối tác hết hiệu lực ngay."
+            );
+            db.close().await;
+        }
+    }
+    Ok(())
 }

@@ -1,5 +1,7 @@
 //! Background jobs: the e-mail outbox worker and housekeeping.
 
+pub mod deliveries;
+pub mod drafts;
 pub mod mailer;
 
 use crate::files::Files;
@@ -28,15 +30,21 @@ pub async fn housekeeping(state: crate::web::AppState) {
 
 /// One round of housekeeping at the node's current time: deletes expired sessions,
 /// verification-code challenges, abandoned drafts (a draft of an expired or deleted session, or
-/// unchanged for [`DRAFT_RETENTION_MS`]) with their uploaded files, and finished rate-limit
+/// unchanged for [`DRAFT_RETENTION_MS`]; a signed-in citizen's draft ("Lưu nháp") unchanged for
+/// `DVC_DRAFT_RETENTION_DAYS`, reminded by e-mail before: [`drafts`]) with their uploaded
+/// files, and finished rate-limit
 /// windows. Failures are logged and the rest goes on. Public so that the tests can run a round
 /// at a time they choose.
 pub async fn housekeeping_round(state: &crate::web::AppState) -> Housekept {
+    let now = state.clock.now_ms();
+    let retention = i64::from(state.config.draft_retention_days) * 86_400_000;
+    drafts::remind(state, now).await;
     purge(
         &state.db,
         &state.files,
         &state.limiter,
-        state.clock.now_ms(),
+        now,
+        now - retention,
     )
     .await
 }
@@ -46,9 +54,10 @@ async fn purge(
     files: &Files,
     limiter: &crate::web::rate_limit::RateLimiter,
     now: i64,
+    citizen_cutoff: i64,
 ) -> Housekept {
     let mut done = Housekept::default();
-    match sessions::purge_expired(db, now, now - DRAFT_RETENTION_MS).await {
+    match sessions::purge_expired(db, now, now - DRAFT_RETENTION_MS, citizen_cutoff).await {
         Ok(keys) => {
             for k in keys {
                 match files.delete(&k).await {
@@ -64,6 +73,9 @@ async fn purge(
     let day_ago = now - crate::web::staff::login::FORGET_MS;
     if let Err(e) = crate::store::login_throttle::purge(db, day_ago).await {
         tracing::warn!(error = %e, "housekeeping: old login failures not purged");
+    }
+    if let Err(e) = crate::store::partners::purge_tokens(db, now).await {
+        tracing::warn!(error = %e, "housekeeping: expired partner tokens not purged");
     }
     match limiter.purge(now).await {
         Ok(n) => done.windows_purged = n,
@@ -105,5 +117,32 @@ pub async fn log_audit_head(db: Db) {
             Err(e) => tracing::warn!(error = %e, "audit trail head not read"),
         }
         tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+    }
+}
+
+/// How often the statistics job folds the appended deltas and counts new dossiers.
+const STATISTICS_EVERY: Duration = Duration::from_secs(10);
+
+/// Keeps the statistics sums compact and complete ([`crate::store::statistics`]): every
+/// [`STATISTICS_EVERY`], folds the deltas into the daily and monthly sums and counts any dossier
+/// that was never counted (one written by a path that does not count it, or copied by
+/// `migrate-data`). The first round looks at every dossier, later ones at the newest.
+pub async fn statistics(db: Db) {
+    let mut after = 0;
+    loop {
+        match crate::store::statistics::catch_up(&db, after, 500).await {
+            Ok((n, max)) => {
+                if n > 0 {
+                    tracing::info!(dossiers = n, "statistics: dossiers counted");
+                }
+                // Ids are taken before commit: look again a little behind the largest seen.
+                after = (max - 10_000).max(0);
+            }
+            Err(e) => tracing::warn!(error = %e, "statistics: catch-up failed"),
+        }
+        if let Err(e) = crate::store::statistics::fold(&db).await {
+            tracing::warn!(error = %e, "statistics: fold failed");
+        }
+        tokio::time::sleep(STATISTICS_EVERY).await;
     }
 }

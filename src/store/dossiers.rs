@@ -4,8 +4,9 @@ use super::{Db, StoreError, StoreResult, is_unique_violation};
 use crate::{db_run, db_tx};
 use dvc_domain::agency::AgencyCode;
 use dvc_domain::audit::{AuditKey, GENESIS, TimelineFields};
-use dvc_domain::dossier::{DossierCode, DossierStatus};
+use dvc_domain::dossier::{Channel, DossierCode, DossierStatus};
 use dvc_domain::form::Answers;
+use dvc_domain::outcome::{Delivery, Rating};
 use dvc_domain::workflow::{Dossier, Event, EventKind, ResultFile};
 
 /// Everything needed to file a new dossier, already validated.
@@ -28,6 +29,16 @@ pub struct NewDossier {
     pub expected_at: Option<i64>,
     /// The version of the procedure's form the answers were checked against.
     pub form_version: i64,
+    /// The signed-in citizen filing it (`None`: filed without signing in).
+    pub citizen_id: Option<i64>,
+    /// The answers taken from the citizen's electronic identity (QĐ 766 indicator 4.3).
+    pub reused_fields: Vec<String>,
+    /// How the citizen chose to receive the result.
+    pub delivery: Delivery,
+    /// How the dossier reached the agency.
+    pub channel: Channel,
+    /// The papers of a dossier handed in at the desk or by post were scanned and attached.
+    pub digitised: bool,
 }
 
 /// The session a dossier is filed from: in the filing transaction its draft of the procedure is
@@ -35,6 +46,8 @@ pub struct NewDossier {
 #[derive(Debug, Clone)]
 pub struct FiledFrom {
     pub session_hash: String,
+    /// Whose draft is deleted: the session's, or a signed-in citizen's ([`super::sessions::Session::draft_key`]).
+    pub draft_key: String,
     pub data: super::sessions::SessionData,
 }
 
@@ -78,7 +91,8 @@ impl SubmitOutcome {
 /// Files a dossier: allocates the next code of the agency for the day, stores the dossier, its
 /// attachments, the first timeline event and the confirmation e-mail, and (with `from`) clears
 /// the session's draft and remembers the code in the session, all atomically. `mail` receives
-/// the allocated code and returns the e-mail to enqueue.
+/// the allocated code and returns the e-mail to enqueue, if any (a dossier handed in at the desk
+/// without an e-mail address sends none).
 ///
 /// With `seq_db` (the light pool) on PostgreSQL, the day's sequence number is taken in its own
 /// short statement before the filing transaction, instead of inside it: the sequence row is then
@@ -93,7 +107,7 @@ pub async fn submit_from(
     key: &AuditKey,
     seq_db: Option<&Db>,
     new: &NewDossier,
-    mail: impl Fn(&str) -> NewMail,
+    mail: impl Fn(&str) -> Option<NewMail>,
     from: Option<&FiledFrom>,
 ) -> StoreResult<SubmitOutcome> {
     match submit_once(db, key, seq_db, new, &mail, from).await {
@@ -124,7 +138,10 @@ const NEXT_SEQ: &str = "INSERT INTO dossier_sequences (agency_code, day, last_se
 /// The parameters of a filing, the same for both dialects: `$1`–`$13` the dossier, `$14` the
 /// attachments as JSON (PostgreSQL; SQLite binds each file after [`FIRST_ATTACHMENT_BIND`]),
 /// `$15` the note, `$16`–`$20` the e-mail, `$21`–`$23` the session, `$24` the first event's hash
-/// (also the dossier's timeline head), `$25` the event's details.
+/// (also the dossier's timeline head), `$25` the event's details, `$26` the draft's key, `$27` the
+/// signed-in citizen, `$28`–`$29` the answers reused from the identity (count, names), `$30` the
+/// delivery, `$31` the channel, `$32` digitised, `$33` whether there is an e-mail to enqueue,
+/// `$34`–`$35` the statistics day and month ([`super::statistics::filing_sql`]).
 macro_rules! bind_filing {
     ($q:expr, $f:expr, $new:expr, $answers:expr, $attachments:expr) => {
         $q.bind(&$f.code)
@@ -152,6 +169,16 @@ macro_rules! bind_filing {
             .bind($f.update_session)
             .bind(&$f.event_hash)
             .bind(&$f.details)
+            .bind(&$f.draft_key)
+            .bind($new.citizen_id)
+            .bind(i64::try_from($new.reused_fields.len()).unwrap_or(0))
+            .bind($new.reused_fields.join(","))
+            .bind($new.delivery.as_str())
+            .bind($new.channel.code())
+            .bind(i64::from($new.digitised))
+            .bind($f.has_mail)
+            .bind($f.stat_day)
+            .bind($f.stat_month)
             .bind($new.form_version)
     };
 }
@@ -161,7 +188,7 @@ async fn submit_once(
     key: &AuditKey,
     seq_db: Option<&Db>,
     new: &NewDossier,
-    mail: &impl Fn(&str) -> NewMail,
+    mail: &impl Fn(&str) -> Option<NewMail>,
     from: Option<&FiledFrom>,
 ) -> StoreResult<SubmitOutcome> {
     let answers =
@@ -194,11 +221,16 @@ async fn submit_once(
                 .collect();
             let attachments = serde_json::to_string(&attachments)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let (mail_id,): (i64,) =
-                bind_filing!(sqlx::query_as(FILE_PG), f, new, answers, attachments)
-                    .fetch_one(pool)
-                    .await?;
-            return Ok(SubmitOutcome::Created(f.code, Some(mail_id)));
+            let (mail_id,): (Option<i64>,) = bind_filing!(
+                sqlx::query_as(sqlx::AssertSqlSafe(FILE_PG.as_str())),
+                f,
+                new,
+                answers,
+                attachments
+            )
+            .fetch_one(pool)
+            .await?;
+            return Ok(SubmitOutcome::Created(f.code, mail_id));
         }
         Db::Sqlite(pool) => pool,
     };
@@ -212,7 +244,7 @@ async fn submit_once(
         .fetch_one(&mut *tx)
         .await?;
     let f = Filing::new(key, new, seq, mail, from)?;
-    let mut sql = String::from(FILE_SQLITE);
+    let mut sql = FILE_SQLITE.clone();
     for i in 0..new.attachments.len() {
         let b = FIRST_ATTACHMENT_BIND + 7 * i;
         sql.push_str(&format!(
@@ -237,18 +269,26 @@ async fn submit_once(
     Ok(SubmitOutcome::Created(f.code, None))
 }
 
-const FIRST_ATTACHMENT_BIND: usize = 27;
+const FIRST_ATTACHMENT_BIND: usize = 37;
 
 /// SQLite: the filing after the number, as one command (binds as in [`bind_filing`]; `$14`
-/// unused; one attachments statement per file is appended).
-const FILE_SQLITE: &str = "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
-    applicant_email, applicant_phone, applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head, form_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24, $26);
+/// unused; one attachments statement per file is appended), counted in the statistics.
+static FILE_SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("{FILE_SQLITE_BASE}{}", super::statistics::filing_sql(false))
+});
+
+const FILE_SQLITE_BASE: &str = "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
+    applicant_email, applicant_phone, applicant_id_number, answers, channel, digitised, secret_hash, idempotency_key, submitted_at, \
+    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery, form_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $31, $32, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30, $36);
 INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, details, hash) \
     VALUES ((SELECT id FROM dossiers WHERE code = $1), $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24);
+INSERT INTO deliveries (webhook_id, dossier_id, event_id, created_at, next_attempt_at) \
+    SELECT w.id, e.dossier_id, e.id, $12, $12 FROM dossier_events e, webhooks w \
+    WHERE e.dossier_id = (SELECT id FROM dossiers WHERE code = $1) AND w.disabled_at IS NULL AND (w.event_kinds = '*' OR (',' || w.event_kinds || ',') LIKE '%,file,%') \
+    AND (w.all_agencies = 1 OR EXISTS (SELECT 1 FROM webhook_agencies a WHERE a.webhook_id = w.id AND a.agency_code = $3));
 INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
-    VALUES ($16, (SELECT id FROM dossiers WHERE code = $1), $17, $18, $19, $20, $12, $12);
-DELETE FROM drafts WHERE session_hash = $21 AND procedure_code = $2;
+    SELECT $16, (SELECT id FROM dossiers WHERE code = $1), $17, $18, $19, $20, $12, $12 WHERE $33;
+DELETE FROM drafts WHERE session_hash = $26 AND procedure_code = $2;
 UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23;
 ";
 
@@ -260,9 +300,14 @@ struct Filing {
     note: String,
     details: String,
     event_hash: String,
+    /// The e-mail's fields (empty when there is none).
+    stat_day: i64,
+    stat_month: i64,
     mail: NewMail,
+    has_mail: bool,
     message_id: String,
     session_hash: String,
+    draft_key: String,
     session_data: String,
     update_session: bool,
 }
@@ -272,7 +317,7 @@ impl Filing {
         key: &AuditKey,
         new: &NewDossier,
         seq: i64,
-        mail: &impl Fn(&str) -> NewMail,
+        mail: &impl Fn(&str) -> Option<NewMail>,
         from: Option<&FiledFrom>,
     ) -> StoreResult<Filing> {
         let seq = u16::try_from(seq)
@@ -280,7 +325,8 @@ impl Filing {
         let code = DossierCode::new(new.agency.clone(), new.receipt_date, seq)
             .map_err(|e| StoreError::Conflict(e.to_string()))?
             .to_string();
-        let (_, event) = dvc_domain::workflow::file(new.submitted_at, new.expected_at);
+        let (_, event) =
+            dvc_domain::workflow::file_via(new.submitted_at, new.expected_at, new.channel);
         let note = event.kind.note();
         let details = event_details(&event.kind)?;
         let event_hash = TimelineFields {
@@ -299,47 +345,71 @@ impl Filing {
         }
         .hash(key, GENESIS);
         let mail = mail(&code);
+        let has_mail = mail.is_some();
+        let mail = mail.unwrap_or(NewMail {
+            kind: String::new(),
+            recipient: String::new(),
+            subject: String::new(),
+            body_text: String::new(),
+        });
         let message_id = format!("<{}.{}@dichvucong>", code, mail.kind);
-        let (session_hash, session_data, update_session) = match from {
+        let (session_hash, draft_key, session_data, update_session) = match from {
             Some(f) => {
                 let mut data = f.data.clone();
                 let changed = data.remember(&code);
                 let json =
                     serde_json::to_string(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                (f.session_hash.clone(), json, changed)
+                (f.session_hash.clone(), f.draft_key.clone(), json, changed)
             }
-            None => (String::new(), String::new(), false),
+            None => (String::new(), String::new(), String::new(), false),
         };
+        let stat_day = dvc_domain::statistics::vn_day(new.submitted_at);
         Ok(Filing {
             code,
             note,
             details,
             event_hash,
+            stat_day,
+            stat_month: dvc_domain::statistics::month_of_day(stat_day),
             mail,
+            has_mail,
             message_id,
             session_hash,
+            draft_key,
             session_data,
             update_session,
         })
     }
 }
 
-/// PostgreSQL: the whole filing — dossier, attachments, first event, e-mail, draft deletion,
-/// session update — as one statement (atomic on its own), one round trip instead of eight.
-const FILE_PG: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
-    applicant_email, applicant_phone, applicant_id_number, answers, channel, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head, form_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 2, $10, $11, $12, $13, $12, $24, $26) RETURNING id), \
+/// PostgreSQL: the whole filing — dossier, attachments, first event, its webhook deliveries, e-mail, draft deletion,
+/// session update, statistics — as one statement (atomic on its own), one round trip instead of
+/// eight.
+static FILE_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    FILE_PG_BASE.replacen(
+        "r AS (DELETE",
+        &format!("{}r AS (DELETE", super::statistics::filing_sql(true)),
+        1,
+    )
+});
+
+const FILE_PG_BASE: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
+    applicant_email, applicant_phone, applicant_id_number, answers, channel, digitised, secret_hash, idempotency_key, submitted_at, \
+    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery, form_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $31, $32, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30, $36) RETURNING id), \
   a AS (INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, \
     sha256, created_at) SELECT d.id, x.field_name, x.document_id, x.storage_key, x.file_name, x.content_type, x.size_bytes, \
     x.sha256, $12 FROM d, jsonb_to_recordset($14::jsonb) AS x(field_name text, document_id text, storage_key text, \
     file_name text, content_type text, size_bytes bigint, sha256 text)), \
   e AS (INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, details, hash) \
-    SELECT d.id, $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24 FROM d), \
+    SELECT d.id, $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24 FROM d RETURNING id, dossier_id), \
+  wd AS (INSERT INTO deliveries (webhook_id, dossier_id, event_id, created_at, next_attempt_at) \
+    SELECT w.id, e.dossier_id, e.id, $12, $12 FROM e, webhooks w WHERE w.disabled_at IS NULL AND (w.event_kinds = '*' OR (',' || w.event_kinds || ',') LIKE '%,file,%') \
+    AND (w.all_agencies = 1 OR EXISTS (SELECT 1 FROM webhook_agencies a WHERE a.webhook_id = w.id AND a.agency_code = $3))), \
   o AS (INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
-    SELECT $16, d.id, $17, $18, $19, $20, $12, $12 FROM d RETURNING id), \
-  r AS (DELETE FROM drafts WHERE session_hash = $21 AND procedure_code = $2), \
+    SELECT $16, d.id, $17, $18, $19, $20, $12, $12 FROM d WHERE $33 RETURNING id), \
+  r AS (DELETE FROM drafts WHERE session_hash = $26 AND procedure_code = $2), \
   s AS (UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23) \
-  SELECT id FROM o";
+  SELECT (SELECT id FROM o)";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DossierRow {
@@ -377,6 +447,17 @@ pub struct DossierRow {
     pub events_head: Option<String>,
     /// The version of the procedure's form it was filed with.
     pub form_version: i64,
+    /// `desk`, `online` or `post`.
+    pub delivery: String,
+    /// 1 once a digitally signed electronic result was issued.
+    pub result_electronic: i64,
+    pub postal_tracking: Option<String>,
+    /// 1 rất hài lòng, 2 hài lòng, 3 không hài lòng.
+    pub rating: Option<i64>,
+    /// How it reached the agency ([`Channel::code`]).
+    pub channel: i64,
+    /// 1 when the papers handed in at the desk or by post were scanned.
+    pub digitised: i64,
 }
 
 impl DossierRow {
@@ -388,6 +469,30 @@ impl DossierRow {
                 self.code, self.status
             ))
         })
+    }
+
+    /// How the citizen receives the result; an unknown value is an error, never a default.
+    pub fn delivery(&self) -> StoreResult<Delivery> {
+        Delivery::parse(&self.delivery).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "dossier {}: unknown delivery {:?}",
+                self.code, self.delivery
+            ))
+        })
+    }
+
+    /// The citizen's satisfaction rating, if given.
+    pub fn rating(&self) -> StoreResult<Option<Rating>> {
+        match self.rating {
+            None => Ok(None),
+            Some(v) => Rating::from_value(v).map(Some).ok_or_else(|| {
+                StoreError::Corrupt(format!("dossier {}: unknown rating {v}", self.code))
+            }),
+        }
+    }
+
+    pub fn channel(&self) -> Channel {
+        Channel::from_code(self.channel)
     }
 
     pub fn answers(&self) -> Answers {
@@ -430,6 +535,10 @@ impl DossierRow {
                 }),
                 _ => None,
             },
+            delivery: self.delivery()?,
+            result_signed: self.result_electronic == 1,
+            postal_tracking: self.postal_tracking.clone(),
+            rating: self.rating()?,
         })
     }
 
@@ -447,7 +556,8 @@ impl DossierRow {
 
 const DOSSIER_COLUMNS: &str = "id, code, procedure_code, agency_code, status, applicant_name, applicant_email, applicant_phone, \
      applicant_id_number, answers, submitted_at, received_at, expected_at, due_at, updated_at, step, step_started_at, assignee_id, unit, \
-     supplement_count, paused_at, resume_status, finished_at, result_key, result_name, version, original_due_at, extension_count, extra_working_days, events_head, form_version";
+     supplement_count, paused_at, resume_status, finished_at, result_key, result_name, version, original_due_at, extension_count, extra_working_days, events_head, \
+     delivery, result_electronic, postal_tracking, rating, channel, digitised, form_version";
 
 pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>> {
     if !super::storable_key(code) {
@@ -679,7 +789,8 @@ pub async fn save(
         let r = sqlx::query(
             "UPDATE dossiers SET status = $3, step = $4, step_started_at = $5, assignee_id = $6, unit = $7, supplement_count = $8, \
              paused_at = $9, resume_status = $10, received_at = $11, due_at = $12, finished_at = $13, result_key = $14, result_name = $15, \
-             updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20, extra_working_days = $21 \
+             updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20, extra_working_days = $21, \
+             result_electronic = $22, postal_tracking = $23, rating = $24 \
              WHERE id = $1 AND version = $2",
         )
         .bind(old.id).bind(old.version).bind(next.status.as_str()).bind(i64::try_from(next.step).unwrap_or(0)).bind(next.step_started_at)
@@ -687,6 +798,7 @@ pub async fn save(
         .bind(next.resume_status.map(DossierStatus::as_str)).bind(next.received_at).bind(next.due_at).bind(next.finished_at)
         .bind(&result_key).bind(&result_name).bind(updated_at).bind(next.version).bind(next.original_due_at)
         .bind(next.extension_count).bind(&head).bind(next.extra_working_days)
+        .bind(i64::from(next.result_signed)).bind(&next.postal_tracking).bind(next.rating.map(Rating::value))
         .execute(&mut *tx).await?;
         if r.rows_affected() != 1 {
             return Err(StoreError::Conflict(CONFLICT.into()));
@@ -701,6 +813,10 @@ pub async fn save(
             .bind(e.to.as_str()).bind(note).bind(step).bind(&decision.actor.name).bind(&decision.actor.title)
             .bind(&next.unit).bind(details).bind(hash)
             .fetch_one(&mut *tx).await?;
+            // Webhooks and the national portal: queued with the event, in its transaction.
+            sqlx::query(super::partners::ENQUEUE_SQL)
+                .bind(old.id).bind(event_id).bind(e.at).bind(e.kind.name()).bind(&old.agency_code)
+                .execute(&mut *tx).await?;
             crate::audit_append!(tx, is_pg, key, dvc_domain::audit::Entry {
                 seq: 0,
                 at: e.at,
@@ -737,6 +853,7 @@ pub async fn save(
             .bind(&m.kind).bind(old.id).bind(&m.recipient).bind(&m.subject).bind(&m.body_text).bind(&message_id).bind(updated_at)
             .execute(&mut *tx).await?;
         }
+        crate::stat_refresh!(tx, super::statistics::FACT_BY_ID, old.id);
         tx.commit().await?;
         last_id
     });
@@ -776,23 +893,30 @@ impl EventRow {
 /// Most rows of one register export.
 pub const REGISTER_LIMIT: i64 = 10_000;
 
-/// The dossiers of `agency` received in `[from_ms, to_ms)`, in order of receipt (the Sổ theo
+/// The dossiers of `agencies` received in `[from_ms, to_ms)`, in order of receipt (the Sổ theo
 /// dõi hồ sơ), at most [`REGISTER_LIMIT`].
 pub async fn received_between(
     db: &Db,
-    agency: &str,
+    agencies: &[String],
     from_ms: i64,
     to_ms: i64,
 ) -> StoreResult<Vec<DossierRow>> {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!(
-            "SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE agency_code = $1 AND received_at >= $2 AND received_at < $3 \
-             ORDER BY received_at, id LIMIT $4"
-        )
-    });
+    if agencies.is_empty() {
+        return Ok(vec![]);
+    }
+    let placeholders: Vec<String> = (0..agencies.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE received_at >= $1 AND received_at < $2 \
+         AND agency_code IN ({}) ORDER BY received_at, id LIMIT $3",
+        placeholders.join(", ")
+    );
     let rows = db_run!(db, p => {
-        sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(SQL.as_str()))
-            .bind(agency).bind(from_ms).bind(to_ms).bind(REGISTER_LIMIT).fetch_all(p).await?
+        let mut q = sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(from_ms).bind(to_ms).bind(REGISTER_LIMIT);
+        for a in agencies {
+            q = q.bind(a);
+        }
+        q.fetch_all(p).await?
     });
     Ok(rows)
 }

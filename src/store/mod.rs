@@ -7,14 +7,18 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod citizens;
 pub mod dossiers;
 pub mod lean;
 pub mod login_throttle;
 pub mod outbox;
+pub mod partners;
 pub mod procedures;
 pub mod rate_limits;
 pub mod sessions;
+pub mod signing;
 pub mod staff;
+pub mod statistics;
 pub mod tables;
 
 #[cfg(test)]

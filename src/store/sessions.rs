@@ -15,6 +15,9 @@ pub struct SessionData {
     /// Dossier codes submitted from this session (their confirmation pages may be shown again).
     #[serde(default)]
     pub submitted: Vec<String>,
+    /// The ID token of a signed-in citizen: the hint sent with RP-initiated logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_hint: Option<String>,
 }
 
 impl SessionData {
@@ -40,7 +43,29 @@ pub struct Session {
     /// False for a session the portal issued a cookie for but has not written yet: a visitor
     /// who only opened a form costs no database write; the row comes with the first draft.
     pub stored: bool,
+    /// The signed-in citizen (`store::citizens`); `None` for an anonymous session.
+    pub citizen_id: Option<i64>,
 }
+
+impl Session {
+    /// The key of this session's drafts: a signed-in citizen's drafts belong to the citizen
+    /// (kept across sessions and devices), an anonymous visitor's to the session.
+    pub fn draft_key(&self) -> String {
+        match self.citizen_id {
+            Some(id) => citizen_draft_key(id),
+            None => self.id_hash.clone(),
+        }
+    }
+}
+
+/// The draft key of a signed-in citizen.
+pub fn citizen_draft_key(citizen_id: i64) -> String {
+    format!("citizen:{citizen_id}")
+}
+
+/// The draft key in SQL, for a session row `s`.
+const DRAFT_KEY_SQL: &str =
+    "CASE WHEN s.citizen_id IS NULL THEN s.id_hash ELSE 'citizen:' || s.citizen_id END";
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
@@ -48,6 +73,7 @@ struct SessionRow {
     csrf_token: String,
     data: String,
     expires_at: i64,
+    citizen_id: Option<i64>,
 }
 
 pub async fn create(
@@ -66,10 +92,10 @@ pub async fn create(
 
 pub async fn find(db: &Db, id_hash: &str, now: i64) -> StoreResult<Option<Session>> {
     let row: Option<SessionRow> = db_run!(db, p => {
-        sqlx::query_as("SELECT id_hash, csrf_token, data, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2")
+        sqlx::query_as("SELECT id_hash, csrf_token, data, expires_at, citizen_id FROM sessions WHERE id_hash = $1 AND expires_at > $2")
             .bind(id_hash).bind(now).fetch_optional(p).await?
     });
-    Ok(row.map(|r| session_of(r.id_hash, r.csrf_token, &r.data, r.expires_at)))
+    Ok(row.map(|r| session_of(r.id_hash, r.csrf_token, &r.data, r.expires_at, r.citizen_id)))
 }
 
 /// True when a row exists for this session, live or expired.
@@ -80,13 +106,20 @@ pub async fn exists(db: &Db, id_hash: &str) -> StoreResult<bool> {
     Ok(row.is_some())
 }
 
-fn session_of(id_hash: String, csrf_token: String, data: &str, expires_at: i64) -> Session {
+fn session_of(
+    id_hash: String,
+    csrf_token: String,
+    data: &str,
+    expires_at: i64,
+    citizen_id: Option<i64>,
+) -> Session {
     Session {
         id_hash,
         csrf_token,
         data: serde_json::from_str(data).unwrap_or_default(),
         expires_at,
         stored: true,
+        citizen_id,
     }
 }
 
@@ -96,6 +129,7 @@ struct SessionDraftRow {
     csrf_token: String,
     data: String,
     expires_at: i64,
+    citizen_id: Option<i64>,
     answers: Option<String>,
     files: Option<String>,
     validated: Option<i64>,
@@ -110,12 +144,15 @@ pub async fn find_with_draft(
     id_hash: &str,
     procedure: &str,
 ) -> StoreResult<Option<(Session, Option<Draft>)>> {
-    let row: Option<SessionDraftRow> = db_run!(db, p => {
-        sqlx::query_as(
-            "SELECT s.id_hash, s.csrf_token, s.data, s.expires_at, d.answers, d.files, d.validated, d.submit_token \
-             FROM sessions s LEFT JOIN drafts d ON d.session_hash = s.id_hash AND d.procedure_code = $2 \
-             WHERE s.id_hash = $1",
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT s.id_hash, s.csrf_token, s.data, s.expires_at, s.citizen_id, d.answers, d.files, d.validated, d.submit_token \
+             FROM sessions s LEFT JOIN drafts d ON d.session_hash = ({DRAFT_KEY_SQL}) AND d.procedure_code = $2 \
+             WHERE s.id_hash = $1"
         )
+    });
+    let row: Option<SessionDraftRow> = db_run!(db, p => {
+        sqlx::query_as(sqlx::AssertSqlSafe(SQL.as_str()))
         .bind(id_hash).bind(procedure).fetch_optional(p).await?
     });
     Ok(row.map(|r| {
@@ -129,7 +166,7 @@ pub async fn find_with_draft(
             _ => None,
         };
         (
-            session_of(r.id_hash, r.csrf_token, &r.data, r.expires_at),
+            session_of(r.id_hash, r.csrf_token, &r.data, r.expires_at, r.citizen_id),
             draft,
         )
     }))
@@ -152,6 +189,7 @@ struct SessionFiledRow {
     csrf_token: String,
     data: String,
     expires_at: i64,
+    citizen_id: Option<i64>,
     code: Option<String>,
     procedure_code: Option<String>,
     agency_code: Option<String>,
@@ -170,7 +208,7 @@ pub async fn find_with_filed(
 ) -> StoreResult<Option<(Session, Option<Filed>)>> {
     let row: Option<SessionFiledRow> = db_run!(db, p => {
         sqlx::query_as(
-            "SELECT s.id_hash, s.csrf_token, s.data, s.expires_at, d.code, d.procedure_code, d.agency_code,              d.applicant_email, d.submitted_at, d.expected_at              FROM sessions s LEFT JOIN dossiers d ON d.code = $3              WHERE s.id_hash = $1 AND s.expires_at > $2",
+            "SELECT s.id_hash, s.csrf_token, s.data, s.expires_at, s.citizen_id, d.code, d.procedure_code, d.agency_code,              d.applicant_email, d.submitted_at, d.expected_at              FROM sessions s LEFT JOIN dossiers d ON d.code = $3              WHERE s.id_hash = $1 AND s.expires_at > $2",
         )
         .bind(id_hash).bind(now).bind(code).fetch_optional(p).await?
     });
@@ -199,7 +237,7 @@ pub async fn find_with_filed(
             _ => None,
         };
         (
-            session_of(r.id_hash, r.csrf_token, &r.data, r.expires_at),
+            session_of(r.id_hash, r.csrf_token, &r.data, r.expires_at, r.citizen_id),
             filed,
         )
     }))
@@ -223,19 +261,32 @@ pub async fn save_data(db: &Db, id_hash: &str, data: &SessionData) -> StoreResul
     Ok(())
 }
 
-/// Deletes expired sessions with their drafts, drafts older than `draft_cutoff`, and expired
-/// captchas. Returns the storage keys of files left behind by deleted drafts.
-pub async fn purge_expired(db: &Db, now: i64, draft_cutoff: i64) -> StoreResult<Vec<String>> {
-    // A draft goes with its session: once the session is expired (or gone), so is the draft.
+/// Deletes expired sessions with their drafts, drafts older than `draft_cutoff`, signed-in
+/// citizens' drafts older than `citizen_cutoff`, expired captchas and abandoned sign-ins. Returns the storage keys
+/// of files left behind by deleted drafts.
+pub async fn purge_expired(
+    db: &Db,
+    now: i64,
+    draft_cutoff: i64,
+    citizen_cutoff: i64,
+) -> StoreResult<Vec<String>> {
+    // A draft goes with its session: once the session is expired (or gone), so is the draft. A
+    // signed-in citizen's draft ('citizen:<id>') is the citizen's: it goes after its own time.
+    const WHERE: &str = "(session_hash NOT LIKE 'citizen:%' AND (updated_at < $1 OR NOT EXISTS \
+         (SELECT 1 FROM sessions s WHERE s.id_hash = drafts.session_hash AND s.expires_at >= $2))) \
+         OR (session_hash LIKE 'citizen:%' AND updated_at < $3)";
+    static SELECT: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("SELECT files FROM drafts WHERE {WHERE}"));
+    static DELETE: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("DELETE FROM drafts WHERE {WHERE}"));
     let drafts: Vec<(String,)> = db_run!(db, p => {
-        let rows = sqlx::query_as("SELECT files FROM drafts WHERE updated_at < $1 OR NOT EXISTS \
-             (SELECT 1 FROM sessions s WHERE s.id_hash = drafts.session_hash AND s.expires_at >= $2)")
-            .bind(draft_cutoff).bind(now).fetch_all(p).await?;
-        sqlx::query("DELETE FROM drafts WHERE updated_at < $1 OR NOT EXISTS \
-             (SELECT 1 FROM sessions s WHERE s.id_hash = drafts.session_hash AND s.expires_at >= $2)")
-            .bind(draft_cutoff).bind(now).execute(p).await?;
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(SELECT.as_str()))
+            .bind(draft_cutoff).bind(now).bind(citizen_cutoff).fetch_all(p).await?;
+        sqlx::query(sqlx::AssertSqlSafe(DELETE.as_str()))
+            .bind(draft_cutoff).bind(now).bind(citizen_cutoff).execute(p).await?;
         sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(p).await?;
         sqlx::query("DELETE FROM captchas WHERE expires_at < $1").bind(now).execute(p).await?;
+        sqlx::query("DELETE FROM oidc_logins WHERE expires_at < $1").bind(now).execute(p).await?;
         rows
     });
     let mut keys = Vec::new();
@@ -304,7 +355,7 @@ pub async fn save_draft(
     };
     db_run!(db, p => {
         let q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&session.id_hash).bind(procedure).bind(answers).bind(files).bind(i64::from(draft.validated))
+            .bind(session.draft_key()).bind(procedure).bind(answers).bind(files).bind(i64::from(draft.validated))
             .bind(&draft.submit_token).bind(now);
         let q = if session.stored { q } else { q.bind(&session.csrf_token).bind(session.expires_at) };
         q.execute(p).await?;

@@ -40,7 +40,14 @@ pub const COPIED: &[Table] = &[
     serial("outbox"),
     serial("staff"),
     t("access_links"),
+    serial("citizens"),
     t("audit_log"),
+    t("signing_identities"),
+    serial("partners"),
+    t("api_idempotency"),
+    serial("webhooks"),
+    t("webhook_agencies"),
+    serial("deliveries"),
 ];
 
 /// Short-lived state, not worth moving: citizens sign in again, challenges and limits reset.
@@ -50,4 +57,12 @@ pub const NOT_COPIED: &[&str] = &[
     "captchas",
     "rate_limits",
     "login_throttle",
+    "oidc_logins",
+    // Statistics: derived from the dossiers; rebuilt on the target (`dichvucong statistics
+    // rebuild`, or by the statistics job, which counts every dossier not counted yet).
+    "stat_dossier",
+    "stat_delta",
+    "stat_daily",
+    "stat_monthly",
+    "partner_tokens",
 ];

@@ -4,6 +4,7 @@
 
 use super::AppState;
 use super::extract::{LenientQuery, Peer};
+use super::partner_api;
 use super::portal::catalog::Params;
 use super::portal::lookup::{
     Handler, LookupError, PublicStatus, TimelineEntry, find_public, public_status,
@@ -12,10 +13,11 @@ use super::portal::lookup::{
 use super::progress::StepView;
 use crate::catalog::Cursor;
 use crate::error::{ApiError, AppError};
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -25,9 +27,20 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
     info(
         title = "dichvucong API",
         version = "1",
-        description = "Cổng dịch vụ công trực tuyến — API chỉ đọc: danh mục thủ tục hành chính và trạng thái hồ sơ."
+        description = "Cổng dịch vụ công trực tuyến — API: danh mục thủ tục hành chính, trạng thái hồ sơ (công khai), số liệu thống kê và chỉ số QĐ 766/QĐ-TTg, và API cho hệ thống đối tác (OAuth2 client credentials): nộp hồ sơ, đọc hồ sơ, nguồn sự kiện, webhook. Lỗi theo RFC 9457 (application/problem+json), thông điệp tiếng Việt."
     ),
-    paths(list_procedures, get_procedure, dossier_status),
+    paths(
+        openapi,
+        list_procedures,
+        get_procedure,
+        dossier_status,
+        partner_api::token,
+        partner_api::file_dossier,
+        partner_api::get_dossier,
+        partner_api::events,
+        partner_api::create_webhook,
+        super::statistics::api
+    ),
     components(schemas(
         ProcedureSummary,
         ProcedurePage,
@@ -37,21 +50,109 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         Handler,
         StepView,
         ErrorBody,
-        ErrorDetail
-    ))
+        ErrorDetail,
+        super::statistics::StatisticsDoc,
+        super::statistics::AgencyRef,
+        partner_api::ProblemDetails,
+        partner_api::FieldProblem,
+        partner_api::ProblemCode,
+        partner_api::TokenResponse,
+        partner_api::OAuthError,
+        partner_api::FilingRequest,
+        partner_api::Base64File,
+        partner_api::Filed,
+        partner_api::DossierView,
+        partner_api::AttachmentView,
+        partner_api::TimelineView,
+        partner_api::EventPage,
+        crate::integrations::EventItem,
+        partner_api::WebhookRequest,
+        partner_api::WebhookCreated
+    )),
+    modifiers(&SecuritySchemes),
+    tags((name = "partners", description = "Hệ thống đối tác: lấy mã truy cập bằng client_id/client_secret (dichvucong partner create), gửi kèm Authorization: Bearer. Mỗi đối tác chỉ thấy hồ sơ của cơ quan mình và các đơn vị trực thuộc."))
 )]
 pub struct ApiDoc;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/openapi.json", get(openapi))
-        .route("/v1/procedures", get(list_procedures))
-        .route("/v1/procedures/{code}", get(get_procedure))
-        .route("/v1/dossiers/{code}/status", get(dossier_status))
-        .fallback(api_not_found)
+/// The security schemes the partner API declares: the bearer token, how to get it (OAuth2
+/// client credentials), and HTTP Basic for the token endpoint itself.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "Mã truy cập ngắn hạn từ POST /api/v1/oauth/token (grant_type=client_credentials).",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("client_id:client_secret (RFC 6749 §2.3.1)."))
+                    .build(),
+            ),
+        );
+        let scopes = Scopes::from_iter(
+            dvc_domain::integration::Scope::ALL
+                .iter()
+                .map(|s| (s.as_str(), s.as_str())),
+        );
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::new([Flow::ClientCredentials(
+                ClientCredentials::new("/api/v1/oauth/token", scopes),
+            )])),
+        );
+    }
 }
 
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+/// Declares the API's routes once: the router is built from this list, and [`ROUTES`] lists
+/// them (method, path as in the OpenAPI document) so that a test fails when one is missing
+/// from the document.
+macro_rules! api_routes {
+    ($($method:literal $path:literal => $handler:expr,)*) => {
+        /// Every route of the API: (method, full path as in the OpenAPI document).
+        pub const ROUTES: &[(&str, &str)] = &[$(($method, $path)),*];
+
+        fn routes() -> Router<AppState> {
+            Router::new()$(.route(&$path["/api".len()..], $handler))*
+        }
+    };
+}
+
+api_routes! {
+    "get" "/api/openapi.json" => get(openapi),
+    "get" "/api/v1/procedures" => get(list_procedures),
+    "get" "/api/v1/procedures/{code}" => get(get_procedure),
+    "get" "/api/v1/dossiers/{code}/status" => get(dossier_status),
+    "post" "/api/v1/oauth/token" => post(partner_api::token),
+    "post" "/api/v1/dossiers" => post(partner_api::file_dossier)
+        .layer(DefaultBodyLimit::max(super::MAX_DECLARATION_BODY)),
+    "get" "/api/v1/dossiers/{code}" => get(partner_api::get_dossier),
+    "get" "/api/v1/events" => get(partner_api::events),
+    "post" "/api/v1/webhooks" => post(partner_api::create_webhook),
+    "get" "/api/v1/statistics" => get(super::statistics::api),
+}
+
+pub fn router() -> Router<AppState> {
+    routes().fallback(api_not_found)
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", responses((status = 200, description = "Tài liệu OpenAPI 3.1 của API", body = Object)))]
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
@@ -107,7 +208,7 @@ pub struct Problem {
     pub error: ErrorDetail,
 }
 
-fn bad_request_problem(detail: String) -> Response {
+pub fn bad_request_problem(detail: String) -> Response {
     let body = Problem {
         type_: "about:blank".into(),
         title: "Yêu cầu không hợp lệ".into(),
@@ -272,5 +373,50 @@ pub async fn dossier_status(
         Ok(d) => Ok(Json(public_status(&state, &d).map_err(AppError::from)?)),
         Err(LookupError::Invalid(m)) => Err(AppError::BadRequest(m).into()),
         Err(LookupError::Unknown(m)) => Err(AppError::NotFound(m).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route the router serves is in the OpenAPI document, with its method and responses;
+    /// the partner calls declare their security and their 401.
+    #[test]
+    fn every_route_is_documented() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("openapi as JSON");
+        for (method, path) in ROUTES {
+            let op = &doc["paths"][path][method];
+            assert!(
+                op.is_object(),
+                "{method} {path} is missing from /api/openapi.json"
+            );
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path} documents no responses"
+            );
+        }
+        for scheme in ["bearer", "client_basic", "oauth2"] {
+            assert!(
+                doc["components"]["securitySchemes"][scheme].is_object(),
+                "security scheme {scheme} missing"
+            );
+        }
+        for (method, path) in [
+            ("post", "/api/v1/dossiers"),
+            ("get", "/api/v1/dossiers/{code}"),
+            ("get", "/api/v1/events"),
+            ("post", "/api/v1/webhooks"),
+        ] {
+            let op = &doc["paths"][path][method];
+            assert!(
+                op["security"].to_string().contains("bearer"),
+                "{method} {path} declares no bearer security"
+            );
+            assert!(
+                op["responses"]["401"].is_object(),
+                "{method} {path} documents no 401"
+            );
+        }
     }
 }

@@ -6,11 +6,13 @@ pub mod antivirus;
 pub mod api;
 pub mod captcha;
 pub mod extract;
+pub mod partner_api;
 pub mod portal;
 pub mod progress;
 pub mod rate_limit;
 pub mod security;
 pub mod staff;
+pub mod statistics;
 pub mod telemetry;
 pub mod templates;
 
@@ -64,6 +66,14 @@ pub struct Inner {
     /// ClamAV's daemon, which every upload goes through ([`antivirus`]); `None` when
     /// `DVC_CLAMD_URL` is unset (nothing is scanned: a loud warning at start).
     pub scanner: Option<crate::scan::Scanner>,
+    /// The OpenID Connect provider citizens sign in with; `None` when `DVC_LOGIN` is off.
+    pub oidc: Option<Arc<crate::oidc::Oidc>>,
+    /// The identity that signs electronic results ([`crate::signing`]).
+    pub signing: Arc<crate::signing::Signing>,
+    /// Recent statistics sums, reused while nothing changed ([`crate::store::statistics::Cache`]).
+    pub statistics: crate::store::statistics::Cache,
+    /// Wakes this node's deliveries worker (webhooks, national portal) after an event.
+    pub deliveries: tokio::sync::Notify,
 }
 
 #[derive(Clone)]
@@ -139,6 +149,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ma-xac-nhan/{id}", get(portal::submit::captcha_image))
         .route("/ho-so/{code}/da-nop", get(portal::submit::confirmation))
         .route("/tra-cuu", get(portal::lookup::page))
+        .route("/thong-ke", get(statistics::page))
         .route("/ho-so/xem/{token}", get(portal::lookup::private))
         .route(
             "/ho-so/xem/{token}/tep/{id}",
@@ -158,6 +169,22 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/ho-so/xem/{token}/rut-ho-so",
             get(portal::withdraw::form).post(portal::withdraw::submit),
+        )
+        .route("/dang-nhap", get(portal::signin::start))
+        .route("/dang-nhap/xac-thuc", get(portal::signin::callback))
+        .route(
+            "/dang-xuat",
+            get(portal::signin::logout_page).post(portal::signin::logout),
+        )
+        .route("/ho-so-cua-toi", get(portal::mine::page))
+        .route("/ho-so-cua-toi/{code}/mo", post(portal::mine::open))
+        .route(
+            "/ho-so-cua-toi/nhap/{procedure}/xoa",
+            post(portal::mine::delete_draft),
+        )
+        .route(
+            "/ho-so/xem/{token}/danh-gia",
+            get(portal::rating::form).post(portal::rating::submit),
         )
         .route("/healthz", get(health))
         .route("/static/{file}", get(templates::static_file))
@@ -292,6 +319,21 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
         ),
         None => None,
     };
+    let oidc = match (
+        config.login_mode(),
+        crate::oidc::Settings::from_config(&config),
+    ) {
+        (crate::config::LoginMode::Off, _) => None,
+        (_, Some(settings)) => Some(Arc::new(crate::oidc::Oidc::new(settings)?)),
+        (_, None) => anyhow::bail!(
+            "DVC_LOGIN bật đăng nhập nhưng chưa có DVC_OIDC_ISSUER (địa chỉ nhà cung cấp định danh OpenID Connect)"
+        ),
+    };
+    let signing = Arc::new(
+        crate::signing::Signing::load(&config, &db, &audit_key, &clock)
+            .await
+            .context("không nạp được chứng thư số ký kết quả điện tử")?,
+    );
     let state = AppState(Arc::new(Inner {
         db,
         light,
@@ -308,6 +350,10 @@ pub async fn build_state(config: Config, clock: crate::clock::Clock) -> anyhow::
         in_flight: tokio::sync::Semaphore::new(config_max_in_flight),
         clock,
         scanner,
+        oidc,
+        signing,
+        statistics: Default::default(),
+        deliveries: Default::default(),
     }));
     state.reload_catalog().await?;
     Ok(state)
@@ -364,10 +410,25 @@ pub async fn launch_with_clock(
         clock: state.clock.clone(),
     };
     tokio::spawn(mailer.run());
+    let national = crate::integrations::national::National::from_config(&config)?;
+    crate::store::partners::ensure_national(
+        &state.db,
+        national.as_ref().map(|n| n.url()),
+        state.clock.now_ms(),
+    )
+    .await
+    .context("không cấu hình được đồng bộ với Cổng DVC quốc gia")?;
+    if let Some(n) = &national {
+        tracing::info!(url = %n.url(), "national portal synchronisation on");
+    }
+    let deliverer =
+        crate::jobs::deliveries::Deliverer::new(state.clone(), national.map(std::sync::Arc::new))?;
+    tokio::spawn(deliverer.run());
     tokio::spawn(state.limiter.clone().flush_forever());
     tokio::spawn(crate::jobs::housekeeping(state.clone()));
     tokio::spawn(crate::jobs::log_audit_head(state.db.clone()));
     tokio::spawn(crate::jobs::follow_catalog(state.clone()));
+    tokio::spawn(crate::jobs::statistics(state.db.clone()));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = state.db.backend(), storage = %state.files.location(), base_url = %config.base_url(), "portal listening");
     let app = router(state.clone());

@@ -30,6 +30,11 @@ pub enum Action {
     Submit,
     Lookup,
     Upload,
+    SignIn,
+    /// A partner's API calls (counted per partner, see `web::partner_api`).
+    Api,
+    /// OAuth2 token requests, per client address.
+    Token,
 }
 
 impl Action {
@@ -38,6 +43,9 @@ impl Action {
             Action::Submit => "submit",
             Action::Lookup => "lookup",
             Action::Upload => "upload",
+            Action::SignIn => "signin",
+            Action::Api => "api",
+            Action::Token => "token",
         }
     }
 }

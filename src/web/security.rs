@@ -315,7 +315,18 @@ fn unwritten(state: &AppState, raw: &str, issued: i64) -> Session {
         data: Default::default(),
         expires_at: (now + SESSION_IDLE_MS).min(issued + SESSION_ABSOLUTE_MS),
         stored: false,
+        citizen_id: None,
     }
+}
+
+/// The CSRF token of a session issued with cookie value `raw` (a rotated session at sign-in).
+pub fn csrf_token_for(state: &AppState, raw: &str) -> String {
+    csrf_for(state, raw)
+}
+
+/// The `Set-Cookie` value of a session cookie `raw` (see [`signed_token_at`]).
+pub fn session_cookie_for(state: &AppState, raw: &str) -> AppResult<HeaderValue> {
+    session_cookie(state, raw)
 }
 
 fn session_cookie(state: &AppState, raw: &str) -> AppResult<HeaderValue> {

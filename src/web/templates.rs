@@ -29,6 +29,14 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "status_block.html",
     "supplement.html",
     "withdraw.html",
+    "signin_error.html",
+    "signout.html",
+    "my_dossiers.html",
+    "rating.html",
+    "statistics.html",
+    "statistics_report.html",
+    "statistics_filters.html",
+    "staff_statistics.html",
     "staff_base.html",
     "staff_login.html",
     "staff_queues.html",
@@ -38,6 +46,8 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "staff_procedure.html",
     "staff_procedure_edit.html",
     "staff_procedure_version.html",
+    "staff_intake.html",
+    "staff_integrations.html",
     "email_confirmation.txt",
     "email_update.txt",
 ];
@@ -80,6 +90,11 @@ pub static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
             include_bytes!("../../static/form.js"),
             "text/javascript; charset=utf-8",
         ),
+        asset(
+            "copy.js",
+            include_bytes!("../../static/copy.js"),
+            "text/javascript; charset=utf-8",
+        ),
     ]
 });
 
@@ -120,6 +135,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_global("css_url", asset_url("app.css"));
     env.add_global("print_css_url", asset_url("print.css"));
     env.add_global("form_js_url", asset_url("form.js"));
+    env.add_global("copy_js_url", asset_url("copy.js"));
     env.add_filter("vnd", vnd);
     env.add_filter("datetime", datetime);
     env.add_filter("date", date);
@@ -168,10 +184,15 @@ fn date(ms: Option<i64>) -> String {
         .unwrap_or_default()
 }
 
-/// A dossier code split at its hyphens ("000.01.00.H31", "261205", "0001"): pages set each
+/// A dossier code split at its hyphens ("000.00.02.H31", "261205", "0001"): pages set each
 /// part unbreakable, so that on a narrow phone the code wraps only between its parts.
-fn code_parts(code: String) -> Vec<String> {
-    code.split('-').map(str::to_string).collect()
+/// The parts of a dossier code between its hyphens, each cut after its dots:
+/// "000.00.02.H31-261205-0001" → [["000.", "01.", "00.", "H31"], ["261205"], ["0001"]]. The page
+/// lets the code wrap only there, never inside a part's digits.
+fn code_parts(code: String) -> Vec<Vec<String>> {
+    code.split('-')
+        .map(|part| part.split_inclusive('.').map(str::to_string).collect())
+        .collect()
 }
 
 /// RFC 3339 timestamp → "14:05, 28/11/2026" in Asia/Ho_Chi_Minh.

@@ -203,7 +203,7 @@ async fn an_infected_result_file_is_refused_and_a_silent_scanner_fails_closed() 
 
     // The scanner stops answering: the result is refused for now, nothing stored.
     relay.cut().await;
-    let r = upload_result(&app, &reception, &code, valid_pdf(), "ket-qua.pdf").await;
+    let r = upload_result(&app, &reception, &code, result_pdf(), "ket-qua.pdf").await;
     assert_eq!(r.status().as_u16(), 503);
     assert!(r.headers().contains_key("retry-after"));
     assert!(text(r).await.contains(BUSY));
@@ -226,7 +226,7 @@ async fn an_infected_result_file_is_refused_and_a_silent_scanner_fails_closed() 
         )]
     );
 
-    let r = upload_result(&app, &reception, &code, valid_pdf(), "ket-qua.pdf").await;
+    let r = upload_result(&app, &reception, &code, result_pdf(), "ket-qua.pdf").await;
     assert_eq!(r.status().as_u16(), 303);
     assert_eq!(stored_files(&app).len(), files.len() + 1);
     assert_ne!(status_of(&app, &code).await, approved);

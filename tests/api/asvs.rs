@@ -206,7 +206,7 @@ async fn every_kind_of_response(app: &TestApp, https: bool) {
     // headers come from the same middleware either way).
     let (code, link, file) = if https {
         (
-            "000.01.00.H31-260101-0001".to_string(),
+            "000.00.02.H31-260101-0001".to_string(),
             "/ho-so/xem/khong-co".to_string(),
             "/ho-so/xem/khong-co/tep/1".to_string(),
         )
@@ -720,6 +720,22 @@ async fn csrf_on_every_state_changing_route() {
             multipart: true,
         },
         Route {
+            name: "desk intake",
+            official: Some(&reception),
+            client: &app.client,
+            path: format!("/can-bo/tiep-nhan-truc-tiep?thu-tuc={PROC}"),
+            token: reception.csrf.clone(),
+            fields: answers()
+                .into_iter()
+                .map(|(k, v)| (k, v.to_string()))
+                .chain([
+                    ("kenh", "truc-tiep".to_string()),
+                    ("submit_token", "x".repeat(22)),
+                ])
+                .collect(),
+            multipart: true,
+        },
+        Route {
             name: "create staff",
             official: Some(&admin),
             client: &app.client,
@@ -1169,7 +1185,7 @@ async fn extra_fields_are_ignored() {
     let app = TestApp::spawn().await;
     let extra = [
         ("status", Some("done")),
-        ("code", Some("000.01.00.H31-260101-9999")),
+        ("code", Some("000.00.02.H31-260101-9999")),
         ("id", Some("1")),
         ("dossier_id", Some("1")),
         ("submit_token", Some("chon-san")),
@@ -1193,7 +1209,7 @@ async fn extra_fields_are_ignored() {
                 ("csrf", &csrf),
                 ("submit_token", &token),
                 ("status", "done"),
-                ("agency_code", "000.02.00.H31"),
+                ("agency_code", "000.00.03.H31"),
                 ("code", "X-260101-0001"),
             ],
         )
@@ -1223,7 +1239,7 @@ async fn extra_fields_are_ignored() {
             ("email", "ngoai@thanhdong.gov.vn"),
             ("name", "Người ngoài"),
             ("role", "admin"),
-            ("agency_code", "000.02.00.H31"),
+            ("agency_code", "000.00.03.H31"),
             ("password", "một mật khẩu đủ dài"),
         ])
         .send()
@@ -1482,7 +1498,7 @@ async fn spoofed_forwarded_for_does_not_escape_rate_limits() {
         for i in 0..3 {
             let r = visitor
                 .client
-                .get(app.url("/tra-cuu?ma=000.01.00.H31-260101-0001"))
+                .get(app.url("/tra-cuu?ma=000.00.02.H31-260101-0001"))
                 .header("x-forwarded-for", format!("10.0.0.{i}"))
                 .send()
                 .await
@@ -1491,7 +1507,7 @@ async fn spoofed_forwarded_for_does_not_escape_rate_limits() {
         }
         let r = visitor
             .client
-            .get(app.url("/tra-cuu?ma=000.01.00.H31-260101-0001"))
+            .get(app.url("/tra-cuu?ma=000.00.02.H31-260101-0001"))
             .header("x-forwarded-for", "203.0.113.7")
             .header("x-real-ip", "203.0.113.8")
             .send()

@@ -136,7 +136,7 @@ pub const RULES: &[(&str, Role, &[Scope], Who)] = &[
         MINE_AND_BELOW,
         Anyone,
     ),
-    // The register (Mẫu 07): the official's own agency.
+    // The register (Mẫu 07): the dossiers the official may open, so a leader's sub-units too.
     (
         "GET /can-bo/so-theo-doi (the dossier is listed)",
         Reception,
@@ -152,7 +152,7 @@ pub const RULES: &[(&str, Role, &[Scope], Who)] = &[
     (
         "GET /can-bo/so-theo-doi (the dossier is listed)",
         Leader,
-        MINE,
+        MINE_AND_BELOW,
         Anyone,
     ),
     // Managing staff: administrators only (of any agency), and only accounts of their agency
@@ -367,7 +367,7 @@ async fn staff_id(app: &TestApp, email: &str) -> i64 {
 }
 
 fn result_form(csrf: &str) -> reqwest::multipart::Form {
-    let part = reqwest::multipart::Part::bytes(valid_pdf())
+    let part = reqwest::multipart::Part::bytes(result_pdf())
         .file_name("giay-khai-sinh.pdf")
         .mime_str("application/pdf")
         .expect("mime");

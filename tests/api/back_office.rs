@@ -5,7 +5,7 @@ use dvc_domain::staff::Role;
 use reqwest::Client;
 use serde_json::Value;
 
-pub const OTHER_AGENCY: &str = "000.02.00.H31";
+pub const OTHER_AGENCY: &str = "000.00.03.H31";
 
 /// A logged-in official's browser.
 pub struct Official {
@@ -290,7 +290,7 @@ async fn whole_path_submit_receive_supplement_process_approve_return() {
     assert_eq!(status_json(&app, &code).await["status"], "result_ready");
 
     // Trả kết quả with the electronic result (toàn trình).
-    let part = reqwest::multipart::Part::bytes(valid_pdf())
+    let part = reqwest::multipart::Part::bytes(result_pdf())
         .file_name("giay-khai-sinh.pdf")
         .mime_str("application/pdf")
         .expect("mime");
@@ -316,7 +316,13 @@ async fn whole_path_submit_receive_supplement_process_approve_return() {
     let link = private_link(&mail, &app.base);
     let r = app.get(&format!("{link}/ket-qua")).await;
     assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(r.bytes().await.expect("bytes").to_vec(), valid_pdf());
+    // The agency's signature is an incremental update: the uploaded bytes come first, unchanged.
+    let signed = r.bytes().await.expect("bytes").to_vec();
+    assert!(signed.starts_with(&result_pdf()));
+    assert!(
+        signed.len() > result_pdf().len() + 2 * 16 * 1024,
+        "signature appended"
+    );
 
     // The timeline shows every step; the control slip renders.
     let tl = st["timeline"].as_array().expect("timeline");

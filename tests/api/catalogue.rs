@@ -86,3 +86,100 @@ async fn import_catalog_is_idempotent() {
     assert_eq!((r.added, r.updated), (0, 0));
     assert!(r.unchanged >= 10);
 }
+
+/// Facts of the sample catalogue found wrong in review (issue 17): the special zone, two-tier
+/// sample codes, what the khai sinh form asks, copies asked for where copies are issued, and
+/// foreign-element cases steered to their own procedure.
+#[tokio::test]
+async fn catalogue_facts_special_zone_two_tier_codes_birth_form_copies_and_foreign_cases() {
+    let app = TestApp::spawn().await;
+    let catalog = app.state.catalog();
+    let zone = catalog.agency("000.00.05.H31").expect("Cát Hải");
+    assert_eq!(zone.name, "Ủy ban nhân dân đặc khu Cát Hải (mẫu)");
+    for a in catalog.agencies.iter().filter(|a| a.kind == "xa") {
+        assert_eq!(
+            a.parent.as_ref().map(|p| p.as_str()),
+            Some("000.00.00.H31"),
+            "{} sits directly under the province",
+            a.name
+        );
+        assert!(
+            a.code.as_str().starts_with("000.00."),
+            "{}: a level-2 code",
+            a.code
+        );
+        assert!(a.sample, "{} is marked as a sample", a.code);
+    }
+    // An old sample code still names the same commune.
+    assert_eq!(
+        catalog.agency("000.01.00.H31").map(|a| a.code.to_string()),
+        Some(AGENCY.to_string())
+    );
+
+    // The khai sinh form asks what the printed Giấy khai sinh needs, and how many copies.
+    let p = catalog.procedure(PROC).expect("khai sinh");
+    let form = p.declaration();
+    for name in [
+        "tre_que_quan",
+        "me_ngay_sinh",
+        "me_dan_toc",
+        "me_quoc_tich",
+        "me_noi_cu_tru",
+        "cha_ngay_sinh",
+        "cha_dan_toc",
+        "cha_quoc_tich",
+        "cha_noi_cu_tru",
+        "so_ban_sao",
+    ] {
+        assert!(form.field(name).is_some(), "khai sinh asks {name}");
+    }
+    for code in ["1.000656", "1.000894", "1.004837", "1.004873", "2.000635"] {
+        let p = catalog.procedure(code).expect("procedure");
+        let form = p.declaration();
+        assert!(
+            form.fields()
+                .any(|f| f.name.starts_with("so_ban")
+                    && f.kind == dvc_domain::form::FieldKind::Number),
+            "{code} issues copies and asks how many"
+        );
+    }
+    // A full-online procedure tells nobody to bring originals for an electronic result.
+    for s in catalog.summaries() {
+        let p = catalog.procedure(&s.code).expect("procedure");
+        if p.online_class == dvc_domain::catalog::OnlineClass::ToanTrinh {
+            assert!(p.originals_to_bring().is_empty(), "{}", p.code);
+        }
+    }
+
+    // Foreign-element cases get a clear message pointing to their own procedure.
+    for overrides in [
+        vec![("yeu_to_nuoc_ngoai", Some("co"))],
+        vec![("me_quoc_tich", Some("khac"))],
+    ] {
+        let csrf = app.open_form(PROC).await;
+        let r = app
+            .post_declaration(
+                PROC,
+                form_with(&csrf, &overrides, Some((valid_pdf(), "a.pdf"))),
+            )
+            .await;
+        assert_eq!(r.status().as_u16(), 422, "{overrides:?}");
+        let page = r.text().await.expect("body").replace("&#x2f;", "/");
+        assert!(
+            page.contains("Đăng ký khai sinh có yếu tố nước ngoài") && page.contains("2.000528"),
+            "{overrides:?}"
+        );
+    }
+    let csrf = app.open_form(PROC).await;
+    let ok = app
+        .post_declaration(
+            PROC,
+            form_with(
+                &csrf,
+                &[("so_ban_sao", Some("2"))],
+                Some((valid_pdf(), "a.pdf")),
+            ),
+        )
+        .await;
+    assert_eq!(ok.status().as_u16(), 303);
+}

@@ -329,7 +329,7 @@ async fn a_rate_limit_window_ends_on_its_last_millisecond() {
         .manual_clock(start)
         .spawn()
         .await;
-    let lookup = || async { app.get("/tra-cuu?ma=000.01.00.H31-270111-0001").await };
+    let lookup = || async { app.get("/tra-cuu?ma=000.00.02.H31-270111-0001").await };
     assert_eq!(lookup().await.status().as_u16(), 404);
     assert_eq!(lookup().await.status().as_u16(), 404);
     // The window's last millisecond still counts in it: the third lookup passes, the fourth not.

@@ -78,9 +78,14 @@ async fn a_cookie_revived_after_clean_up_is_refused_and_its_draft_is_gone() {
         sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id_hash = $2")
             .bind(now - 1).bind(&hash).execute(p).await.expect("expire");
     });
-    sessions::purge_expired(&app.state.db, now, now - 7 * 24 * HOUR)
-        .await
-        .expect("purge");
+    sessions::purge_expired(
+        &app.state.db,
+        now,
+        now - 7 * 24 * HOUR,
+        now - 30 * 24 * HOUR,
+    )
+    .await
+    .expect("purge");
     assert_eq!(
         count(
             &app,
@@ -253,7 +258,7 @@ async fn ipv6_clients_are_counted_by_their_64_bit_prefix() {
         .await;
     let lookup = |from: &'static str| {
         app.client
-            .get(app.url("/tra-cuu?ma=000.01.00.H31-260101-0001"))
+            .get(app.url("/tra-cuu?ma=000.00.02.H31-260101-0001"))
             .header("x-forwarded-for", from)
             .send()
     };

@@ -9,7 +9,7 @@ use reqwest::{Client, Response, multipart};
 use std::path::PathBuf;
 
 pub const PROC: &str = "1.001193";
-pub const AGENCY: &str = "000.01.00.H31";
+pub const AGENCY: &str = "000.00.02.H31";
 
 pub struct TestApp {
     database_url: String,
@@ -33,6 +33,12 @@ pub struct Builder {
     trust_proxy: bool,
     max_in_flight: usize,
     clamd_url: Option<String>,
+    oidc: Option<crate::oidc::ClientSettings>,
+    listener: Option<std::net::TcpListener>,
+    signing: Option<(PathBuf, String)>,
+    rate_api: u32,
+    dvcqg_url: Option<String>,
+    webhook_insecure: bool,
 }
 
 pub enum SmtpChoice {
@@ -180,8 +186,45 @@ impl Builder {
 
     /// Scans uploads with the ClamAV daemon at `url` (`tcp://…` or `unix://…`; see
     /// [`crate::clamav`]).
+    /// Per-agency signing certificates: `<agency code>.p12` files in `dir`, opened with
+    /// `password` (`DVC_SIGNING_P12_DIR`, `DVC_SIGNING_PASSWORD`).
+    pub fn signing_dir(mut self, dir: &std::path::Path, password: &str) -> Self {
+        self.signing = Some((dir.to_path_buf(), password.to_string()));
+        self
+    }
+
     pub fn clamd(mut self, url: &str) -> Self {
         self.clamd_url = Some(url.to_string());
+        self
+    }
+
+    /// Citizen sign-in through the OpenID Connect provider `oidc` (see [`crate::oidc`]), in
+    /// `mode`, listening on `listener` (bound first: the provider must know the callback URL).
+    pub fn oidc(
+        mut self,
+        oidc: crate::oidc::ClientSettings,
+        listener: std::net::TcpListener,
+    ) -> Self {
+        self.oidc = Some(oidc);
+        self.listener = Some(listener);
+        self
+    }
+
+    /// Partner API calls allowed per partner per minute (`DVC_RATE_API_PER_MINUTE`).
+    pub fn rate_api(mut self, per_minute: u32) -> Self {
+        self.rate_api = per_minute;
+        self
+    }
+
+    /// `DVC_WEBHOOK_ALLOW_INSECURE` (true in tests unless set: the receivers are local).
+    pub fn webhook_insecure(mut self, allow: bool) -> Self {
+        self.webhook_insecure = allow;
+        self
+    }
+
+    /// Synchronises with a national portal at `url` (`DVC_DVCQG_URL`).
+    pub fn dvcqg(mut self, url: &str) -> Self {
+        self.dvcqg_url = Some(url.to_string());
         self
     }
 
@@ -210,9 +253,15 @@ impl Builder {
             }
             SmtpChoice::Dead(port) => (format!("smtp://127.0.0.1:{port}"), Mailbox::default()),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = match self.listener {
+            Some(l) => {
+                l.set_nonblocking(true).expect("nonblocking");
+                tokio::net::TcpListener::from_std(l).expect("listener")
+            }
+            None => tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+        };
         let addr = listener.local_addr().expect("addr");
         let config = Config {
             listen: addr.to_string(),
@@ -235,6 +284,40 @@ impl Builder {
             audit_key_file: None,
             clamd_url: self.clamd_url,
             clamd_timeout_secs: 10,
+            login: self.oidc.as_ref().map(|o| o.mode),
+            oidc_issuer: self.oidc.as_ref().map(|o| o.issuer.clone()),
+            oidc_client_id: self
+                .oidc
+                .as_ref()
+                .map(|o| o.client_id.clone())
+                .unwrap_or_default(),
+            oidc_client_secret: self
+                .oidc
+                .as_ref()
+                .map(|o| o.client_secret.clone())
+                .unwrap_or_default(),
+            oidc_scopes: "profile email phone".into(),
+            oidc_claim_id_number: "citizen_id".into(),
+            oidc_claim_full_name: "name".into(),
+            oidc_claim_birth_date: "birthdate".into(),
+            oidc_claim_phone: "phone_number".into(),
+            oidc_claim_email: "email".into(),
+            oidc_claim_level: "identity_level".into(),
+            oidc_level2_value: "2".into(),
+            draft_retention_days: 30,
+            draft_reminder_days: 3,
+            signing_p12: None,
+            signing_p12_dir: self.signing.as_ref().map(|(d, _)| d.clone()),
+            signing_password: self.signing.map(|(_, p)| p),
+            api_token_ttl_secs: 900,
+            rate_api_per_minute: self.rate_api,
+            webhook_allow_insecure: self.webhook_insecure,
+            delivery_timeout_secs: 2,
+            dvcqg_url: self.dvcqg_url,
+            dvcqg_username: Some("dvc-test".into()),
+            dvcqg_password: Some("mat-khau-thu".into()),
+            dvcqg_unit: Some("000.00.00.H31".into()),
+            dvcqg_mapping: None,
         };
         let launched = launch_with_clock(config, listener, self.clock)
             .await
@@ -340,6 +423,12 @@ impl TestApp {
             trust_proxy: false,
             max_in_flight: 256,
             clamd_url: None,
+            oidc: None,
+            listener: None,
+            signing: None,
+            rate_api: 10_000,
+            dvcqg_url: None,
+            webhook_insecure: true,
         }
     }
 
@@ -509,6 +598,38 @@ pub fn valid_pdf() -> Vec<u8> {
     v
 }
 
+/// A real one-page PDF (objects, cross-reference table, trailer) with some text: a result
+/// document the agency can sign (a PDF reader, and the signing, need its structure).
+pub fn result_pdf() -> Vec<u8> {
+    let content = "BT /F1 18 Tf 50 750 Td (GIAY KHAI SINH - ban dien tu) Tj ET";
+    let objs = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
+    let mut offsets = vec![];
+    for (i, o) in objs.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objs.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
 pub fn answers() -> Vec<(&'static str, &'static str)> {
     vec![
         ("agency_code", AGENCY),
@@ -525,10 +646,19 @@ pub fn answers() -> Vec<(&'static str, &'static str)> {
         ("tre_gioi_tinh", "nam"),
         ("tre_ngay_sinh", "2026-11-20"),
         ("tre_noi_sinh", "Bệnh viện Phụ sản Hải Phòng"),
+        ("yeu_to_nuoc_ngoai", "khong"),
         ("tre_dan_toc", "Kinh"),
         ("tre_quoc_tich", "viet_nam"),
+        ("tre_que_quan", "Xã Kiến Thụy, thành phố Hải Phòng"),
         ("me_ho_ten", "Nguyễn Thị Hoa"),
         ("me_so_dinh_danh", "031192004567"),
+        ("me_ngay_sinh", "1992-05-14"),
+        ("me_dan_toc", "Kinh"),
+        ("me_quoc_tich", "viet_nam"),
+        (
+            "me_noi_cu_tru",
+            "Số 12 phố Điện Biên Phủ, phường Hồng Bàng, Hải Phòng",
+        ),
         ("cha_ho_ten", "Trần Văn Bình"),
         ("cha_so_dinh_danh", "031090001234"),
         ("quan_he", "me"),

@@ -79,10 +79,11 @@ async fn citizen_journey_with_attachment_email_and_lookup() {
     );
     let (s, conf) = app.get_text(&format!("/ho-so/{code}/da-nop")).await;
     assert_eq!(s, 200);
+    assert!(conf.contains(&code) && conf.contains("Các bước tiếp theo"));
+    // Toàn trình: the result is electronic, nothing to bring to the desk.
     assert!(
-        conf.contains(&code)
-            && conf.contains("Các bước tiếp theo")
-            && conf.contains("Giấy chứng sinh")
+        !conf.contains("cần mang theo"),
+        "a full-online procedure asks for no originals"
     );
     assert!(conf.contains("hoa.nguyen@example.vn"));
     assert!(conf.contains(&format!("Đăng ký khai sinh (mã {PROC})")));
@@ -107,7 +108,7 @@ async fn citizen_journey_with_attachment_email_and_lookup() {
     let (s, lookup) = app.get_text(&format!("/tra-cuu?ma={code}")).await;
     assert_eq!(s, 200);
     assert!(lookup.contains("Đã nộp trực tuyến, chờ tiếp nhận"));
-    assert!(lookup.contains("N***** T** H**"));
+    assert!(!lookup.contains("N***** T** H**"), "not even a masked name");
     for private in [
         "Nguyễn Thị Hoa",
         "031192004567",

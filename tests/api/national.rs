@@ -189,7 +189,7 @@ async fn national_catalogue_pages_stay_small_and_paginate() {
         "/thu-tuc?q=giay+phep",
         "/thu-tuc?q=cap&trang=3",
         "/thu-tuc?linh_vuc=H%E1%BB%99+t%E1%BB%8Bch",
-        "/thu-tuc?co_quan=000.01.00.H31&muc_do=3",
+        "/thu-tuc?co_quan=000.00.02.H31&muc_do=3",
         "/thu-tuc?hinh_thuc=mot_phan",
         "/",
     ] {

@@ -708,6 +708,26 @@ async fn the_register_lists_the_agencys_dossiers_of_the_period_as_csv_and_pdf() 
     assert!(csv.starts_with(b"\xEF\xBB\xBF"), "UTF-8 byte-order mark");
     let text = String::from_utf8(csv).expect("utf-8");
     assert!(text.contains("Mã hồ sơ") && text.contains("Ngày hẹn trả kết quả"));
+    // The columns of the TT 01/2018 register (Mẫu 06, now Mẫu 07 of TT 03/2025).
+    for column in [
+        "Số lượng hồ sơ (bộ)",
+        "Tên cá nhân, tổ chức",
+        "Địa chỉ, số điện thoại",
+        "Cơ quan chủ trì giải quyết",
+        "Chuyển hồ sơ đến cơ quan giải quyết",
+        "Nhận kết quả từ cơ quan giải quyết",
+        "Trả kết quả cho tổ chức, cá nhân",
+    ] {
+        assert!(
+            text.lines().next().is_some_and(|h| h.contains(column)),
+            "{column}"
+        );
+    }
+    assert!(
+        text.contains("Số 12 phố Điện Biên Phủ") && text.contains("0912345678"),
+        "the applicant's address and phone: {text}"
+    );
+    assert!(text.contains("Ủy ban nhân dân phường Hồng Bàng"), "{text}");
     assert!(text.contains(&a) && text.contains(&b), "{text}");
     assert!(!text.contains(&not_received), "only received dossiers");
     assert!(text.contains("Nguyễn Thị Hoa"), "the applicant");
@@ -752,4 +772,81 @@ async fn the_register_lists_the_agencys_dossiers_of_the_period_as_csv_and_pdf() 
         .await;
     let (s, _, _) = fetch(&admin, format!("tu={today}&den={today}")).await;
     assert_eq!(s, 403);
+    // A leader of the province sees its sub-units' dossiers in the register.
+    let province = app
+        .official("ld@haiphong.gov.vn", Role::Leader, "000.00.00.H31")
+        .await;
+    let (s, _, all) = fetch(&province, format!("tu={today}&den={today}")).await;
+    assert_eq!(s, 200);
+    let all = String::from_utf8_lossy(&all);
+    assert!(all.contains(&a) && all.contains(&b), "{all}");
+}
+
+#[tokio::test]
+async fn the_public_status_and_api_carry_no_applicant_name_id_number_reason_note_or_file_name() {
+    let app = TestApp::spawn().await;
+    let (code, r) = received(&app, "motcua").await;
+    let asked = r
+        .act(
+            &app,
+            &code,
+            "yeu-cau-bo-sung",
+            &[("reason", REASON), ("missing", "giay_chung_sinh")],
+        )
+        .await;
+    assert_eq!(asked.status().as_u16(), 303);
+    let mail = app
+        .mailbox
+        .wait_for("Giấy tờ cần bổ sung", 10)
+        .await
+        .expect("supplement mail");
+    let link = link_in(&mail, &app.base);
+    let sent = app
+        .send_supplement(
+            &link,
+            valid_pdf(),
+            DIAGNOSIS_FILE,
+            Some("Ghi chú riêng của Nguyễn Thị Hoa"),
+        )
+        .await;
+    assert_eq!(sent.status().as_u16(), 303);
+    let leader = app
+        .official("lanhdao@hongbang.gov.vn", Role::Leader, AGENCY)
+        .await;
+    let stop_reason = "Theo đề nghị của ông Lê Văn Tám, CCCD 031088001122.";
+    let stopped = leader
+        .act(&app, &code, "dung-xu-ly", &[("reason", stop_reason)])
+        .await;
+    assert_eq!(stopped.status().as_u16(), 303);
+
+    let st = status_of(&app, &code).await;
+    assert_eq!(st["status"], "stopped");
+    assert!(st.get("applicant_masked").is_none(), "{st}");
+    let api = st.to_string();
+    let (s, page) = app.get_text(&format!("/tra-cuu?ma={code}")).await;
+    assert_eq!(s, 200);
+    for secret in [
+        // The applicant, whole or masked, and how to reach them.
+        "Nguyễn Thị Hoa",
+        "N***** T** H**",
+        "031192004567",
+        "0912345678",
+        "hoa.nguyen@example.vn",
+        // The child of the declaration.
+        "Trần Minh An",
+        // Officials' reasons, the citizen's note and file name.
+        "Trần Thị Mận",
+        "031190004567",
+        "Lê Văn Tám",
+        "031088001122",
+        "Ghi chú riêng",
+        "viem-gan",
+    ] {
+        assert!(!api.contains(secret), "public API shows {secret}: {api}");
+        assert!(!page.contains(secret), "public page shows {secret}");
+    }
+    assert!(
+        api.contains("Cơ quan dừng giải quyết hồ sơ; căn cứ, lý do đã gửi tới người nộp"),
+        "{api}"
+    );
 }

@@ -163,7 +163,7 @@ async fn lookup_and_submission_are_rate_limited() {
         let started = dichvucong::now_ms();
         let mut lookups = Vec::new();
         for _ in 0..4 {
-            let r = visitor.get("/tra-cuu?ma=000.01.00.H31-260101-0001").await;
+            let r = visitor.get("/tra-cuu?ma=000.00.02.H31-260101-0001").await;
             let status = r.status().as_u16();
             let retry = r.headers().contains_key("retry-after");
             lookups.push((status, retry, r.text().await.expect("body")));

@@ -11,10 +11,10 @@ pub const PROC: &str = "1.001193";
 /// over them: a dossier code numbers an agency's dossiers of the day on 4 digits (at most 9,999
 /// per agency and day), which one agency alone would exhaust during a full run.
 pub const AGENCIES: [&str; 4] = [
-    "000.01.00.H31",
-    "000.02.00.H31",
-    "000.03.00.H31",
-    "000.04.00.H31",
+    "000.00.02.H31",
+    "000.00.03.H31",
+    "000.00.04.H31",
+    "000.00.05.H31",
 ];
 
 fn next_agency() -> &'static str {
@@ -48,10 +48,19 @@ pub fn answers() -> Vec<(&'static str, &'static str)> {
         ("tre_gioi_tinh", "nam"),
         ("tre_ngay_sinh", "2026-11-20"),
         ("tre_noi_sinh", "Bệnh viện Phụ sản Hải Phòng"),
+        ("yeu_to_nuoc_ngoai", "khong"),
         ("tre_dan_toc", "Kinh"),
         ("tre_quoc_tich", "viet_nam"),
+        ("tre_que_quan", "Xã Kiến Thụy, thành phố Hải Phòng"),
         ("me_ho_ten", "Nguyễn Thị Hoa"),
         ("me_so_dinh_danh", "031192004567"),
+        ("me_ngay_sinh", "1992-05-14"),
+        ("me_dan_toc", "Kinh"),
+        ("me_quoc_tich", "viet_nam"),
+        (
+            "me_noi_cu_tru",
+            "Số 12 phố Điện Biên Phủ, phường Hồng Bàng, Hải Phòng",
+        ),
         ("cha_ho_ten", "Trần Văn Bình"),
         ("cha_so_dinh_danh", "031090001234"),
         ("quan_he", "me"),
@@ -235,6 +244,52 @@ pub async fn baseline_submit(c: &Client, base: &str, pdf: &'static [u8]) -> anyh
         .await?;
     let r = expect(r, 303, "baseline submit").await?;
     code_from(&location(&r))
+}
+
+/// One filing through the partner API, as a partner system sends it: `multipart/form-data` with
+/// the answers as JSON in a part named `dossier` and the PDF in a part named after its field,
+/// a fresh `Idempotency-Key`; the dossier code of the 201.
+pub async fn api_submit(
+    c: &Client,
+    base: &str,
+    token: &str,
+    pdf: &'static [u8],
+) -> anyhow::Result<String> {
+    let mut given = serde_json::Map::new();
+    let mut agency = "";
+    for (k, v) in answers() {
+        if k == "agency_code" {
+            agency = v;
+        } else {
+            given.insert(k.into(), v.into());
+        }
+    }
+    let meta =
+        serde_json::json!({ "procedure_code": PROC, "agency_code": agency, "answers": given });
+    let form = multipart::Form::new()
+        .part(
+            "dossier",
+            multipart::Part::text(meta.to_string()).mime_str("application/json")?,
+        )
+        .part(
+            "tep_giay_chung_sinh",
+            multipart::Part::bytes(pdf)
+                .file_name("giay-chung-sinh.pdf")
+                .mime_str("application/pdf")?,
+        );
+    let r = c
+        .post(format!("{base}/api/v1/dossiers"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", uuid::Uuid::new_v4().simple().to_string())
+        .multipart(form)
+        .send()
+        .await?;
+    let r = expect(r, 201, "API filing").await?;
+    let v: serde_json::Value = r.json().await?;
+    v["code"]
+        .as_str()
+        .map(str::to_string)
+        .context("no code in the API's answer")
 }
 
 /// GET that must answer 200; the body is read in full.

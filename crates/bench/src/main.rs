@@ -9,9 +9,11 @@
 //! memory (VmHWM). Writes `<out>/latest.md` and `<out>/latest.json`.
 
 mod catalog;
+mod crowd;
 mod journey;
 mod load;
 mod report;
+mod statistics;
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -62,14 +64,32 @@ pub struct Args {
     /// Directory holding the `dichvucong` and `dvc-baseline` binaries (default: this binary's).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
-    /// Phases to run, comma-separated: submit, lookup-page, lookup-api, search, catalogue (the
+    /// Phases to run, comma-separated: submit, api (filings through the partner API against
+    /// the baseline's durable insert, and webhook deliveries to a local receiver), lookup-page, lookup-api, search, catalogue (the
     /// portal's search against its own unfiltered first page, side by side), memory (resident
-    /// set with an empty catalogue and with N procedures).
+    /// set with an empty catalogue and with N procedures), crowd (10,000 kept-alive connections,
+    /// one request each every ~10 s: latency, errors and the portal's peak memory).
     #[arg(
         long,
-        default_value = "submit,lookup-page,lookup-api,search,catalogue,memory"
+        default_value = "submit,api,lookup-page,lookup-api,search,catalogue,memory,statistics,crowd"
     )]
     phases: String,
+    /// Connections in the crowd phase (default 10,000; 1,000 with --quick), each kept open and
+    /// sending one request every --crowd-interval seconds.
+    #[arg(long)]
+    crowd: Option<usize>,
+    /// Seconds between two requests on one crowd connection.
+    #[arg(long, default_value_t = 10.0)]
+    crowd_interval: f64,
+    /// Seconds the crowd is measured once every connection is open (default 30; 12 with --quick).
+    #[arg(long)]
+    crowd_seconds: Option<f64>,
+    /// Dossiers generated for the `statistics` phase (`/thong-ke` over a province and a year).
+    #[arg(long, default_value_t = 1_000_000)]
+    dossiers: usize,
+    /// Requests per measurement in the `statistics` phase.
+    #[arg(long, default_value_t = 300)]
+    stat_requests: usize,
     /// Command that produced the run, recorded in the report.
     #[arg(long, default_value = "scripts/bench.sh")]
     command: String,
@@ -93,6 +113,11 @@ pub struct BackendResult {
     pub submit_80: Option<Pair>,
     /// The baseline's single durable POST (no pages), maximum rate: a reference floor.
     pub insert_only_max: Option<Stats>,
+    /// Filings through the partner API (portal) against the baseline's same durable write (one
+    /// multipart POST), max, closed loop.
+    pub api_submit_max: Option<Pair>,
+    /// Webhook deliveries to a local receiver of the events of the API filings.
+    pub webhooks: Option<WebhookRun>,
     pub lookup_page_max: Option<Pair>,
     pub lookup_page_lat: Option<Pair>,
     pub lookup_api_max: Option<Pair>,
@@ -116,6 +141,20 @@ pub struct BackendResult {
     /// One citizen alone: mean ms of each request of the journey (form, declaration with the
     /// PDF, review, send, confirmation).
     pub journey_steps_ms: Vec<f64>,
+    /// The crowd phase on the portal (see [`crowd::crowd`]).
+    pub crowd: Option<crowd::CrowdStats>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct WebhookRun {
+    /// Events to deliver (the API filings) and deliveries received (with at-least-once repeats).
+    pub events: usize,
+    pub received: usize,
+    /// Received while the filings ran, per second of filing.
+    pub during_per_s: f64,
+    /// Backlog at the end of the filings, and the rate at which it drained afterwards.
+    pub backlog: usize,
+    pub drain_per_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -300,6 +339,8 @@ async fn spawn_portal_with(
         .env("DVC_CAPTCHA", "off")
         .env("DVC_RATE_SUBMIT_PER_HOUR", "1000000000")
         .env("DVC_RATE_LOOKUP_PER_MINUTE", "1000000000")
+        .env("DVC_RATE_API_PER_MINUTE", "1000000000")
+        .env("DVC_WEBHOOK_ALLOW_INSECURE", "true")
         .env("DVC_LOG", "warn")
         .env("DVC_SAMPLE_CATALOG", sample_catalog.to_string())
         .stdout(Stdio::null())
@@ -404,6 +445,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 b.display()
             );
         }
+    }
+    let phases: Vec<&str> = args.phases.split(',').map(str::trim).collect();
+    if phases.iter().all(|p| *p == "statistics") {
+        let work =
+            std::env::temp_dir().join(format!("dvc-bench-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&work)?;
+        let r = statistics::run(&args, &portal_bin, &work).await;
+        let _ = std::fs::remove_dir_all(&work);
+        return r;
     }
     let procedures = args
         .procedures
@@ -513,6 +563,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.out.join(md_name).display(),
         args.out.join(json_name).display()
     );
+    if phases.contains(&"statistics") {
+        statistics::run(&args, &ctx.portal_bin, &work).await?;
+    }
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }
@@ -933,6 +986,11 @@ async fn run_backend(
         print_phase("durable insert alone, baseline (closed)", &s);
         res.insert_only_max = Some(s);
     }
+    if ctx.args.phases.contains("api") {
+        let (pair, hooks) = api_phase(ctx, &pdata, &pdb, &pbase, &bbase, &pcodes, &bcodes).await?;
+        res.api_submit_max = Some(pair);
+        res.webhooks = Some(hooks);
+    }
     let pcodes: Arc<Vec<String>> = Arc::new(pcodes.all());
     let bcodes: Arc<Vec<String>> = Arc::new(bcodes.all());
     res.dossiers_in_portal = pcodes.len();
@@ -1111,7 +1169,225 @@ async fn run_backend(
         res.portal_end_rss_kb as f64 / 1024.0,
         res.baseline_vmhwm_kb as f64 / 1024.0
     );
-    portal.stop().await;
     baseline.stop().await;
+    if ctx.args.phases.contains("crowd") {
+        let connections = ctx
+            .args
+            .crowd
+            .unwrap_or(if ctx.args.quick { 1_000 } else { 10_000 });
+        let seconds = ctx
+            .args
+            .crowd_seconds
+            .unwrap_or(if ctx.args.quick { 12.0 } else { 30.0 });
+        let addr: std::net::SocketAddr = portal
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .context("portal address")?;
+        // Pages and lookups mixed, as citizens arrive: home, catalogue pages, a search, the
+        // status page and the status API of dossiers filed earlier in the run.
+        let mut paths: Vec<String> = ["/", "/thu-tuc", "/thu-tuc?trang=2", "/thu-tuc?q=khai+sinh"]
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        for code in pcodes.iter().take(20) {
+            paths.push(format!("/tra-cuu?ma={code}"));
+            paths.push(format!("/api/v1/dossiers/{code}/status"));
+        }
+        eprintln!(
+            "  crowd: {connections} kept-alive connections, one request each every {:.0} s, measured {seconds:.0} s",
+            ctx.args.crowd_interval
+        );
+        let c = crowd::crowd(
+            addr,
+            Arc::new(paths),
+            connections,
+            Duration::from_secs_f64(ctx.args.crowd_interval),
+            Duration::from_secs_f64(seconds),
+            portal.pid,
+        )
+        .await;
+        eprintln!(
+            "  crowd: {} of {} connected, {} ok, {} errors{}, p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms; portal resident memory {:.1} MB before, peak {:.1} MB",
+            c.connected,
+            c.connections,
+            c.ok,
+            c.errors,
+            c.first_error
+                .as_deref()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default(),
+            c.p50_ms,
+            c.p99_ms,
+            c.max_ms,
+            c.rss_before_kb as f64 / 1024.0,
+            c.rss_peak_kb as f64 / 1024.0
+        );
+        res.crowd = Some(c);
+    }
+    portal.stop().await;
     Ok(res)
+}
+
+/// A webhook receiver for the benchmark: counts the deliveries, answers 204.
+async fn webhook_receiver() -> anyhow::Result<(String, Arc<std::sync::atomic::AtomicUsize>)> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let count = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    let c = count.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |_body: axum::body::Bytes| {
+            let c = c.clone();
+            async move {
+                c.fetch_add(1, Ordering::Relaxed);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((url, count))
+}
+
+/// Filings through the partner API against the baseline's same durable write, interleaved
+/// rounds; and the webhook deliveries of those filings' events to a local receiver.
+async fn api_phase(
+    ctx: &Ctx,
+    pdata: &Path,
+    pdb: &str,
+    pbase: &Arc<str>,
+    bbase: &Arc<str>,
+    pcodes: &Codes,
+    bcodes: &Codes,
+) -> anyhow::Result<(Pair, WebhookRun)> {
+    use std::sync::atomic::Ordering;
+    // A partner of the province (every commune the filings rotate over), through the real command.
+    let out = std::process::Command::new(&ctx.portal_bin)
+        .args([
+            "partner",
+            "create",
+            "--name",
+            "Hệ thống đo tải",
+            "--agency",
+            "000.00.00.H31",
+        ])
+        .env("DVC_DATA_DIR", pdata)
+        .env("DVC_DATABASE_URL", pdb)
+        .env("DVC_LOG", "warn")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        bail!(
+            "partner create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let field = |p: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(p))
+            .map(str::to_string)
+            .with_context(|| format!("no {p} in: {stdout}"))
+    };
+    let (id, secret) = (field("client_id=")?, field("client_secret=")?);
+    let c = journey::shared_client()?;
+    let r = c
+        .post(format!("{pbase}/api/v1/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await?;
+    let v: serde_json::Value = r.json().await?;
+    let token: Arc<str> = v["access_token"]
+        .as_str()
+        .context("no access token")?
+        .into();
+    let (hook_url, received) = webhook_receiver().await?;
+    let r = c
+        .post(format!("{pbase}/api/v1/webhooks"))
+        .bearer_auth(&*token)
+        .json(&serde_json::json!({ "url": hook_url, "events": ["file"] }))
+        .send()
+        .await?;
+    if r.status().as_u16() != 201 {
+        bail!("webhook registration: HTTP {}", r.status());
+    }
+    let pdf = ctx.pdf;
+    for _ in 0..5 {
+        pcodes.push(journey::api_submit(&c, pbase, &token, pdf).await?);
+    }
+    let filed = Codes::default();
+    let start = Instant::now();
+    let rounds = if ctx.args.quick { 1 } else { 3 };
+    let users = ctx.args.users;
+    let dur = ctx.dur;
+    let pair = pair_rounds(
+        "API filings max (closed) vs the baseline's durable insert",
+        rounds,
+        || {
+            let (b, codes, filed, t, c) = (
+                pbase.clone(),
+                pcodes.clone(),
+                filed.clone(),
+                token.clone(),
+                c.clone(),
+            );
+            closed_loop(users, dur, move |_| {
+                let (b, codes, filed, t, c) = (
+                    b.clone(),
+                    codes.clone(),
+                    filed.clone(),
+                    t.clone(),
+                    c.clone(),
+                );
+                async move {
+                    let code = journey::api_submit(&c, &b, &t, pdf).await?;
+                    filed.push(code.clone());
+                    codes.push(code);
+                    Ok(())
+                }
+            })
+        },
+        || {
+            let (b, codes, c) = (bbase.clone(), bcodes.clone(), c.clone());
+            closed_loop(users, dur, move |_| {
+                let (b, codes, c) = (b.clone(), codes.clone(), c.clone());
+                async move {
+                    codes.push(journey::baseline_submit(&c, &b, pdf).await?);
+                    Ok(())
+                }
+            })
+        },
+    )
+    .await;
+    let filing_secs = start.elapsed().as_secs_f64();
+    // Every filing's event (and the 5 warm-up ones) goes to the receiver.
+    let events = filed.count() + 5;
+    let at_end = received.load(Ordering::Relaxed);
+    let t = Instant::now();
+    while received.load(Ordering::Relaxed) < events && t.elapsed() < Duration::from_secs(300) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let drained = received.load(Ordering::Relaxed);
+    let drain_secs = t.elapsed().as_secs_f64().max(0.001);
+    let run = WebhookRun {
+        events,
+        received: drained,
+        during_per_s: at_end as f64 / filing_secs,
+        backlog: events.saturating_sub(at_end),
+        drain_per_s: if events > at_end {
+            (drained.saturating_sub(at_end)) as f64 / drain_secs
+        } else {
+            0.0
+        },
+    };
+    eprintln!(
+        "  webhooks: {} of {} events delivered; {:.1}/s during the filings (which include the baseline's rounds), backlog {} drained at {:.1}/s",
+        run.received, run.events, run.during_per_s, run.backlog, run.drain_per_s
+    );
+    drain_mail(pdata, pcodes.count()).await;
+    Ok((pair, run))
 }

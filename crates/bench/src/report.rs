@@ -129,6 +129,23 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
             ratio(total(pc), total(bc))
         );
     }
+    if b.api_submit_max.is_some() {
+        row_rate(
+            out,
+            &format!(
+                "filings through the partner API (multipart, bearer token, Idempotency-Key), max ({} concurrent clients) vs the baseline's same durable insert (target ≥ 0.5×)",
+                run.users
+            ),
+            &b.api_submit_max,
+        );
+    }
+    if let Some(w) = &b.webhooks {
+        let _ = writeln!(
+            out,
+            "| webhook deliveries to a local receiver: {} of {} events; per second during the filings / draining the backlog of {} | {:.1} / {:.1} | — | — |",
+            w.received, w.events, w.backlog, w.during_per_s, w.drain_per_s
+        );
+    }
     if let (Some(p), Some(i)) = (&b.submit_max, &b.insert_only_max) {
         let _ = writeln!(
             out,
@@ -278,9 +295,34 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
     let mb = b.portal_vmhwm_kb as f64 / 1024.0;
     let _ = writeln!(
         out,
-        "- portal memory under load ≤ 150 MB: {mb:.1} MB — {}\n",
+        "- portal memory under load ≤ 150 MB: {mb:.1} MB — {}",
         verdict(mb <= 150.0)
     );
+    if let Some(c) = &b.crowd {
+        let peak = c.rss_peak_kb as f64 / 1024.0;
+        let _ = writeln!(
+            out,
+            "- crowd ({} of {} kept-alive connections open, one request each every {:.0} s, pages and lookups; {} ok): \
+             p50 {} ms, p99 {} ms (target ≤ 300 ms) — {}; errors {} (target 0) — {}; portal resident memory {:.1} MB before, \
+             peak {peak:.1} MB (target ≤ 150 MB) — {}{}",
+            c.connected,
+            c.connections,
+            c.interval_s,
+            c.ok,
+            ms(c.p50_ms),
+            ms(c.p99_ms),
+            verdict(c.p99_ms <= 300.0),
+            c.errors,
+            verdict(c.errors == 0 && c.connected == c.connections),
+            c.rss_before_kb as f64 / 1024.0,
+            verdict(peak <= 150.0),
+            c.first_error
+                .as_deref()
+                .map(|e| format!(" (first error: {e})"))
+                .unwrap_or_default()
+        );
+    }
+    let _ = writeln!(out);
 }
 
 pub fn markdown(run: &Run) -> String {

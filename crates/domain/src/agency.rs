@@ -124,6 +124,26 @@ pub fn ancestry<'a>(agencies: &'a [Agency], code: &AgencyCode) -> Vec<&'a Agency
     path
 }
 
+/// `code` and every agency below it (any depth), `code` first; just `code` when it has no
+/// sub-units. Stops on cycles.
+pub fn subtree(agencies: &[Agency], code: &AgencyCode) -> Vec<AgencyCode> {
+    let mut out = vec![code.clone()];
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i].clone();
+        for a in agencies
+            .iter()
+            .filter(|a| a.parent.as_ref() == Some(&parent))
+        {
+            if !out.contains(&a.code) {
+                out.push(a.code.clone());
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -262,10 +262,19 @@ pub struct Procedure {
     /// Where the facts come from.
     #[serde(default)]
     pub sources: Vec<String>,
+    /// Identification level of the electronic identity needed to file online when the portal
+    /// requires sign-in (`DVC_LOGIN=required`): 2 asks for level 2 (Nghị định 69/2024/NĐ-CP);
+    /// 0 or 1, any signed-in citizen.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub identity_level: u8,
 }
 
 fn one() -> u32 {
     1
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -374,6 +383,11 @@ impl Procedure {
             })
     }
 
+    /// The declaration an official fills in at the desk ([`FormDefinition::at_desk`]).
+    pub fn desk_declaration(&self) -> crate::form::FormDefinition {
+        self.declaration().at_desk()
+    }
+
     /// The procedure's time limit as a deadline rule.
     pub fn deadline_rule(&self) -> crate::calendar::DeadlineRule {
         crate::calendar::DeadlineRule {
@@ -417,7 +431,12 @@ impl Procedure {
     }
 
     /// Documents whose originals the citizen must bring (or present) when collecting the result.
+    /// None for a full-online (toàn trình) procedure: its result is electronic, nothing is
+    /// collected at the desk.
     pub fn originals_to_bring(&self) -> Vec<&RequiredDocument> {
+        if self.online_class == OnlineClass::ToanTrinh {
+            return vec![];
+        }
         self.documents
             .iter()
             .filter(|d| d.bring_original || d.originals > 0)

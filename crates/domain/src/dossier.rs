@@ -97,6 +97,52 @@ impl From<DossierCode> for String {
     }
 }
 
+/// How a dossier reached the agency (the national portal's `KenhThucHien` codes, QĐ 766
+/// operational rules): 1 trực tiếp, 2 trực tuyến, 3 bưu chính công ích.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Handed in at the Bộ phận Một cửa.
+    Desk,
+    /// Filed on the portal.
+    #[default]
+    Online,
+    /// Sent through the public postal service (bưu chính công ích).
+    Post,
+}
+
+impl Channel {
+    /// The stored code (`dossiers.channel`).
+    pub fn code(self) -> i64 {
+        match self {
+            Channel::Desk => 1,
+            Channel::Online => 2,
+            Channel::Post => 3,
+        }
+    }
+
+    /// The channel of a stored code (1 or NULL is trực tiếp, as the national portal reads it).
+    pub fn from_code(code: i64) -> Channel {
+        match code {
+            2 => Channel::Online,
+            3 => Channel::Post,
+            _ => Channel::Desk,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Channel::Desk => "Trực tiếp",
+            Channel::Online => "Trực tuyến",
+            Channel::Post => "Qua dịch vụ bưu chính công ích",
+        }
+    }
+
+    pub fn is_online(&self) -> bool {
+        *self == Channel::Online
+    }
+}
+
 /// Where a dossier is in its lifecycle (DESIGN.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -207,10 +253,12 @@ pub enum Action {
     ApologiseAndExtend,
     /// A lawful extension of the time limit declared by the procedure (not lateness).
     ExtraTime,
+    /// The citizen rates their satisfaction, once, after the result (the dossier stays done).
+    Rate,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::Receive,
         Action::RequestSupplement,
         Action::Supplement,
@@ -224,6 +272,7 @@ impl Action {
         Action::Withdraw,
         Action::ApologiseAndExtend,
         Action::ExtraTime,
+        Action::Rate,
     ];
 
     /// The name stored in the event log and the audit trail.
@@ -242,6 +291,7 @@ impl Action {
             Action::Withdraw => "withdraw",
             Action::ApologiseAndExtend => "apologise_and_extend",
             Action::ExtraTime => "extra_time",
+            Action::Rate => "rate",
         }
     }
 
@@ -265,6 +315,7 @@ impl Action {
             Action::Withdraw => "Rút hồ sơ",
             Action::ApologiseAndExtend => "Xin lỗi và gia hạn",
             Action::ExtraTime => "Kéo dài thời hạn theo quy định",
+            Action::Rate => "Đánh giá mức độ hài lòng",
         }
     }
 }
@@ -296,6 +347,7 @@ pub fn transition(from: DossierStatus, action: Action) -> Result<DossierStatus, 
         }
         (s, A::ApologiseAndExtend) if !s.is_closed() && s != S::Submitted => s,
         (s @ (S::Received | S::Processing), A::ExtraTime) => s,
+        (S::Done, A::Rate) => S::Done,
         (s, A::Withdraw) if !s.is_closed() && s != S::ResultReady => S::Withdrawn,
         _ => return Err(IllegalTransition { from, action }),
     };
@@ -484,6 +536,7 @@ mod transition_table {
             (S::AwaitingSupplement, A::Stop, S::Stopped),
             (S::Received, A::ExtraTime, S::Received),
             (S::Processing, A::ExtraTime, S::Processing),
+            (S::Done, A::Rate, S::Done),
         ];
         for s in open_not_submitted {
             legal.push((s, A::ApologiseAndExtend, s));

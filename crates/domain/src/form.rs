@@ -48,6 +48,10 @@ impl FieldKind {
 pub struct FieldOption {
     pub value: String,
     pub label: String,
+    /// Choosing this option is refused with this message, which says where the case belongs
+    /// instead (e.g. a foreign-element case steered to its own procedure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refuse: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +96,35 @@ pub struct Field {
     /// Shown (and validated) only when another answer has a value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub show_if: Option<Condition>,
+    /// Required only when another field has a given answer (e.g. the postal address when the
+    /// result is delivered by post); otherwise the answer is not kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_when: Option<Condition>,
+}
+
+impl Field {
+    /// A required text field with no other rule, to fill in with `..Field::blank()`.
+    pub fn blank() -> Field {
+        Field {
+            name: String::new(),
+            label: String::new(),
+            kind: FieldKind::Text,
+            required: true,
+            help: None,
+            options: vec![],
+            min_length: None,
+            max_length: None,
+            pattern: None,
+            pattern_message: None,
+            min: None,
+            max: None,
+            not_future: false,
+            document: None,
+            max_size_mb: None,
+            show_if: None,
+            required_when: None,
+        }
+    }
 }
 
 /// "Shown only when …": the answer of an earlier field (`field`) has one of the `equals` values,
@@ -295,6 +328,9 @@ impl FormDefinition {
                 if let Some(c) = &f.show_if {
                     check_cond(&f.name, c, &earlier)?;
                 }
+                if let Some(c) = &f.required_when {
+                    check_cond(&f.name, c, &earlier)?;
+                }
                 earlier.insert(f.name.as_str(), (si, f.kind));
                 if matches!(f.kind, FieldKind::Select | FieldKind::Radio) && f.options.is_empty() {
                     return Err(FormDefinitionError::MissingOptions(f.name.clone()));
@@ -309,14 +345,36 @@ impl FormDefinition {
         Ok(())
     }
 
-    /// The whole declaration: the applicant block first, then the procedure's own sections.
+    /// The whole declaration: the applicant block first, then the procedure's own sections,
+    /// then how the result is received.
     pub fn with_applicant(&self) -> FormDefinition {
         let mut sections = vec![applicant_section()];
         sections.extend(self.sections.iter().cloned());
+        sections.push(crate::outcome::delivery_section());
         FormDefinition {
             title: self.title.clone(),
             sections,
         }
+    }
+
+    /// The declaration as an official fills it in at the desk on the applicant's behalf: the same
+    /// fields and rules, except that the applicant's e-mail address and phone number are optional
+    /// (not every applicant has them; without an e-mail address nothing is sent).
+    pub fn at_desk(mut self) -> FormDefinition {
+        for f in self.sections.iter_mut().flat_map(|s| s.fields.iter_mut()) {
+            match f.name.as_str() {
+                applicant::EMAIL => {
+                    f.required = false;
+                    f.help = Some(
+                        "Nếu người nộp có thư điện tử, mã hồ sơ, đường dẫn theo dõi hồ sơ và các thông báo được gửi tới địa chỉ này."
+                            .into(),
+                    );
+                }
+                applicant::PHONE => f.required = false,
+                _ => {}
+            }
+        }
+        self
     }
 
     /// Names of the file fields.
@@ -340,19 +398,8 @@ fn field(name: &str, label: &str, kind: FieldKind, help: Option<&str>) -> Field 
         name: name.into(),
         label: label.into(),
         kind,
-        required: true,
         help: help.map(Into::into),
-        options: vec![],
-        min_length: None,
-        max_length: None,
-        pattern: None,
-        pattern_message: None,
-        min: None,
-        max: None,
-        not_future: false,
-        document: None,
-        max_size_mb: None,
-        show_if: None,
+        ..Field::blank()
     }
 }
 
@@ -444,6 +491,9 @@ pub struct Slot<'a> {
     pub shown: bool,
     /// The key of the answer that decides whether it is shown (its own condition).
     pub trigger: Option<String>,
+    /// Shown and, for a field with `required_when`, asked in this case (then required);
+    /// an answer to a field not asked is not kept.
+    pub asked: bool,
 }
 
 /// One item of a section (a section that does not repeat has exactly one).
@@ -541,6 +591,12 @@ impl FormDefinition {
                             (Some(tkey), ok)
                         }
                     };
+                    let asked = f_shown
+                        && f.required_when.as_ref().is_none_or(|c| {
+                            let sibling = s.fields.iter().any(|g| g.name == c.field);
+                            let tkey = item_key(&c.field, if sibling { number } else { None });
+                            met(c, &tkey, &shown_values)
+                        });
                     if f_shown {
                         shown_values.insert(key.clone(), cleaned(raw, &key));
                     }
@@ -549,6 +605,7 @@ impl FormDefinition {
                         key,
                         shown: f_shown,
                         trigger,
+                        asked,
                     });
                 }
                 items.push(Item { number, slots });
@@ -646,7 +703,8 @@ pub fn validate(
             for slot in item.slots.iter().filter(|s| s.shown) {
                 let f = slot.field;
                 if f.kind == FieldKind::File {
-                    if f.required && !uploaded.contains(&slot.key) {
+                    let required = f.required || f.required_when.is_some();
+                    if slot.asked && required && !uploaded.contains(&slot.key) {
                         errors.push(FieldError {
                             field: slot.key.clone(),
                             message: format!("Chọn tệp cho mục “{}” (PDF, JPG hoặc PNG).", f.label),
@@ -655,6 +713,20 @@ pub fn validate(
                     continue;
                 }
                 let values = cleaned(raw, &slot.key);
+                if !slot.asked {
+                    // Not asked in this case: nothing is kept.
+                    continue;
+                }
+                let conditional;
+                let f = if f.required_when.is_some() {
+                    conditional = Field {
+                        required: true,
+                        ..f.clone()
+                    };
+                    &conditional
+                } else {
+                    f
+                };
                 match validate_field(f, &values, today) {
                     Ok(Some(v)) => {
                         answers.insert(slot.key.clone(), v);
@@ -707,11 +779,14 @@ fn validate_field(
         }
         let mut out = Vec::new();
         for v in values {
-            if !f.options.iter().any(|o| &o.value == v) {
+            let Some(o) = f.options.iter().find(|o| &o.value == v) else {
                 return Err(format!(
                     "Lựa chọn cho “{}” không hợp lệ. Chọn lại trong danh sách.",
                     f.label
                 ));
+            };
+            if let Some(message) = &o.refuse {
+                return Err(message.clone());
             }
             if !out.contains(v) {
                 out.push(v.clone());
@@ -779,8 +854,11 @@ fn validate_field(
         })?,
         FieldKind::CitizenId => parse_citizen_id(v).map_err(|e| format!("“{}” {e}", f.label))?,
         FieldKind::Select | FieldKind::Radio => {
-            if !f.options.iter().any(|o| &o.value == v) {
+            let Some(o) = f.options.iter().find(|o| &o.value == v) else {
                 return Err(format!("Lựa chọn cho “{}” không hợp lệ. Chọn lại trong danh sách.", f.label));
+            };
+            if let Some(message) = &o.refuse {
+                return Err(message.clone());
             }
             v.clone()
         }
@@ -1036,6 +1114,23 @@ mod tests {
     }
 
     #[test]
+    fn at_the_desk_email_and_phone_are_optional_and_still_checked() {
+        let desk = applicant_form().at_desk();
+        let mut r = raw(&[
+            (applicant::FULL_NAME, "Nguyễn Văn An"),
+            (applicant::BIRTH_DATE, "27/03/1990"),
+            (applicant::ID_NUMBER, "031090123456"),
+            (applicant::ADDRESS, "Số 1, phường Hồng Bàng"),
+        ]);
+        let a = validate(&desk, &r, &BTreeSet::new(), today()).expect("valid without e-mail");
+        assert!(!a.contains_key(applicant::EMAIL));
+        assert!(validate(&applicant_form(), &r, &BTreeSet::new(), today()).is_err());
+        r.insert(applicant::EMAIL.into(), vec!["khong-phai-thu".into()]);
+        let errs = validate(&desk, &r, &BTreeSet::new(), today()).expect_err("bad e-mail");
+        assert_eq!(errs[0].field, applicant::EMAIL);
+    }
+
+    #[test]
     fn future_birth_date_refused() {
         let f = applicant_section()
             .fields
@@ -1098,6 +1193,7 @@ mod tests {
         f.options = vec![FieldOption {
             value: "nam".into(),
             label: "Nam".into(),
+            refuse: None,
         }];
         assert!(validate_field(&f, &["nam".into()], today()).is_ok());
         assert!(validate_field(&f, &["khac".into()], today()).is_err());
@@ -1284,13 +1380,38 @@ show_if = { field = "lc_co_giay_to" }
         assert!(f.check().is_err());
     }
 
+    #[test]
+    fn a_refused_option_says_where_the_case_belongs() {
+        let steer = "Nộp theo thủ tục “Đăng ký khai sinh có yếu tố nước ngoài” (mã 2.000528).";
+        for kind in [FieldKind::Radio, FieldKind::Select, FieldKind::Checkbox] {
+            let mut f = field("nuoc_ngoai", "Có yếu tố nước ngoài?", kind, None);
+            f.options = vec![
+                FieldOption {
+                    value: "khong".into(),
+                    label: "Không".into(),
+                    refuse: None,
+                },
+                FieldOption {
+                    value: "co".into(),
+                    label: "Có".into(),
+                    refuse: Some(steer.into()),
+                },
+            ];
+            assert!(validate_field(&f, &["khong".into()], today()).is_ok());
+            assert_eq!(
+                validate_field(&f, &["co".into()], today()),
+                Err(steer.to_string())
+            );
+        }
+    }
+
     proptest! {
         #[test]
         fn validation_never_panics(values in proptest::collection::vec(any::<String>(), 0..3), kind in 0usize..10) {
             let kinds = [FieldKind::Text, FieldKind::Textarea, FieldKind::Number, FieldKind::Date, FieldKind::Email,
                 FieldKind::Phone, FieldKind::CitizenId, FieldKind::Select, FieldKind::Radio, FieldKind::Checkbox];
             let mut f = field("x", "X", kinds[kind], None);
-            f.options = vec![FieldOption { value: "a".into(), label: "A".into() }];
+            f.options = vec![FieldOption { value: "a".into(), label: "A".into(), refuse: None }];
             f.pattern = Some("[0-9]+".into());
             let _ = validate_field(&f, &values, today());
         }

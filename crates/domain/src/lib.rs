@@ -10,6 +10,7 @@
 //! - [`form`]: online declaration forms as data, and their server-side validation.
 //! - [`dossier`]: dossier codes (Điều 19 TT 01/2018/TT-VPCP) and the dossier state machine.
 //! - [`workflow`]: the dossier lifecycle: commands, the pure decision, events.
+//! - [`outcome`]: how the result is delivered (desk, online, post) and the satisfaction rating.
 //! - [`calendar`]: the Vietnamese lunar calendar, public holidays and working-day deadlines.
 //! - [`upload`]: checking uploaded files by content (type, structure, scripts, pixel floods).
 
@@ -20,8 +21,11 @@ pub mod catalog;
 pub mod dossier;
 pub mod editor;
 pub mod form;
+pub mod integration;
+pub mod outcome;
 pub mod progress;
 pub mod staff;
+pub mod statistics;
 pub mod text;
 pub mod upload;
 pub mod workflow;

@@ -10,7 +10,8 @@
 //! Pure: the caller passes `now`, the deadline policy and what it looked up (the assignee).
 
 use crate::calendar::{DeadlinePolicy, format_vn_datetime};
-use crate::dossier::{Action, DossierStatus, IllegalTransition, step_of, transition};
+use crate::dossier::{Action, Channel, DossierStatus, IllegalTransition, step_of, transition};
+use crate::outcome::{Delivery, MAX_RATING_COMMENT, Rating};
 use crate::staff::Role;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +47,14 @@ pub struct Dossier {
     pub resume_status: Option<DossierStatus>,
     pub finished_at: Option<i64>,
     pub result: Option<ResultFile>,
+    /// How the citizen chose to receive the result (fixed at filing).
+    pub delivery: Delivery,
+    /// The electronic result carries the agency's digital signature.
+    pub result_signed: bool,
+    /// The postal tracking number of a result sent by post.
+    pub postal_tracking: Option<String>,
+    /// The citizen's satisfaction, given once after the result.
+    pub rating: Option<Rating>,
 }
 
 /// An electronic result already stored: its storage key and the file name shown.
@@ -102,6 +111,10 @@ pub enum Command {
     },
     ReturnResult {
         result: Option<ResultFile>,
+        /// The subject of the certificate the electronic result was signed with.
+        signer: Option<String>,
+        /// The postal tracking number, as typed (required with delivery by post).
+        postal_tracking: Option<String>,
     },
     ApologiseAndExtend {
         reason: String,
@@ -122,6 +135,11 @@ pub enum Command {
         variant: usize,
         note: Option<String>,
     },
+    /// The citizen's satisfaction rating, once the result is returned.
+    Rate {
+        rating: Rating,
+        comment: Option<String>,
+    },
 }
 
 impl Command {
@@ -140,6 +158,7 @@ impl Command {
             Command::Supplement { .. } => Action::Supplement,
             Command::Withdraw { .. } => Action::Withdraw,
             Command::GrantExtraTime { .. } => Action::ExtraTime,
+            Command::Rate { .. } => Action::Rate,
         }
     }
 }
@@ -172,6 +191,9 @@ pub enum Refusal {
     /// The command's data is missing or wrong (HTTP 422).
     #[error("{0}")]
     Invalid(String),
+    /// Already done, and it may be done only once (HTTP 409).
+    #[error("{0}")]
+    Already(String),
 }
 
 /// One recorded fact of a dossier's life.
@@ -190,10 +212,13 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", content = "details", rename_all = "snake_case")]
 pub enum EventKind {
-    /// Filed online.
+    /// Filed: online, or handed in at the desk or by post and registered by an official.
     File {
         #[serde(default)]
         expected_at: Option<i64>,
+        /// Not stored for online filings (their rows predate the field).
+        #[serde(default, skip_serializing_if = "Channel::is_online")]
+        channel: Channel,
     },
     Receive {
         #[serde(default)]
@@ -248,6 +273,12 @@ pub enum EventKind {
     ReturnResult {
         #[serde(default)]
         result: Option<ResultFile>,
+        /// The subject of the certificate that signed the electronic result.
+        #[serde(default)]
+        signer: Option<String>,
+        /// The postal tracking number of a result sent by post.
+        #[serde(default)]
+        postal_tracking: Option<String>,
     },
     ApologiseAndExtend {
         #[serde(default)]
@@ -281,6 +312,12 @@ pub enum EventKind {
         #[serde(default)]
         original_due_at: Option<i64>,
     },
+    /// The citizen's satisfaction rating.
+    Rate {
+        rating: Rating,
+        #[serde(default)]
+        comment: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -309,6 +346,7 @@ impl EventKind {
             EventKind::Stop { .. } => Action::Stop,
             EventKind::Withdraw { .. } => Action::Withdraw,
             EventKind::ExtraTime { .. } => Action::ExtraTime,
+            EventKind::Rate { .. } => Action::Rate,
         })
     }
 
@@ -322,6 +360,7 @@ impl EventKind {
             | EventKind::Stop { reason }
             | EventKind::ExtraTime { reason, .. } => Some(reason),
             EventKind::Withdraw { reason } => reason.as_deref(),
+            EventKind::Rate { comment, .. } => comment.as_deref(),
             _ => None,
         }
     }
@@ -331,7 +370,11 @@ impl EventKind {
     /// and the back office show (see [`EventKind::note`]).
     pub fn public_text(&self) -> &'static str {
         match self {
-            EventKind::File { .. } => "Hồ sơ đã được nộp trực tuyến",
+            EventKind::File { channel, .. } => match channel {
+                Channel::Online => "Hồ sơ đã được nộp trực tuyến",
+                Channel::Desk => "Hồ sơ đã được nộp trực tiếp tại Bộ phận Một cửa",
+                Channel::Post => "Hồ sơ gửi qua dịch vụ bưu chính công ích đã đến Bộ phận Một cửa",
+            },
             EventKind::Receive { .. } => "Hồ sơ đã được tiếp nhận",
             EventKind::RequestSupplement { .. } => {
                 "Cơ quan yêu cầu bổ sung hồ sơ; chi tiết đã gửi tới người nộp"
@@ -355,6 +398,7 @@ impl EventKind {
             EventKind::ExtraTime { .. } => {
                 "Thời hạn giải quyết được kéo dài theo quy định của thủ tục; ngày hẹn mới đã gửi tới người nộp"
             }
+            EventKind::Rate { .. } => "Người nộp đã đánh giá mức độ hài lòng",
         }
     }
 
@@ -366,7 +410,12 @@ impl EventKind {
                 .unwrap_or_else(|| default.to_string())
         };
         match self {
-            EventKind::File { .. } => "Công dân nộp hồ sơ trực tuyến.".into(),
+            EventKind::File { channel, .. } => match channel {
+                Channel::Online => "Công dân nộp hồ sơ trực tuyến.",
+                Channel::Desk => "Công dân nộp hồ sơ trực tiếp tại Bộ phận Một cửa.",
+                Channel::Post => "Hồ sơ được gửi qua dịch vụ bưu chính công ích.",
+            }
+            .into(),
             EventKind::Receive { due_at, .. } => format!(
                 "Hồ sơ được tiếp nhận; hẹn trả kết quả {}.",
                 format_vn_datetime(*due_at)
@@ -400,12 +449,35 @@ impl EventKind {
             EventKind::SendBack { reason, .. } => {
                 format!("Lãnh đạo trả lại để xử lý tiếp. Lý do: {reason}")
             }
-            EventKind::ReturnResult { result } => if result.is_some() {
-                "Trả kết quả điện tử."
-            } else {
-                "Trả kết quả tại Bộ phận Một cửa."
+            EventKind::ReturnResult {
+                result,
+                signer,
+                postal_tracking,
+            } => {
+                let electronic = match (result, signer) {
+                    (Some(_), Some(s)) => Some(format!(
+                        "Trả kết quả điện tử có chữ ký số của cơ quan ({s})."
+                    )),
+                    (Some(_), None) => Some("Trả kết quả điện tử.".to_string()),
+                    _ => None,
+                };
+                let post = postal_tracking.as_ref().map(|t| {
+                    format!("Gửi kết quả qua dịch vụ bưu chính công ích, số hiệu bưu gửi {t}.")
+                });
+                match (electronic, post) {
+                    (Some(e), Some(p)) => format!("{e} {p}"),
+                    (Some(e), None) => e,
+                    (None, Some(p)) => p,
+                    (None, None) => "Trả kết quả tại Bộ phận Một cửa.".into(),
+                }
             }
-            .into(),
+            EventKind::Rate { rating, comment } => match comment {
+                Some(c) => format!(
+                    "Công dân đánh giá mức độ hài lòng: {}. Ý kiến: {c}",
+                    rating.label()
+                ),
+                None => format!("Công dân đánh giá mức độ hài lòng: {}.", rating.label()),
+            },
             EventKind::ApologiseAndExtend {
                 reason, new_due_at, ..
             } => format!(
@@ -436,6 +508,12 @@ impl EventKind {
 
 /// A new dossier filed online at `now`, and its first event.
 pub fn file(now: i64, expected_at: Option<i64>) -> (Dossier, Event) {
+    file_via(now, expected_at, Channel::Online)
+}
+
+/// A new dossier that reached the agency through `channel` at `now`, and its first event. A
+/// dossier handed in at the desk or by post is then received at once ([`Command::Receive`]).
+pub fn file_via(now: i64, expected_at: Option<i64>, channel: Channel) -> (Dossier, Event) {
     let d = Dossier {
         status: DossierStatus::Submitted,
         version: 0,
@@ -455,13 +533,20 @@ pub fn file(now: i64, expected_at: Option<i64>) -> (Dossier, Event) {
         resume_status: None,
         finished_at: None,
         result: None,
+        delivery: Delivery::Desk,
+        result_signed: false,
+        postal_tracking: None,
+        rating: None,
     };
     let e = Event {
         at: now,
         from: None,
         to: DossierStatus::Submitted,
         step: 0,
-        kind: EventKind::File { expected_at },
+        kind: EventKind::File {
+            expected_at,
+            channel,
+        },
     };
     (d, e)
 }
@@ -478,7 +563,7 @@ fn non_empty(s: &str, message: &str) -> Result<String, Refusal> {
 /// Whether `actor` may take `action` at all (whatever the dossier's state).
 pub fn may(actor: Actor, action: Action) -> bool {
     match actor {
-        Actor::Citizen => matches!(action, Action::Supplement | Action::Withdraw),
+        Actor::Citizen => matches!(action, Action::Supplement | Action::Withdraw | Action::Rate),
         Actor::Staff { role, .. } => role.may(action),
     }
 }
@@ -594,15 +679,50 @@ pub fn decide(
             assignee: to.clone(),
             reason: non_empty(reason, "Nhập lý do trả lại để chuyên viên biết cần sửa gì.")?,
         },
-        Command::ReturnResult { result } => {
+        Command::ReturnResult {
+            result,
+            signer,
+            postal_tracking,
+        } => {
             if result.is_none() && rules.electronic_result_required {
                 return Err(Refusal::Invalid(
                     "Dịch vụ toàn trình: tải lên bản điện tử của kết quả (PDF) trước khi trả kết quả."
                         .into(),
                 ));
             }
+            if result.is_none() && d.delivery == Delivery::Online {
+                return Err(Refusal::Invalid(
+                    "Công dân chọn nhận kết quả trực tuyến: tải lên bản điện tử của kết quả (PDF) để ký số và trả qua đường dẫn riêng."
+                        .into(),
+                ));
+            }
+            let postal_tracking = match d.delivery {
+                Delivery::Post => Some(
+                    crate::outcome::parse_tracking(postal_tracking.as_deref().unwrap_or(""))
+                        .map_err(|m| Refusal::Invalid(m.to_string()))?,
+                ),
+                Delivery::Desk | Delivery::Online => None,
+            };
             EventKind::ReturnResult {
                 result: result.clone(),
+                signer: signer.clone().filter(|_| result.is_some()),
+                postal_tracking,
+            }
+        }
+        Command::Rate { rating, comment } => {
+            if d.rating.is_some() {
+                return Err(Refusal::Already(
+                    "Ông/Bà đã đánh giá mức độ hài lòng đối với hồ sơ này. Mỗi hồ sơ chỉ được đánh giá một lần; xin cảm ơn Ông/Bà đã góp ý."
+                        .into(),
+                ));
+            }
+            EventKind::Rate {
+                rating: *rating,
+                comment: comment
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(|c| c.chars().take(MAX_RATING_COMMENT).collect()),
             }
         }
         Command::ApologiseAndExtend { reason, new_due_at } => {
@@ -729,7 +849,7 @@ pub fn evolve(d: &Dossier, e: &Event) -> Dossier {
         n.step_started_at = Some(e.at);
     }
     match &e.kind {
-        EventKind::File { expected_at } => {
+        EventKind::File { expected_at, .. } => {
             n.submitted_at = e.at;
             n.expected_at = *expected_at;
         }
@@ -781,11 +901,18 @@ pub fn evolve(d: &Dossier, e: &Event) -> Dossier {
             }
         }
         EventKind::Approve {} => n.assignee_id = None,
-        EventKind::ReturnResult { result } => {
+        EventKind::ReturnResult {
+            result,
+            signer,
+            postal_tracking,
+        } => {
             n.finished_at = Some(e.at);
             n.assignee_id = None;
             n.result = result.clone();
+            n.result_signed = result.is_some() && signer.is_some();
+            n.postal_tracking = postal_tracking.clone();
         }
+        EventKind::Rate { rating, .. } => n.rating = Some(*rating),
         EventKind::ApologiseAndExtend { new_due_at, .. } => {
             n.due_at = Some(*new_due_at);
             n.extension_count += 1;
@@ -912,6 +1039,121 @@ mod tests {
         let rules = rules_with(&policy);
         let events = decide(d, &cmd, actor, &rules, now)?;
         Ok(events.iter().fold(d.clone(), |d, e| evolve(&d, e)))
+    }
+
+    /// A dossier through to "Đã có kết quả, chờ trả", delivered as `delivery`.
+    fn ready(delivery: Delivery) -> Dossier {
+        let (mut d2, _) = file(T0, None);
+        d2.delivery = delivery;
+        let d2 = run(&d2, Command::Receive, staff(Role::Reception, 1), T0).expect("receive");
+        let d2 = run(
+            &d2,
+            Command::Forward {
+                to: Some(person(2, Role::Specialist)),
+                note: None,
+            },
+            staff(Role::Reception, 1),
+            T0 + 1,
+        )
+        .expect("forward");
+        let d2 = run(
+            &d2,
+            Command::SubmitForApproval {
+                to: None,
+                note: None,
+            },
+            staff(Role::Specialist, 2),
+            T0 + 2,
+        )
+        .expect("submit");
+        run(&d2, Command::Approve, staff(Role::Leader, 9), T0 + 3).expect("approve")
+    }
+
+    fn return_result(
+        d: &Dossier,
+        result: bool,
+        tracking: Option<&str>,
+    ) -> Result<Dossier, Refusal> {
+        run(
+            d,
+            Command::ReturnResult {
+                result: result.then(|| ResultFile {
+                    key: "k".into(),
+                    name: "ket-qua.pdf".into(),
+                }),
+                signer: Some("CN=UBND xã".into()),
+                postal_tracking: tracking.map(str::to_string),
+            },
+            staff(Role::Reception, 1),
+            T0 + 4,
+        )
+    }
+
+    #[test]
+    fn delivery_rules_at_return() {
+        // By post: the tracking number is required and normalised.
+        let post = ready(Delivery::Post);
+        assert!(matches!(
+            return_result(&post, false, None),
+            Err(Refusal::Invalid(_))
+        ));
+        assert!(matches!(
+            return_result(&post, false, Some("abc")),
+            Err(Refusal::Invalid(_))
+        ));
+        let done = return_result(&post, false, Some("eb 123456789 vn")).expect("posted");
+        assert_eq!(done.postal_tracking.as_deref(), Some("EB123456789VN"));
+        assert!(!done.result_signed);
+        // Online: the electronic result is required; signed when a signer is named.
+        let online = ready(Delivery::Online);
+        assert!(matches!(
+            return_result(&online, false, None),
+            Err(Refusal::Invalid(_))
+        ));
+        let done = return_result(&online, true, Some("EB123456789VN")).expect("online");
+        assert!(done.result_signed);
+        assert_eq!(
+            done.postal_tracking, None,
+            "no tracking number without post"
+        );
+        // At the desk: nothing more is needed.
+        let desk = return_result(&ready(Delivery::Desk), false, None).expect("desk");
+        assert_eq!(desk.status, DossierStatus::Done);
+    }
+
+    #[test]
+    fn a_rating_once_by_the_citizen_after_the_result() {
+        let d = ready(Delivery::Desk);
+        let rate = |comment: Option<&str>| Command::Rate {
+            rating: Rating::Satisfied,
+            comment: comment.map(str::to_string),
+        };
+        // Not before the result.
+        assert!(matches!(
+            run(&d, rate(None), Actor::Citizen, T0 + 5),
+            Err(Refusal::State(_))
+        ));
+        let done = return_result(&d, false, None).expect("return");
+        // Not by an official.
+        assert!(matches!(
+            run(&done, rate(None), staff(Role::Reception, 1), T0 + 5),
+            Err(Refusal::NotAllowed(_))
+        ));
+        let rated = run(
+            &done,
+            rate(Some("  Nhanh, chu đáo  ")),
+            Actor::Citizen,
+            T0 + 5,
+        )
+        .expect("rate");
+        assert_eq!(rated.rating, Some(Rating::Satisfied));
+        assert_eq!(rated.status, DossierStatus::Done);
+        assert_eq!(rated.finished_at, done.finished_at);
+        // Once.
+        assert!(matches!(
+            run(&rated, rate(None), Actor::Citizen, T0 + 6),
+            Err(Refusal::Already(_))
+        ));
     }
 
     #[test]
@@ -1196,6 +1438,33 @@ mod tests {
     }
 
     #[test]
+    fn a_dossier_handed_in_at_the_desk_says_so_and_is_received_at_once() {
+        // Online filings keep the stored form they always had (no channel field).
+        let (_, online) = file(T0, None);
+        let json = serde_json::to_value(&online.kind).expect("json");
+        assert!(json["details"].get("channel").is_none(), "{json}");
+        for (channel, text) in [
+            (Channel::Desk, "trực tiếp tại Bộ phận Một cửa"),
+            (Channel::Post, "bưu chính công ích"),
+        ] {
+            let (d, e) = file_via(T0, Some(T0), channel);
+            let json = serde_json::to_string(&e.kind).expect("json");
+            assert_eq!(
+                serde_json::from_str::<EventKind>(&json).expect("back"),
+                e.kind
+            );
+            assert!(e.kind.public_text().contains(text), "{channel:?}");
+            assert!(e.kind.note().contains(text), "{channel:?}");
+            let received =
+                run(&d, Command::Receive, staff(Role::Reception, 1), T0).expect("receive");
+            assert_eq!(received.status, DossierStatus::Received);
+            assert!(received.due_at.is_some());
+        }
+        assert_eq!(Channel::from_code(Channel::Post.code()), Channel::Post);
+        assert_eq!(Channel::from_code(0), Channel::Desk);
+    }
+
+    #[test]
     fn event_kinds_round_trip_as_json_and_read_old_rows() {
         let k = EventKind::RequestSupplement {
             reason: "r".into(),
@@ -1290,7 +1559,17 @@ mod tests {
                 .prop_map(|to| Command::SubmitForApproval { to, note: None }),
             Just(Command::Approve),
             (who, text.clone()).prop_map(|(to, reason)| Command::SendBack { to, reason }),
-            Just(Command::ReturnResult { result: None }),
+            Just(Command::ReturnResult {
+                result: None,
+                signer: None,
+                postal_tracking: None
+            }),
+            (0usize..3, prop::option::of(Just("Chậm".to_string()))).prop_map(|(r, comment)| {
+                Command::Rate {
+                    rating: Rating::ALL[r],
+                    comment,
+                }
+            }),
             (text.clone(), 0i64..30).prop_map(|(reason, days)| Command::ApologiseAndExtend {
                 reason,
                 new_due_at: T0 + days * 86_400_000
@@ -1366,7 +1645,13 @@ mod tests {
                 let before = d.clone();
                 match decide(&d, &cmd, actor, &rules, now) {
                     Ok(events) => {
-                        prop_assert!(!before.status.is_closed(), "a closed dossier accepted {:?}", cmd);
+                        // Only a rating, once, after the result is returned.
+                        if let Command::Rate { .. } = cmd {
+                            prop_assert_eq!(before.status, DossierStatus::Done);
+                            prop_assert!(before.rating.is_none(), "rated twice");
+                        } else {
+                            prop_assert!(!before.status.is_closed(), "a closed dossier accepted {:?}", cmd);
+                        }
                         if let Actor::Staff { id, role } = actor
                             && needs_assignee(cmd.action())
                         {

@@ -141,6 +141,7 @@ fn options() -> impl Strategy<Value = Vec<FieldOption>> {
             .prop_map(|(v, l)| FieldOption {
                 value: v.to_string(),
                 label: l,
+                refuse: None,
             }),
         0..4,
     )
@@ -175,6 +176,7 @@ fn field() -> impl Strategy<Value = Field> {
                 document: None,
                 max_size_mb,
                 show_if: None,
+                required_when: None,
             },
         )
 }

@@ -2,7 +2,7 @@
 //! the team's research notes on TT 03/2025/TT-VPCP; the official TT 03/2025 body text was not
 //! available.
 
-use crate::layout::{Align, BODY, Column, Flow, Signature, Span, bold, fill_in, regular};
+use crate::layout::{Align, BODY, Column, Flow, Page, Signature, Span, bold, fill_in, regular};
 use crate::{
     Document, DocumentRow, DossierInfo, Handover, PdfError, RegisterRow, form_number, title,
 };
@@ -13,13 +13,14 @@ const SIGN_HINT: &str = "(Ký và ghi rõ họ tên)";
 const HEAD_HINT: &str = "(Ký, ghi rõ họ tên và đóng dấu)";
 
 pub(crate) fn render(doc: &Document) -> Result<Vec<u8>, PdfError> {
-    let mut flow = Flow::new()?;
     if let Document::Register {
         header,
         period,
         rows,
     } = doc
     {
+        // A4 landscape: the register has a column per fact of each dossier.
+        let mut flow = Flow::with_page(Page::LANDSCAPE)?;
         flow.admin_header(header, form_number(doc));
         register(&mut flow, period, rows);
         return flow.finish(&format!("{} – {period}", title(doc)), period);
@@ -45,6 +46,7 @@ pub(crate) fn render(doc: &Document) -> Result<Vec<u8>, PdfError> {
         } => (header, dossier),
         Document::Register { .. } => return Err(PdfError::Pdf("unreachable".into())),
     };
+    let mut flow = Flow::new()?;
     flow.admin_header(header, form_number(doc));
     match doc {
         Document::Receipt {
@@ -510,17 +512,23 @@ fn register(flow: &mut Flow, period: &str, rows: &[RegisterRow]) {
         width,
         align,
     };
+    // The columns of the Sổ theo dõi hồ sơ (TT 01/2018/TT-VPCP Mẫu số 06, now TT 03/2025/TT-VPCP
+    // Mẫu số 07).
     let columns = [
-        column("STT", 0.05, Align::Center),
-        column("Mã hồ sơ", 0.13, Align::Left),
-        column("Tên thủ tục hành chính", 0.13, Align::Left),
-        column("Tên, số điện thoại người nộp", 0.12, Align::Left),
-        column("Ngày tiếp nhận", 0.09, Align::Center),
-        column("Ngày hẹn trả kết quả", 0.09, Align::Center),
-        column("Chuyển hồ sơ đến bộ phận giải quyết", 0.1, Align::Center),
-        column("Nhận kết quả từ bộ phận giải quyết", 0.1, Align::Center),
-        column("Trả kết quả cho tổ chức, cá nhân", 0.09, Align::Center),
-        column("Ghi chú", 0.1, Align::Left),
+        column("STT", 0.03, Align::Center),
+        column("Mã hồ sơ", 0.11, Align::Left),
+        column("Tên thủ tục hành chính", 0.095, Align::Left),
+        column("Số lượng hồ sơ (bộ)", 0.045, Align::Center),
+        column("Tên cá nhân, tổ chức", 0.085, Align::Left),
+        column("Địa chỉ, số điện thoại", 0.1, Align::Left),
+        column("Cơ quan chủ trì giải quyết", 0.08, Align::Left),
+        // A date ("14:05, 01/12/2026") fits on two lines.
+        column("Nhận hồ sơ", 0.08, Align::Center),
+        column("Hẹn trả kết quả", 0.08, Align::Center),
+        column("Chuyển hồ sơ đến cơ quan giải quyết", 0.08, Align::Center),
+        column("Nhận kết quả từ cơ quan giải quyết", 0.08, Align::Center),
+        column("Trả kết quả cho tổ chức, cá nhân", 0.08, Align::Center),
+        column("Ghi chú", 0.055, Align::Left),
     ];
     let mut table: Vec<Vec<String>> = rows
         .iter()
@@ -530,7 +538,10 @@ fn register(flow: &mut Flow, period: &str, rows: &[RegisterRow]) {
                 (i + 1).to_string(),
                 r.code.clone(),
                 r.procedure_name.clone(),
+                r.sets.to_string(),
                 r.applicant.clone(),
+                r.address_phone.clone(),
+                r.agency.clone(),
                 r.received_at.clone(),
                 r.due_at.clone(),
                 r.forwarded_at.clone(),

@@ -34,7 +34,6 @@ pub(crate) const LEFT: f32 = 85.0;
 pub(crate) const RIGHT: f32 = PAGE_W - 42.5;
 pub(crate) const TOP: f32 = 56.7;
 pub(crate) const BOTTOM: f32 = PAGE_H - 56.7;
-pub(crate) const CONTENT_W: f32 = RIGHT - LEFT;
 
 /// Body text size and line height.
 pub(crate) const BODY: f32 = 11.0;
@@ -482,19 +481,56 @@ pub(crate) struct Signature<'a> {
     pub name: &'a str,
 }
 
+/// A page's size, in points: A4 portrait for the documents, A4 landscape for the register,
+/// whose table has a column per fact of the dossier. The margins are the same.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Page {
+    w: f32,
+    h: f32,
+}
+
+impl Page {
+    pub(crate) const PORTRAIT: Page = Page {
+        w: PAGE_W,
+        h: PAGE_H,
+    };
+    pub(crate) const LANDSCAPE: Page = Page {
+        w: PAGE_H,
+        h: PAGE_W,
+    };
+
+    fn right(self) -> f32 {
+        self.w - (PAGE_W - RIGHT)
+    }
+
+    fn bottom(self) -> f32 {
+        self.h - (PAGE_H - BOTTOM)
+    }
+
+    fn content_w(self) -> f32 {
+        self.right() - LEFT
+    }
+}
+
 /// The page cursor and display list.
 pub(crate) struct Flow {
     fonts: &'static Fonts,
     pages: Vec<Vec<Op>>,
     y: f32,
+    page: Page,
 }
 
 impl Flow {
     pub(crate) fn new() -> Result<Flow, PdfError> {
+        Flow::with_page(Page::PORTRAIT)
+    }
+
+    pub(crate) fn with_page(page: Page) -> Result<Flow, PdfError> {
         Ok(Flow {
             fonts: Fonts::get()?,
             pages: vec![Vec::new()],
             y: TOP,
+            page,
         })
     }
 
@@ -511,7 +547,7 @@ impl Flow {
 
     /// Starts a new page unless `height` still fits on this one (or the page is empty anyway).
     pub(crate) fn ensure(&mut self, height: f32) {
-        if self.y + height > BOTTOM && self.y > TOP {
+        if self.y + height > self.page.bottom() && self.y > TOP {
             self.page_break();
         }
     }
@@ -577,7 +613,7 @@ impl Flow {
 
     /// A wrapped paragraph across the content width, breaking pages between lines.
     pub(crate) fn paragraph(&mut self, spans: &[Span<'_>], size: f32, align: Align) {
-        self.paragraph_in(spans, size, align, LEFT, CONTENT_W);
+        self.paragraph_in(spans, size, align, LEFT, self.page.content_w());
     }
 
     /// A wrapped paragraph in the box `[x, x + width]`, breaking pages between lines.
@@ -654,13 +690,20 @@ impl Flow {
         const SIZE: f32 = 10.5;
         const LEFT_W: f32 = 190.0;
         let right_x = LEFT + LEFT_W;
-        let right_w = CONTENT_W - LEFT_W;
+        let right_w = self.page.content_w() - LEFT_W;
 
         let form = self.fonts.line(
             italic(&format!("{form_number} – Thông tư 03/2025/TT-VPCP")),
             8.0,
         );
-        self.draw_line(&form, LEFT, CONTENT_W, Align::Right, TOP - 22.0, 8.0);
+        self.draw_line(
+            &form,
+            LEFT,
+            self.page.content_w(),
+            Align::Right,
+            TOP - 22.0,
+            8.0,
+        );
 
         let top = self.y;
         // Left column.
@@ -746,7 +789,7 @@ impl Flow {
         let mut xs = vec![LEFT];
         for column in columns {
             let last = xs.last().copied().unwrap_or(LEFT);
-            xs.push(last + column.width * CONTENT_W);
+            xs.push(last + column.width * self.page.content_w());
         }
         let inner = |i: usize| (xs[i] + PAD, xs[i + 1] - xs[i] - 2.0 * PAD);
 
@@ -788,11 +831,14 @@ impl Flow {
                 })
                 .collect();
             let total = cells.iter().map(Vec::len).max().unwrap_or(0).max(1);
-            let page_capacity =
-                ((BOTTOM - TOP - head_h - 2.0 * PAD) / lh).floor().max(1.0) as usize;
+            let page_capacity = ((self.page.bottom() - TOP - head_h - 2.0 * PAD) / lh)
+                .floor()
+                .max(1.0) as usize;
             let mut done = 0;
             while done < total {
-                let room = ((BOTTOM - self.y - 2.0 * PAD) / lh).floor().max(0.0) as usize;
+                let room = ((self.page.bottom() - self.y - 2.0 * PAD) / lh)
+                    .floor()
+                    .max(0.0) as usize;
                 let left = total - done;
                 let at_page_start = self.y <= TOP + head_h + 0.5;
                 if room < left && (left <= page_capacity || room == 0) && !at_page_start {
@@ -821,7 +867,7 @@ impl Flow {
     fn grid(&mut self, xs: &[f32], top: f32, height: f32) {
         let (x1, x2) = (
             xs.first().copied().unwrap_or(LEFT),
-            xs.last().copied().unwrap_or(RIGHT),
+            xs.last().copied().unwrap_or(self.page.right()),
         );
         self.rule(x1, x2, top, 0.6);
         self.rule(x1, x2, top + height, 0.6);
@@ -840,7 +886,7 @@ impl Flow {
             hint: Vec<Line>,
             name: Vec<Line>,
         }
-        let half = CONTENT_W / 2.0;
+        let half = self.page.content_w() / 2.0;
         let w = half - 10.0;
         let blocks: Vec<Block> = [(LEFT, left), (LEFT + half, right)]
             .into_iter()
@@ -885,7 +931,7 @@ impl Flow {
         let code = qrcode::QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::M)
             .map_err(|e| PdfError::Qr(e.to_string()))?;
         let text_x = LEFT + side + 10.0;
-        let text_w = RIGHT - text_x;
+        let text_w = self.page.right() - text_x;
         let lines = self.wrap(caption, BODY - 1.0, text_w, Align::Left);
         let text_h = lines.len() as f32 * line_height(BODY - 1.0);
         let height = side.max(text_h);
@@ -913,11 +959,11 @@ impl Flow {
                 let label = self
                     .fonts
                     .line(italic(&format!("Trang {}/{}", i + 1, count)), 8.0);
-                let y = baseline(BOTTOM + 14.0, 8.0);
-                let x = RIGHT - label.width;
+                let y = baseline(self.page.bottom() + 14.0, 8.0);
+                let x = self.page.right() - label.width;
                 page.extend(label.runs.into_iter().map(|run| Op::Text { x, y, run }));
                 let left = self.fonts.line(italic(&footer), 8.0);
-                if !footer.is_empty() && left.width < CONTENT_W - 80.0 {
+                if !footer.is_empty() && left.width < self.page.content_w() - 80.0 {
                     page.extend(
                         left.runs
                             .into_iter()
@@ -926,7 +972,7 @@ impl Flow {
                 }
             }
         }
-        emit(self.fonts, &self.pages, title)
+        emit(self.fonts, &self.pages, self.page, title)
     }
 }
 
@@ -969,7 +1015,7 @@ pub(crate) fn fill_in(value: &str) -> String {
 }
 
 /// Serialises the display list with krilla.
-fn emit(fonts: &Fonts, pages: &[Vec<Op>], title: &str) -> Result<Vec<u8>, PdfError> {
+fn emit(fonts: &Fonts, pages: &[Vec<Op>], size: Page, title: &str) -> Result<Vec<u8>, PdfError> {
     let mut document = Document::new();
     document.set_metadata(
         Metadata::new()
@@ -978,7 +1024,7 @@ fn emit(fonts: &Fonts, pages: &[Vec<Op>], title: &str) -> Result<Vec<u8>, PdfErr
             .creator("dichvucong".to_owned()),
     );
     for ops in pages {
-        let settings = PageSettings::from_wh(PAGE_W, PAGE_H)
+        let settings = PageSettings::from_wh(size.w, size.h)
             .ok_or_else(|| PdfError::Pdf("page size".to_owned()))?;
         let mut page = document.start_page_with(settings);
         let mut surface = page.surface();

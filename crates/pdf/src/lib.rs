@@ -18,8 +18,11 @@
 //! the team's research notes on TT 03/2025/TT-VPCP). Mẫu số 07 (Sổ theo dõi hồ sơ) is a register,
 //! not a document handed out: it is rendered as the pages of a period, one row per dossier.
 //!
-//! **Paper size.** Every document is laid out on A4 portrait. TT 01/2018 designed forms 01–05
-//! for A5; A4 is what offices print on and keeps long tables readable.
+//! **Paper size.** Every document is laid out on A4 portrait, the register (Mẫu số 07) on A4
+//! landscape: its table has a column per fact of the TT 01/2018 register (STT, mã hồ sơ, tên thủ
+//! tục, số lượng hồ sơ, tên cá nhân/tổ chức, địa chỉ và số điện thoại, cơ quan chủ trì, the five
+//! dates, ghi chú). TT 01/2018 designed forms 01–05 for A5; A4 is what offices print on and keeps
+//! long tables readable.
 //!
 //! The crate is pure: the DejaVu Sans fonts are compiled in (`include_bytes!`), there is no file or
 //! network I/O and no clock read. All text is NFC-normalised and stripped of control and
@@ -79,8 +82,12 @@ pub struct RegisterRow {
     pub code: String,
     /// Tên thủ tục hành chính.
     pub procedure_name: String,
-    /// Tên, số điện thoại của người nộp.
+    /// Số lượng hồ sơ (bộ).
+    pub sets: u32,
+    /// Tên cá nhân, tổ chức (the applicant).
     pub applicant: String,
+    /// Địa chỉ, số điện thoại of the applicant.
+    pub address_phone: String,
     /// Cơ quan chủ trì giải quyết.
     pub agency: String,
     /// Ngày, giờ tiếp nhận.

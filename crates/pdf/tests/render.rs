@@ -553,9 +553,11 @@ fn form_bodies_carry_their_fields() {
 fn the_register_lists_each_dossier_of_the_period_over_pages() {
     let rows: Vec<dvc_pdf::RegisterRow> = (0..60)
         .map(|i| dvc_pdf::RegisterRow {
-            code: format!("000.01.00.H31-261201-{:04}", i + 1),
+            code: format!("000.00.02.H31-261201-{:04}", i + 1),
             procedure_name: "Đăng ký khai sinh".to_owned(),
-            applicant: format!("Nguyễn Văn {i}, 0912345678"),
+            sets: 1,
+            applicant: format!("Nguyễn Văn {i}"),
+            address_phone: "Số 1 phố Lạch Tray, 0912345678".to_owned(),
             agency: "UBND phường Hồng Bàng".to_owned(),
             received_at: "01/12/2026".to_owned(),
             due_at: "02/12/2026".to_owned(),
@@ -576,8 +578,23 @@ fn the_register_lists_each_dossier_of_the_period_over_pages() {
     let text = flat(&pdf);
     assert!(text.contains("SỔ THEO DÕI HỒ SƠ"), "{text}");
     assert!(text.contains("Từ ngày 01/12/2026"));
+    // The column titles wrap inside their cells: look for words of each.
+    for column in [
+        "lượng",
+        "(bộ)",
+        "Tên cá",
+        "Địa chỉ",
+        "Cơ quan",
+        "chủ trì",
+        "Chuyển",
+    ] {
+        assert!(text.contains(column), "the register lacks {column}: {text}");
+    }
+    // Whole dates stay on one line of their cell.
+    assert!(text.contains("02/12/2026"), "{text}");
     // Cells of one row share lines, so count the rows rather than read whole codes.
-    assert_eq!(text.matches("H31-261201-").count(), 60, "{text}");
+    // (the code wraps at its hyphen in its column of the landscape page).
+    assert_eq!(text.matches("261201-00").count(), 60, "{text}");
     // An empty period says so.
     let empty = Document::Register {
         header: header(),

@@ -4,7 +4,9 @@
 //! review page ("Tiếp tục").
 
 use super::online_procedure_or_404;
+use super::signin;
 use crate::error::{AppError, AppResult};
+use crate::store::citizens::Citizen;
 use crate::store::sessions::{self, Draft, DraftFile, Session};
 use crate::web::AppState;
 use crate::web::antivirus;
@@ -39,16 +41,43 @@ pub fn render_form(
     draft: &Draft,
     errors: &[FieldError],
     status: StatusCode,
+    me: Option<&Citizen>,
 ) -> AppResult<Response> {
-    let blank = errors.is_empty() && draft.answers.is_empty() && draft.files.is_empty();
+    render_form_with(state, p, session, draft, errors, status, me, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_form_with(
+    state: &AppState,
+    p: &Procedure,
+    session: &Session,
+    draft: &Draft,
+    errors: &[FieldError],
+    status: StatusCode,
+    me: Option<&Citizen>,
+    draft_saved: bool,
+) -> AppResult<Response> {
+    let blank = errors.is_empty()
+        && draft.answers.is_empty()
+        && draft.files.is_empty()
+        && me.is_none()
+        && !draft_saved;
     let html = if blank {
         state
             .blank_forms
             .page(&p.code, &session.csrf_token, |slot| {
-                form_html(state, p, slot, draft, errors)
+                form_html(state, p, slot, draft, errors, None, false)
             })?
     } else {
-        form_html(state, p, &session.csrf_token, draft, errors)?
+        form_html(
+            state,
+            p,
+            &session.csrf_token,
+            draft,
+            errors,
+            me,
+            draft_saved,
+        )?
     };
     Ok(no_store((status, Html(html)).into_response()))
 }
@@ -59,7 +88,20 @@ fn form_html(
     csrf: &str,
     draft: &Draft,
     errors: &[FieldError],
+    me: Option<&Citizen>,
+    draft_saved: bool,
 ) -> AppResult<String> {
+    let locked: BTreeMap<&str, bool> = me
+        .map(identity_answers)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, _, locked)| *locked)
+        .map(|(f, _, _)| (f, true))
+        .collect();
+    let sign_in_url = state
+        .oidc
+        .is_some()
+        .then(|| signin::sign_in_link(&format!("/thu-tuc/{}/nop-ho-so", p.code)));
     let catalog = state.catalog();
     let form = p.declaration();
     let agencies: Vec<Value> = p
@@ -67,53 +109,9 @@ fn form_html(
         .iter()
         .map(|a| context! { code => a.code.to_string(), name => a.name.clone() })
         .collect();
-    let error_map: BTreeMap<&str, &str> = errors
-        .iter()
-        .map(|e| (e.field.as_str(), e.message.as_str()))
-        .collect();
-    let files: BTreeMap<&str, Value> = draft
-        .files
-        .iter()
-        .map(|(k, f)| (k.as_str(), context! { name => f.file_name.clone(), size_kb => f.size_bytes.saturating_add(1023) / 1024 }))
-        .collect();
-    let layout = form.layout(&draft.answers);
-    // The error summary follows the order of the page.
-    let mut ordered_errors: Vec<Value> = Vec::new();
-    if let Some(m) = error_map.get(AGENCY_FIELD) {
-        ordered_errors.push(context! { field => AGENCY_FIELD, message => *m });
-    }
-    let mut known: BTreeSet<&str> = BTreeSet::new();
-    for slot in layout
-        .iter()
-        .flat_map(|s| s.items.iter().flat_map(|i| i.slots.iter()))
-    {
-        known.insert(slot.key.as_str());
-        if let Some(m) = error_map.get(slot.key.as_str()) {
-            ordered_errors.push(context! { field => slot.key.clone(), message => *m });
-        }
-    }
-    for e in errors
-        .iter()
-        .filter(|e| e.field != AGENCY_FIELD && !known.contains(e.field.as_str()))
-    {
-        ordered_errors.push(context! { field => e.field.clone(), message => e.message.clone() });
-    }
-    let sections: Vec<Value> = layout.iter().map(section_value).collect();
-    // Answers other fields depend on: a "Cập nhật" button follows them (hidden by the script).
-    let mut triggers: BTreeSet<String> = BTreeSet::new();
-    for view in &layout {
-        triggers.extend(view.trigger.clone());
-        for slot in view.items.iter().flat_map(|i| i.slots.iter()) {
-            triggers.extend(slot.trigger.clone());
-        }
-        if view.section.repeat.is_some() {
-            for f in &view.section.fields {
-                if let Some(c) = &f.show_if {
-                    triggers.insert(format!("{}.__N__", c.field));
-                }
-            }
-        }
-    }
+    let (ordered_errors, error_map) = page_errors(&form, &draft.answers, &[AGENCY_FIELD], errors);
+    let files = draft_files(draft);
+    let (sections, triggers) = page_sections(&form, &draft.answers);
     Ok(render(
         "declaration.html",
         context! {
@@ -126,9 +124,13 @@ fn form_html(
             values => ser(&draft.answers),
             files,
             errors => ordered_errors,
-            error_map => ser(&error_map),
+            error_map,
             csrf,
             max_file_mb => form::DEFAULT_MAX_FILE_MB,
+            locked,
+            signed_in => me.map(|c| c.full_name.clone()),
+            sign_in_url,
+            draft_saved,
         },
     )?
     .0)
@@ -186,6 +188,7 @@ fn section_value(view: &form::SectionView<'_>) -> Value {
                     key: format!("{}.__N__", f.name),
                     shown: f.show_if.is_none(),
                     trigger,
+                    asked: f.show_if.is_none() && f.required_when.is_none(),
                 };
                 slot_value(&slot, &equals_of(f))
             })
@@ -212,18 +215,163 @@ fn section_value(view: &form::SectionView<'_>) -> Value {
     }
 }
 
+/// The errors of a declaration page: the summary in the order of the page (the `leading`
+/// fields above the form first, then the form's as laid out for `raw`, then any other), and the
+/// message per field (keyed like the answers, `field.N` inside a repeated section).
+pub fn page_errors(
+    form: &FormDefinition,
+    raw: &RawAnswers,
+    leading: &[&str],
+    errors: &[FieldError],
+) -> (Vec<Value>, Value) {
+    let error_map: BTreeMap<&str, &str> = errors
+        .iter()
+        .map(|e| (e.field.as_str(), e.message.as_str()))
+        .collect();
+    let mut ordered: Vec<Value> = Vec::new();
+    for name in leading {
+        if let Some(m) = error_map.get(name) {
+            ordered.push(context! { field => *name, message => *m });
+        }
+    }
+    let mut known: BTreeSet<String> = BTreeSet::new();
+    for slot in form
+        .layout(raw)
+        .iter()
+        .flat_map(|s| s.items.iter().flat_map(|i| i.slots.iter()))
+    {
+        known.insert(slot.key.clone());
+        if let Some(m) = error_map.get(slot.key.as_str()) {
+            ordered.push(context! { field => slot.key.clone(), message => *m });
+        }
+    }
+    for e in errors
+        .iter()
+        .filter(|e| !leading.contains(&e.field.as_str()) && !known.contains(e.field.as_str()))
+    {
+        ordered.push(context! { field => e.field.clone(), message => e.message.clone() });
+    }
+    (ordered, ser(&error_map))
+}
+
+/// The sections of a declaration page as laid out for `raw` ([`section_value`]), and the
+/// answers other fields depend on: a "Cập nhật" button follows them (hidden by the script).
+pub fn page_sections(form: &FormDefinition, raw: &RawAnswers) -> (Vec<Value>, BTreeSet<String>) {
+    let layout = form.layout(raw);
+    let sections: Vec<Value> = layout.iter().map(section_value).collect();
+    let mut triggers: BTreeSet<String> = BTreeSet::new();
+    for view in &layout {
+        triggers.extend(view.trigger.clone());
+        for slot in view.items.iter().flat_map(|i| i.slots.iter()) {
+            triggers.extend(slot.trigger.clone());
+        }
+        if view.section.repeat.is_some() {
+            for f in &view.section.fields {
+                if let Some(c) = &f.show_if {
+                    triggers.insert(format!("{}.__N__", c.field));
+                }
+            }
+        }
+    }
+    (sections, triggers)
+}
+
+/// The files already in a draft, as the declaration page shows them.
+pub fn draft_files(draft: &Draft) -> BTreeMap<String, Value> {
+    draft
+        .files
+        .iter()
+        .map(|(k, f)| (k.clone(), context! { name => f.file_name.clone(), size_kb => f.size_bytes.saturating_add(1023) / 1024 }))
+        .collect()
+}
+
+/// Adds the form's field errors to the upload errors, a field refused for its file only once.
+pub fn add_field_errors(errors: &mut Vec<FieldError>, more: Vec<FieldError>) {
+    for fe in more {
+        if !errors.iter().any(|e| e.field == fe.field) {
+            errors.push(fe);
+        }
+    }
+}
+
 pub async fn form(
     State(state): State<AppState>,
     Path(code): Path<String>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let (_, p) = online_procedure_or_404(&state, &code)?;
-    let (session, draft, cookie) =
+    let (session, mut draft, cookie) =
         security::ensure_session_with_draft(&state, &headers, &p.code).await?;
+    let me = match session.citizen_id {
+        Some(_) => signin::citizen_of(&state, session.clone()).await?,
+        None => None,
+    };
+    let me = me.map(|(_, c)| c);
+    if let Some(r) = signin::gate(&state, &p, me.as_ref())? {
+        return Ok(r);
+    }
+    if let Some(c) = &me {
+        prefill(&mut draft.answers, c);
+    }
     Ok(with_cookie(
-        render_form(&state, &p, &session, &draft, &[], StatusCode::OK)?,
+        render_form(
+            &state,
+            &p,
+            &session,
+            &draft,
+            &[],
+            StatusCode::OK,
+            me.as_ref(),
+        )?,
         cookie,
     ))
+}
+
+/// The applicant's answers the citizen's electronic identity gives: (field, value, read-only).
+/// Those of a level-2 identity (name, birth date, identification number) are read-only; the
+/// contact details are only suggested.
+pub fn identity_answers(c: &Citizen) -> Vec<(&'static str, String, bool)> {
+    use dvc_domain::form::applicant;
+    let level2 = c.level >= 2;
+    let birth = c
+        .birth_date
+        .parse::<jiff::civil::Date>()
+        .map(|d| d.strftime("%d/%m/%Y").to_string())
+        .unwrap_or_default();
+    [
+        (applicant::FULL_NAME, c.full_name.clone(), level2),
+        (applicant::BIRTH_DATE, birth, level2),
+        (applicant::ID_NUMBER, c.id_number.clone(), level2),
+        (applicant::PHONE, c.phone.clone(), false),
+        (applicant::EMAIL, c.email.clone(), false),
+    ]
+    .into_iter()
+    .filter(|(_, v, _)| !v.is_empty())
+    .collect()
+}
+
+/// Fills the applicant block from the identity: read-only answers always, the others when
+/// the citizen has not answered them yet.
+pub fn prefill(answers: &mut dvc_domain::form::Answers, c: &Citizen) {
+    for (field, value, locked) in identity_answers(c) {
+        if locked || !answers.contains_key(field) {
+            answers.insert(field.to_string(), vec![value]);
+        }
+    }
+}
+
+/// The answers that were taken from the identity as they are (QĐ 766 indicator 4.3).
+pub fn reused(answers: &dvc_domain::form::Answers, c: &Citizen) -> Vec<String> {
+    identity_answers(c)
+        .into_iter()
+        .filter(|(field, value, _)| {
+            answers
+                .get(*field)
+                .and_then(|v| v.first())
+                .is_some_and(|a| a.trim() == value.trim())
+        })
+        .map(|(field, _, _)| field.to_string())
+        .collect()
 }
 
 /// What one multipart POST carried.
@@ -233,6 +381,8 @@ struct Posted {
     action: Option<String>,
     /// Newly uploaded files, not yet scanned nor checked: (field, field label, client name, bytes).
     uploads: Vec<(String, String, String, Bytes)>,
+    /// "Lưu nháp": keep what was posted without going on to the review.
+    save_only: bool,
 }
 
 enum ReadError {
@@ -277,6 +427,7 @@ async fn read_text(mut field: PartField<'_>) -> Result<String, ReadError> {
 async fn read_post(
     session: &Session,
     form: &FormDefinition,
+    extra_fields: &[&str],
     mut mp: Multipart,
 ) -> Result<Posted, ReadError> {
     // The CSRF token must come first, before anything is stored.
@@ -291,6 +442,7 @@ async fn read_post(
         raw: RawAnswers::new(),
         action: None,
         uploads: Vec::new(),
+        save_only: false,
     };
     let mut parts = 0;
     while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
@@ -349,9 +501,13 @@ async fn read_post(
             None if name == ACTION_FIELD => {
                 posted.action = Some(read_text(field).await?);
             }
-            None if name == AGENCY_FIELD => {
+            None if extra_fields.contains(&name.as_str()) => {
                 let v = read_text(field).await?;
                 posted.raw.entry(name).or_default().push(v);
+            }
+            None if name == "luu-nhap" => {
+                let _ = read_text(field).await?;
+                posted.save_only = true;
             }
             // Unknown fields are read and dropped: nothing outside the form is ever stored.
             None => {
@@ -379,38 +535,59 @@ fn validate_agency(state: &AppState, p: &Procedure, raw: &RawAnswers) -> Option<
     })
 }
 
-pub async fn save(
-    State(state): State<AppState>,
-    Path(code): Path<String>,
-    citizen: CitizenPost,
-    req: Request,
-) -> AppResult<Response> {
-    let (_, p) = online_procedure_or_404(&state, &code)?;
-    let CitizenPost { session, draft, ip } = citizen;
-    let form_def = p.declaration();
-    let mut draft = draft.unwrap_or_default();
+/// Who posts a declaration into a draft, and what besides the form's fields the post may carry.
+pub struct Poster<'a> {
+    /// The session the CSRF token and the draft belong to (a citizen's, or an official's).
+    pub session: &'a Session,
+    /// The draft's key within the session (the procedure's code).
+    pub draft_key: &'a str,
+    /// Fields outside the form that are kept in the draft (the receiving agency, the channel).
+    pub extra_fields: &'a [&'a str],
+    /// Who uploads, for the antivirus audit.
+    pub uploader: antivirus::Uploader<'a>,
+    /// The client address whose upload rate is limited (a citizen's); `None` for officials.
+    pub limit_ip: Option<std::net::IpAddr>,
+}
 
+/// Reads a declaration POST into `draft`, the one way every declaration is read (online by the
+/// citizen, at the desk by an official): the CSRF token first, then the answers to `form_def`'s
+/// fields and the poster's extra fields, and every file through the antivirus scanner, then the
+/// content checks (type, structure, scripts, pixel count; never by name), then into the file
+/// store under a generated name, replacing an earlier file of the same field. Returns the
+/// refused files as field errors, and whether the citizen asked to save a draft only ("Lưu
+/// nháp"). A file over its limit, or a scanner without a verdict, saves
+/// the draft with what was typed (and stores no file) and returns the error.
+pub async fn read_into_draft(
+    state: &AppState,
+    poster: &Poster<'_>,
+    form_def: &FormDefinition,
+    draft: &mut Draft,
+    req: Request,
+) -> AppResult<ReadPost> {
+    let session = poster.session;
     // Only now, with a valid session, is the body read (see `admission`).
-    let (admitted, mp) = crate::web::admission::admit_multipart(&state, req).await?;
-    let posted = match read_post(&session, &form_def, mp).await {
+    let (admitted, mp) = crate::web::admission::admit_multipart(state, req).await?;
+    let posted = match read_post(session, form_def, poster.extra_fields, mp).await {
         Ok(p) => p,
         Err(ReadError::App(e)) => return Err(admitted.explain(e)),
         Err(ReadError::TooLarge(raw, message)) => {
             // Keep what was typed before the oversized file, then explain.
-            merge_answers(&mut draft, raw, &form_def, false);
+            merge_answers(draft, raw, form_def, poster.extra_fields, false);
             draft.validated = false;
             sessions::save_draft(
                 &state.light,
-                &session,
-                &p.code,
-                &draft,
+                session,
+                poster.draft_key,
+                draft,
                 state.clock.now_ms(),
             )
             .await?;
             return Err(AppError::PayloadTooLarge(message));
         }
     };
-    if !posted.uploads.is_empty() {
+    if !posted.uploads.is_empty()
+        && let Some(ip) = poster.limit_ip
+    {
         let limit = state.config.rate_submit_per_hour.saturating_mul(20);
         if let Err(retry) = state
             .limiter
@@ -424,31 +601,25 @@ pub async fn save(
         }
     }
 
-    // Every file through the antivirus scanner first, then by content: type, structure, scripts
-    // and pixel count (never by name). A scanner without a verdict keeps the draft as it was,
-    // with what was typed, and stores no file (fail closed).
+    // Every file through the antivirus scanner first, then by content. A scanner without a
+    // verdict keeps the draft as it was, with what was typed, and stores no file (fail closed).
     let mut errors = Vec::new();
     let mut uploads: Vec<(String, String, FileKind, Bytes)> = Vec::new();
-    let place = format!("declaration {}", p.code);
-    let who = antivirus::Uploader {
-        actor: "citizen",
-        place: &place,
-    };
     for (field, _, client_name, bytes) in &posted.uploads {
-        match antivirus::check(&state, bytes, client_name, &who).await {
+        match antivirus::check(state, bytes, client_name, &poster.uploader).await {
             Ok(None) => {}
             Ok(Some(message)) => errors.push(FieldError {
                 field: field.clone(),
                 message,
             }),
             Err(e) => {
-                merge_answers(&mut draft, posted.raw, &form_def, true);
+                merge_answers(draft, posted.raw, form_def, poster.extra_fields, true);
                 draft.validated = false;
                 sessions::save_draft(
                     &state.light,
-                    &session,
-                    &p.code,
-                    &draft,
+                    session,
+                    poster.draft_key,
+                    draft,
                     state.clock.now_ms(),
                 )
                 .await?;
@@ -488,29 +659,137 @@ pub async fn save(
     }
     // The uploaded bytes are stored and gone: the next body may be read.
     drop(admitted);
-    merge_answers(&mut draft, posted.raw, &form_def, true);
+    merge_answers(draft, posted.raw, form_def, poster.extra_fields, true);
+    // "Cập nhật", "Thêm", "Xóa": the page is shown again with the fields that now apply.
+    let page_action =
+        posted
+            .action
+            .as_deref()
+            .and_then(PageAction::parse)
+            .map(|action| match action {
+                PageAction::Update => String::new(),
+                PageAction::Add(group) => {
+                    if form::add_item(form_def, &mut draft.answers, &group) {
+                        let n = form_def
+                            .group(&group)
+                            .map(|r| form::item_count(r, &draft.answers))
+                            .unwrap_or(1);
+                        format!("#muc-{group}-{n}")
+                    } else {
+                        format!("#nhom-{group}")
+                    }
+                }
+                PageAction::Remove(group, n) => {
+                    form::remove_item(form_def, &mut draft.answers, &group, n);
+                    format!("#nhom-{group}")
+                }
+            });
+    Ok(ReadPost {
+        errors,
+        save_only: posted.save_only,
+        page_action,
+    })
+}
+
+/// What [`read_into_draft`] found besides the answers it put into the draft.
+pub struct ReadPost {
+    /// Refused files, as field errors.
+    pub errors: Vec<FieldError>,
+    /// "Lưu nháp": keep the draft without going on.
+    pub save_only: bool,
+    /// "Cập nhật", "Thêm" or "Xóa" was pressed (already applied to the draft): show the page
+    /// again at this anchor (empty: the top); nothing is reported as an error yet.
+    pub page_action: Option<String>,
+}
+
+/// Drops the files of fields no longer shown (a hidden section's upload), with their answers.
+pub async fn drop_stale_files(
+    state: &AppState,
+    form_def: &FormDefinition,
+    draft: &mut Draft,
+) -> AppResult<()> {
+    let shown = form_def.shown_keys(&draft.answers);
+    let stale: Vec<String> = draft
+        .files
+        .keys()
+        .filter(|k| !shown.contains(k.as_str()))
+        .cloned()
+        .collect();
+    for k in stale {
+        if let Some(old) = draft.files.remove(&k) {
+            state.files.delete(&old.storage_key).await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn save(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    citizen: CitizenPost,
+    req: Request,
+) -> AppResult<Response> {
+    let (_, p) = online_procedure_or_404(&state, &code)?;
+    let CitizenPost { session, draft, ip } = citizen;
+    let me = match session.citizen_id {
+        Some(_) => signin::citizen_of(&state, session.clone()).await?,
+        None => None,
+    };
+    let me = me.map(|(_, c)| c);
+    if let Some(r) = signin::gate(&state, &p, me.as_ref())? {
+        return Ok(r);
+    }
+    let form_def = p.declaration();
+    let mut draft = draft.unwrap_or_default();
+    let place = format!("declaration {}", p.code);
+    let poster = Poster {
+        session: &session,
+        draft_key: &p.code,
+        extra_fields: &[AGENCY_FIELD],
+        uploader: antivirus::Uploader {
+            actor: "citizen",
+            place: &place,
+        },
+        limit_ip: Some(ip),
+    };
+    let ReadPost {
+        mut errors,
+        save_only,
+        page_action,
+    } = read_into_draft(&state, &poster, &form_def, &mut draft, req).await?;
+    if let Some(c) = &me {
+        // Read-only answers of a level-2 identity cannot be changed by posting others.
+        prefill(&mut draft.answers, c);
+    }
+    if save_only && me.is_some() {
+        draft.validated = false;
+        sessions::save_draft(
+            &state.light,
+            &session,
+            &p.code,
+            &draft,
+            state.clock.now_ms(),
+        )
+        .await?;
+        return render_form_with(
+            &state,
+            &p,
+            &session,
+            &draft,
+            &errors,
+            if errors.is_empty() {
+                StatusCode::OK
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            },
+            me.as_ref(),
+            true,
+        );
+    }
 
     // "Cập nhật", "Thêm", "Xóa": the page again with what was typed (and uploaded), showing the
     // fields that now apply; nothing is reported as an error yet.
-    if let Some(action) = posted.action.as_deref().and_then(PageAction::parse) {
-        let anchor = match &action {
-            PageAction::Update => String::new(),
-            PageAction::Add(group) => {
-                if form::add_item(&form_def, &mut draft.answers, group) {
-                    let n = form_def
-                        .group(group)
-                        .map(|r| form::item_count(r, &draft.answers))
-                        .unwrap_or(1);
-                    format!("#muc-{group}-{n}")
-                } else {
-                    format!("#nhom-{group}")
-                }
-            }
-            PageAction::Remove(group, n) => {
-                form::remove_item(&form_def, &mut draft.answers, group, *n);
-                format!("#nhom-{group}")
-            }
-        };
+    if let Some(anchor) = page_action {
         draft.validated = false;
         sessions::save_draft(
             &state.light,
@@ -528,23 +807,12 @@ pub async fn save(
                 &draft,
                 &errors,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                me.as_ref(),
             );
         }
         return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so{anchor}", p.code)).into_response());
     }
-    // Files of fields no longer shown are stale: dropped with their answers.
-    let shown = form_def.shown_keys(&draft.answers);
-    let stale: Vec<String> = draft
-        .files
-        .keys()
-        .filter(|k| !shown.contains(k.as_str()))
-        .cloned()
-        .collect();
-    for k in stale {
-        if let Some(old) = draft.files.remove(&k) {
-            state.files.delete(&old.storage_key).await?;
-        }
-    }
+    drop_stale_files(&state, &form_def, &mut draft).await?;
 
     let uploaded: BTreeSet<String> = draft.files.keys().cloned().collect();
     let validated = form::validate(&form_def, &draft.answers, &uploaded, state.clock.today_vn());
@@ -575,12 +843,7 @@ pub async fn save(
         }
         other => {
             if let Err(field_errors) = other {
-                for fe in field_errors {
-                    // A file whose content was refused is reported once.
-                    if !errors.iter().any(|e| e.field == fe.field) {
-                        errors.push(fe);
-                    }
-                }
+                add_field_errors(&mut errors, field_errors);
             }
             draft.validated = false;
             sessions::save_draft(
@@ -598,6 +861,7 @@ pub async fn save(
                 &draft,
                 &errors,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                me.as_ref(),
             )
         }
     }
@@ -632,8 +896,9 @@ impl PageAction {
 /// (or cleared). Otherwise (a post cut short) only the fields that arrived are updated.
 fn merge_answers(
     draft: &mut Draft,
-    mut raw: RawAnswers,
+    raw: RawAnswers,
     form_def: &FormDefinition,
+    extra_fields: &[&str],
     complete: bool,
 ) {
     let mut answers = if complete {
@@ -641,11 +906,11 @@ fn merge_answers(
     } else {
         std::mem::take(&mut draft.answers)
     };
-    for (key, v) in std::mem::take(&mut raw) {
+    for (key, v) in raw {
         let keep = match form_def.key(&key) {
             Some(form::Key::Field(f)) => f.kind != FieldKind::File,
             Some(form::Key::Count(_)) => true,
-            None => key == AGENCY_FIELD,
+            None => extra_fields.contains(&key.as_str()),
         };
         if keep {
             answers.insert(

@@ -1,4 +1,4 @@
-//! `/tra-cuu`: status lookup by dossier code (public: no personal data, at most a masked name),
+//! `/tra-cuu`: status lookup by dossier code (public: no personal data, not even a masked name),
 //! and `/ho-so/xem/{token}`: the full view through the secret link sent by e-mail.
 
 use crate::error::{AppError, AppResult};
@@ -36,7 +36,9 @@ pub struct TimelineEntry {
     pub detail: Option<String>,
 }
 
-/// The public status of a dossier: no personal data beyond a masked name.
+/// The public status of a dossier: no personal data at all (not the applicant's name, even
+/// masked: a code is not a secret, and a masked name with the procedure and the dates still
+/// points at a person).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PublicStatus {
     pub code: String,
@@ -46,8 +48,6 @@ pub struct PublicStatus {
     pub agency_name: String,
     pub status: String,
     pub status_label: String,
-    /// E.g. "N***** V** A*".
-    pub applicant_masked: String,
     pub submitted_at: String,
     pub received_at: Option<String>,
     /// Expected result time given when filed (RFC 3339).
@@ -133,7 +133,6 @@ fn status_view(
             .unwrap_or_default(),
         status: status.as_str().into(),
         status_label: status.label().into(),
-        applicant_masked: dvc_domain::text::mask_name(&row.applicant_name),
         submitted_at: rfc3339(row.submitted_at),
         received_at: row.received_at.map(rfc3339),
         expected_at: row.expected_at.map(rfc3339),
@@ -338,6 +337,10 @@ pub async fn private(
             status => ser(&status), sections, token, attachments => attachment_links, applicant_name => row.applicant_name.clone(),
             documents, has_result => row.result_key.is_some(), result_name => row.result_name.clone(),
             awaiting_supplement => row.status()? == DossierStatus::AwaitingSupplement,
+            signed_result => row.result_electronic == 1, postal_tracking => row.postal_tracking.clone(),
+            delivery_label => row.delivery()?.label(),
+            may_rate => row.status()? == DossierStatus::Done && row.rating.is_none(),
+            rated => row.rating()?.map(|r| r.label()),
             may_withdraw => dvc_domain::dossier::transition(row.status()?, dvc_domain::dossier::Action::Withdraw).is_ok(),
         },
     )?

@@ -52,7 +52,7 @@ pub fn display_answers(
             let rows: Vec<Value> = item
                 .slots
                 .iter()
-                .filter(|slot| slot.shown)
+                .filter(|slot| slot.asked)
                 .map(|slot| {
                     let f = slot.field;
                     let value = if f.kind == FieldKind::File {
@@ -303,6 +303,14 @@ pub async fn send(
     })?;
     citizen.check_csrf(form.csrf.as_deref())?;
     let CitizenPost { session, draft, ip } = citizen;
+    let me = match session.citizen_id {
+        Some(_) => super::signin::citizen_of(&state, session.clone()).await?,
+        None => None,
+    };
+    let me = me.map(|(_, c)| c);
+    if let Some(r) = super::signin::gate(&state, &p, me.as_ref())? {
+        return Ok(r);
+    }
     let token = form.submit_token.unwrap_or_default();
     if token.is_empty() || token.len() > 64 {
         return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so", p.code)).into_response());
@@ -392,6 +400,10 @@ pub async fn send(
         .as_ref()
         .map(|f| f.with_applicant())
         .ok_or_else(AppError::not_found)?;
+    let mut draft = draft;
+    if let Some(c) = &me {
+        super::declaration::prefill(&mut draft.answers, c);
+    }
     let uploaded = draft.files.keys().cloned().collect();
     let answers = match dvc_domain::form::validate(
         &form_def,
@@ -408,6 +420,7 @@ pub async fn send(
                 &draft,
                 &errors,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                me.as_ref(),
             );
         }
     };
@@ -455,25 +468,36 @@ pub async fn send(
         receipt_date: now.to_zoned_datetime(dvc_domain::calendar::vn_tz()).date(),
         expected_at: Some(expected_at),
         form_version: catalog.summary(&p.code).map(|s| s.version).unwrap_or(1),
+        citizen_id: me.as_ref().map(|c| c.id),
+        reused_fields: me
+            .as_ref()
+            .map(|c| super::declaration::reused(&draft.answers, c))
+            .unwrap_or_default(),
+        delivery: dvc_domain::outcome::Delivery::from_answers(&answers),
+        channel: dvc_domain::dossier::Channel::Online,
+        digitised: false,
     };
     let from = dossiers::FiledFrom {
         session_hash: session.id_hash.clone(),
+        draft_key: session.draft_key(),
         data: session.data.clone(),
     };
     let base = state.config.base_url();
-    let mail = |code: &str| NewMail {
-        kind: "confirmation".into(),
-        recipient: new.applicant_email.clone(),
-        subject: format!("Mã hồ sơ {code} — {}", p.name),
-        body_text: confirmation_text(
-            &base,
-            code,
-            &p,
-            &agency,
-            &new.applicant_name,
-            &secret,
-            expected_at,
-        ),
+    let mail = |code: &str| {
+        Some(NewMail {
+            kind: "confirmation".into(),
+            recipient: new.applicant_email.clone(),
+            subject: format!("Mã hồ sơ {code} — {}", p.name),
+            body_text: confirmation_text(
+                &base,
+                code,
+                &p,
+                &agency,
+                &new.applicant_name,
+                &secret,
+                expected_at,
+            ),
+        })
     };
     let outcome = dossiers::submit_from(
         &state.db,
@@ -493,13 +517,13 @@ pub async fn send(
             None => state.mail.wake(),
         }
     } else {
-        sessions::delete_draft(&state.db, &session.id_hash, &p.code).await?;
+        sessions::delete_draft(&state.db, &session.draft_key(), &p.code).await?;
         remember_submitted(&state, &session, &code).await?;
     }
     Ok(confirmation_redirect(&code))
 }
 
-fn confirmation_text(
+pub(crate) fn confirmation_text(
     base: &str,
     code: &str,
     p: &Procedure,

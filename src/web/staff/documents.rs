@@ -13,6 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use dvc_domain::catalog::Procedure;
+use dvc_domain::dossier::Channel;
 use dvc_domain::workflow::EventKind;
 use dvc_pdf::{Document, DocumentRow, DossierInfo, Handover, Header};
 use serde::Deserialize;
@@ -211,10 +212,14 @@ pub fn build(
                     .map(|t| t.label())
                     .unwrap_or_default();
                 handovers.push(Handover {
-                    from_unit: prev
-                        .unit
-                        .clone()
-                        .unwrap_or_else(|| "Công dân (nộp trực tuyến)".into()),
+                    from_unit: prev.unit.clone().unwrap_or_else(|| {
+                        match row.channel() {
+                            Channel::Online => "Công dân (nộp trực tuyến)",
+                            Channel::Desk => "Công dân (nộp trực tiếp)",
+                            Channel::Post => "Công dân (gửi qua bưu chính công ích)",
+                        }
+                        .into()
+                    }),
                     to_unit: e.unit.clone().unwrap_or_default(),
                     at: format_datetime(e.at),
                     giver: prev.actor_name.clone().unwrap_or_else(|| {

@@ -122,6 +122,14 @@ pub async fn page(
             .map(|s| format!("{} ({})", s.name, s.title)),
         None => None,
     };
+    // Synchronisation with the national portal, when it is configured: synced (and when), or
+    // changes still waiting to be acknowledged.
+    let national = if state.config.dvcqg_url.is_some() {
+        let (synced_at, pending) = crate::store::partners::sync_state(&state.db, row.id).await?;
+        Some(context! { synced_at, pending })
+    } else {
+        None
+    };
     let timeline = events
         .iter()
         .map(|e| {
@@ -136,6 +144,17 @@ pub async fn page(
         })
         .collect::<Result<Vec<Value>, crate::store::StoreError>>()?;
     let progress = row.progress(now)?;
+    // The comment of the citizen's rating, from its event.
+    let rating_comment = events
+        .iter()
+        .rev()
+        .find(|e| e.action == Action::Rate.as_str())
+        .map(|e| e.kind())
+        .transpose()?
+        .and_then(|k| match k {
+            EventKind::Rate { comment, .. } => comment,
+            _ => None,
+        });
     let resp = render(
         "staff_dossier.html",
         context! {
@@ -147,6 +166,12 @@ pub async fn page(
                 agency => catalog.agency(&row.agency_code).map(|a| a.name.clone()).unwrap_or_default(),
                 name => row.applicant_name.clone(), email => row.applicant_email.clone(), phone => row.applicant_phone.clone(),
                 id_number => row.applicant_id_number.clone(), has_result => row.result_key.is_some(), result_name => row.result_name.clone(),
+                delivery => dossier.delivery.as_str(), delivery_label => dossier.delivery.label(),
+                delivery_address => dvc_domain::outcome::delivery_address(&row.answers()).map(str::to_string),
+                result_electronic => dossier.result_signed, postal_tracking => dossier.postal_tracking.clone(),
+                rating => dossier.rating.map(|r| r.label()), rating_comment,
+                channel => row.channel().label(), digitised => row.digitised == 1,
+                national => national,
             },
             p => ser(&p), sections, steps => ser(&steps), timeline, actions, forward_to,
             attachments => attachments.iter().map(|a| context! { id => a.id, name => a.file_name.clone(), size_kb => (a.size_bytes + 1023) / 1024, field => a.field_name.clone() }).collect::<Vec<_>>(),
@@ -219,6 +244,7 @@ pub fn refusal(r: Refusal) -> AppError {
         Refusal::NotAllowed(m) => AppError::Forbidden(m),
         Refusal::State(e) => AppError::Conflict(e.to_string()),
         Refusal::Invalid(m) => AppError::Unprocessable(m),
+        Refusal::Already(m) => AppError::Conflict(m),
     }
 }
 
@@ -363,8 +389,16 @@ async fn command(
             reason: reason("Nhập lý do trả lại để chuyên viên biết cần sửa gì.")?,
         },
         Action::ReturnResult => {
+            let postal_tracking = form.get("postal_tracking").map(str::to_string);
             let Some((name, bytes)) = &form.file else {
-                return Ok((Command::ReturnResult { result: None }, None));
+                return Ok((
+                    Command::ReturnResult {
+                        result: None,
+                        signer: None,
+                        postal_tracking,
+                    },
+                    None,
+                ));
             };
             // The antivirus scanner first (no verdict: nothing stored, 503), then by content.
             let place = format!("result {code}");
@@ -377,6 +411,29 @@ async fn command(
             }
             let kind = dvc_domain::upload::inspect(bytes)
                 .map_err(|r| AppError::Unprocessable(r.message("Tệp kết quả")))?;
+            if kind != FileKind::Pdf {
+                return Err(AppError::Unprocessable(
+                    "Kết quả điện tử phải là tệp PDF để cơ quan ký số. Xuất (hoặc quét) kết quả ra tệp PDF rồi tải lên lại."
+                        .into(),
+                ));
+            }
+            // The agency's digital signature (PAdES B-B) on the result, before it is stored.
+            let agency = state
+                .catalog()
+                .agency(&row.agency_code)
+                .map(|a| a.name.clone())
+                .unwrap_or_default();
+            let signed = state
+                .signing
+                .sign_result(bytes.clone(), &row.agency_code, &agency, state.clock.now())
+                .await
+                .map_err(|e| {
+                    tracing::warn!(dossier = %code, error = %e, "the result PDF could not be signed");
+                    AppError::Unprocessable(
+                        "Không ký số được tệp kết quả: tệp PDF không đọc được, bị hỏng hoặc đã đặt mật khẩu. Xuất lại kết quả ra tệp PDF (không đặt mật khẩu) rồi tải lên."
+                            .into(),
+                    )
+                })?;
             let key = crate::files::Files::new_key(state.clock.now());
             let result = ResultFile {
                 key: key.clone(),
@@ -385,8 +442,10 @@ async fn command(
             return Ok((
                 Command::ReturnResult {
                     result: Some(result),
+                    signer: Some(state.signing.subject(&row.agency_code)),
+                    postal_tracking,
                 },
-                Some((key, bytes.clone())),
+                Some((key, signed)),
             ));
         }
         Action::ApologiseAndExtend => {
@@ -418,7 +477,9 @@ async fn command(
                 note: form.get("note").map(str::to_string),
             }
         }
-        Action::Supplement | Action::Withdraw => return Err(AppError::not_found()),
+        Action::Supplement | Action::Withdraw | Action::Rate => {
+            return Err(AppError::not_found());
+        }
     };
     Ok((cmd, None))
 }
@@ -432,7 +493,8 @@ fn extra_variant(raw: &str) -> AppResult<usize> {
     })
 }
 
-/// The e-mail an event sends the applicant, with a fresh private link (its hash to store).
+/// The e-mail an event sends the applicant, with a fresh private link (its hash to store); none
+/// when the applicant gave no e-mail address.
 /// `next` is the dossier after the whole decision (a receipt with lawful extra time gives the
 /// extended appointment).
 pub fn mail_for_event(
@@ -443,6 +505,10 @@ pub fn mail_for_event(
     kind: &EventKind,
     next: &workflow::Dossier,
 ) -> Option<(NewMail, String)> {
+    // A dossier handed in at the desk without an e-mail address: nothing to send.
+    if row.applicant_email.trim().is_empty() {
+        return None;
+    }
     let (mail_kind, due, missing) = match kind {
         EventKind::Receive { due_at, .. } => {
             (Kind::Received, Some(next.due_at.unwrap_or(*due_at)), vec![])
@@ -470,7 +536,27 @@ pub fn mail_for_event(
             reason: kind.reason(),
             due: due.map(format_vn_datetime),
             missing,
-            online_result: matches!(kind, EventKind::ReturnResult { result: Some(_) }),
+            online_result: matches!(
+                kind,
+                EventKind::ReturnResult {
+                    result: Some(_),
+                    ..
+                }
+            ),
+            signed_result: matches!(
+                kind,
+                EventKind::ReturnResult {
+                    result: Some(_),
+                    signer: Some(_),
+                    ..
+                }
+            ),
+            postal_tracking: match kind {
+                EventKind::ReturnResult {
+                    postal_tracking, ..
+                } => postal_tracking.clone(),
+                _ => None,
+            },
         },
     );
     Some((mail, security::sha256_hex(&token)))
@@ -530,9 +616,37 @@ pub async fn act(
     if let Some((key, bytes)) = file {
         state.files.put(&key, bytes).await?;
     }
+    record(
+        &state,
+        ctx,
+        form.ip(&state),
+        &old,
+        &p,
+        rules.agency_name,
+        &events,
+        &next,
+    )
+    .await?;
+    tracing::info!(dossier = %old.code, action = action.as_str(), by = %ctx.staff.email, "dossier action");
+    Ok(Redirect::to(&format!("/can-bo/ho-so/{}?da={slug}", old.code)).into_response())
+}
+
+/// Records an official's decision on `old` (events decided by the workflow, leading to `next`)
+/// through [`dossiers::save`], with the e-mail the first event sends the applicant, if any.
+#[allow(clippy::too_many_arguments)]
+pub async fn record(
+    state: &AppState,
+    ctx: &StaffCtx,
+    ip: String,
+    old: &DossierRow,
+    p: &Procedure,
+    agency_name: &str,
+    events: &[workflow::Event],
+    next: &workflow::Dossier,
+) -> AppResult<()> {
     let mail = events
         .iter()
-        .find_map(|e| mail_for_event(&state, &old, &p, rules.agency_name, &e.kind, &next));
+        .find_map(|e| mail_for_event(state, old, p, agency_name, &e.kind, next));
     let (mail, access_link) = match mail {
         Some((m, link)) => (Some(m), Some(link)),
         None => (None, None),
@@ -541,16 +655,16 @@ pub async fn act(
         id: ctx.staff.email.clone(),
         name: Some(ctx.staff.name.clone()),
         title: Some(ctx.staff.title.clone()),
-        ip: form.ip(&state),
+        ip,
     };
     let sends_mail = mail.is_some();
     dossiers::save(
         &state.db,
         &state.audit_key,
-        &old,
+        old,
         &Decision {
-            events: &events,
-            next: &next,
+            events,
+            next,
             actor: &who,
             mail,
             access_link,
@@ -561,6 +675,5 @@ pub async fn act(
     if sends_mail {
         state.mail.wake();
     }
-    tracing::info!(dossier = %old.code, action = action.as_str(), by = %ctx.staff.email, "dossier action");
-    Ok(Redirect::to(&format!("/can-bo/ho-so/{}?da={slug}", old.code)).into_response())
+    Ok(())
 }

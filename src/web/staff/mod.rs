@@ -5,10 +5,13 @@
 pub mod admin;
 pub mod documents;
 pub mod dossier;
+pub mod intake;
+pub mod integrations;
 pub mod login;
 pub mod procedures;
 pub mod queues;
 pub mod register;
+pub mod statistics;
 
 use super::AppState;
 use super::security::{cookie_name, sha256_hex};
@@ -39,6 +42,15 @@ pub fn router() -> Router<AppState> {
             get(documents::staff_document),
         )
         .route("/can-bo/so-theo-doi", get(register::page))
+        .route("/can-bo/thong-ke", get(statistics::page))
+        .route(
+            "/can-bo/tiep-nhan-truc-tiep",
+            get(intake::page)
+                .post(intake::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    super::MAX_DECLARATION_BODY,
+                )),
+        )
         .route(
             "/can-bo/quan-tri/can-bo",
             get(admin::page).post(admin::create),
@@ -77,6 +89,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/can-bo/quan-tri/thu-tuc/{code}/toml",
             get(procedures::export),
+        )
+        .route("/can-bo/quan-tri/tich-hop", get(integrations::page))
+        .route(
+            "/can-bo/quan-tri/tich-hop/{id}/gui-lai",
+            post(integrations::resend),
         )
 }
 

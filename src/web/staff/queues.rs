@@ -84,6 +84,7 @@ pub async fn page(
         "staff_queues.html",
         context! {
             me => context! { name => ctx.staff.name.clone(), role => ctx.role.label(), is_admin => ctx.role == dvc_domain::staff::Role::Admin,
+                is_reception => ctx.role == dvc_domain::staff::Role::Reception,
                 agency => catalog.agency(&ctx.staff.agency_code).map(|a| a.name.clone()).unwrap_or_default() },
             csrf => ctx.csrf.clone(), tabs, items, count => rows.len(), q, slug,
         },

@@ -82,8 +82,27 @@ async fn row_of(state: &AppState, d: &DossierRow, now: i64) -> AppResult<Registe
             .procedure(&d.procedure_code)
             .map(|p| p.name.clone())
             .unwrap_or_else(|| d.procedure_code.clone()),
-        applicant: format!("{}, {}", d.applicant_name, d.applicant_phone),
-        agency: d.unit.clone().unwrap_or_default(),
+        sets: catalog
+            .procedure(&d.procedure_code)
+            .map(|p| p.dossier_sets)
+            .unwrap_or(1),
+        applicant: d.applicant_name.clone(),
+        address_phone: [
+            d.answers()
+                .get(dvc_domain::form::applicant::ADDRESS)
+                .and_then(|v| v.first())
+                .cloned()
+                .unwrap_or_default(),
+            d.applicant_phone.clone(),
+        ]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(", "),
+        agency: catalog
+            .agency(&d.agency_code)
+            .map(|a| a.name.replace(" (mẫu)", ""))
+            .unwrap_or_else(|| d.agency_code.clone()),
         received_at: d.received_at.map(format_datetime).unwrap_or_default(),
         due_at: d.due_at.map(format_datetime).unwrap_or_default(),
         forwarded_at: first(Action::Forward),
@@ -114,12 +133,14 @@ fn csv(rows: &[RegisterRow]) -> String {
         "STT",
         "Mã hồ sơ",
         "Tên thủ tục hành chính",
-        "Người nộp (tên, số điện thoại)",
-        "Bộ phận giải quyết",
+        "Số lượng hồ sơ (bộ)",
+        "Tên cá nhân, tổ chức",
+        "Địa chỉ, số điện thoại",
+        "Cơ quan chủ trì giải quyết",
         "Ngày tiếp nhận",
         "Ngày hẹn trả kết quả",
-        "Chuyển hồ sơ đến bộ phận giải quyết",
-        "Nhận kết quả từ bộ phận giải quyết",
+        "Chuyển hồ sơ đến cơ quan giải quyết",
+        "Nhận kết quả từ cơ quan giải quyết",
         "Trả kết quả cho tổ chức, cá nhân",
         "Ghi chú",
     ];
@@ -130,7 +151,9 @@ fn csv(rows: &[RegisterRow]) -> String {
             (i + 1).to_string(),
             r.code.clone(),
             r.procedure_name.clone(),
+            r.sets.to_string(),
             r.applicant.clone(),
+            r.address_phone.clone(),
             r.agency.clone(),
             r.received_at.clone(),
             r.due_at.clone(),
@@ -170,8 +193,10 @@ pub async fn page(
         .tomorrow()
         .map_err(|_| AppError::Unprocessable("Ngày kết thúc không hợp lệ.".into()))?;
     let agency = ctx.staff.agency_code.clone();
+    // The official's agency and, for a leader, its sub-units (the dossiers they may open).
     let found =
-        dossiers::received_between(&state.db, &agency, start_of(from)?, start_of(end)?).await?;
+        dossiers::received_between(&state.db, &ctx.visible, start_of(from)?, start_of(end)?)
+            .await?;
     let now = state.clock.now_ms();
     let mut rows = Vec::with_capacity(found.len());
     for d in &found {

@@ -5,7 +5,7 @@ import path from 'node:path';
 
 export const PROC = '1.001193';
 export const PROC_NAME = 'Đăng ký khai sinh';
-export const AGENCY = '000.01.00.H31';
+export const AGENCY = '000.00.02.H31';
 export const AGENCY_NAME = 'Ủy ban nhân dân phường Hồng Bàng (mẫu)';
 
 export const ANSWERS = [
@@ -20,19 +20,44 @@ export const ANSWERS = [
   ['tre_gioi_tinh', 'nam'],
   ['tre_ngay_sinh', daysAgoVn(10).split('/').reverse().join('-')], // ISO is accepted too
   ['tre_noi_sinh', 'Bệnh viện Phụ sản Hải Phòng'],
+  ['yeu_to_nuoc_ngoai', 'khong'],
   ['tre_dan_toc', 'Kinh'],
   ['tre_quoc_tich', 'viet_nam'],
+  ['tre_que_quan', 'Xã Kiến Thụy, thành phố Hải Phòng'],
   ['me_ho_ten', 'Nguyễn Thị Hoa'],
   ['me_so_dinh_danh', '031192004567'],
+  ['me_ngay_sinh', '1992-05-14'],
+  ['me_dan_toc', 'Kinh'],
+  ['me_quoc_tich', 'viet_nam'],
+  ['me_noi_cu_tru', 'Số 12 phố Điện Biên Phủ, phường Hồng Bàng, Hải Phòng'],
   ['cha_ho_ten', 'Trần Văn Bình'],
   ['cha_so_dinh_danh', '031090001234'],
   ['quan_he', 'me'],
   ['cam_doan', 'co'],
 ];
 
-/** A small valid PDF, like valid_pdf() in tests/api/helpers.rs. */
+/** A small real one-page PDF (objects, cross-reference table, trailer), like result_pdf() in
+ * tests/api/helpers.rs: a result the agency can digitally sign at "Trả kết quả". */
 export function pdf() {
-  return Buffer.concat([Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n'), Buffer.alloc(2000, 'x'), Buffer.from('\n%%EOF\n')]);
+  const content = 'BT /F1 18 Tf 50 750 Td (GIAY KHAI SINH - ban dien tu) Tj ET';
+  const objs = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>',
+    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+  ];
+  let out = '%PDF-1.7\n';
+  const offsets = [];
+  objs.forEach((o, i) => {
+    offsets.push(out.length);
+    out += `${i + 1} 0 obj\n${o}\nendobj\n`;
+  });
+  const xref = out.length;
+  out += `xref\n0 ${objs.length + 1}\n0000000000 65535 f \n`;
+  for (const o of offsets) out += `${String(o).padStart(10, '0')} 00000 n \n`;
+  out += `trailer\n<< /Size ${objs.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, 'latin1');
 }
 
 /** Writes the PDF to a file a person would pick in the file chooser (removed when the process ends). */

@@ -20,9 +20,12 @@ function defaultBinary() {
   return path.join(target, 'debug', 'dichvucong');
 }
 
-/** Starts `dichvucong serve` on 127.0.0.1:0 (the OS picks a free port) with a fresh data dir. */
-export async function startServer({ captcha = 'off', binary = defaultBinary(), dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `dvc-e2e-${captcha}-`)) } = {}) {
-  const env = { ...process.env, DVC_LISTEN: '127.0.0.1:0', DVC_DATA_DIR: dataDir, DVC_CAPTCHA: captcha };
+/**
+ * Starts `dichvucong serve` on 127.0.0.1:0 (the OS picks a free port) with a fresh data dir;
+ * `extraEnv` adds or overrides settings (e.g. DVC_LISTEN and the DVC_OIDC_* of sign-in).
+ */
+export async function startServer({ captcha = 'off', binary = defaultBinary(), dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `dvc-e2e-${captcha}-`)), extraEnv = {} } = {}) {
+  const env = { ...process.env, DVC_LISTEN: '127.0.0.1:0', DVC_DATA_DIR: dataDir, DVC_CAPTCHA: captcha, ...extraEnv };
   delete env.DVC_SMTP_URL; // e-mails are written to <data dir>/mail
   delete env.DVC_DATABASE_URL;
   const child = spawn(binary, ['serve'], {

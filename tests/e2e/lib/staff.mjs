@@ -1,4 +1,4 @@
-// Back-office accounts for the officer's flow, all in 000.01.00.H31.
+// Back-office accounts for the officer's flow, all in 000.00.02.H31.
 //
 // scripts/e2e.sh creates them with the CLI (`dichvucong staff create`) right after starting the
 // portal and sets DVC_E2E_STAFF_READY=1 and DVC_E2E_STAFF_PASSWORD. Run by hand (node --test,

@@ -60,5 +60,13 @@ test('verification code: image, text alternative, wrong code, then sent', { time
   await page.getByLabel('Mã xác nhận').fill(digits);
   await andWait(page, () => page.getByRole('button', { name: 'Gửi thông tin' }).click());
   assert.match(page.url(), /\/da-nop$/, 'sent with the code read from words');
+  // With JavaScript on, the dossier code is copied in one tap.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(srv.url).origin });
+  const code = (await page.locator('.reference').innerText()).trim();
+  const copy = page.getByRole('button', { name: 'Sao chép mã hồ sơ' });
+  assert.ok(await copy.isVisible(), 'the copy button appears with JavaScript');
+  await copy.click();
+  await page.getByText('Đã sao chép mã hồ sơ.').waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), code);
   await page.context().close();
 });

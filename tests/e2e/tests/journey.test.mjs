@@ -60,15 +60,21 @@ test('a citizen registers a birth online and follows the dossier (no JavaScript)
   await page.getByLabel('Số định danh cá nhân (số Căn cước, Căn cước công dân)').fill('031192004567');
   await page.getByLabel('Số điện thoại di động').fill('09123'); // too short
   await page.getByLabel('Thư điện tử (email)').fill('hoa.nguyen@example.vn');
-  await page.getByLabel('Nơi cư trú').fill('Số 12 phố Điện Biên Phủ, phường Hồng Bàng, Hải Phòng');
+  await page.getByLabel('Nơi cư trú', { exact: true }).fill('Số 12 phố Điện Biên Phủ, phường Hồng Bàng, Hải Phòng');
   // "Họ, chữ đệm và tên của trẻ" is forgotten.
+  await page.getByRole('radio', { name: 'Không', exact: true }).check(); // no foreign element
   await page.getByRole('radio', { name: 'Nam', exact: true }).check();
   await page.getByLabel('Ngày, tháng, năm sinh của trẻ').fill(BORN);
   await page.getByLabel('Nơi sinh', { exact: true }).fill('Bệnh viện Phụ sản Hải Phòng');
-  await page.getByLabel('Dân tộc').fill('Kinh');
-  await page.getByLabel('Quốc tịch').selectOption({ label: 'Việt Nam' });
+  await page.getByLabel('Dân tộc', { exact: true }).fill('Kinh');
+  await page.getByLabel('Quốc tịch', { exact: true }).selectOption({ label: 'Việt Nam' });
+  await page.getByLabel('Quê quán của trẻ').fill('Xã Kiến Thụy, thành phố Hải Phòng');
   await page.getByLabel('Họ, chữ đệm và tên người mẹ').fill('Nguyễn Thị Hoa');
   await page.getByLabel('Số định danh cá nhân của người mẹ').fill('031192004567');
+  await page.getByLabel('Ngày, tháng, năm sinh của người mẹ').fill('14/05/1992');
+  await page.getByLabel('Dân tộc của người mẹ').fill('Kinh');
+  await page.getByLabel('Quốc tịch của người mẹ').selectOption({ label: 'Việt Nam' });
+  await page.getByLabel('Nơi cư trú của người mẹ').fill('Số 12 phố Điện Biên Phủ, phường Hồng Bàng, Hải Phòng');
   await page.getByLabel('Họ, chữ đệm và tên người cha').fill('Trần Văn Bình');
   await page.getByLabel('Số định danh cá nhân của người cha').fill('031090001234');
   await page.getByLabel('Quan hệ của người đi khai sinh với trẻ').selectOption({ label: 'Mẹ' });
@@ -82,7 +88,7 @@ test('a citizen registers a birth online and follows the dossier (no JavaScript)
   const summary = page.locator('.error-summary');
   assert.match(await summary.locator('h2').innerText(), /Có 2 mục cần sửa/);
   assert.equal(await summary.locator('a').count(), 2);
-  assert.equal(await page.getByLabel('Nơi cư trú').inputValue(), 'Số 12 phố Điện Biên Phủ, phường Hồng Bàng, Hải Phòng');
+  assert.equal(await page.getByLabel('Nơi cư trú', { exact: true }).inputValue(), 'Số 12 phố Điện Biên Phủ, phường Hồng Bàng, Hải Phòng');
   await assert.doesNotReject(page.getByText('Đã tải lên: giay-chung-sinh.pdf').waitFor(), 'the upload is kept');
   await audit(page, '06-to-khai-loi');
   // Each error message is read with its field.
@@ -125,10 +131,14 @@ test('a citizen registers a birth online and follows the dossier (no JavaScript)
   const viewport = page.viewportSize();
   for (const width of [320, 375]) {
     await page.setViewportSize({ width, height: 640 });
-    const lines = await page.locator('.reference .code-part').evaluateAll((parts) => parts.map((p) => p.getClientRects().length));
+    // Lines a part spans: the distinct tops of its boxes (a part holds a box per dotted segment).
+    const lines = await page.locator('.reference .code-part').evaluateAll((parts) => parts.map((p) => new Set([...p.getClientRects()].map((r) => Math.round(r.top))).size));
     assert.deepEqual(lines, [1, 1, 1], `each part of the code on one line at ${width} px`);
   }
   if (viewport) await page.setViewportSize(viewport);
+  // Without JavaScript the copy button stays hidden and the code is one selectable text.
+  assert.equal(await page.locator('button[data-copy]').isVisible(), false, 'no copy button without JavaScript');
+  assert.equal(await page.locator('.reference strong').evaluate((el) => getComputedStyle(el).userSelect), 'all');
 
   // 7. The lookup, from the confirmation page and from the home page.
   await andWait(page, () => page.getByRole('link', { name: 'trang tra cứu hồ sơ' }).click());

@@ -94,6 +94,9 @@ test('the declaration can be completed with the keyboard alone', { timeout: 120_
   await typeInto(page, 'f-applicant_phone', '0912345678');
   await typeInto(page, 'f-applicant_email', 'hoa.nguyen@example.vn');
   await typeInto(page, 'f-applicant_address', 'Số 12 phố Điện Biên Phủ, Hải Phòng');
+  await tabTo(page, byId('f-yeu_to_nuoc_ngoai'), 'the foreign-element question');
+  await page.keyboard.press('Space');
+  assert.ok(await page.locator('#f-yeu_to_nuoc_ngoai').isChecked());
   await typeInto(page, 'f-tre_ho_ten', 'Trần Minh An');
   await tabTo(page, byId('f-tre_gioi_tinh'), 'the first radio');
   await page.keyboard.press('Space');
@@ -102,8 +105,13 @@ test('the declaration can be completed with the keyboard alone', { timeout: 120_
   await typeInto(page, 'f-tre_noi_sinh', 'Bệnh viện Phụ sản Hải Phòng');
   // "Dân tộc" is skipped on purpose: Tab goes past it.
   await chooseWithArrows(page, 'f-tre_quoc_tich', 'viet_nam');
+  await typeInto(page, 'f-tre_que_quan', 'Xã Kiến Thụy, Hải Phòng');
   await typeInto(page, 'f-me_ho_ten', 'Nguyễn Thị Hoa');
   await typeInto(page, 'f-me_so_dinh_danh', '031192004567');
+  await typeInto(page, 'f-me_ngay_sinh', '14/05/1992');
+  await typeInto(page, 'f-me_dan_toc', 'Kinh');
+  await chooseWithArrows(page, 'f-me_quoc_tich', 'viet_nam');
+  await typeInto(page, 'f-me_noi_cu_tru', 'Số 12 phố Điện Biên Phủ, Hải Phòng');
   await chooseWithArrows(page, 'f-quan_he', 'me');
   // The file chooser opens from the keyboard (Space on the file button).
   await tabTo(page, byId('f-tep_giay_chung_sinh'), 'the file field');

@@ -180,6 +180,11 @@ test('an officer receives, supplements, forwards, approves and returns a dossier
   assert.equal(await rec.locator(`a[href="/can-bo/ho-so/${code}/ket-qua"]`).count(), 1, 'the result is linked');
   await audit(rec, 'cb-15-ho-so-da-tra-ket-qua');
 
+  // The leader's dashboard: the figures of the unit, the dossier counted as returned.
+  await lead.goto(`${srv.url}/can-bo/thong-ke`);
+  assert.match(await lead.locator('main').innerText(), /Chỉ số đánh giá theo QĐ 766/);
+  await audit(lead, 'cb-16-thong-ke', bulk);
+
   // The citizen's status page.
   await citizen.goto(`${srv.url}/tra-cuu?ma=${encodeURIComponent(code)}`);
   assert.match(await citizen.locator('main').innerText(), /Đã trả kết quả/);

@@ -25,9 +25,13 @@ after(async () => {
 test('lists, search with no result, blank form, lookup states, error page', { timeout: 120_000 }, async () => {
   for (const [name, url] of [
     ['danh-sach-tat-ca', '/thu-tuc'],
-    ['danh-sach-loc', `/thu-tuc?co_quan=000.01.00.H31&muc_do=4&hinh_thuc=toan_trinh&truc_tuyen=1`],
+    ['danh-sach-loc', `/thu-tuc?co_quan=000.00.02.H31&muc_do=4&hinh_thuc=toan_trinh&truc_tuyen=1`],
     ['danh-sach-khong-ket-qua', '/thu-tuc?q=kh%C3%B4ng+c%C3%B3+th%E1%BB%A7+t%E1%BB%A5c+n%C3%A0y'],
     ['mau-to-khai', `/thu-tuc/${PROC}/mau-to-khai`],
+    ['thong-ke', '/thong-ke'],
+    ['thong-ke-don-vi-thang', '/thong-ke?co_quan=000.01.00.H31&ky=thang-1'],
+    ['thong-ke-khoang-ngay', '/thong-ke?tu=2026-01-01&den=2026-03-31'],
+    ['thong-ke-loi', '/thong-ke?ky=thang-13'],
     ['tra-cuu', '/tra-cuu'],
   ]) {
     await page.goto(srv.url + url);
@@ -40,7 +44,7 @@ test('lists, search with no result, blank form, lookup states, error page', { ti
   assert.match(await page.title(), /^Lỗi: /);
   assert.match(await focusedClass(page), /error-summary/);
   await audit(page, 'tra-cuu-loi');
-  await page.getByLabel('Mã hồ sơ').fill('000.01.00.H31-260101-9999');
+  await page.getByLabel('Mã hồ sơ').fill('000.00.02.H31-260101-9999');
   await andWait(page, () => page.getByRole('button', { name: 'Tra cứu' }).click());
   await audit(page, 'tra-cuu-khong-thay');
   const r = await page.goto(`${srv.url}/khong-co-trang-nay`);

@@ -1,0 +1,295 @@
+//! The deliveries worker: sends what the deliveries outbox holds — partners' webhooks and the
+//! national portal's synchronisation — in the background, so that a slow or failing receiver
+//! never slows the portal.
+//!
+//! Each delivery is claimed with a lease, sent with a timeout (`DVC_DELIVERY_TIMEOUT_SECS`) and
+//! marked delivered on a 2xx (a webhook) or an `error_code` 0 (the national portal); otherwise it
+//! is retried with exponential backoff (from [`RETRY_BASE`] up to one hour between attempts) for
+//! [`GIVE_UP_AFTER_MS`] (three days), then left for an administrator ("gửi lại"). Only the
+//! oldest pending delivery of a (receiver, dossier) is ever claimed, so a receiver gets a
+//! dossier's events in order. At least once: a crash between sending and recording sends the
+//! same event again, with the same `DVC-Event-Id`.
+
+use crate::integrations::national::{Change, National};
+use crate::integrations::{EventItem, check_destination, webhook_secret};
+use crate::store::partners::{self, DeliveryJob};
+use crate::store::{StoreResult, dossiers};
+use crate::web::AppState;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Delay before the first retry; doubled after each failure, at most one hour.
+pub const RETRY_BASE: Duration = Duration::from_secs(5);
+
+/// Failed deliveries are retried for this long (three days), then given up.
+pub const GIVE_UP_AFTER_MS: i64 = 3 * 24 * 3600 * 1000;
+
+/// Deliveries sent at the same time by one node.
+const PARALLEL: usize = 16;
+
+pub fn backoff(attempts: i64) -> Duration {
+    let exp = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
+    RETRY_BASE
+        .saturating_mul(2u32.saturating_pow(exp))
+        .min(Duration::from_secs(3600))
+}
+
+pub struct Deliverer {
+    state: AppState,
+    national: Option<Arc<National>>,
+    /// For receivers allowed without checks (`DVC_WEBHOOK_ALLOW_INSECURE=true`).
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+#[derive(Debug)]
+struct Failure {
+    status: Option<i64>,
+    message: String,
+}
+
+impl Deliverer {
+    pub fn new(state: AppState, national: Option<Arc<National>>) -> anyhow::Result<Deliverer> {
+        crate::files::install_tls_provider();
+        let timeout = Duration::from_secs(state.config.delivery_timeout_secs.max(1));
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Deliverer {
+            state,
+            national,
+            client,
+            timeout,
+        })
+    }
+
+    /// How long a claimed delivery is reserved: longer than one attempt can take (connect, then
+    /// request, each bounded by the timeout). A node killed mid-delivery leaves it to be retried
+    /// once this has passed.
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.timeout.as_millis()).unwrap_or(10_000) * 2 + 5_000
+    }
+
+    /// Runs forever: claims what is due (as many as free sending slots), sends each in its own
+    /// task, and sleeps until woken or for half a second when there is nothing to do.
+    pub async fn run(self) {
+        let this = Arc::new(self);
+        let slots = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+        loop {
+            let free = slots.available_permits();
+            let mut claimed = 0;
+            if free > 0 {
+                match partners::claim_deliveries(
+                    &this.state.light,
+                    this.state.clock.now_ms(),
+                    this.lease_ms(),
+                    i64::try_from(free).unwrap_or(1),
+                )
+                .await
+                {
+                    Ok(jobs) => {
+                        claimed = jobs.len();
+                        for job in jobs {
+                            let Ok(permit) = slots.clone().acquire_owned().await else {
+                                return;
+                            };
+                            let this = this.clone();
+                            tokio::spawn(async move {
+                                this.deliver(job).await;
+                                drop(permit);
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "deliveries: claim failed"),
+                }
+            }
+            if claimed == 0 || slots.available_permits() == 0 {
+                tokio::select! {
+                    _ = this.state.deliveries.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        }
+    }
+
+    /// Sends one claimed delivery and records the outcome.
+    async fn deliver(&self, job: DeliveryJob) {
+        let outcome = match job.target.as_str() {
+            "webhook" => self.send_webhook(&job).await,
+            "dvcqg" => self.send_national(&job).await,
+            other => Err(Failure {
+                status: None,
+                message: format!("unknown target {other}"),
+            }),
+        };
+        let now = self.state.clock.now_ms();
+        let db = &self.state.light;
+        let recorded = match outcome {
+            Ok(status) => {
+                tracing::info!(
+                    delivery = job.id,
+                    event = job.event_id,
+                    target = %job.target,
+                    "delivered"
+                );
+                if job.target == "dvcqg"
+                    && let Err(e) = partners::set_synced(&self.state.db, job.dossier_id, now).await
+                {
+                    tracing::warn!(error = %e, "synced_at not recorded");
+                }
+                partners::mark_delivered(db, job.id, status, now).await
+            }
+            Err(f) => {
+                let give_up = now - job.created_at >= GIVE_UP_AFTER_MS;
+                let delay = backoff(job.attempts);
+                let next = now + i64::try_from(delay.as_millis()).unwrap_or(3_600_000);
+                tracing::warn!(
+                    delivery = job.id,
+                    event = job.event_id,
+                    target = %job.target,
+                    attempts = job.attempts,
+                    give_up,
+                    error = %f.message,
+                    "delivery failed"
+                );
+                partners::mark_failed(db, job.id, next, f.status, &f.message, give_up, now).await
+            }
+        };
+        if let Err(e) = recorded {
+            // The lease runs out and the delivery is tried again: at least once.
+            tracing::warn!(error = %e, delivery = job.id, "delivery outcome not recorded");
+        }
+    }
+
+    async fn event(&self, job: &DeliveryJob) -> Result<EventItem, Failure> {
+        match partners::feed_event(&self.state.db, job.event_id).await {
+            Ok(Some(row)) => Ok(EventItem::from(&row)),
+            Ok(None) => Err(Failure {
+                status: None,
+                message: "event not found".into(),
+            }),
+            Err(e) => Err(store_failure(e)),
+        }
+    }
+
+    async fn send_webhook(&self, job: &DeliveryJob) -> Result<i64, Failure> {
+        let item = self.event(job).await?;
+        let body = serde_json::to_vec(&item).map_err(|e| Failure {
+            status: None,
+            message: e.to_string(),
+        })?;
+        let insecure = self.state.config.webhook_allow_insecure;
+        // Checked again at each delivery (SSRF): the address the name resolves to now, and the
+        // connection goes to that address.
+        let dest = check_destination(&job.url, insecure)
+            .await
+            .map_err(|e| Failure {
+                status: None,
+                message: e.to_string(),
+            })?;
+        let client = if insecure {
+            self.client.clone()
+        } else {
+            let mut b = reqwest::Client::builder()
+                .timeout(self.timeout)
+                .connect_timeout(self.timeout)
+                .redirect(reqwest::redirect::Policy::none());
+            b = b.resolve_to_addrs(&dest.host, &dest.addrs);
+            b.build().map_err(|e| Failure {
+                status: None,
+                message: e.to_string(),
+            })?
+        };
+        let secret = webhook_secret(&self.state.audit_key, &job.secret_salt);
+        let t = self.state.clock.now_ms().div_euclid(1000);
+        let signature = dvc_domain::integration::webhook_signature(&secret, t, &body);
+        let resp = client
+            .post(dest.url.clone())
+            .header("content-type", "application/json")
+            .header("user-agent", "dichvucong-webhooks/1")
+            .header("dvc-event-id", &item.id)
+            .header("dvc-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| Failure {
+                status: None,
+                message: e.without_url().to_string(),
+            })?;
+        let status = resp.status().as_u16();
+        if (200..300).contains(&status) {
+            Ok(i64::from(status))
+        } else {
+            Err(Failure {
+                status: Some(i64::from(status)),
+                message: format!("HTTP {status}"),
+            })
+        }
+    }
+
+    async fn send_national(&self, job: &DeliveryJob) -> Result<i64, Failure> {
+        let Some(national) = &self.national else {
+            return Err(Failure {
+                status: None,
+                message: "DVC_DVCQG_URL chưa được cấu hình".into(),
+            });
+        };
+        let db = &self.state.db;
+        let change = async {
+            let code = partners::dossier_code(db, job.dossier_id).await?;
+            let row = match code {
+                Some(c) => dossiers::find_by_code(db, &c).await?,
+                None => None,
+            };
+            let events = dossiers::events(db, job.dossier_id).await?;
+            let attachments = dossiers::attachments(db, job.dossier_id).await?;
+            let channel = partners::channel(db, job.dossier_id).await?;
+            let (synced_at, _) = partners::sync_state(db, job.dossier_id).await?;
+            StoreResult::Ok((row, events, attachments, channel, synced_at))
+        }
+        .await
+        .map_err(store_failure)?;
+        let (Some(row), events, attachments, channel, synced_at) = change else {
+            return Err(Failure {
+                status: None,
+                message: "dossier not found".into(),
+            });
+        };
+        let Some(event) = events.iter().find(|e| e.id == job.event_id) else {
+            return Err(Failure {
+                status: None,
+                message: "event not found".into(),
+            });
+        };
+        let catalog = self.state.catalog();
+        let procedure = catalog.procedure(&row.procedure_code);
+        let agency_name = catalog
+            .agency(&row.agency_code)
+            .map(|a| a.name.clone())
+            .unwrap_or_default();
+        let c = Change {
+            dossier: &row,
+            channel,
+            event,
+            attachments: &attachments,
+            procedure_name: procedure.as_ref().map(|p| p.name.as_str()).unwrap_or(""),
+            field_name: procedure.as_ref().map(|p| p.field.as_str()).unwrap_or(""),
+            agency_name: &agency_name,
+            first: synced_at.is_none(),
+        };
+        national.push(&c).await.map_err(|e| Failure {
+            status: e.status(),
+            message: e.to_string(),
+        })?;
+        Ok(200)
+    }
+}
+
+fn store_failure(e: crate::store::StoreError) -> Failure {
+    Failure {
+        status: None,
+        message: e.to_string(),
+    }
+}
