@@ -29,6 +29,10 @@ pub struct Summary {
     pub online_class: OnlineClass,
     pub implementing_kind: String,
     pub implementing_agency: String,
+    /// The live version's number ([`crate::store::procedures`]).
+    pub version: i64,
+    /// No longer offered: not listed nor searchable, no new dossier; its dossiers keep it.
+    pub retired: bool,
 }
 
 impl Summary {
@@ -41,6 +45,8 @@ impl Summary {
             online_class: p.online_class,
             implementing_kind: p.implementing_kind.clone(),
             implementing_agency: p.implementing_agency.clone(),
+            version: 1,
+            retired: false,
         }
     }
 }
@@ -100,6 +106,22 @@ impl Builder {
         let p: Procedure =
             serde_json::from_str(json).map_err(|e| CatalogLoadError::Corrupt(e.to_string()))?;
         self.push(Summary::of(&p), json.to_string());
+        Ok(())
+    }
+
+    /// Adds a procedure from its stored row: JSON, live version, retired or not.
+    pub fn add_stored(
+        &mut self,
+        json: &str,
+        version: i64,
+        retired: bool,
+    ) -> Result<(), CatalogLoadError> {
+        let p: Procedure =
+            serde_json::from_str(json).map_err(|e| CatalogLoadError::Corrupt(e.to_string()))?;
+        let mut summary = Summary::of(&p);
+        summary.version = version;
+        summary.retired = retired;
+        self.push(summary, json.to_string());
         Ok(())
     }
 
@@ -230,7 +252,7 @@ impl Builder {
             .collect();
         let online = summaries
             .iter()
-            .filter(|p| p.level.online_submission())
+            .filter(|p| p.level.online_submission() && !p.retired)
             .count();
         Catalog {
             agencies,
@@ -459,6 +481,11 @@ impl Catalog {
         Some(p)
     }
 
+    /// The summary of the procedure with this code (retired ones included).
+    pub fn summary(&self, code: &str) -> Option<&Summary> {
+        self.by_code.get(code).and_then(|&i| self.summaries.get(i))
+    }
+
     /// Every procedure's summary, in catalogue order (field, then name, then code).
     pub fn summaries(&self) -> &[Summary] {
         &self.summaries
@@ -499,7 +526,8 @@ impl Catalog {
         });
         let keep = |i: usize| {
             let p = &self.summaries[i];
-            agency.is_none_or(|a| a.kind == p.implementing_kind)
+            !p.retired
+                && agency.is_none_or(|a| a.kind == p.implementing_kind)
                 && field.as_ref().is_none_or(|wanted| {
                     wanted
                         .get(self.field_of[i] as usize)

@@ -84,6 +84,27 @@ async fn purge(
     done
 }
 
+/// How often a node checks whether another node changed the catalogue.
+pub const CATALOG_POLL: Duration = Duration::from_secs(5);
+
+/// Follows catalogue changes made elsewhere (a procedure published or retired in the editor on
+/// another node, an import): when the stored catalogue version differs from the one in memory,
+/// the catalogue and its search index are reloaded. One small query per [`CATALOG_POLL`].
+pub async fn follow_catalog(state: crate::web::AppState) {
+    loop {
+        tokio::time::sleep(CATALOG_POLL).await;
+        match crate::store::catalog::version(&state.db).await {
+            Ok(v) if v != state.catalog().version => {
+                if let Err(e) = state.reload_catalog().await {
+                    tracing::warn!(error = %e, "the changed catalogue could not be reloaded");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "catalogue version not read"),
+        }
+    }
+}
+
 /// Logs the audit trail's head (`SEQ HASH`, as `dichvucong audit head` prints it) at start and
 /// daily, so that operators can copy it out of the machine and later check with
 /// `dichvucong audit verify --expect-head SEQ:HASH` that nothing was cut or rewritten.

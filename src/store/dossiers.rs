@@ -27,6 +27,8 @@ pub struct NewDossier {
     /// Local date of receipt (Asia/Ho_Chi_Minh), for the code.
     pub receipt_date: jiff::civil::Date,
     pub expected_at: Option<i64>,
+    /// The version of the procedure's form the answers were checked against.
+    pub form_version: i64,
     /// The signed-in citizen filing it (`None`: filed without signing in).
     pub citizen_id: Option<i64>,
     /// The answers taken from the citizen's electronic identity (QĐ 766 indicator 4.3).
@@ -146,7 +148,7 @@ const NEXT_SEQ: &str = "INSERT INTO dossier_sequences (agency_code, day, last_se
 /// (also the dossier's timeline head), `$25` the event's details, `$26` the draft's key, `$27` the
 /// signed-in citizen, `$28`–`$29` the answers reused from the identity (count, names), `$30` the
 /// delivery, `$31` the channel, `$32` digitised, `$33` whether there is an e-mail to enqueue,
-/// `$34`–`$35` the statistics day and month ([`super::statistics::filing_sql`]), `$36`–`$38` the fee.
+/// `$34`–`$35` the statistics day and month ([`super::statistics::filing_sql`]), `$36`–`$38` the fee, `$39` the form version.
 macro_rules! bind_filing {
     ($q:expr, $f:expr, $new:expr, $answers:expr, $attachments:expr) => {
         $q.bind(&$f.code)
@@ -191,6 +193,7 @@ macro_rules! bind_filing {
             .bind($new.fee_vnd)
             .bind(&$new.payment_status)
             .bind(&$new.fee_quote)
+            .bind($new.form_version)
     };
 }
 
@@ -280,7 +283,7 @@ async fn submit_once(
     Ok(SubmitOutcome::Created(f.code, None))
 }
 
-const FIRST_ATTACHMENT_BIND: usize = 39;
+const FIRST_ATTACHMENT_BIND: usize = 40;
 
 /// SQLite: the filing after the number, as one command (binds as in [`bind_filing`]; `$14`
 /// unused; one attachments statement per file is appended), counted in the statistics.
@@ -290,7 +293,7 @@ static FILE_SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 
 const FILE_SQLITE_BASE: &str = "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, digitised, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery, fee_vnd, payment_status, fee_quote) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $31, $32, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30, $36, $37, $38);
+    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery, fee_vnd, payment_status, fee_quote, form_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $31, $32, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30, $36, $37, $38, $39);
 INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, details, hash) \
     VALUES ((SELECT id FROM dossiers WHERE code = $1), $12, 'citizen', 'file', NULL, $4, $15, 0, $25, $24);
 INSERT INTO deliveries (webhook_id, dossier_id, event_id, created_at, next_attempt_at) \
@@ -412,7 +415,7 @@ static FILE_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 
 const FILE_PG_BASE: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
     applicant_email, applicant_phone, applicant_id_number, answers, channel, digitised, secret_hash, idempotency_key, submitted_at, \
-    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery, fee_vnd, payment_status, fee_quote) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $31, $32, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30, $36, $37, $38) RETURNING id), \
+    expected_at, updated_at, events_head, citizen_id, reused_answers, reused_fields, delivery, fee_vnd, payment_status, fee_quote, form_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $31, $32, $10, $11, $12, $13, $12, $24, $27, $28, $29, $30, $36, $37, $38, $39) RETURNING id), \
   a AS (INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, \
     sha256, created_at) SELECT d.id, x.field_name, x.document_id, x.storage_key, x.file_name, x.content_type, x.size_bytes, \
     x.sha256, $12 FROM d, jsonb_to_recordset($14::jsonb) AS x(field_name text, document_id text, storage_key text, \
@@ -462,6 +465,8 @@ pub struct DossierRow {
     pub extra_working_days: i64,
     /// Hash of the last timeline event (the head of the dossier's chain).
     pub events_head: Option<String>,
+    /// The version of the procedure's form it was filed with.
+    pub form_version: i64,
     /// `desk`, `online` or `post`.
     pub delivery: String,
     /// 1 once a digitally signed electronic result was issued.
@@ -576,7 +581,7 @@ impl DossierRow {
 const DOSSIER_COLUMNS: &str = "id, code, procedure_code, agency_code, status, applicant_name, applicant_email, applicant_phone, \
      applicant_id_number, answers, submitted_at, received_at, expected_at, due_at, updated_at, step, step_started_at, assignee_id, unit, \
      supplement_count, paused_at, resume_status, finished_at, result_key, result_name, version, original_due_at, extension_count, extra_working_days, events_head, \
-     delivery, result_electronic, postal_tracking, rating, channel, digitised, fee_vnd, payment_status, fee_quote";
+     delivery, result_electronic, postal_tracking, rating, channel, digitised, fee_vnd, payment_status, fee_quote, form_version";
 
 pub async fn find_by_code(db: &Db, code: &str) -> StoreResult<Option<DossierRow>> {
     if !super::storable_key(code) {

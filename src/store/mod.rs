@@ -14,6 +14,7 @@ pub mod login_throttle;
 pub mod outbox;
 pub mod partners;
 pub mod payments;
+pub mod procedures;
 pub mod rate_limits;
 pub mod sessions;
 pub mod signing;

@@ -32,6 +32,7 @@ pub const COPIED: &[Table] = &[
     t("meta"),
     t("agencies"),
     t("procedures"),
+    t("procedure_versions"),
     t("dossier_sequences"),
     serial("dossiers"),
     serial("attachments"),

@@ -554,6 +554,7 @@ pub async fn launch_with_clock(
     tokio::spawn(state.limiter.clone().flush_forever());
     tokio::spawn(crate::jobs::housekeeping(state.clone()));
     tokio::spawn(crate::jobs::log_audit_head(state.db.clone()));
+    tokio::spawn(crate::jobs::follow_catalog(state.clone()));
     tokio::spawn(crate::jobs::statistics(state.db.clone()));
     if state.vnpay.is_some() {
         tokio::spawn(crate::payment::flow::run_forever(state.clone()));

@@ -881,8 +881,19 @@ pub async fn file_dossier(
     }
     let mut raw = RawAnswers::new();
     for (k, v) in &req.answers {
-        match (form_def.field(k), raw_answer(v)) {
-            (Some(f), _) if f.kind == FieldKind::File => errors.push(FieldError {
+        // A field (`name`, or `name.N` in a repeated section) or the item count of a group.
+        let key = form_def.key(k);
+        let group = match &key {
+            Some(dvc_domain::form::Key::Count(g)) => Some(g.item_label.clone()),
+            _ => None,
+        };
+        let def = match key {
+            Some(dvc_domain::form::Key::Field(f)) => Some(Some(f)),
+            Some(dvc_domain::form::Key::Count(_)) => Some(None),
+            None => None,
+        };
+        match (def, raw_answer(v)) {
+            (Some(Some(f)), _) if f.kind == FieldKind::File => errors.push(FieldError {
                 field: k.clone(),
                 message: format!("Mục “{}” là tệp: gửi trong attachments (base64) hoặc một phần multipart cùng tên.", f.label),
             }),
@@ -896,7 +907,12 @@ pub async fn file_dossier(
             }
             (Some(f), None) => errors.push(FieldError {
                 field: k.clone(),
-                message: format!("Giá trị của mục “{}” phải là chuỗi ký tự hoặc danh sách chuỗi.", f.label),
+                message: format!(
+                    "Giá trị của mục “{}” phải là chuỗi ký tự hoặc danh sách chuỗi.",
+                    f.map(|f| f.label.clone())
+                        .or_else(|| group.map(|g| format!("Số {}", g.to_lowercase())))
+                        .unwrap_or_default()
+                ),
             }),
             (None, _) => errors.push(FieldError {
                 field: k.clone(),
@@ -977,6 +993,9 @@ pub async fn file_dossier(
     let Some(agency) = agency else {
         return validation_problem(errors);
     };
+    // A file for a field not shown with these answers (a hidden section's upload) is not kept.
+    let shown = form_def.shown_keys(&raw);
+    checked.retain(|(f, ..)| shown.contains(f.as_str()));
     // The key is recorded with the request only once the request is valid (a refused request
     // does not use up its key). On the light pool: the filing's own durable commit comes after it
     // and flushes it too (SQLite's and PostgreSQL's logs are both written in order).
@@ -1035,6 +1054,12 @@ pub async fn file_dossier(
         submitted_at: now_ms,
         receipt_date: now.to_zoned_datetime(dvc_domain::calendar::vn_tz()).date(),
         expected_at: Some(expected_at),
+        // The version of the form the answers were checked against (the live one).
+        form_version: state
+            .catalog()
+            .summary(&p.code)
+            .map(|s| s.version)
+            .unwrap_or(1),
         channel: dvc_domain::dossier::Channel::Online,
         digitised: false,
         citizen_id: None,

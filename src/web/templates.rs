@@ -44,6 +44,10 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "staff_queues.html",
     "staff_dossier.html",
     "staff_admin.html",
+    "staff_procedures.html",
+    "staff_procedure.html",
+    "staff_procedure_edit.html",
+    "staff_procedure_version.html",
     "staff_intake.html",
     "staff_integrations.html",
     "email_confirmation.txt",
@@ -82,6 +86,11 @@ pub static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
             "print.css",
             include_bytes!("../../static/print.css"),
             "text/css; charset=utf-8",
+        ),
+        asset(
+            "form.js",
+            include_bytes!("../../static/form.js"),
+            "text/javascript; charset=utf-8",
         ),
         asset(
             "copy.js",
@@ -127,6 +136,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     }
     env.add_global("css_url", asset_url("app.css"));
     env.add_global("print_css_url", asset_url("print.css"));
+    env.add_global("form_js_url", asset_url("form.js"));
     env.add_global("copy_js_url", asset_url("copy.js"));
     env.add_filter("vnd", vnd);
     env.add_filter("datetime", datetime);

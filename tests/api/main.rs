@@ -18,6 +18,8 @@ mod catalogue;
 mod clock;
 mod crash;
 mod desk;
+mod editor;
+mod forms;
 mod hostile;
 mod hostile_uploads;
 mod journey;

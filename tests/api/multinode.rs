@@ -31,6 +31,12 @@ async fn two_nodes_on_one_postgres_behave_as_one_system() {
         ("DVC_TRUST_PROXY", "true"),
         ("DVC_RATE_LOOKUP_PER_MINUTE", "20"),
         ("DVC_RATE_SUBMIT_PER_HOUR", "1000"),
+        // Every node of one deployment has the same audit key (it also opens the stored
+        // demonstration signing certificate, which the first node to start generates).
+        (
+            "DVC_AUDIT_KEY",
+            "6d756c74696e6f64652d746573742d61756469742d6b65792d30303030303030",
+        ),
     ];
     // Both start at once on the empty database (migrations and the sample catalogue race).
     let (dir_a, dir_b) = (root.0.join("a"), root.0.join("b"));

@@ -93,18 +93,13 @@ pub struct Field {
     /// For `file`: maximum size in MB (default [`DEFAULT_MAX_FILE_MB`]).
     #[serde(default)]
     pub max_size_mb: Option<u32>,
+    /// Shown (and validated) only when another answer has a value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub show_if: Option<Condition>,
     /// Required only when another field has a given answer (e.g. the postal address when the
     /// result is delivered by post); otherwise the answer is not kept.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_when: Option<Condition>,
-}
-
-/// "Field `field` has the answer `value`".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Condition {
-    pub field: String,
-    pub value: String,
 }
 
 impl Field {
@@ -126,10 +121,43 @@ impl Field {
             not_future: false,
             document: None,
             max_size_mb: None,
+            show_if: None,
             required_when: None,
         }
     }
 }
+
+/// "Shown only when …": the answer of an earlier field (`field`) has one of the `equals` values,
+/// or, when `equals` is empty, any value. A field inside a repeated section that names a sibling
+/// looks at the sibling of the same item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub equals: Vec<String>,
+}
+
+/// A section filled in 1–N times (several children, several witnesses). Each item's answers are
+/// keyed `field.N` (N from 1); the number of items is the answer `name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Repeat {
+    /// Machine name of the group (the key of its item count), like a field name.
+    pub name: String,
+    /// What one item is called, e.g. "Người làm chứng" ("Người làm chứng thứ 2").
+    pub item_label: String,
+    #[serde(default = "one")]
+    pub min: u32,
+    pub max: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The most items a repeated section may allow.
+pub const MAX_REPEAT: u32 = 20;
 
 pub const DEFAULT_MAX_FILE_MB: u32 = 10;
 /// Default maximum length of a text answer when the field sets none.
@@ -142,6 +170,12 @@ pub struct Section {
     pub title: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// The whole section is shown only when another answer has a value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub show_if: Option<Condition>,
+    /// The section is a group filled in `min`–`max` times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<Repeat>,
     pub fields: Vec<Field>,
 }
 
@@ -164,6 +198,14 @@ pub enum FormDefinitionError {
     MissingOptions(String),
     #[error("trường '{0}': biểu thức kiểm tra không hợp lệ")]
     BadPattern(String),
+    #[error(
+        "điều kiện hiển thị của '{0}' phải dựa vào một trường đứng trước nó (không phải trường tải tệp, không ở nhóm lặp lại khác): '{1}'"
+    )]
+    BadCondition(String, String),
+    #[error("nhóm lặp lại '{0}': số lần tối thiểu phải từ 0 đến tối đa, tối đa từ 1 đến {max}", max = MAX_REPEAT)]
+    BadRepeat(String),
+    #[error("nhóm lặp lại '{0}' không được chứa trường tải tệp '{1}'")]
+    FileInRepeat(String, String),
 }
 
 impl FormDefinition {
@@ -175,26 +217,129 @@ impl FormDefinition {
         self.fields().find(|f| f.name == name)
     }
 
+    /// The section holding the field with this name.
+    fn section_of(&self, name: &str) -> Option<usize> {
+        self.sections
+            .iter()
+            .position(|s| s.fields.iter().any(|f| f.name == name))
+    }
+
+    /// The repeated group with this name.
+    pub fn group(&self, name: &str) -> Option<&Repeat> {
+        self.sections
+            .iter()
+            .filter_map(|s| s.repeat.as_ref())
+            .find(|r| r.name == name)
+    }
+
+    /// What an answer key names: a field (`name`, or `name.N` inside a repeated section, N from 1
+    /// to its maximum) or the item count of a group.
+    pub fn key(&self, key: &str) -> Option<Key<'_>> {
+        if let Some((name, n)) = key.split_once('.') {
+            if n.is_empty() || n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let n: u32 = n.parse().ok()?;
+            let s = &self.sections[self.section_of(name)?];
+            let r = s.repeat.as_ref()?;
+            let f = s.fields.iter().find(|f| f.name == name)?;
+            return (n >= 1 && n <= r.max).then_some(Key::Field(f));
+        }
+        if let Some(g) = self.group(key) {
+            return Some(Key::Count(g));
+        }
+        let s = &self.sections[self.section_of(key)?];
+        if s.repeat.is_some() {
+            return None;
+        }
+        self.field(key).map(Key::Field)
+    }
+
     pub fn check(&self) -> Result<(), FormDefinitionError> {
         let mut seen = BTreeSet::new();
-        for f in self.fields() {
-            let ok = !f.name.is_empty()
-                && f.name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-            if !ok {
-                return Err(FormDefinitionError::BadName(f.name.clone()));
+        let name_ok = |n: &str| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        // Names already met, with their section: conditions may only look back.
+        let mut earlier: BTreeMap<&str, (usize, FieldKind)> = BTreeMap::new();
+        for (si, s) in self.sections.iter().enumerate() {
+            if let Some(r) = &s.repeat {
+                if !name_ok(&r.name) {
+                    return Err(FormDefinitionError::BadName(r.name.clone()));
+                }
+                if !seen.insert(r.name.as_str()) {
+                    return Err(FormDefinitionError::Duplicate(r.name.clone()));
+                }
+                if r.max == 0 || r.max > MAX_REPEAT || r.min > r.max {
+                    return Err(FormDefinitionError::BadRepeat(r.name.clone()));
+                }
+                if let Some(f) = s.fields.iter().find(|f| f.kind == FieldKind::File) {
+                    return Err(FormDefinitionError::FileInRepeat(
+                        r.name.clone(),
+                        f.name.clone(),
+                    ));
+                }
             }
-            if !seen.insert(f.name.as_str()) {
-                return Err(FormDefinitionError::Duplicate(f.name.clone()));
+            let check_cond =
+                |owner: &str, c: &Condition, earlier: &BTreeMap<&str, (usize, FieldKind)>| {
+                    let ok = match earlier.get(c.field.as_str()) {
+                        Some((at, kind)) => {
+                            *kind != FieldKind::File
+                                && (*at == si || self.sections[*at].repeat.is_none())
+                        }
+                        None => false,
+                    };
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(FormDefinitionError::BadCondition(
+                            owner.to_string(),
+                            c.field.clone(),
+                        ))
+                    }
+                };
+            if let Some(c) = &s.show_if {
+                // A section's condition looks at an earlier section, never at itself.
+                let owner = s
+                    .repeat
+                    .as_ref()
+                    .map(|r| r.name.as_str())
+                    .unwrap_or(s.title.as_str());
+                check_cond(owner, c, &earlier)?;
+                if earlier
+                    .get(c.field.as_str())
+                    .is_some_and(|(at, _)| *at == si)
+                {
+                    return Err(FormDefinitionError::BadCondition(
+                        owner.to_string(),
+                        c.field.clone(),
+                    ));
+                }
             }
-            if matches!(f.kind, FieldKind::Select | FieldKind::Radio) && f.options.is_empty() {
-                return Err(FormDefinitionError::MissingOptions(f.name.clone()));
-            }
-            if let Some(p) = &f.pattern
-                && regex::Regex::new(&format!("^(?:{p})$")).is_err()
-            {
-                return Err(FormDefinitionError::BadPattern(f.name.clone()));
+            for f in &s.fields {
+                if !name_ok(&f.name) {
+                    return Err(FormDefinitionError::BadName(f.name.clone()));
+                }
+                if !seen.insert(f.name.as_str()) {
+                    return Err(FormDefinitionError::Duplicate(f.name.clone()));
+                }
+                if let Some(c) = &f.show_if {
+                    check_cond(&f.name, c, &earlier)?;
+                }
+                if let Some(c) = &f.required_when {
+                    check_cond(&f.name, c, &earlier)?;
+                }
+                earlier.insert(f.name.as_str(), (si, f.kind));
+                if matches!(f.kind, FieldKind::Select | FieldKind::Radio) && f.options.is_empty() {
+                    return Err(FormDefinitionError::MissingOptions(f.name.clone()));
+                }
+                if let Some(p) = &f.pattern
+                    && regex::Regex::new(&format!("^(?:{p})$")).is_err()
+                {
+                    return Err(FormDefinitionError::BadPattern(f.name.clone()));
+                }
             }
         }
         Ok(())
@@ -303,6 +448,8 @@ pub fn applicant_section() -> Section {
     Section {
         title: "Thông tin người nộp hồ sơ".into(),
         description: None,
+        show_if: None,
+        repeat: None,
         fields: vec![name, birth, id, phone, email, address],
     }
 }
@@ -319,8 +466,220 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// Validates every field of `form` against `raw`. `uploaded` names the file fields that already
-/// have a stored file. Returns the normalised answers, or every error found (not only the first).
+/// What an answer key names ([`FormDefinition::key`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Key<'a> {
+    Field(&'a Field),
+    /// The number of items of a repeated group.
+    Count(&'a Repeat),
+}
+
+/// The answer key of a field: `name` at the top level, `name.N` in item N of a repeated section.
+pub fn item_key(name: &str, item: Option<u32>) -> String {
+    match item {
+        Some(n) => format!("{name}.{n}"),
+        None => name.to_string(),
+    }
+}
+
+/// One field of the declaration as it stands for some answers: its key, whether it is shown,
+/// and the key of the answer its condition looks at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slot<'a> {
+    pub field: &'a Field,
+    pub key: String,
+    pub shown: bool,
+    /// The key of the answer that decides whether it is shown (its own condition).
+    pub trigger: Option<String>,
+    /// Shown and, for a field with `required_when`, asked in this case (then required);
+    /// an answer to a field not asked is not kept.
+    pub asked: bool,
+}
+
+/// One item of a section (a section that does not repeat has exactly one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item<'a> {
+    /// 1-based number within a repeated section; `None` otherwise.
+    pub number: Option<u32>,
+    pub slots: Vec<Slot<'a>>,
+}
+
+/// A section of the declaration as it stands for some answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SectionView<'a> {
+    pub section: &'a Section,
+    pub shown: bool,
+    /// The key of the answer that decides whether the section is shown.
+    pub trigger: Option<String>,
+    pub items: Vec<Item<'a>>,
+}
+
+impl SectionView<'_> {
+    /// Another item may be added.
+    pub fn can_add(&self) -> bool {
+        self.section
+            .repeat
+            .as_ref()
+            .is_some_and(|r| (self.items.len() as u32) < r.max)
+    }
+    /// An item may be removed.
+    pub fn can_remove(&self) -> bool {
+        self.section
+            .repeat
+            .as_ref()
+            .is_some_and(|r| (self.items.len() as u32) > r.min)
+    }
+}
+
+/// The cleaned, non-empty values of an answer.
+fn cleaned(raw: &RawAnswers, key: &str) -> Vec<String> {
+    raw.get(key)
+        .map(|vs| {
+            vs.iter()
+                .map(|v| crate::text::clean_input(v))
+                .filter(|v| !v.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How many items a repeated group has for these answers: the posted count, within min–max
+/// (the minimum when there is none).
+pub fn item_count(r: &Repeat, raw: &RawAnswers) -> u32 {
+    raw.get(&r.name)
+        .and_then(|v| v.first())
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .unwrap_or(r.min)
+        .clamp(r.min, r.max)
+}
+
+impl FormDefinition {
+    /// The declaration laid out for these answers: every section with its items, and for each
+    /// field whether it is shown. A condition is met when the answer it looks at is itself shown
+    /// and has one of the values (or any value); so hiding a field hides what depends on it.
+    pub fn layout(&self, raw: &RawAnswers) -> Vec<SectionView<'_>> {
+        // Values of the shown answers so far (conditions only look back).
+        let mut shown_values: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let met = |c: &Condition, key: &str, shown_values: &BTreeMap<String, Vec<String>>| {
+            shown_values.get(key).is_some_and(|vals| {
+                !vals.is_empty()
+                    && (c.equals.is_empty() || vals.iter().any(|v| c.equals.contains(v)))
+            })
+        };
+        let mut out = Vec::with_capacity(self.sections.len());
+        for s in &self.sections {
+            let trigger = s.show_if.as_ref().map(|c| c.field.clone());
+            let shown = s
+                .show_if
+                .as_ref()
+                .is_none_or(|c| met(c, &c.field, &shown_values));
+            let numbers: Vec<Option<u32>> = match &s.repeat {
+                Some(r) => (1..=item_count(r, raw)).map(Some).collect(),
+                None => vec![None],
+            };
+            let mut items = Vec::with_capacity(numbers.len());
+            for number in numbers {
+                let mut slots = Vec::with_capacity(s.fields.len());
+                for f in &s.fields {
+                    let key = item_key(&f.name, number);
+                    let (trigger, f_shown) = match &f.show_if {
+                        None => (None, shown),
+                        Some(c) => {
+                            let sibling = s.fields.iter().any(|g| g.name == c.field);
+                            let tkey = item_key(&c.field, if sibling { number } else { None });
+                            let ok = shown && met(c, &tkey, &shown_values);
+                            (Some(tkey), ok)
+                        }
+                    };
+                    let asked = f_shown
+                        && f.required_when.as_ref().is_none_or(|c| {
+                            let sibling = s.fields.iter().any(|g| g.name == c.field);
+                            let tkey = item_key(&c.field, if sibling { number } else { None });
+                            met(c, &tkey, &shown_values)
+                        });
+                    if f_shown {
+                        shown_values.insert(key.clone(), cleaned(raw, &key));
+                    }
+                    slots.push(Slot {
+                        field: f,
+                        key,
+                        shown: f_shown,
+                        trigger,
+                        asked,
+                    });
+                }
+                items.push(Item { number, slots });
+            }
+            out.push(SectionView {
+                section: s,
+                shown,
+                trigger,
+                items,
+            });
+        }
+        out
+    }
+
+    /// The keys of the fields shown for these answers (file fields included).
+    pub fn shown_keys(&self, raw: &RawAnswers) -> BTreeSet<String> {
+        self.layout(raw)
+            .into_iter()
+            .flat_map(|s| s.items.into_iter().flat_map(|i| i.slots))
+            .filter(|s| s.shown)
+            .map(|s| s.key)
+            .collect()
+    }
+}
+
+/// Adds an item to repeated group `group` ("Thêm"); false when it has its maximum already.
+pub fn add_item(form: &FormDefinition, raw: &mut RawAnswers, group: &str) -> bool {
+    let Some(r) = form.group(group) else {
+        return false;
+    };
+    let n = item_count(r, raw);
+    if n >= r.max {
+        return false;
+    }
+    raw.insert(r.name.clone(), vec![(n + 1).to_string()]);
+    true
+}
+
+/// Removes item `number` of repeated group `group` ("Xóa"): the later items move up one place.
+/// False when the group has only its minimum of items or there is no such item.
+pub fn remove_item(form: &FormDefinition, raw: &mut RawAnswers, group: &str, number: u32) -> bool {
+    let Some(s) = form
+        .sections
+        .iter()
+        .find(|s| s.repeat.as_ref().is_some_and(|r| r.name == group))
+    else {
+        return false;
+    };
+    let Some(r) = &s.repeat else { return false };
+    let n = item_count(r, raw);
+    if n <= r.min || number == 0 || number > n {
+        return false;
+    }
+    for f in &s.fields {
+        for i in number..n {
+            match raw.remove(&item_key(&f.name, Some(i + 1))) {
+                Some(v) => {
+                    raw.insert(item_key(&f.name, Some(i)), v);
+                }
+                None => {
+                    raw.remove(&item_key(&f.name, Some(i)));
+                }
+            }
+        }
+        raw.remove(&item_key(&f.name, Some(n)));
+    }
+    raw.insert(r.name.clone(), vec![(n - 1).to_string()]);
+    true
+}
+
+/// Validates the fields of `form` shown for `raw` ([`FormDefinition::layout`]); a hidden field
+/// is never required and its answer is dropped. `uploaded` names the file fields that already
+/// have a stored file. Returns the normalised answers (with the item count of each shown
+/// repeated group), or every error found (not only the first), keyed like the answers.
 pub fn validate(
     form: &FormDefinition,
     raw: &RawAnswers,
@@ -329,52 +688,56 @@ pub fn validate(
 ) -> Result<Answers, Vec<FieldError>> {
     let mut answers = Answers::new();
     let mut errors = Vec::new();
-    for f in form.fields() {
-        if f.kind == FieldKind::File {
-            if f.required && !uploaded.contains(&f.name) {
-                errors.push(FieldError {
-                    field: f.name.clone(),
-                    message: format!("Chọn tệp cho mục “{}” (PDF, JPG hoặc PNG).", f.label),
-                });
-            }
+    for view in form.layout(raw) {
+        if !view.shown {
             continue;
         }
-        let values: Vec<String> = raw
-            .get(&f.name)
-            .map(|vs| {
-                vs.iter()
-                    .map(|v| crate::text::clean_input(v))
-                    .filter(|v| !v.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let conditional;
-        let f = match &f.required_when {
-            Some(c) => {
-                let holds = raw
-                    .get(&c.field)
-                    .is_some_and(|vs| vs.iter().any(|v| crate::text::clean_input(v) == c.value));
-                if !holds {
+        if let Some(r) = &view.section.repeat {
+            answers.insert(r.name.clone(), vec![view.items.len().to_string()]);
+        }
+        for item in &view.items {
+            let prefix = match (&view.section.repeat, item.number) {
+                (Some(r), Some(n)) => format!("{} thứ {n}: ", r.item_label),
+                _ => String::new(),
+            };
+            for slot in item.slots.iter().filter(|s| s.shown) {
+                let f = slot.field;
+                if f.kind == FieldKind::File {
+                    let required = f.required || f.required_when.is_some();
+                    if slot.asked && required && !uploaded.contains(&slot.key) {
+                        errors.push(FieldError {
+                            field: slot.key.clone(),
+                            message: format!("Chọn tệp cho mục “{}” (PDF, JPG hoặc PNG).", f.label),
+                        });
+                    }
+                    continue;
+                }
+                let values = cleaned(raw, &slot.key);
+                if !slot.asked {
                     // Not asked in this case: nothing is kept.
                     continue;
                 }
-                conditional = Field {
-                    required: true,
-                    ..f.clone()
+                let conditional;
+                let f = if f.required_when.is_some() {
+                    conditional = Field {
+                        required: true,
+                        ..f.clone()
+                    };
+                    &conditional
+                } else {
+                    f
                 };
-                &conditional
+                match validate_field(f, &values, today) {
+                    Ok(Some(v)) => {
+                        answers.insert(slot.key.clone(), v);
+                    }
+                    Ok(None) => {}
+                    Err(message) => errors.push(FieldError {
+                        field: slot.key.clone(),
+                        message: format!("{prefix}{message}"),
+                    }),
+                }
             }
-            None => f,
-        };
-        match validate_field(f, &values, today) {
-            Ok(Some(v)) => {
-                answers.insert(f.name.clone(), v);
-            }
-            Ok(None) => {}
-            Err(message) => errors.push(FieldError {
-                field: f.name.clone(),
-                message,
-            }),
         }
     }
     if errors.is_empty() {
@@ -836,6 +1199,187 @@ mod tests {
         assert!(validate_field(&f, &["khac".into()], today()).is_err());
     }
 
+    /// Nationality with "Khác" → which one; a witnesses group (2–4) shown only for one kind of
+    /// evidence, each witness with an optional ID number shown when "có giấy tờ" is ticked.
+    fn conditional_form() -> FormDefinition {
+        let text = r#"
+[[sections]]
+title = "Người được nhận"
+[[sections.fields]]
+name = "quoc_tich"
+label = "Quốc tịch"
+type = "select"
+required = true
+options = [{ value = "viet_nam", label = "Việt Nam" }, { value = "khac", label = "Quốc tịch khác" }]
+[[sections.fields]]
+name = "quoc_tich_khac"
+label = "Tên quốc tịch"
+type = "text"
+required = true
+show_if = { field = "quoc_tich", equals = ["khac"] }
+[[sections.fields]]
+name = "loai_chung_cu"
+label = "Loại chứng cứ"
+type = "radio"
+required = true
+options = [{ value = "giam_dinh", label = "Giám định" }, { value = "khac", label = "Khác" }]
+
+[[sections]]
+title = "Người làm chứng"
+show_if = { field = "loai_chung_cu", equals = ["khac"] }
+repeat = { name = "nguoi_lam_chung", item_label = "Người làm chứng", min = 2, max = 4 }
+[[sections.fields]]
+name = "lc_ho_ten"
+label = "Họ và tên"
+type = "text"
+required = true
+[[sections.fields]]
+name = "lc_co_giay_to"
+label = "Có giấy tờ tùy thân"
+type = "checkbox"
+[[sections.fields]]
+name = "lc_so_giay_to"
+label = "Số giấy tờ"
+type = "text"
+required = true
+show_if = { field = "lc_co_giay_to" }
+"#;
+        let f: FormDefinition = toml::from_str(text).expect("parses");
+        f.check().expect("valid");
+        f
+    }
+
+    #[test]
+    fn hidden_field_is_not_required_and_its_stale_answer_is_dropped() {
+        let form = conditional_form();
+        let r = raw(&[
+            ("quoc_tich", "viet_nam"),
+            ("quoc_tich_khac", "Pháp"),
+            ("loai_chung_cu", "giam_dinh"),
+            ("lc_ho_ten.1", "Stale"),
+        ]);
+        let a = validate(&form, &r, &BTreeSet::new(), today()).expect("valid");
+        assert!(!a.contains_key("quoc_tich_khac"));
+        assert!(!a.contains_key("lc_ho_ten.1"));
+        assert!(!a.contains_key("nguoi_lam_chung"));
+        // Shown: now required.
+        let r = raw(&[("quoc_tich", "khac"), ("loai_chung_cu", "giam_dinh")]);
+        let errs = validate(&form, &r, &BTreeSet::new(), today()).expect_err("required");
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].field, "quoc_tich_khac");
+        assert_eq!(errs[0].message, "Nhập tên quốc tịch.");
+    }
+
+    #[test]
+    fn repeated_group_validates_each_item_and_keeps_its_count() {
+        let form = conditional_form();
+        let r = raw(&[
+            ("quoc_tich", "viet_nam"),
+            ("loai_chung_cu", "khac"),
+            ("nguoi_lam_chung", "3"),
+            ("lc_ho_ten.1", "Trần Văn Bình"),
+            ("lc_co_giay_to.1", "co"),
+            ("lc_ho_ten.3", "Lê Thị Cúc"),
+        ]);
+        let errs = validate(&form, &r, &BTreeSet::new(), today()).expect_err("invalid");
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["lc_so_giay_to.1", "lc_ho_ten.2"]);
+        assert_eq!(errs[1].message, "Người làm chứng thứ 2: Nhập họ và tên.");
+        let mut ok = r.clone();
+        ok.insert("lc_so_giay_to.1".into(), vec!["B1234567".into()]);
+        ok.insert("lc_ho_ten.2".into(), vec!["Phạm Văn Dũng".into()]);
+        // An ID number of a witness without the box ticked is dropped.
+        ok.insert("lc_so_giay_to.3".into(), vec!["X".into()]);
+        let a = validate(&form, &ok, &BTreeSet::new(), today()).expect("valid");
+        assert_eq!(a["nguoi_lam_chung"], vec!["3"]);
+        assert_eq!(a["lc_so_giay_to.1"], vec!["B1234567"]);
+        assert!(!a.contains_key("lc_so_giay_to.3"));
+        // The count is kept within min–max.
+        let mut few = ok.clone();
+        few.insert("nguoi_lam_chung".into(), vec!["0".into()]);
+        assert_eq!(form.layout(&few)[1].items.len(), 2);
+        few.insert("nguoi_lam_chung".into(), vec!["99".into()]);
+        assert_eq!(form.layout(&few)[1].items.len(), 4);
+    }
+
+    #[test]
+    fn add_and_remove_items() {
+        let form = conditional_form();
+        let mut r = raw(&[("lc_ho_ten.1", "A"), ("lc_ho_ten.2", "B")]);
+        assert!(add_item(&form, &mut r, "nguoi_lam_chung"));
+        r.insert("lc_ho_ten.3".into(), vec!["C".into()]);
+        assert!(add_item(&form, &mut r, "nguoi_lam_chung"));
+        assert!(!add_item(&form, &mut r, "nguoi_lam_chung"), "max 4");
+        assert!(!add_item(&form, &mut r, "khong_co"));
+        assert!(remove_item(&form, &mut r, "nguoi_lam_chung", 1));
+        assert_eq!(r["lc_ho_ten.1"], vec!["B"]);
+        assert_eq!(r["lc_ho_ten.2"], vec!["C"]);
+        assert!(!r.contains_key("lc_ho_ten.3"));
+        assert_eq!(r["nguoi_lam_chung"], vec!["3"]);
+        assert!(remove_item(&form, &mut r, "nguoi_lam_chung", 3));
+        assert!(!remove_item(&form, &mut r, "nguoi_lam_chung", 1), "min 2");
+    }
+
+    #[test]
+    fn keys_name_fields_items_and_counts() {
+        let form = conditional_form();
+        assert!(matches!(form.key("quoc_tich"), Some(Key::Field(f)) if f.name == "quoc_tich"));
+        assert!(matches!(form.key("lc_ho_ten.4"), Some(Key::Field(_))));
+        assert!(form.key("lc_ho_ten.5").is_none());
+        assert!(form.key("lc_ho_ten.01").is_none());
+        assert!(form.key("lc_ho_ten.0").is_none());
+        assert!(form.key("lc_ho_ten").is_none());
+        assert!(form.key("quoc_tich.1").is_none());
+        assert!(matches!(form.key("nguoi_lam_chung"), Some(Key::Count(_))));
+    }
+
+    #[test]
+    fn bad_conditions_and_groups_are_refused() {
+        let base = conditional_form();
+        let mut f = base.clone();
+        f.sections[0].fields[0].show_if = Some(Condition {
+            field: "quoc_tich_khac".into(),
+            equals: vec![],
+        });
+        assert!(
+            matches!(f.check(), Err(FormDefinitionError::BadCondition(..))),
+            "looks forward"
+        );
+        let mut f = base.clone();
+        f.sections[0].fields[1].show_if = Some(Condition {
+            field: "khong_co".into(),
+            equals: vec![],
+        });
+        assert!(f.check().is_err());
+        let mut f = base.clone();
+        if let Some(r) = f.sections[1].repeat.as_mut() {
+            r.min = 5;
+        }
+        assert!(matches!(f.check(), Err(FormDefinitionError::BadRepeat(_))));
+        let mut f = base.clone();
+        if let Some(r) = f.sections[1].repeat.as_mut() {
+            r.name = "quoc_tich".into();
+        }
+        assert!(matches!(f.check(), Err(FormDefinitionError::Duplicate(_))));
+        // A top-level field may not depend on one item of a group.
+        let mut f = base;
+        f.sections.push(Section {
+            title: "Sau".into(),
+            description: None,
+            show_if: None,
+            repeat: None,
+            fields: vec![{
+                let mut x = field("sau", "Sau", FieldKind::Text, None);
+                x.show_if = Some(Condition {
+                    field: "lc_ho_ten".into(),
+                    equals: vec![],
+                });
+                x
+            }],
+        });
+        assert!(f.check().is_err());
+    }
+
     #[test]
     fn a_refused_option_says_where_the_case_belongs() {
         let steer = "Nộp theo thủ tục “Đăng ký khai sinh có yếu tố nước ngoài” (mã 2.000528).";
@@ -870,6 +1414,40 @@ mod tests {
             f.options = vec![FieldOption { value: "a".into(), label: "A".into(), refuse: None }];
             f.pattern = Some("[0-9]+".into());
             let _ = validate_field(&f, &values, today());
+        }
+
+        /// Whatever is answered, a hidden field never has an answer nor an error, and the
+        /// answers of a valid declaration validate to themselves.
+        #[test]
+        fn validation_follows_what_is_shown(
+            quoc_tich in prop::sample::select(vec!["", "viet_nam", "khac", "sai"]),
+            loai in prop::sample::select(vec!["", "giam_dinh", "khac"]),
+            count in prop::sample::select(vec!["", "0", "2", "3", "4", "9", "x"]),
+            names in proptest::collection::vec(prop::sample::select(vec!["", "An", "Bình"]), 5),
+            boxes in proptest::collection::vec(any::<bool>(), 5),
+            ids in proptest::collection::vec(prop::sample::select(vec!["", "B1"]), 5),
+        ) {
+            let form = conditional_form();
+            let mut r = raw(&[("quoc_tich", quoc_tich), ("quoc_tich_khac", "Pháp"), ("loai_chung_cu", loai), ("nguoi_lam_chung", count)]);
+            for i in 0..5 {
+                r.insert(format!("lc_ho_ten.{}", i + 1), vec![names[i].to_string()]);
+                if boxes[i] { r.insert(format!("lc_co_giay_to.{}", i + 1), vec!["co".into()]); }
+                r.insert(format!("lc_so_giay_to.{}", i + 1), vec![ids[i].to_string()]);
+            }
+            let shown = form.shown_keys(&r);
+            match validate(&form, &r, &BTreeSet::new(), today()) {
+                Ok(a) => {
+                    for k in a.keys() {
+                        prop_assert!(shown.contains(k) || form.group(k).is_some(), "hidden {} answered", k);
+                    }
+                    prop_assert_eq!(validate(&form, &a, &BTreeSet::new(), today()), Ok(a.clone()));
+                }
+                Err(errs) => {
+                    for e in errs {
+                        prop_assert!(shown.contains(&e.field), "hidden {} reported", e.field);
+                    }
+                }
+            }
         }
 
         #[test]

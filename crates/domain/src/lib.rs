@@ -19,6 +19,7 @@ pub mod audit;
 pub mod calendar;
 pub mod catalog;
 pub mod dossier;
+pub mod editor;
 pub mod fees;
 pub mod form;
 pub mod integration;

@@ -93,7 +93,7 @@ pub fn delivery_section() -> Section {
         required: false,
         required_when: Some(crate::form::Condition {
             field: DELIVERY_FIELD.into(),
-            value: Delivery::Post.as_str().into(),
+            equals: vec![Delivery::Post.as_str().into()],
         }),
         help: Some(
             "Bắt buộc khi nhận kết quả qua bưu chính: số nhà, đường/thôn, xã/phường, tỉnh/thành phố; người nhận trả cước theo giá của dịch vụ bưu chính công ích."
@@ -106,6 +106,8 @@ pub fn delivery_section() -> Section {
     Section {
         title: "Hình thức nhận kết quả".into(),
         description: None,
+        show_if: None,
+        repeat: None,
         fields: vec![choice, address],
     }
 }

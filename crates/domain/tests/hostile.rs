@@ -175,6 +175,7 @@ fn field() -> impl Strategy<Value = Field> {
                 not_future,
                 document: None,
                 max_size_mb,
+                show_if: None,
                 required_when: None,
             },
         )
@@ -208,6 +209,8 @@ fn form_definition() -> impl Strategy<Value = FormDefinition> {
                     .map(|fields| Section {
                         title: "Phần".into(),
                         description: None,
+                        show_if: None,
+                        repeat: None,
                         fields,
                     })
                     .collect(),

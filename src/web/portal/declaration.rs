@@ -27,6 +27,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Name of the field that picks the receiving agency.
 pub const AGENCY_FIELD: &str = "agency_code";
+/// Name of the buttons that re-show the page instead of going on ("Cập nhật", "Thêm", "Xóa").
+pub const ACTION_FIELD: &str = "_action";
 const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 const MAX_PARTS: usize = 300;
 
@@ -107,13 +109,16 @@ fn form_html(
         .iter()
         .map(|a| context! { code => a.code.to_string(), name => a.name.clone() })
         .collect();
-    let (ordered_errors, error_map) = page_errors(&form, &[AGENCY_FIELD], errors);
+    let (ordered_errors, error_map) = page_errors(&form, &draft.answers, &[AGENCY_FIELD], errors);
     let files = draft_files(draft);
+    let (sections, triggers) = page_sections(&form, &draft.answers);
     Ok(render(
         "declaration.html",
         context! {
             p => ser(p),
-            form => ser(&form),
+            form => context! { title => form.title.clone() },
+            sections,
+            triggers,
             agencies,
             agency_field => AGENCY_FIELD,
             values => ser(&draft.answers),
@@ -131,10 +136,91 @@ fn form_html(
     .0)
 }
 
+/// One field of the page: its definition, answer key, whether it is shown now, and what decides
+/// it (for the progressive-enhancement script, `static/form.js`).
+fn slot_value(slot: &form::Slot<'_>, equals: &[String]) -> Value {
+    context! {
+        f => ser(slot.field),
+        key => slot.key.clone(),
+        shown => slot.shown,
+        trigger => slot.trigger.clone(),
+        equals => serde_json::to_string(equals).unwrap_or_default(),
+    }
+}
+
+/// A section of the page with its items; a repeated one also carries an empty item whose keys
+/// end in `.__N__`, which the script copies when "Thêm" is pressed.
+fn section_value(view: &form::SectionView<'_>) -> Value {
+    let s = view.section;
+    let equals_of = |f: &form::Field| {
+        f.show_if
+            .as_ref()
+            .map(|c| c.equals.clone())
+            .unwrap_or_default()
+    };
+    let items: Vec<Value> = view
+        .items
+        .iter()
+        .map(|item| {
+            let slots: Vec<Value> = item
+                .slots
+                .iter()
+                .map(|slot| slot_value(slot, &equals_of(slot.field)))
+                .collect();
+            context! { number => item.number, slots }
+        })
+        .collect();
+    let repeat = s.repeat.as_ref().map(|r| {
+        let template: Vec<Value> = s
+            .fields
+            .iter()
+            .map(|f| {
+                let sibling = |name: &str| s.fields.iter().any(|g| g.name == name);
+                let trigger = f.show_if.as_ref().map(|c| {
+                    if sibling(&c.field) {
+                        format!("{}.__N__", c.field)
+                    } else {
+                        c.field.clone()
+                    }
+                });
+                let slot = form::Slot {
+                    field: f,
+                    key: format!("{}.__N__", f.name),
+                    shown: f.show_if.is_none(),
+                    trigger,
+                    asked: f.show_if.is_none() && f.required_when.is_none(),
+                };
+                slot_value(&slot, &equals_of(f))
+            })
+            .collect();
+        context! {
+            name => r.name.clone(),
+            item_label => r.item_label.clone(),
+            min => r.min,
+            max => r.max,
+            count => view.items.len(),
+            can_add => view.can_add(),
+            can_remove => view.can_remove(),
+            template,
+        }
+    });
+    context! {
+        title => s.title.clone(),
+        description => s.description.clone(),
+        shown => view.shown,
+        trigger => view.trigger.clone(),
+        equals => serde_json::to_string(&s.show_if.as_ref().map(|c| c.equals.clone()).unwrap_or_default()).unwrap_or_default(),
+        repeat,
+        items,
+    }
+}
+
 /// The errors of a declaration page: the summary in the order of the page (the `leading`
-/// fields above the form first, then the form's, then any other), and the message per field.
+/// fields above the form first, then the form's as laid out for `raw`, then any other), and the
+/// message per field (keyed like the answers, `field.N` inside a repeated section).
 pub fn page_errors(
     form: &FormDefinition,
+    raw: &RawAnswers,
     leading: &[&str],
     errors: &[FieldError],
 ) -> (Vec<Value>, Value) {
@@ -148,18 +234,46 @@ pub fn page_errors(
             ordered.push(context! { field => *name, message => *m });
         }
     }
-    for f in form.fields() {
-        if let Some(m) = error_map.get(f.name.as_str()) {
-            ordered.push(context! { field => f.name.clone(), message => *m });
+    let mut known: BTreeSet<String> = BTreeSet::new();
+    for slot in form
+        .layout(raw)
+        .iter()
+        .flat_map(|s| s.items.iter().flat_map(|i| i.slots.iter()))
+    {
+        known.insert(slot.key.clone());
+        if let Some(m) = error_map.get(slot.key.as_str()) {
+            ordered.push(context! { field => slot.key.clone(), message => *m });
         }
     }
     for e in errors
         .iter()
-        .filter(|e| !leading.contains(&e.field.as_str()) && form.field(&e.field).is_none())
+        .filter(|e| !leading.contains(&e.field.as_str()) && !known.contains(e.field.as_str()))
     {
         ordered.push(context! { field => e.field.clone(), message => e.message.clone() });
     }
     (ordered, ser(&error_map))
+}
+
+/// The sections of a declaration page as laid out for `raw` ([`section_value`]), and the
+/// answers other fields depend on: a "Cập nhật" button follows them (hidden by the script).
+pub fn page_sections(form: &FormDefinition, raw: &RawAnswers) -> (Vec<Value>, BTreeSet<String>) {
+    let layout = form.layout(raw);
+    let sections: Vec<Value> = layout.iter().map(section_value).collect();
+    let mut triggers: BTreeSet<String> = BTreeSet::new();
+    for view in &layout {
+        triggers.extend(view.trigger.clone());
+        for slot in view.items.iter().flat_map(|i| i.slots.iter()) {
+            triggers.extend(slot.trigger.clone());
+        }
+        if view.section.repeat.is_some() {
+            for f in &view.section.fields {
+                if let Some(c) = &f.show_if {
+                    triggers.insert(format!("{}.__N__", c.field));
+                }
+            }
+        }
+    }
+    (sections, triggers)
 }
 
 /// The files already in a draft, as the declaration page shows them.
@@ -263,6 +377,8 @@ pub fn reused(answers: &dvc_domain::form::Answers, c: &Citizen) -> Vec<String> {
 /// What one multipart POST carried.
 struct Posted {
     raw: RawAnswers,
+    /// The button pressed: "Tiếp tục" (none), "Cập nhật", "Thêm" or "Xóa" ([`PageAction`]).
+    action: Option<String>,
     /// Newly uploaded files, not yet scanned nor checked: (field, field label, client name, bytes).
     uploads: Vec<(String, String, String, Bytes)>,
     /// "Lưu nháp": keep what was posted without going on to the review.
@@ -324,6 +440,7 @@ async fn read_post(
 
     let mut posted = Posted {
         raw: RawAnswers::new(),
+        action: None,
         uploads: Vec::new(),
         save_only: false,
     };
@@ -338,7 +455,15 @@ async fn read_post(
         let Some(name) = field.name().map(str::to_string) else {
             continue;
         };
-        let def = form.field(&name);
+        let def = match form.key(&name) {
+            Some(form::Key::Field(f)) => Some(f),
+            Some(form::Key::Count(_)) => {
+                let v = read_text(field).await?;
+                posted.raw.entry(name).or_default().push(v);
+                continue;
+            }
+            None => None,
+        };
         match def {
             Some(def) if def.kind == FieldKind::File => {
                 let client_name = field.file_name().unwrap_or("").to_string();
@@ -372,6 +497,9 @@ async fn read_post(
             Some(_) => {
                 let v = read_text(field).await?;
                 posted.raw.entry(name).or_default().push(v);
+            }
+            None if name == ACTION_FIELD => {
+                posted.action = Some(read_text(field).await?);
             }
             None if extra_fields.contains(&name.as_str()) => {
                 let v = read_text(field).await?;
@@ -435,7 +563,7 @@ pub async fn read_into_draft(
     form_def: &FormDefinition,
     draft: &mut Draft,
     req: Request,
-) -> AppResult<(Vec<FieldError>, bool)> {
+) -> AppResult<ReadPost> {
     let session = poster.session;
     // Only now, with a valid session, is the body read (see `admission`).
     let (admitted, mp) = crate::web::admission::admit_multipart(state, req).await?;
@@ -532,7 +660,67 @@ pub async fn read_into_draft(
     // The uploaded bytes are stored and gone: the next body may be read.
     drop(admitted);
     merge_answers(draft, posted.raw, form_def, poster.extra_fields, true);
-    Ok((errors, posted.save_only))
+    // "Cập nhật", "Thêm", "Xóa": the page is shown again with the fields that now apply.
+    let page_action =
+        posted
+            .action
+            .as_deref()
+            .and_then(PageAction::parse)
+            .map(|action| match action {
+                PageAction::Update => String::new(),
+                PageAction::Add(group) => {
+                    if form::add_item(form_def, &mut draft.answers, &group) {
+                        let n = form_def
+                            .group(&group)
+                            .map(|r| form::item_count(r, &draft.answers))
+                            .unwrap_or(1);
+                        format!("#muc-{group}-{n}")
+                    } else {
+                        format!("#nhom-{group}")
+                    }
+                }
+                PageAction::Remove(group, n) => {
+                    form::remove_item(form_def, &mut draft.answers, &group, n);
+                    format!("#nhom-{group}")
+                }
+            });
+    Ok(ReadPost {
+        errors,
+        save_only: posted.save_only,
+        page_action,
+    })
+}
+
+/// What [`read_into_draft`] found besides the answers it put into the draft.
+pub struct ReadPost {
+    /// Refused files, as field errors.
+    pub errors: Vec<FieldError>,
+    /// "Lưu nháp": keep the draft without going on.
+    pub save_only: bool,
+    /// "Cập nhật", "Thêm" or "Xóa" was pressed (already applied to the draft): show the page
+    /// again at this anchor (empty: the top); nothing is reported as an error yet.
+    pub page_action: Option<String>,
+}
+
+/// Drops the files of fields no longer shown (a hidden section's upload), with their answers.
+pub async fn drop_stale_files(
+    state: &AppState,
+    form_def: &FormDefinition,
+    draft: &mut Draft,
+) -> AppResult<()> {
+    let shown = form_def.shown_keys(&draft.answers);
+    let stale: Vec<String> = draft
+        .files
+        .keys()
+        .filter(|k| !shown.contains(k.as_str()))
+        .cloned()
+        .collect();
+    for k in stale {
+        if let Some(old) = draft.files.remove(&k) {
+            state.files.delete(&old.storage_key).await?;
+        }
+    }
+    Ok(())
 }
 
 pub async fn save(
@@ -564,8 +752,11 @@ pub async fn save(
         },
         limit_ip: Some(ip),
     };
-    let (mut errors, save_only) =
-        read_into_draft(&state, &poster, &form_def, &mut draft, req).await?;
+    let ReadPost {
+        mut errors,
+        save_only,
+        page_action,
+    } = read_into_draft(&state, &poster, &form_def, &mut draft, req).await?;
     if let Some(c) = &me {
         // Read-only answers of a level-2 identity cannot be changed by posting others.
         prefill(&mut draft.answers, c);
@@ -595,6 +786,33 @@ pub async fn save(
             true,
         );
     }
+
+    // "Cập nhật", "Thêm", "Xóa": the page again with what was typed (and uploaded), showing the
+    // fields that now apply; nothing is reported as an error yet.
+    if let Some(anchor) = page_action {
+        draft.validated = false;
+        sessions::save_draft(
+            &state.light,
+            &session,
+            &p.code,
+            &draft,
+            state.clock.now_ms(),
+        )
+        .await?;
+        if !errors.is_empty() {
+            return render_form(
+                &state,
+                &p,
+                &session,
+                &draft,
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                me.as_ref(),
+            );
+        }
+        return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so{anchor}", p.code)).into_response());
+    }
+    drop_stale_files(&state, &form_def, &mut draft).await?;
 
     let uploaded: BTreeSet<String> = draft.files.keys().cloned().collect();
     let validated = form::validate(&form_def, &draft.answers, &uploaded, state.clock.today_vn());
@@ -649,12 +867,36 @@ pub async fn save(
     }
 }
 
+/// A button of the declaration page other than "Tiếp tục".
+enum PageAction {
+    /// "Cập nhật": show the fields that now apply.
+    Update,
+    /// "Thêm": one more item of this repeated group.
+    Add(String),
+    /// "Xóa": remove item N of this repeated group.
+    Remove(String, u32),
+}
+
+impl PageAction {
+    fn parse(v: &str) -> Option<PageAction> {
+        let v = v.trim();
+        if v == "cap-nhat" {
+            return Some(PageAction::Update);
+        }
+        if let Some(g) = v.strip_prefix("them:") {
+            return Some(PageAction::Add(g.to_string()));
+        }
+        let (g, n) = v.strip_prefix("xoa:")?.rsplit_once(':')?;
+        Some(PageAction::Remove(g.to_string(), n.parse().ok()?))
+    }
+}
+
 /// Puts what was posted into the draft, for the fields of this form only. With `complete`, the
 /// whole form was posted: unchecked checkboxes send nothing, so every known field is overwritten
 /// (or cleared). Otherwise (a post cut short) only the fields that arrived are updated.
 fn merge_answers(
     draft: &mut Draft,
-    mut raw: RawAnswers,
+    raw: RawAnswers,
     form_def: &FormDefinition,
     extra_fields: &[&str],
     complete: bool,
@@ -664,19 +906,19 @@ fn merge_answers(
     } else {
         std::mem::take(&mut draft.answers)
     };
-    for f in form_def.fields().filter(|f| f.kind != FieldKind::File) {
-        if let Some(v) = raw.remove(&f.name) {
+    for (key, v) in raw {
+        let keep = match form_def.key(&key) {
+            Some(form::Key::Field(f)) => f.kind != FieldKind::File,
+            Some(form::Key::Count(_)) => true,
+            None => extra_fields.contains(&key.as_str()),
+        };
+        if keep {
             answers.insert(
-                f.name.clone(),
+                key,
                 v.into_iter()
                     .map(|s| s.chars().take(10_000).collect())
                     .collect(),
             );
-        }
-    }
-    for name in extra_fields {
-        if let Some(v) = raw.remove(*name) {
-            answers.insert((*name).to_string(), v);
         }
     }
     draft.answers = answers;

@@ -325,14 +325,13 @@ pub async fn private(
     let d = with_events(&state, row).await?;
     let status = private_status(&state, &d)?;
     let row = &d.row;
-    let catalog = state.catalog();
     let attachments = dossiers::attachments(&state.db, row.id).await?;
     let files: Vec<(String, String)> = attachments
         .iter()
         .map(|a| (a.field_name.clone(), a.file_name.clone()))
         .collect();
-    let sections = match catalog.procedure(&row.procedure_code) {
-        Some(p) => super::submit::display_answers(&p, &row.answers(), &files),
+    let sections = match super::as_filed(&state, &row.procedure_code, row.form_version).await? {
+        Some(p) => super::submit::display_answers(p.form.as_ref(), &row.answers(), &files),
         None => vec![],
     };
     let attachment_links: Vec<Value> = attachments

@@ -24,6 +24,12 @@ pub fn procedure_or_404(
     code: &str,
 ) -> AppResult<(Arc<crate::catalog::Catalog>, Arc<Procedure>)> {
     let catalog = state.catalog();
+    if catalog.summary(code).is_some_and(|s| s.retired) {
+        return Err(AppError::NotFound(format!(
+            "Thủ tục có mã “{}” đã ngừng áp dụng. Tìm thủ tục thay thế trong danh sách thủ tục hành chính.",
+            code.chars().take(40).collect::<String>()
+        )));
+    }
     let p = catalog.procedure(code).ok_or_else(|| {
         AppError::NotFound(format!(
             "Không tìm thấy thủ tục có mã “{}”. Tìm lại trong danh sách thủ tục hành chính.",
@@ -46,4 +52,24 @@ pub fn online_procedure_or_404(
         )));
     }
     Ok((c, p))
+}
+
+/// The procedure as it was when a dossier was filed: the version its form was checked against
+/// (the live one from the catalogue when they are the same, otherwise the stored version).
+pub async fn as_filed(
+    state: &AppState,
+    code: &str,
+    form_version: i64,
+) -> AppResult<Option<Arc<Procedure>>> {
+    let catalog = state.catalog();
+    if catalog
+        .summary(code)
+        .is_some_and(|s| s.version == form_version)
+    {
+        return Ok(catalog.procedure(code));
+    }
+    match crate::store::procedures::get(&state.db, code, form_version).await? {
+        Some(p) => Ok(Some(Arc::new(p))),
+        None => Ok(catalog.procedure(code)),
+    }
 }

@@ -17,7 +17,7 @@ use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use dvc_domain::catalog::Procedure;
-use dvc_domain::form::{FieldKind, applicant, applicant_section};
+use dvc_domain::form::{FieldKind, applicant};
 use minijinja::{Value, context};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -30,43 +30,39 @@ pub struct ReviewParams {
     pub captcha_kind: Option<String>,
 }
 
-/// Answers shown on the review and private pages: (section title, [(name, label, value)]).
+/// Answers shown on the review and private pages and in the back office: (section title,
+/// [(key, label, value)]), the fields shown for these answers only; each item of a repeated
+/// section is a section of its own ("Người làm chứng thứ 2").
 pub fn display_answers(
-    p: &Procedure,
+    form: Option<&dvc_domain::form::FormDefinition>,
     draft_answers: &dvc_domain::form::Answers,
     files: &[(String, String)],
 ) -> Vec<Value> {
-    let Some(form) = p.form.as_ref() else {
+    let Some(form) = form else {
         return vec![];
     };
-    // The declaration's sections as `with_applicant` lists them, without copying the form.
-    let applicant = applicant_section();
-    let delivery = dvc_domain::outcome::delivery_section();
-    std::iter::once(&applicant)
-        .chain(form.sections.iter())
-        .chain(std::iter::once(&delivery))
-        .map(|s| {
-            let rows: Vec<Value> = s
-                .fields
+    // The declaration's sections as `with_applicant` lists them.
+    let full = form.with_applicant();
+    let mut out = Vec::new();
+    for view in full.layout(draft_answers) {
+        if !view.shown {
+            continue;
+        }
+        for item in &view.items {
+            let rows: Vec<Value> = item
+                .slots
                 .iter()
-                // A field asked only in another case (the postal address of a result not
-                // sent by post) is not shown.
-                .filter(|f| {
-                    f.required_when.as_ref().is_none_or(|c| {
-                        draft_answers
-                            .get(&c.field)
-                            .is_some_and(|v| v.contains(&c.value))
-                    })
-                })
-                .map(|f| {
+                .filter(|slot| slot.asked)
+                .map(|slot| {
+                    let f = slot.field;
                     let value = if f.kind == FieldKind::File {
                         files
                             .iter()
-                            .find(|(n, _)| n == &f.name)
+                            .find(|(n, _)| n == &slot.key)
                             .map(|(_, v)| v.clone())
                             .unwrap_or_else(|| "Không có".into())
                     } else {
-                        let vals = draft_answers.get(&f.name).cloned().unwrap_or_default();
+                        let vals = draft_answers.get(&slot.key).cloned().unwrap_or_default();
                         let shown: Vec<String> = vals
                             .iter()
                             .map(|v| match f.kind {
@@ -92,12 +88,17 @@ pub fn display_answers(
                             shown.join(", ")
                         }
                     };
-                    context! { name => f.name.clone(), label => f.label.clone(), value }
+                    context! { name => slot.key.clone(), label => f.label.clone(), value }
                 })
                 .collect();
-            context! { title => s.title.clone(), rows }
-        })
-        .collect()
+            let title = match (&view.section.repeat, item.number) {
+                (Some(r), Some(n)) => format!("{}: {} thứ {n}", view.section.title, r.item_label),
+                _ => view.section.title.clone(),
+            };
+            out.push(context! { title, rows });
+        }
+    }
+    out
 }
 
 /// What the review page, the confirmation page and the confirmation e-mail show of the
@@ -153,7 +154,7 @@ async fn render_review(
             )
         })
         .collect();
-    let sections = display_answers(p, &draft.answers, &files);
+    let sections = display_answers(p.form.as_ref(), &draft.answers, &files);
     let agency = agency_of(state, draft);
     let (captcha_id, captcha_words) = if state.config.captcha == CaptchaMode::Image {
         let id = security::random_token(16);
@@ -439,6 +440,8 @@ pub async fn send(
             );
         }
     };
+    // A file of a field no longer shown is not filed.
+    let shown_files = form_def.shown_keys(&answers);
     let Some(agency) = agency_of(&state, &draft).filter(|a| catalog.implements(&p, &a.code)) else {
         return Ok(Redirect::to(&format!("/thu-tuc/{}/nop-ho-so", p.code)).into_response());
     };
@@ -468,6 +471,7 @@ pub async fn send(
         attachments: draft
             .files
             .iter()
+            .filter(|(field, _)| shown_files.contains(field.as_str()))
             .map(|(field, f)| NewAttachment {
                 field_name: field.clone(),
                 document_id: form_def.field(field).and_then(|d| d.document.clone()),
@@ -483,6 +487,7 @@ pub async fn send(
         submitted_at: now_ms,
         receipt_date: now.to_zoned_datetime(dvc_domain::calendar::vn_tz()).date(),
         expected_at: Some(expected_at),
+        form_version: catalog.summary(&p.code).map(|s| s.version).unwrap_or(1),
         citizen_id: me.as_ref().map(|c| c.id),
         reused_fields: me
             .as_ref()

@@ -252,9 +252,8 @@ pub async fn render_pdf(
     kind: &str,
     event_id: Option<i64>,
 ) -> AppResult<Response> {
-    let p = state
-        .catalog()
-        .procedure(&row.procedure_code)
+    let p = crate::web::portal::as_filed(state, &row.procedure_code, row.form_version)
+        .await?
         .ok_or_else(AppError::not_found)?;
     let events = dossiers::events(&state.db, row.id).await?;
     let doc = build(state, row, &p, &events, kind, event_id)?;

@@ -62,9 +62,9 @@ async fn load(
         .await?
         .ok_or_else(|| AppError::NotFound("Không tìm thấy hồ sơ có mã này.".into()))?;
     ctx.check_scope(&row.agency_code)?;
-    let p = state
-        .catalog()
-        .procedure(&row.procedure_code)
+    // The procedure as filed: its form version, documents and time limit.
+    let p = crate::web::portal::as_filed(state, &row.procedure_code, row.form_version)
+        .await?
         .ok_or_else(AppError::not_found)?;
     Ok((row, p))
 }
@@ -88,7 +88,7 @@ pub async fn page(
         .iter()
         .map(|a| (a.field_name.clone(), a.file_name.clone()))
         .collect();
-    let sections = display_answers(&p, &row.answers(), &files);
+    let sections = display_answers(p.form.as_ref(), &row.answers(), &files);
     let now = state.clock.now_ms();
     let steps = crate::web::progress::steps(&state, &row, &p, &events, now)?;
     let status = row.status()?;

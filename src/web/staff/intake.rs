@@ -17,7 +17,8 @@ use crate::web::AppState;
 use crate::web::antivirus::Uploader;
 use crate::web::extract::LenientQuery;
 use crate::web::portal::declaration::{
-    AGENCY_FIELD, Poster, add_field_errors, draft_files, page_errors, read_into_draft,
+    AGENCY_FIELD, Poster, ReadPost, add_field_errors, draft_files, drop_stale_files, page_errors,
+    page_sections, read_into_draft,
 };
 use crate::web::security::{self, no_store};
 use crate::web::templates::{render_status, ser};
@@ -149,7 +150,13 @@ fn render_form(
     status: StatusCode,
 ) -> AppResult<Response> {
     let form = p.desk_declaration();
-    let (ordered, error_map) = page_errors(&form, &[CHANNEL_FIELD, AGENCY_FIELD], errors);
+    let (ordered, error_map) = page_errors(
+        &form,
+        &draft.answers,
+        &[CHANNEL_FIELD, AGENCY_FIELD],
+        errors,
+    );
+    let (sections, triggers) = page_sections(&form, &draft.answers);
     let first = |k: &str| {
         draft
             .answers
@@ -164,7 +171,7 @@ fn render_form(
         context! {
             me => me(state, ctx), csrf => ctx.csrf.clone(),
             p => context! { code => p.code.clone(), name => p.name.clone() },
-            form => ser(&form), values => ser(&draft.answers), files => draft_files(draft),
+            form => ser(&form), sections, triggers, values => ser(&draft.answers), files => draft_files(draft),
             errors => ordered, error_map, max_file_mb => dvc_domain::form::DEFAULT_MAX_FILE_MB,
             agencies => agencies.iter().map(|a| context! { code => a.code.to_string(), name => a.name.clone() }).collect::<Vec<_>>(),
             agency_field => AGENCY_FIELD, chosen_agency => first(AGENCY_FIELD),
@@ -256,12 +263,46 @@ pub async fn submit(
         },
         limit_ip: None,
     };
-    let (mut errors, _) = read_into_draft(&state, &poster, &form_def, &mut draft, req).await?;
+    let ReadPost {
+        mut errors,
+        page_action,
+        ..
+    } = read_into_draft(&state, &poster, &form_def, &mut draft, req).await?;
     let token = draft
         .answers
         .remove(TOKEN_FIELD)
         .and_then(|v| v.into_iter().next())
         .unwrap_or_default();
+    // "Cập nhật", "Thêm", "Xóa": the page again with the fields that now apply.
+    if let Some(anchor) = page_action {
+        draft.validated = false;
+        sessions::save_draft(
+            &state.light,
+            &session,
+            &p.code,
+            &draft,
+            state.clock.now_ms(),
+        )
+        .await?;
+        if !errors.is_empty() {
+            return render_form(
+                &state,
+                &ctx,
+                &p,
+                &agencies,
+                &draft,
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+        // Procedure codes are catalogue codes (digits and dots): safe in a query.
+        return Ok(Redirect::to(&format!(
+            "/can-bo/tiep-nhan-truc-tiep?thu-tuc={}{anchor}",
+            p.code
+        ))
+        .into_response());
+    }
+    drop_stale_files(&state, &form_def, &mut draft).await?;
     let uploaded: BTreeSet<String> = draft.files.keys().cloned().collect();
     let validated =
         dvc_domain::form::validate(&form_def, &draft.answers, &uploaded, state.clock.today_vn());
@@ -351,6 +392,12 @@ pub async fn submit(
         submitted_at: now_ms,
         receipt_date: now.to_zoned_datetime(dvc_domain::calendar::vn_tz()).date(),
         expected_at: Some(expected_at),
+        // The version of the form the answers were checked against (the live one).
+        form_version: state
+            .catalog()
+            .summary(&p.code)
+            .map(|s| s.version)
+            .unwrap_or(1),
         channel,
         digitised: !draft.files.is_empty(),
         citizen_id: None,
@@ -398,8 +445,9 @@ async fn receive(state: &AppState, ctx: &StaffCtx, ip: String, code: &str) -> Ap
         return Ok(());
     }
     let catalog = state.catalog();
-    let p = catalog
-        .procedure(&old.procedure_code)
+    // The procedure as filed (the version its form was checked against).
+    let p = crate::web::portal::as_filed(state, &old.procedure_code, old.form_version)
+        .await?
         .ok_or_else(AppError::not_found)?;
     let policy = state.deadline_policy(catalog.agency(&old.agency_code), &p);
     let rules = rules_for(state, &catalog, &old, &p, &policy);

@@ -8,6 +8,7 @@ pub mod dossier;
 pub mod intake;
 pub mod integrations;
 pub mod login;
+pub mod procedures;
 pub mod queues;
 pub mod register;
 pub mod statistics;
@@ -57,6 +58,37 @@ pub fn router() -> Router<AppState> {
         .route(
             "/can-bo/quan-tri/can-bo/{id}/trang-thai",
             post(admin::toggle),
+        )
+        .route("/can-bo/quan-tri/thu-tuc", get(procedures::list))
+        .route(
+            "/can-bo/quan-tri/thu-tuc/moi",
+            get(procedures::new_form).post(procedures::create),
+        )
+        .route("/can-bo/quan-tri/thu-tuc/nhap", post(procedures::import))
+        .route("/can-bo/quan-tri/thu-tuc/{code}", get(procedures::show))
+        .route(
+            "/can-bo/quan-tri/thu-tuc/{code}/sua",
+            get(procedures::edit_form).post(procedures::save),
+        )
+        .route(
+            "/can-bo/quan-tri/thu-tuc/{code}/xuat-ban",
+            post(procedures::publish),
+        )
+        .route(
+            "/can-bo/quan-tri/thu-tuc/{code}/huy-nhap",
+            post(procedures::discard),
+        )
+        .route(
+            "/can-bo/quan-tri/thu-tuc/{code}/ngung-ap-dung",
+            post(procedures::retire),
+        )
+        .route(
+            "/can-bo/quan-tri/thu-tuc/{code}/phien-ban/{version}",
+            get(procedures::version),
+        )
+        .route(
+            "/can-bo/quan-tri/thu-tuc/{code}/toml",
+            get(procedures::export),
         )
         .route("/can-bo/quan-tri/tich-hop", get(integrations::page))
         .route(
