@@ -269,13 +269,50 @@ pub async fn admit(state: &AppState, req: Request) -> AppResult<(Admitted, Reque
 /// [`admit`], then the multipart reader over the metered body.
 pub async fn admit_multipart(state: &AppState, req: Request) -> AppResult<(Admitted, Multipart)> {
     let (admitted, req) = admit(state, req).await?;
-    let mp = Multipart::from_request(req, &()).await.map_err(|_| {
+    let unreadable = || {
         AppError::BadRequest(
             "Dữ liệu biểu mẫu gửi lên không đọc được. Hãy tải lại trang biểu mẫu và gửi lại."
                 .into(),
         )
-    })?;
+    };
+    if !has_multipart_boundary(&req) {
+        // Refused before its body is read: take in a small body first, so that closing the
+        // connection does not reset it under the answer (the client would see no answer).
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            axum::body::to_bytes(req.into_body(), DRAIN_BEFORE_REFUSAL),
+        )
+        .await;
+        return Err(unreadable());
+    }
+    let mp = Multipart::from_request(req, &())
+        .await
+        .map_err(|_| unreadable())?;
     Ok((admitted, mp))
+}
+
+/// The most of a refused body read (and dropped) before answering.
+const DRAIN_BEFORE_REFUSAL: usize = 64 * 1024;
+
+/// Whether the request says `multipart/form-data` with a non-empty boundary (the multipart
+/// reader checks the rest).
+fn has_multipart_boundary(req: &Request) -> bool {
+    let Some(ct) = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut parts = ct.split(';');
+    let essence = parts.next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("multipart/form-data")
+        && parts.any(|p| {
+            let mut kv = p.splitn(2, '=');
+            let key = kv.next().unwrap_or("").trim();
+            let value = kv.next().unwrap_or("").trim().trim_matches('"');
+            key.eq_ignore_ascii_case("boundary") && !value.is_empty()
+        })
 }
 
 struct Meter {

@@ -964,6 +964,14 @@ async fn national_portal_receives_every_status_change() {
         }
     };
     assert!(wait_until(5, || async { synced(&app, code.clone()).await.0.is_some() }).await);
+    // The statistics count it at once (indicator 3.3's sync rate).
+    let stats: serde_json::Value = app
+        .get(&format!("/api/v1/statistics?agency={AGENCY}"))
+        .await
+        .json()
+        .await
+        .expect("statistics");
+    assert_eq!(stats["counts"]["synced"], 1, "{stats}");
     // The back office shows it.
     let officer = app
         .official("motcua@hongbang.gov.vn", Role::Reception, AGENCY)
