@@ -415,6 +415,8 @@ async fn reset_sequence(target: &mut Tx, table: &str) -> anyhow::Result<()> {
 /// Integrity checks that understand the data, run on the target after the copy; each returns a
 /// line for the report. The audit log's hash chain must verify on the target, or the migration fails.
 async fn verify_chains(target: &Db, key: &AuditKey) -> anyhow::Result<Vec<String>> {
+    // Entries copied while still waiting are chained on the target, after its copied chain.
+    crate::store::audit::seal(target, key).await?;
     match crate::store::audit::verify(target, key, None).await? {
         Ok(v) => Ok(vec![format!(
             "Nhật ký kiểm tra: {} mục, {} sự kiện của {} hồ sơ; chuỗi băm khớp.",

@@ -172,6 +172,15 @@ pub async fn audit_cmd(config: &Config, cmd: AuditCmd) -> anyhow::Result<()> {
     let db = open_db(config).await?;
     let outcome = match cmd {
         AuditCmd::Head => {
+            // Entries still waiting to be chained are chained first, so the head is the latest.
+            match config.load_audit_key(false) {
+                Ok(key) => {
+                    crate::store::audit::seal(&db, &key).await?;
+                }
+                Err(e) => eprintln!(
+                    "Chưa nối chuỗi các mục đang chờ (không đọc được khóa nhật ký: {e}); mốc in ra là mốc đã nối gần nhất."
+                ),
+            }
             let (seq, hash) = crate::store::audit::head(&db).await?;
             println!("{seq} {hash}");
             Ok(())
@@ -193,6 +202,7 @@ pub async fn audit_cmd(config: &Config, cmd: AuditCmd) -> anyhow::Result<()> {
                 }
             };
             let key = config.load_audit_key(false)?;
+            crate::store::audit::seal(&db, &key).await?;
             let result = crate::store::audit::verify(
                 &db,
                 &key,

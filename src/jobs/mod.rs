@@ -108,8 +108,11 @@ pub async fn follow_catalog(state: crate::web::AppState) {
 /// Logs the audit trail's head (`SEQ HASH`, as `dichvucong audit head` prints it) at start and
 /// daily, so that operators can copy it out of the machine and later check with
 /// `dichvucong audit verify --expect-head SEQ:HASH` that nothing was cut or rewritten.
-pub async fn log_audit_head(db: Db) {
+pub async fn log_audit_head(db: Db, key: dvc_domain::audit::AuditKey) {
     loop {
+        if let Err(e) = crate::store::audit::seal(&db, &key).await {
+            tracing::warn!(error = %e, "audit entries not chained");
+        }
         match crate::store::audit::head(&db).await {
             Ok((seq, hash)) => {
                 tracing::info!(audit_head = %format!("{seq}:{hash}"), "audit trail head")
@@ -117,6 +120,21 @@ pub async fn log_audit_head(db: Db) {
             Err(e) => tracing::warn!(error = %e, "audit trail head not read"),
         }
         tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+    }
+}
+
+/// How often each node chains the audit entries waiting in `audit_pending` (see
+/// [`crate::store::audit`]): the window in which a waiting entry is not yet in the chain.
+pub const AUDIT_SEAL_EVERY: Duration = Duration::from_millis(200);
+
+/// Chains the waiting audit entries every [`AUDIT_SEAL_EVERY`] (one small read when none waits;
+/// every node runs it, the chain's lock keeps one sealer at a time).
+pub async fn seal_audit(db: Db, key: dvc_domain::audit::AuditKey) {
+    loop {
+        tokio::time::sleep(AUDIT_SEAL_EVERY).await;
+        if let Err(e) = crate::store::audit::seal(&db, &key).await {
+            tracing::warn!(error = %e, "audit entries not chained; retrying");
+        }
     }
 }
 

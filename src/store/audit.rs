@@ -3,50 +3,198 @@
 //! the link from each transition's audit entry to its timeline event (see
 //! `dvc_domain::audit`).
 //!
-//! Appends happen inside the business transaction ([`crate::audit_append!`]), serialised by
-//! `BEGIN IMMEDIATE` on SQLite and a transaction-scoped advisory lock on PostgreSQL, so the chain
-//! never forks. `dichvucong audit verify` recomputes everything.
+//! An entry is recorded in two steps. Inside the business transaction ([`crate::audit_append!`],
+//! [`append`]) it goes to `audit_pending` with its own MAC under the audit key: a plain insert,
+//! so concurrent transactions never wait for one another (a single chain would make every
+//! audited commit wait for the previous one's flush to disk). The sealer ([`seal`], run by
+//! every node a few times a second, and by `audit head`/`audit verify`) then moves the waiting
+//! entries in order into `audit_log`'s hash chain, hundreds per commit, serialised by
+//! `BEGIN IMMEDIATE` on SQLite and a transaction-scoped advisory lock on PostgreSQL, so the
+//! chain never forks. A waiting entry changed before it is chained is refused by the sealer and
+//! reported by `audit verify`; one deleted while waiting (a fraction of a second) is the window
+//! this design accepts. `dichvucong audit verify` recomputes everything.
 
 use super::{Db, StoreResult};
 use crate::db_run;
 use dvc_domain::audit::{AuditKey, ChainError, Entry, GENESIS, Stored, TimelineFields};
 
-/// Appends `$entry` (a `dvc_domain::audit::Entry` whose `seq` is filled in) inside transaction
-/// `$tx`, chained under `$key`. `$is_pg` selects the PostgreSQL lock. Evaluates to the new
-/// sequence number.
+/// The insert of a waiting entry: `$1`–`$10` its fields, `$11` its MAC.
+pub const PENDING_SQL: &str = "INSERT INTO audit_pending (at, actor, ip, action, subject, from_state, to_state, reason, event_id, event_hash, mac) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+/// Records `$entry` (a `dvc_domain::audit::Entry`; its `seq` is ignored) inside transaction
+/// `$tx`, keyed under `$key`, for the sealer to chain ([`seal`]).
 #[macro_export]
 macro_rules! audit_append {
-    ($tx:ident, $is_pg:expr, $key:expr, $entry:expr) => {{
-        if $is_pg {
-            sqlx::query("SELECT pg_advisory_xact_lock(7301)").execute(&mut *$tx).await?;
-        }
-        let last: Option<(i64, String)> =
-            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *$tx).await?;
-        let (prev_seq, prev_hash) = last.unwrap_or((0, dvc_domain::audit::GENESIS.to_string()));
-        let mut entry: dvc_domain::audit::Entry = $entry;
-        entry.seq = prev_seq + 1;
-        let hash = entry.hash($key, &prev_hash);
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor, ip, action, subject, from_state, to_state, reason, prev_hash, hash, event_id, event_hash, keyed) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)",
-        )
-        .bind(entry.seq).bind(entry.at).bind(&entry.actor).bind(&entry.ip).bind(&entry.action).bind(&entry.subject)
-        .bind(&entry.from_state).bind(&entry.to_state).bind(&entry.reason).bind(&prev_hash).bind(&hash)
-        .bind(entry.event_id).bind(&entry.event_hash)
-        .execute(&mut *$tx).await?;
-        entry.seq
+    ($tx:ident, $key:expr, $entry:expr) => {{
+        let entry: dvc_domain::audit::Entry = $entry;
+        let mac = entry.pending_mac($key);
+        sqlx::query($crate::store::audit::PENDING_SQL)
+            .bind(entry.at)
+            .bind(&entry.actor)
+            .bind(&entry.ip)
+            .bind(&entry.action)
+            .bind(&entry.subject)
+            .bind(&entry.from_state)
+            .bind(&entry.to_state)
+            .bind(&entry.reason)
+            .bind(entry.event_id)
+            .bind(&entry.event_hash)
+            .bind(&mac)
+            .execute(&mut *$tx)
+            .await?;
     }};
 }
 
-/// Appends one entry in its own transaction (e.g. a login attempt).
-pub async fn append(db: &Db, key: &AuditKey, entry: Entry) -> StoreResult<i64> {
-    let is_pg = matches!(db, Db::Postgres(_));
-    let seq = crate::db_tx!(db, tx => {
-        let seq = crate::audit_append!(tx, is_pg, key, entry);
-        tx.commit().await?;
-        seq
+/// Records one entry on its own (e.g. a login attempt): one insert, chained moments later.
+pub async fn append(db: &Db, key: &AuditKey, entry: Entry) -> StoreResult<()> {
+    let mac = entry.pending_mac(key);
+    db_run!(db, p => {
+        sqlx::query(PENDING_SQL)
+            .bind(entry.at).bind(&entry.actor).bind(&entry.ip).bind(&entry.action).bind(&entry.subject)
+            .bind(&entry.from_state).bind(&entry.to_state).bind(&entry.reason)
+            .bind(entry.event_id).bind(&entry.event_hash).bind(&mac)
+            .execute(p).await?;
     });
-    Ok(seq)
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    id: i64,
+    at: i64,
+    actor: String,
+    ip: String,
+    action: String,
+    subject: String,
+    from_state: Option<String>,
+    to_state: Option<String>,
+    reason: Option<String>,
+    event_id: Option<i64>,
+    event_hash: Option<String>,
+    mac: String,
+}
+
+impl PendingRow {
+    fn entry(&self) -> Entry {
+        Entry {
+            seq: 0,
+            at: self.at,
+            actor: self.actor.clone(),
+            ip: self.ip.clone(),
+            action: self.action.clone(),
+            subject: self.subject.clone(),
+            from_state: self.from_state.clone(),
+            to_state: self.to_state.clone(),
+            reason: self.reason.clone(),
+            event_id: self.event_id,
+            event_hash: self.event_hash.clone(),
+        }
+    }
+}
+
+const PENDING_COLUMNS: &str =
+    "id, at, actor, ip, action, subject, from_state, to_state, reason, event_id, event_hash, mac";
+
+/// How many waiting entries one sealing commit chains at most.
+const SEAL_BATCH: i64 = 500;
+
+/// Chains every waiting entry into the audit log, in order, a batch per commit. Returns how many
+/// were chained. Stops (with an error in the log) before a waiting entry whose MAC no longer
+/// matches: it stays waiting, and `audit verify` names it.
+pub async fn seal(db: &Db, key: &AuditKey) -> StoreResult<u64> {
+    let mut total = 0u64;
+    loop {
+        let (waiting,): (bool,) = db_run!(db, p => {
+            sqlx::query_as("SELECT EXISTS (SELECT 1 FROM audit_pending)").fetch_one(p).await?
+        });
+        if !waiting {
+            return Ok(total);
+        }
+        let (sealed, stuck) = seal_batch(db, key).await?;
+        total += sealed;
+        if stuck {
+            return Ok(total);
+        }
+    }
+}
+
+/// One sealing transaction: (entries chained, whether a changed waiting entry stopped it).
+async fn seal_batch(db: &Db, key: &AuditKey) -> StoreResult<(u64, bool)> {
+    static SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {PENDING_COLUMNS} FROM audit_pending ORDER BY id LIMIT {SEAL_BATCH}")
+    });
+    let is_pg = matches!(db, Db::Postgres(_));
+    let outcome = crate::db_tx!(db, tx => {
+        if is_pg {
+            sqlx::query("SELECT pg_advisory_xact_lock(7301)").execute(&mut *tx).await?;
+        }
+        // Read after the lock: another node's sealing, committed meanwhile, is seen.
+        let rows: Vec<PendingRow> = sqlx::query_as(sqlx::AssertSqlSafe(SELECT.as_str())).fetch_all(&mut *tx).await?;
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
+        let (mut seq, mut prev) = last.unwrap_or((0, GENESIS.to_string()));
+        let mut done: Vec<i64> = Vec::with_capacity(rows.len());
+        let mut stuck = false;
+        for r in &rows {
+            let mut entry = r.entry();
+            if !same(&entry.pending_mac(key), &r.mac) {
+                tracing::error!(pending_id = r.id, "audit: a waiting entry was changed; it is not chained (run `dichvucong audit verify`)");
+                stuck = true;
+                break;
+            }
+            seq += 1;
+            entry.seq = seq;
+            let hash = entry.hash(key, &prev);
+            sqlx::query(
+                "INSERT INTO audit_log (seq, at, actor, ip, action, subject, from_state, to_state, reason, prev_hash, hash, event_id, event_hash, keyed) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)",
+            )
+            .bind(entry.seq).bind(entry.at).bind(&entry.actor).bind(&entry.ip).bind(&entry.action).bind(&entry.subject)
+            .bind(&entry.from_state).bind(&entry.to_state).bind(&entry.reason).bind(&prev).bind(&hash)
+            .bind(entry.event_id).bind(&entry.event_hash)
+            .execute(&mut *tx).await?;
+            prev = hash;
+            done.push(r.id);
+        }
+        if !done.is_empty() {
+            // Exactly the rows chained (never a range: on PostgreSQL a lower id may commit later).
+            let ids = done.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            let sql = format!("DELETE FROM audit_pending WHERE id IN ({ids})");
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        (done.len() as u64, stuck)
+    });
+    Ok(outcome)
+}
+
+fn same(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// The first waiting entry whose MAC no longer matches its fields, if any.
+async fn tampered_pending(db: &Db, key: &AuditKey) -> StoreResult<Option<i64>> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {PENDING_COLUMNS} FROM audit_pending WHERE id > $1 ORDER BY id LIMIT 1000")
+    });
+    let mut after = 0i64;
+    loop {
+        let rows: Vec<PendingRow> = db_run!(db, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(SQL.as_str())).bind(after).fetch_all(p).await?
+        });
+        let Some(last) = rows.last() else {
+            return Ok(None);
+        };
+        after = last.id;
+        if let Some(r) = rows
+            .iter()
+            .find(|r| !same(&r.entry().pending_mac(key), &r.mac))
+        {
+            return Ok(Some(r.id));
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -123,6 +271,9 @@ pub async fn verify(
     key: &AuditKey,
     expect_head: Option<(i64, &str)>,
 ) -> anyhow::Result<Result<Verified, ChainError>> {
+    if let Some(id) = tampered_pending(db, key).await? {
+        return Ok(Err(ChainError::PendingTampered { id }));
+    }
     let mut prev = GENESIS.to_string();
     let mut next_seq = 1i64;
     let mut entries = 0u64;
@@ -349,11 +500,14 @@ pub async fn seal_legacy(db: &Db, key: &AuditKey) -> anyhow::Result<(u64, u64)> 
     Ok((entries, sealed))
 }
 
-/// Failed logins for `subject` (an e-mail or an IP) since `since_ms`.
+/// Failed logins for `subject` (an e-mail or an IP) since `since_ms`, chained or still waiting.
 pub async fn count_failures(db: &Db, subject: &str, since_ms: i64) -> StoreResult<i64> {
     let (n,): (i64,) = db_run!(db, p => {
-        sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE action = 'login_failed' AND subject = $1 AND at > $2")
-            .bind(subject).bind(since_ms).fetch_one(p).await?
+        sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM audit_log WHERE action = 'login_failed' AND subject = $1 AND at > $2) \
+             + (SELECT COUNT(*) FROM audit_pending WHERE action = 'login_failed' AND subject = $1 AND at > $2)",
+        )
+        .bind(subject).bind(since_ms).fetch_one(p).await?
     });
     Ok(n)
 }

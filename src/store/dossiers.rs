@@ -782,7 +782,6 @@ pub async fn save(
     old: &DossierRow,
     decision: &Decision<'_>,
 ) -> StoreResult<i64> {
-    let is_pg = matches!(db, Db::Postgres(_));
     let next = decision.next;
     // The timeline rows and their hashes, computed before the transaction.
     let mut head = old
@@ -853,7 +852,7 @@ pub async fn save(
             sqlx::query(super::partners::ENQUEUE_SQL)
                 .bind(old.id).bind(event_id).bind(e.at).bind(e.kind.name()).bind(&old.agency_code)
                 .execute(&mut *tx).await?;
-            crate::audit_append!(tx, is_pg, key, dvc_domain::audit::Entry {
+            crate::audit_append!(tx, key, dvc_domain::audit::Entry {
                 seq: 0,
                 at: e.at,
                 actor: decision.actor.id.clone(),

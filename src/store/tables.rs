@@ -42,6 +42,7 @@ pub const COPIED: &[Table] = &[
     t("access_links"),
     serial("citizens"),
     t("audit_log"),
+    serial("audit_pending"),
     t("signing_identities"),
     serial("partners"),
     t("api_idempotency"),

@@ -553,7 +553,14 @@ pub async fn launch_with_clock(
     tokio::spawn(deliverer.run());
     tokio::spawn(state.limiter.clone().flush_forever());
     tokio::spawn(crate::jobs::housekeeping(state.clone()));
-    tokio::spawn(crate::jobs::log_audit_head(state.db.clone()));
+    tokio::spawn(crate::jobs::log_audit_head(
+        state.db.clone(),
+        state.audit_key.clone(),
+    ));
+    tokio::spawn(crate::jobs::seal_audit(
+        state.db.clone(),
+        state.audit_key.clone(),
+    ));
     tokio::spawn(crate::jobs::follow_catalog(state.clone()));
     tokio::spawn(crate::jobs::statistics(state.db.clone()));
     if state.vnpay.is_some() {

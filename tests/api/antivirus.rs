@@ -19,6 +19,7 @@ fn infected(name: &str) -> String {
 
 /// The `upload_infected` audit entries: (actor, ip, subject, reason).
 async fn infected_entries(app: &TestApp) -> Vec<(String, String, String, Option<String>)> {
+    app.seal_audit().await;
     dichvucong::db_run!(&app.state.db, p => {
         sqlx::query_as("SELECT actor, ip, subject, reason FROM audit_log WHERE action = 'upload_infected' ORDER BY seq")
             .fetch_all(p).await.expect("audit entries")

@@ -1354,7 +1354,7 @@ async fn server_errors_are_generic_and_the_portal_keeps_serving() {
     let pre = cookie_pair(r.headers()).expect("pre-login cookie");
     let csrf = extract(&r.text().await.expect("text"), "name=\"csrf\" value=\"").expect("csrf");
     dichvucong::db_run!(&app.state.db, p => {
-        sqlx::query("DROP TABLE audit_log").execute(p).await.expect("drop");
+        sqlx::query("DROP TABLE audit_pending").execute(p).await.expect("drop");
     });
     let r = c
         .post(app.url("/can-bo/dang-nhap"))
@@ -1684,6 +1684,7 @@ async fn audit_rows_for_authentication_and_transitions_and_no_secrets_in_logs() 
         429
     );
 
+    app.seal_audit().await;
     // Audit rows: who, where, what, when.
     let rows: Vec<AuditRow> = dichvucong::db_run!(&app.state.db, p => {
         sqlx::query_as("SELECT at, actor, ip, action, subject, from_state, to_state, reason FROM audit_log ORDER BY seq")

@@ -635,6 +635,7 @@ async fn audit_verify_catches_a_removed_row() {
         let r = reception.act(&app, &code, action, &fields).await;
         assert_eq!(r.status().as_u16(), 303, "{action}");
     }
+    app.seal_audit().await;
     let rows = dichvucong::store::audit::verify(&app.state.db, &app.state.audit_key, None)
         .await
         .expect("verify")

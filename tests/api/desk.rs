@@ -175,6 +175,7 @@ async fn desk_intake_files_receives_and_prints_the_receipt_then_the_dossier_runs
         1
     );
     // No e-mail address, no e-mail; the receipt is audited like any reception.
+    app.seal_audit().await;
     assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox").await, 0);
     assert_eq!(
         column(

@@ -38,6 +38,7 @@ fn with(mut fields: Vec<(String, String)>, key: &str, value: &str) -> Vec<(Strin
 
 async fn audit_actions(app: &TestApp, subject: &str) -> Vec<String> {
     let subject = subject.to_string();
+    app.seal_audit().await;
     let rows: Vec<(String,)> = dichvucong::db_run!(&app.state.db, p => {
         sqlx::query_as("SELECT action FROM audit_log WHERE subject = $1 ORDER BY seq")
             .bind(&subject).fetch_all(p).await.expect("audit")

@@ -424,6 +424,14 @@ impl Drop for PgDb {
 }
 
 impl TestApp {
+    /// Chains the audit entries still waiting (the portal's sealer does it a moment later), so
+    /// that a test reading `audit_log` sees every entry recorded so far.
+    pub async fn seal_audit(&self) {
+        dichvucong::store::audit::seal(&self.state.db, &self.state.audit_key)
+            .await
+            .expect("seal the audit entries");
+    }
+
     pub fn builder() -> Builder {
         Builder {
             captcha: CaptchaMode::Off,

@@ -406,6 +406,7 @@ async fn partner_files_retries_reads_and_follows_the_feed() {
     assert_eq!(s, 400);
 
     // Every call is in the audit trail under the partner's name.
+    app.seal_audit().await;
     let entries = dichvucong::store::audit::page(&app.state.db, 0, 1000)
         .await
         .expect("audit");

@@ -495,6 +495,7 @@ async fn the_citizen_rates_once_after_the_result_and_officials_see_it() {
         sqlx::query_as("SELECT rating FROM dossiers WHERE code = $1").bind(&code).fetch_one(p).await.expect("row")
     });
     assert_eq!(rating, Some(2));
+    app.seal_audit().await;
     let (events, audits): (i64, i64) = dichvucong::db_run!(&app.state.db, p => {
         sqlx::query_as("SELECT (SELECT COUNT(*) FROM dossier_events e JOIN dossiers d ON d.id = e.dossier_id WHERE d.code = $1 AND e.action = 'rate'), \
                         (SELECT COUNT(*) FROM audit_log WHERE subject = $1 AND action = 'rate')")

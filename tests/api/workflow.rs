@@ -332,3 +332,78 @@ async fn a_supplement_that_fails_midway_leaves_none_of_it() {
         .expect("verify")
         .expect("intact");
 }
+
+/// Entries are recorded in the business transaction and chained moments later: a receipt's entry
+/// reaches the chain without anyone asking; an entry forged or changed while it waits is never
+/// chained — it holds back those after it, `audit verify` names it — and once it is gone the
+/// waiting entries are chained and the trail verifies again.
+#[tokio::test]
+async fn waiting_audit_entries_are_chained_and_a_forged_one_is_caught() {
+    let app = TestApp::spawn().await;
+    let code = app.submit_birth_registration().await;
+    let r = app
+        .official("r@hongbang.gov.vn", Role::Reception, AGENCY)
+        .await;
+    assert_eq!(
+        r.act(&app, &code, "tiep-nhan", &[]).await.status().as_u16(),
+        303
+    );
+    let db = &app.state.db;
+    let chained = |action: &'static str| {
+        let code = code.clone();
+        async move {
+            let (n,): (i64,) = db_run!(db, p => {
+                sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE subject = $1 AND action = $2")
+                    .bind(&code).bind(action).fetch_one(p).await.expect("count")
+            });
+            n
+        }
+    };
+    // The portal's own sealer chains the receipt (every 0.2 s); no test hook involved.
+    let mut waited = 0;
+    while chained("receive").await == 0 {
+        assert!(waited < 100, "the receipt's entry was never chained");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    // Somebody with write access to the database slips in an entry (a MAC made without the key).
+    db_run!(db, p => {
+        sqlx::query(
+            "INSERT INTO audit_pending (at, actor, ip, action, subject, mac) VALUES (1, 'ai-do', '10.0.0.1', 'receive', 'H-GIA', $1)",
+        )
+        .bind("ab".repeat(32)).execute(p).await.expect("forge");
+    });
+    // A real transition after it waits behind it; nothing forged reaches the chain.
+    assert_eq!(
+        r.act(
+            &app,
+            &code,
+            "yeu-cau-bo-sung",
+            &[("reason", "Thiếu"), ("other", "Tờ khai")]
+        )
+        .await
+        .status()
+        .as_u16(),
+        303
+    );
+    app.seal_audit().await;
+    assert_eq!(chained("request_supplement").await, 0);
+    let (forged,): (i64,) = db_run!(db, p => {
+        sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE subject = 'H-GIA'").fetch_one(p).await.expect("count")
+    });
+    assert_eq!(forged, 0);
+    let bad = audit_cli(&app, &["verify"]);
+    assert!(!bad.status.success(), "a forged waiting entry must fail");
+    assert!(
+        stderr(&bad).contains("đang chờ nối chuỗi"),
+        "{}",
+        stderr(&bad)
+    );
+    // The forged row removed, the real one is chained and everything verifies.
+    db_run!(db, p => {
+        sqlx::query("DELETE FROM audit_pending WHERE subject = 'H-GIA'").execute(p).await.expect("remove");
+    });
+    let ok = audit_cli(&app, &["verify"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert_eq!(chained("request_supplement").await, 1);
+}

@@ -101,6 +101,21 @@ impl Entry {
     }
 }
 
+/// What a waiting entry's MAC is chained on: no real chain hash is this string, and a waiting
+/// entry has sequence number 0, which no chained entry has.
+pub const PENDING: &str = "pending";
+
+impl Entry {
+    /// The MAC of an entry waiting to be chained (recorded in the business transaction, chained
+    /// moments later): its fields under the key, with sequence 0, so that a change made while it
+    /// waits is caught when it is chained and by `audit verify`.
+    pub fn pending_mac(&self, key: &AuditKey) -> String {
+        let mut e = self.clone();
+        e.seq = 0;
+        e.hash(key, PENDING)
+    }
+}
+
 /// A stored entry with its chain fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
@@ -131,6 +146,8 @@ pub enum ChainError {
         "nhật ký đã bị cắt hoặc viết lại sau mốc {seq}:{hash} đã ghi (mục {seq} không còn như cũ)"
     )]
     HeadMismatch { seq: i64, hash: String },
+    #[error("mục nhật ký đang chờ nối chuỗi số {id}: nội dung đã bị thay đổi (mã băm không khớp)")]
+    PendingTampered { id: i64 },
 }
 
 /// Verifies consecutive entries, continuing from `prev` (the hash before the first one) and
@@ -260,6 +277,22 @@ mod tests {
         let mut c = chain(&key(), 5);
         c[1].entry.event_hash = Some("cd".into());
         assert_eq!(verify(&key(), &c), Err(ChainError::Tampered { seq: 2 }));
+    }
+
+    #[test]
+    fn a_waiting_entry_mac_ignores_its_sequence_and_catches_a_change() {
+        let c = chain(&key(), 2);
+        let mut e = c[1].entry.clone();
+        let mac = e.pending_mac(&key());
+        e.seq = 99;
+        assert_eq!(e.pending_mac(&key()), mac);
+        e.subject = "H-other".into();
+        assert_ne!(e.pending_mac(&key()), mac);
+        assert_ne!(
+            c[1].entry
+                .pending_mac(&AuditKey::new(vec![9u8; 32]).expect("key")),
+            mac
+        );
     }
 
     #[test]
