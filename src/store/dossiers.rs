@@ -46,6 +46,17 @@ pub struct NewDossier {
     pub fee_quote: Option<String>,
     /// `created` when the fee is to be paid online, else `None`.
     pub payment_status: Option<String>,
+    /// Who filed it and from where, for the filing's audit entry (written by the filing itself).
+    pub filed_by: FiledBy,
+}
+
+/// The filing's entry in the audit trail: who (`citizen`, an official's e-mail, `partner:<id>`),
+/// from which address, and the action (`file`; `api_file` through the partner API).
+#[derive(Debug, Clone)]
+pub struct FiledBy {
+    pub actor: String,
+    pub ip: String,
+    pub action: &'static str,
 }
 
 /// The session a dossier is filed from: in the filing transaction its draft of the procedure is
@@ -148,7 +159,8 @@ const NEXT_SEQ: &str = "INSERT INTO dossier_sequences (agency_code, day, last_se
 /// (also the dossier's timeline head), `$25` the event's details, `$26` the draft's key, `$27` the
 /// signed-in citizen, `$28`–`$29` the answers reused from the identity (count, names), `$30` the
 /// delivery, `$31` the channel, `$32` digitised, `$33` whether there is an e-mail to enqueue,
-/// `$34`–`$35` the statistics day and month ([`super::statistics::filing_sql`]), `$36`–`$38` the fee, `$39` the form version.
+/// `$34`–`$35` the statistics day and month ([`super::statistics::filing_sql`]), `$36`–`$38` the fee, `$39` the form version,
+/// `$40`–`$43` the audit entry (actor, address, action, MAC; see [`super::audit`]).
 macro_rules! bind_filing {
     ($q:expr, $f:expr, $new:expr, $answers:expr, $attachments:expr) => {
         $q.bind(&$f.code)
@@ -194,6 +206,10 @@ macro_rules! bind_filing {
             .bind(&$new.payment_status)
             .bind(&$new.fee_quote)
             .bind($new.form_version)
+            .bind(&$new.filed_by.actor)
+            .bind(&$new.filed_by.ip)
+            .bind($new.filed_by.action)
+            .bind(&$f.audit_mac)
     };
 }
 
@@ -283,7 +299,7 @@ async fn submit_once(
     Ok(SubmitOutcome::Created(f.code, None))
 }
 
-const FIRST_ATTACHMENT_BIND: usize = 40;
+const FIRST_ATTACHMENT_BIND: usize = 44;
 
 /// SQLite: the filing after the number, as one command (binds as in [`bind_filing`]; `$14`
 /// unused; one attachments statement per file is appended), counted in the statistics.
@@ -304,6 +320,7 @@ INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id,
     SELECT $16, (SELECT id FROM dossiers WHERE code = $1), $17, $18, $19, $20, $12, $12 WHERE $33;
 DELETE FROM drafts WHERE session_hash = $26 AND procedure_code = $2;
 UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23;
+INSERT INTO audit_pending (at, actor, ip, action, subject, to_state, mac) VALUES ($12, $40, $41, $42, $1, $4, $43);
 ";
 
 /// What a filing writes besides the dossier's own columns: its code, its first event (note,
@@ -325,6 +342,8 @@ struct Filing {
     draft_key: String,
     session_data: String,
     update_session: bool,
+    /// The MAC of the filing's audit entry ([`dvc_domain::audit::Entry::pending_mac`]).
+    audit_mac: String,
 }
 
 impl Filing {
@@ -383,7 +402,22 @@ impl Filing {
             None => (String::new(), String::new(), String::new(), false),
         };
         let stat_day = dvc_domain::statistics::vn_day(new.submitted_at);
+        let audit_mac = dvc_domain::audit::Entry {
+            seq: 0,
+            at: new.submitted_at,
+            actor: new.filed_by.actor.clone(),
+            ip: new.filed_by.ip.clone(),
+            action: new.filed_by.action.to_string(),
+            subject: code.clone(),
+            from_state: None,
+            to_state: Some(event.to.as_str().to_string()),
+            reason: None,
+            event_id: None,
+            event_hash: None,
+        }
+        .pending_mac(key);
         Ok(Filing {
+            audit_mac,
             code,
             status: event.to,
             note,
@@ -428,7 +462,8 @@ const FILE_PG_BASE: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_cod
   o AS (INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
     SELECT $16, d.id, $17, $18, $19, $20, $12, $12 FROM d WHERE $33 RETURNING id), \
   r AS (DELETE FROM drafts WHERE session_hash = $26 AND procedure_code = $2), \
-  s AS (UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23) \
+  s AS (UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23), \
+  au AS (INSERT INTO audit_pending (at, actor, ip, action, subject, to_state, mac) VALUES ($12, $40, $41, $42, $1, $4, $43)) \
   SELECT (SELECT id FROM o)";
 
 #[derive(Debug, Clone, sqlx::FromRow)]

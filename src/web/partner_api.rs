@@ -1073,6 +1073,11 @@ pub async fn file_dossier(
             .then(|| serde_json::to_string(&quote.lines).ok())
             .flatten(),
         payment_status: None,
+        filed_by: dossiers::FiledBy {
+            actor: partner.actor(),
+            ip: partner.ip.to_string(),
+            action: "api_file",
+        },
     };
     let base = state.config.base_url();
     let mail = |code: &str| {
@@ -1114,14 +1119,6 @@ pub async fn file_dossier(
                 None => state.mail.wake(),
             }
             state.deliveries.notify_one();
-            audit_call(
-                &state,
-                partner.actor(),
-                partner.ip,
-                "api_file",
-                code.clone(),
-            )
-            .await;
             filed_response(&code, StatusCode::CREATED)
         }
         dossiers::SubmitOutcome::Existing(_) => filed_response(&code, StatusCode::OK),

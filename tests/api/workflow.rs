@@ -366,6 +366,8 @@ async fn waiting_audit_entries_are_chained_and_a_forged_one_is_caught() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         waited += 1;
     }
+    // The filing wrote its own entry, in the filing's statement.
+    assert_eq!(chained("file").await, 1);
     // Somebody with write access to the database slips in an entry (a MAC made without the key).
     db_run!(db, p => {
         sqlx::query(

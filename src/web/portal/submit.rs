@@ -502,6 +502,14 @@ pub async fn send(
             .then(|| serde_json::to_string(&quote.lines).ok())
             .flatten(),
         payment_status: online.then(|| "created".to_string()),
+        filed_by: dossiers::FiledBy {
+            actor: me
+                .as_ref()
+                .map(|c| format!("citizen:{}", c.id))
+                .unwrap_or_else(|| "citizen".into()),
+            ip: ip.to_string(),
+            action: "file",
+        },
     };
     let from = dossiers::FiledFrom {
         session_hash: session.id_hash.clone(),

@@ -410,6 +410,11 @@ pub async fn submit(
             .then(|| serde_json::to_string(&quote.lines).ok())
             .flatten(),
         payment_status: None,
+        filed_by: dossiers::FiledBy {
+            actor: ctx.staff.email.clone(),
+            ip: ip.clone(),
+            action: "file",
+        },
     };
     let from = FiledFrom {
         session_hash: session.id_hash.clone(),
