@@ -45,7 +45,7 @@ fn xntthn_form(csrf: &str, copies: &str) -> multipart::Form {
 }
 
 /// Fills the declaration, checks the fee on the review page and sends it: the 303 answer.
-async fn file_xntthn(app: &TestApp, copies: &str) -> (reqwest::Response, String) {
+pub async fn file_xntthn(app: &TestApp, copies: &str) -> (reqwest::Response, String) {
     let csrf = app.open_form(XNTTHN).await;
     let r = app
         .post_declaration(XNTTHN, xntthn_form(&csrf, copies))
@@ -63,14 +63,14 @@ async fn file_xntthn(app: &TestApp, copies: &str) -> (reqwest::Response, String)
     (r, review)
 }
 
-fn query_of(url: &str) -> BTreeMap<String, String> {
+pub fn query_of(url: &str) -> BTreeMap<String, String> {
     let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
     url::form_urlencoded::parse(q.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
-fn path_of<'a>(app: &TestApp, url: &'a str) -> &'a str {
+pub fn path_of<'a>(app: &TestApp, url: &'a str) -> &'a str {
     url.strip_prefix(app.base.as_str()).unwrap_or(url)
 }
 
@@ -82,7 +82,7 @@ async fn status_json(app: &TestApp, code: &str) -> serde_json::Value {
 
 /// At the sandbox gateway: opens the pay page and presses `action` (`pay` or `cancel`); returns
 /// the return URL the browser is sent to.
-async fn at_gateway(app: &TestApp, pay_url: &str, action: &str) -> String {
+pub async fn at_gateway(app: &TestApp, pay_url: &str, action: &str) -> String {
     let (status, page) = app.get_text(path_of(app, pay_url)).await;
     assert_eq!(status, 200, "{page}");
     assert!(
