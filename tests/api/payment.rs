@@ -727,7 +727,24 @@ async fn payment_left_pending_is_expired_by_reconciliation_through_querydr_then_
 #[tokio::test]
 async fn payment_at_the_result_late_khai_sinh_is_paid_once_the_result_is_ready() {
     use dvc_domain::staff::Role;
-    let app = sandbox_app().await;
+    // With the national portal's stand-in: the result waiting for its fee is pushed as 6.
+    let national = crate::partners::stand_in().await;
+    let app = TestApp::builder()
+        .payment(PaymentMode::Sandbox)
+        .dvcqg(&national.url)
+        .spawn()
+        .await;
+    let pushed = |status: &'static str| {
+        let national = national.clone();
+        move || {
+            let national = national.clone();
+            async move {
+                national.pushes().into_iter().find(|c| {
+                    c["service"] == "DongBoHoSoMC" && c["data"][0]["TrangThaiHoSo"] == status
+                })
+            }
+        }
+    };
     // Registered ~11 months after the birth (late: charged), two extra copies.
     let csrf = app.open_form(crate::helpers::PROC).await;
     let form = crate::helpers::form_with(
@@ -844,6 +861,17 @@ async fn payment_at_the_result_late_khai_sinh_is_paid_once_the_result_is_ready()
         303
     );
     assert_eq!(status_json(&app, &code).await["status"], "result_ready");
+    // The result waits for its fee: 6 "Yêu cầu thực hiện nghĩa vụ tài chính", fee collected
+    // at the result (HinhThucThu 4), not paid yet.
+    assert!(
+        crate::helpers::wait_until(15, || async { pushed("6")().await.is_some() }).await,
+        "{:?}",
+        national.national()
+    );
+    let six = pushed("6")().await.expect("6");
+    let d = &six["data"][0];
+    assert_eq!(d["DanhSachLePhi"][0]["HinhThucThu"], "4", "{d}");
+    assert!(d.get("DuocThanhToanTrucTuyen").is_none(), "{d}");
 
     // Now payable from the private link.
     let (_, page) = app.get_text(&link).await;
@@ -867,5 +895,17 @@ async fn payment_at_the_result_late_khai_sinh_is_paid_once_the_result_is_ready()
     assert_eq!(
         (s["status"].as_str(), s["payment"]["status"].as_str()),
         (Some("result_ready"), Some("paid"))
+    );
+    // Paid: back to 9 "Đã xử lý xong", paid online through our gateway.
+    assert!(
+        crate::helpers::wait_until(15, || async { pushed("9")().await.is_some() }).await,
+        "{:?}",
+        national.national()
+    );
+    let nine = pushed("9")().await.expect("9");
+    assert_eq!(nine["data"][0]["DuocThanhToanTrucTuyen"], "2", "{nine}");
+    assert_eq!(
+        nine["data"][0]["ThongTinThanhToan"]["SoTien"], 24_000,
+        "{nine}"
     );
 }
