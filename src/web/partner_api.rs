@@ -1263,6 +1263,10 @@ pub struct DossierView {
     pub result_name: Option<String>,
     /// When the national portal acknowledged the last change (absent: not synchronised).
     pub synced_at: Option<String>,
+    /// The dossier's code on the national public-services portal, when it has one (filed
+    /// there: the `national_code` it was filed with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub national_code: Option<String>,
     pub attachments: Vec<AttachmentView>,
     pub timeline: Vec<TimelineView>,
 }
@@ -1311,10 +1315,11 @@ pub async fn get_dossier(
     if let Err(r) = partner.check_agency(&row.agency_code) {
         return *r;
     }
-    let (events, files, sync) = match futures_util::try_join!(
+    let (events, files, sync, national_code) = match futures_util::try_join!(
         dossiers::events(&state.db, row.id),
         dossiers::attachments(&state.db, row.id),
-        partners::sync_state(&state.db, row.id)
+        partners::sync_state(&state.db, row.id),
+        partners::national_code(&state.db, row.id)
     ) {
         Ok(x) => x,
         Err(e) => return internal(e),
@@ -1339,6 +1344,7 @@ pub async fn get_dossier(
         finished_at: row.finished_at.map(rfc3339),
         result_name: row.result_name,
         synced_at: sync.0.map(rfc3339),
+        national_code,
         attachments: files
             .into_iter()
             .map(|a| AttachmentView {

@@ -717,8 +717,16 @@ pub async fn stand_in() -> StandIn {
                         axum::Json(json!({ "error_code": "00", "result": found }))
                     }
                     Mode::Ok if known => {
+                        // A code of its own for a new dossier, in a member no documented answer
+                        // has (read only with the mapping's answer_code_field).
+                        let own = (v["service"] == "DongBoHoSoMC" && v["isUpdating"] == "False")
+                            .then(|| {
+                                format!("QG-{}", v["data"][0]["MaHoSo"].as_str().unwrap_or(""))
+                            });
                         s.national.lock().expect("national").push(v);
-                        axum::Json(json!({ "error_code": "00", "message": "Thành công" }))
+                        axum::Json(
+                            json!({ "error_code": "00", "message": "Thành công", "MaHoSoQG": own }),
+                        )
                     }
                     Mode::Ok => {
                         axum::Json(json!({ "error_code": 401, "message": "phiên không hợp lệ" }))
@@ -1250,6 +1258,9 @@ async fn a_dossier_filed_with_a_national_code_keeps_it_in_every_push() {
         .expect("code")
         .to_string();
     assert_ne!(code, NATIONAL);
+    let (st, read) = get_json(&app, &token, &format!("/api/v1/dossiers/{code}")).await;
+    assert_eq!(st, 200, "{read}");
+    assert_eq!(read["national_code"], NATIONAL);
     // Sent again by the national portal under another key: the same dossier.
     let r = file(&app, &token, &body, Some("dvcqg-2")).await;
     assert_eq!(r.status().as_u16(), 200);
@@ -1320,6 +1331,67 @@ async fn a_dossier_filed_with_a_national_code_keeps_it_in_every_push() {
         "our code never sent"
     );
     assert!(s.lookups().is_empty());
+}
+
+#[tokio::test]
+async fn a_code_the_national_portal_answers_with_is_kept_when_the_mapping_names_it() {
+    let s = stand_in().await;
+    let mapping = std::env::temp_dir().join(format!(
+        "dvc-dvcqg-mapping-{}-{}.toml",
+        std::process::id(),
+        jiff::Timestamp::now().as_nanosecond()
+    ));
+    std::fs::write(
+        &mapping,
+        "answer_code_field = \"MaHoSoQG\"\nlookup = false\n[statuses]\nreceived = 4\n",
+    )
+    .expect("write mapping");
+    let app = TestApp::builder()
+        .dvcqg(&s.url)
+        .dvcqg_mapping(mapping.clone())
+        .spawn()
+        .await;
+    let code = app.submit_birth_registration().await;
+    assert!(
+        wait_until(15, || async { s.pushes().len() >= 2 }).await,
+        "{:?}",
+        s.national()
+    );
+    // Lookup turned off: no TraCuuHoSo; created under our code.
+    assert!(s.lookups().is_empty());
+    assert_eq!(s.pushes()[0]["data"][0]["MaHoSo"], code.as_str());
+    assert_eq!(s.pushes()[0]["isUpdating"], "False");
+    let officer = app
+        .official("motcua@hongbang.gov.vn", Role::Reception, AGENCY)
+        .await;
+    assert_eq!(
+        officer
+            .act(&app, &code, "tiep-nhan", &[])
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    // Then under the code the portal answered with, with the mapped status (received → 4).
+    let own = format!("QG-{code}");
+    assert!(
+        wait_until(15, || async {
+            s.pushes().iter().any(|c| {
+                c["service"] == "CapNhatTienDoHoSoMC" && c["data"][0]["MaHoSo"] == own.as_str()
+            })
+        })
+        .await,
+        "{:?}",
+        s.national()
+    );
+    let update = s
+        .pushes()
+        .into_iter()
+        .find(|c| c["service"] == "DongBoHoSoMC" && c["data"][0]["MaHoSo"] == own.as_str())
+        .expect("pushed under the portal's code");
+    assert_eq!(update["isUpdating"], "True");
+    assert_eq!(update["data"][0]["TrangThaiHoSo"], "4");
+    let _ = std::fs::remove_file(&mapping);
 }
 
 #[tokio::test]
