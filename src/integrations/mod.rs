@@ -65,6 +65,33 @@ pub fn webhook_secret(key: &AuditKey, salt: &str) -> String {
     )
 }
 
+/// The key of the links to attached files the national portal downloads
+/// (`TaiLieuNop[].DuongDanTaiTepTin`): derived from the server's audit key, never stored.
+pub fn attachment_link_key(key: &AuditKey) -> String {
+    key.mac([Some("dvc-dvcqg-attachment-link-v1")])
+}
+
+/// The path (under the portal's base URL) of the link to attachment `attachment_id` of
+/// dossier `dossier_id`, valid until `expires` (Unix seconds). The ids alone open nothing: the
+/// signature covers dossier, attachment and expiry.
+pub fn attachment_link_path(
+    key: &AuditKey,
+    dossier_id: i64,
+    attachment_id: i64,
+    expires: i64,
+) -> String {
+    let sig = dvc_domain::integration::attachment_link_signature(
+        attachment_link_key(key).as_bytes(),
+        dossier_id,
+        attachment_id,
+        expires,
+    );
+    format!("{ATTACHMENT_LINK_PREFIX}{attachment_id}?expires={expires}&signature={sig}")
+}
+
+/// Where the attachment links are served (`web::partner_api::national_attachment`).
+pub const ATTACHMENT_LINK_PREFIX: &str = "/api/v1/national/attachments/";
+
 /// A webhook destination that passed the checks: the URL and the addresses its host resolved
 /// to (the delivery connects to these, so that a DNS answer changed after the check cannot
 /// redirect it).

@@ -12,8 +12,10 @@
 //! the next attempt logs in again.
 
 use crate::store::dossiers::{AttachmentRow, DossierRow, EventRow};
+use crate::store::payments::PaymentRow;
 use dvc_domain::dossier::DossierStatus;
-use dvc_domain::integration::{NationalMapping, national_date};
+use dvc_domain::fees::FeeLine;
+use dvc_domain::integration::{NationalMapping, fee_kind, national_date};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -58,12 +60,38 @@ pub struct Change<'a> {
     pub dossier: &'a DossierRow,
     pub channel: i64,
     pub event: &'a EventRow,
-    pub attachments: &'a [AttachmentRow],
+    /// The attached files with the signed link the portal downloads each from.
+    pub attachments: &'a [(AttachmentRow, String)],
     pub procedure_name: &'a str,
     pub field_name: &'a str,
     pub agency_name: &'a str,
-    /// The national portal has not acknowledged this dossier yet (`isUpdating: "False"`).
+    /// The national portal has not acknowledged this dossier yet: ask it (`TraCuuHoSo`) before
+    /// the push, which creates the dossier (`isUpdating: "False"`) only if it has not got it.
     pub first: bool,
+    /// The national portal's own code of the dossier (`MaHoSo`), when it has one; else ours.
+    pub national_code: Option<&'a str>,
+    pub fees: Fees<'a>,
+}
+
+/// The dossier's fee as the national portal reads it (QĐ 766 indicators 3.5 and 3.6).
+pub struct Fees<'a> {
+    /// The fee lines as computed at filing (`fee_quote`).
+    pub lines: &'a [FeeLine],
+    /// Payable online through this portal (the dossier has a payment state).
+    pub payable_online: bool,
+    /// Paid at filing (else when the result is returned).
+    pub at_filing: bool,
+    /// The attempt that paid it, if any.
+    pub paid: Option<&'a PaymentRow>,
+    /// Still owed when the event happened (a `pay` event at or before it: no).
+    pub owed_at_event: bool,
+}
+
+/// What the push told about the dossier, for the caller to keep.
+#[derive(Debug, Default)]
+pub struct Pushed {
+    /// The portal's own code of the dossier, read from its answer (`answer_code_field`).
+    pub national_code: Option<String>,
 }
 
 impl National {
@@ -185,14 +213,14 @@ impl National {
         Ok(session)
     }
 
-    async fn call(&self, service: &str, extra: Value) -> Result<(), NationalError> {
+    async fn call(&self, service: &str, extra: Value) -> Result<Value, NationalError> {
         let session = self.session().await?;
         let mut body = json!({ "session": session, "madonvi": self.unit, "service": service });
         if let (Some(b), Value::Object(e)) = (body.as_object_mut(), extra) {
             b.extend(e);
         }
         let result = match self.post(&self.mapping.integration_path, &body).await {
-            Ok(answer) if Self::ok(&answer) => Ok(()),
+            Ok(answer) if Self::ok(&answer) => Ok(answer),
             Ok(answer) => Err(Self::refused(service, &answer)),
             Err(e) => Err(e),
         };
@@ -203,28 +231,141 @@ impl National {
         result
     }
 
+    /// The code the national portal knows the dossier by: its own, or ours.
+    fn code<'a>(c: &'a Change<'_>) -> &'a str {
+        c.national_code.unwrap_or(&c.dossier.code)
+    }
+
+    /// Whether the national portal already has the dossier `code` (`TraCuuHoSo`): a non-empty
+    /// `lookup_result_field` in a successful answer. A refusal reads as "not found" (a
+    /// portal that does not offer the lookup); a transport failure fails the push.
+    pub async fn has(&self, code: &str) -> Result<bool, NationalError> {
+        let session = self.session().await?;
+        let body = json!({
+            "session": session,
+            "madonvi": self.unit,
+            "service": self.mapping.lookup_service,
+            "mahoso": code,
+        });
+        let answer = match self.post(&self.mapping.integration_path, &body).await {
+            Ok(a) => a,
+            Err(e) => {
+                *self.session.lock().await = None;
+                return Err(e);
+            }
+        };
+        if !Self::ok(&answer) {
+            return Ok(false);
+        }
+        Ok(match answer.get(&self.mapping.lookup_result_field) {
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(Value::Object(o)) => !o.is_empty(),
+            Some(Value::String(s)) => !s.is_empty(),
+            _ => false,
+        })
+    }
+
     /// Pushes one change: the dossier (`DongBoHoSoMC`), then its progress record
-    /// (`CapNhatTienDoHoSoMC`).
-    pub async fn push(&self, c: &Change<'_>) -> Result<(), NationalError> {
-        self.call(
-            &self.mapping.dossier_service,
-            json!({
-                "isUpdating": if c.first { "False" } else { "True" },
-                "data": [self.dossier_payload(c)],
-            }),
-        )
-        .await?;
+    /// (`CapNhatTienDoHoSoMC`). Before the first push of a dossier of ours, asks whether the
+    /// portal has it already (a push whose acknowledgement was lost in a crash), so that the
+    /// push updates it instead of creating a second one. A dossier filed on the national portal
+    /// is known there: always an update.
+    pub async fn push(&self, c: &Change<'_>) -> Result<Pushed, NationalError> {
+        let known = if c.national_code.is_some() {
+            true
+        } else if c.first && self.mapping.lookup {
+            self.has(Self::code(c)).await?
+        } else {
+            !c.first
+        };
+        let answer = self
+            .call(
+                &self.mapping.dossier_service,
+                json!({
+                    "isUpdating": if known { "True" } else { "False" },
+                    "data": [self.dossier_payload(c)],
+                }),
+            )
+            .await?;
         self.call(
             &self.mapping.progress_service,
             json!({ "data": [self.progress_payload(c)] }),
         )
-        .await
+        .await?;
+        let national_code = match self.mapping.answer_code_field.as_str() {
+            "" => None,
+            f => answer
+                .get(f)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && s.len() <= 100 && crate::store::storable_key(s))
+                .map(str::to_string),
+        };
+        Ok(Pushed { national_code })
     }
 
-    fn status_code(&self, s: &str) -> u8 {
+    fn status_code(&self, s: &str, fee_owed: bool) -> u8 {
         DossierStatus::parse(s)
-            .map(|s| self.mapping.status_code(s))
+            .map(|s| self.mapping.national_status(s, fee_owed))
             .unwrap_or(4)
+    }
+
+    /// `DanhSachLePhi`, `DuocThanhToanTrucTuyen` and the payment record (names from the mapping),
+    /// added to the dossier's record.
+    fn payment_members(&self, c: &Change<'_>, out: &mut serde_json::Map<String, Value>) {
+        let f = &c.fees;
+        let collected = self.mapping.collected(f.at_filing);
+        let lines: Vec<Value> = f
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                json!({
+                    "TenPhiLePhi": l.label,
+                    "MaPhiLePhi": format!("{}", i + 1),
+                    "HinhThucThu": collected,
+                    "Gia": if l.exempt.is_some() { 0 } else { l.amount_vnd },
+                    "LoaiPhiLePhi": fee_kind(&l.label),
+                })
+            })
+            .collect();
+        out.insert("DanhSachLePhi".into(), Value::Array(lines));
+        if f.paid.is_some() {
+            out.insert(
+                "DuocThanhToanTrucTuyen".into(),
+                Value::String(self.mapping.paid_online.clone()),
+            );
+        }
+        let names = &self.mapping.payment_fields;
+        if !f.payable_online || names.object.is_empty() {
+            return;
+        }
+        let mut record = serde_json::Map::new();
+        let mut put = |name: &str, v: Value| {
+            if !name.is_empty() {
+                record.insert(name.to_string(), v);
+            }
+        };
+        match f.paid {
+            Some(p) => {
+                put(&names.status, json!("1"));
+                put(&names.amount, json!(p.amount_vnd));
+                put(
+                    &names.paid_at,
+                    json!(p.paid_at.map(national_date).unwrap_or_default()),
+                );
+                put(
+                    &names.transaction,
+                    json!(p.transaction_no.clone().unwrap_or_default()),
+                );
+                put(&names.reference, json!(p.txn_ref));
+            }
+            None => {
+                put(&names.status, json!("0"));
+                put(&names.amount, json!(0));
+            }
+        }
+        out.insert(names.object.clone(), Value::Object(record));
     }
 
     /// The `DongBoHoSoMC` record of the dossier as it stands.
@@ -235,13 +376,13 @@ impl National {
         let files: Vec<Value> = c
             .attachments
             .iter()
-            .map(|a| {
+            .map(|(a, link)| {
                 json!({
                     "TepDinhKemId": a.id.to_string(),
                     "TenTepDinhKem": a.file_name,
                     "IsDeleted": "False",
                     "MaThanhPhanHoSo": a.document_id.clone().unwrap_or_default(),
-                    "DuongDanTaiTepTin": "",
+                    "DuongDanTaiTepTin": link,
                 })
             })
             .collect();
@@ -250,8 +391,13 @@ impl National {
             .iter()
             .map(|n| json!({ "TenGiayTo": n, "MaThanhPhanHoSo": "", "GiayToId": "", "DuongDanTepTinKetQua": "" }))
             .collect();
-        json!({
-            "MaHoSo": d.code,
+        let owed = dvc_domain::integration::fee_owed(
+            d.fee_vnd,
+            c.fees.payable_online,
+            c.fees.paid.is_some(),
+        );
+        let mut record = json!({
+            "MaHoSo": Self::code(c),
             "MaTTHC": self.mapping.procedure_code(&d.procedure_code),
             "TenTTHC": c.procedure_name,
             "MaLinhVuc": "",
@@ -264,18 +410,21 @@ impl National {
             "NgayNopHoSo": national_date(d.submitted_at),
             "NgayTiepNhan": date(d.received_at.or(Some(d.submitted_at))),
             "NgayHenTra": date(d.due_at.or(d.expected_at)),
-            "TrangThaiHoSo": self.status_code(&d.status).to_string(),
+            "TrangThaiHoSo": self.status_code(&d.status, owed).to_string(),
             "NgayTra": if done { date(d.finished_at) } else { String::new() },
             "NgayKetThucXuLy": date(d.finished_at),
             "HinhThuc": "0",
             "KenhThucHien": c.channel.to_string(),
             "DonViXuLy": c.agency_name,
             "TaiLieuNop": files,
-            "DanhSachLePhi": [],
             "DanhSachTepDinhKemKhac": [],
             "DanhSachHoSoBoSung": [],
             "DanhSachGiayToKetQua": results,
-        })
+        });
+        if let Some(obj) = record.as_object_mut() {
+            self.payment_members(c, obj);
+        }
+        record
     }
 
     /// The `CapNhatTienDoHoSoMC` record of the event.
@@ -289,13 +438,13 @@ impl National {
             None => label.to_string(),
         };
         json!({
-            "MaHoSo": c.dossier.code,
+            "MaHoSo": Self::code(c),
             "NguoiXuLy": e.actor_name.clone().unwrap_or_else(|| if e.actor == "citizen" { c.dossier.applicant_name.clone() } else { e.actor.clone() }),
             "ChucDanh": e.actor_title.clone().unwrap_or_default(),
             "ThoiDiemXuLy": national_date(e.at),
             "PhongBanXuLy": e.unit.clone().unwrap_or_else(|| c.agency_name.to_string()),
             "NoiDungXuLy": content,
-            "TrangThai": self.status_code(&e.to_status).to_string(),
+            "TrangThai": self.status_code(&e.to_status, c.fees.owed_at_event).to_string(),
             "NgayBatDau": national_date(e.at),
             "NgayKetThucTheoQuyDinh": c.dossier.due_at.or(c.dossier.expected_at).map(national_date).unwrap_or_default(),
         })

@@ -10,11 +10,15 @@
 //! dossier's events in order. At least once: a crash between sending and recording sends the
 //! same event again, with the same `DVC-Event-Id`.
 
-use crate::integrations::national::{Change, National};
-use crate::integrations::{EventItem, check_destination, webhook_secret};
+use crate::integrations::national::{Change, Fees, National};
+use crate::integrations::{EventItem, attachment_link_path, check_destination, webhook_secret};
 use crate::store::partners::{self, DeliveryJob};
-use crate::store::{StoreResult, dossiers};
+use crate::store::{StoreResult, dossiers, payments};
 use crate::web::AppState;
+use dvc_domain::dossier::Action;
+use dvc_domain::fees::{FeeLine, PaymentTiming};
+use dvc_domain::integration::fee_owed;
+use dvc_domain::payment::PaymentStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -247,11 +251,22 @@ impl Deliverer {
             let attachments = dossiers::attachments(db, job.dossier_id).await?;
             let channel = partners::channel(db, job.dossier_id).await?;
             let (synced_at, _) = partners::sync_state(db, job.dossier_id).await?;
-            StoreResult::Ok((row, events, attachments, channel, synced_at))
+            let national_code = partners::national_code(db, job.dossier_id).await?;
+            let payments = payments::for_dossier(db, job.dossier_id).await?;
+            StoreResult::Ok((
+                row,
+                events,
+                attachments,
+                channel,
+                synced_at,
+                national_code,
+                payments,
+            ))
         }
         .await
         .map_err(store_failure)?;
-        let (Some(row), events, attachments, channel, synced_at) = change else {
+        let (Some(row), events, attachments, channel, synced_at, national_code, payments) = change
+        else {
             return Err(Failure {
                 status: None,
                 message: "dossier not found".into(),
@@ -269,6 +284,36 @@ impl Deliverer {
             .agency(&row.agency_code)
             .map(|a| a.name.clone())
             .unwrap_or_default();
+        // Each file with a signed, expiring link the national portal downloads it from.
+        let now = self.state.clock.now_ms();
+        let expires =
+            now.div_euclid(1000) + i64::from(national.mapping.attachment_link_days) * 24 * 3600;
+        let base = self.state.config.base_url();
+        let attachments: Vec<_> = attachments
+            .into_iter()
+            .map(|a| {
+                let link = format!(
+                    "{base}{}",
+                    attachment_link_path(&self.state.audit_key, row.id, a.id, expires)
+                );
+                (a, link)
+            })
+            .collect();
+        // The fee as computed at filing, and whether (and how) it was paid.
+        let lines: Vec<FeeLine> = row
+            .fee_quote
+            .as_deref()
+            .and_then(|q| serde_json::from_str(q).ok())
+            .unwrap_or_default();
+        let paid = payments.iter().find(|p| p.status() == PaymentStatus::Paid);
+        let at_filing = events.iter().any(|e| e.to_status == "awaiting_payment")
+            || procedure
+                .as_ref()
+                .is_some_and(|p| p.payment == PaymentTiming::AtFiling);
+        let payable_online = row.payment_status.is_some();
+        let paid_by_event = events
+            .iter()
+            .any(|e| e.id <= event.id && e.action == Action::Pay.as_str());
         let c = Change {
             dossier: &row,
             channel,
@@ -278,11 +323,25 @@ impl Deliverer {
             field_name: procedure.as_ref().map(|p| p.field.as_str()).unwrap_or(""),
             agency_name: &agency_name,
             first: synced_at.is_none(),
+            national_code: national_code.as_deref(),
+            fees: Fees {
+                lines: &lines,
+                payable_online,
+                at_filing,
+                paid,
+                owed_at_event: fee_owed(row.fee_vnd, payable_online, paid_by_event),
+            },
         };
-        national.push(&c).await.map_err(|e| Failure {
+        let pushed = national.push(&c).await.map_err(|e| Failure {
             status: e.status(),
             message: e.to_string(),
         })?;
+        if national_code.is_none()
+            && let Some(code) = pushed.national_code
+            && let Err(e) = partners::record_national_code(db, row.id, &code, now).await
+        {
+            tracing::warn!(error = %e, "national code not recorded");
+        }
         Ok(200)
     }
 }

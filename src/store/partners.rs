@@ -510,3 +510,105 @@ pub async fn sync_rate(db: &Db, agencies: &[String]) -> StoreResult<(i64, i64)> 
     });
     Ok(row)
 }
+
+/// The national portal's own code of a dossier (0016), when it has one: given when the dossier
+/// was filed on the national portal and taken in through the API, or read from the portal's
+/// answer to a push.
+pub async fn national_code(db: &Db, dossier_id: i64) -> StoreResult<Option<String>> {
+    let row: Option<(String,)> = db_run!(db, p => {
+        sqlx::query_as("SELECT n.national_code FROM national_codes n JOIN dossiers d ON d.idempotency_key = n.idempotency_key WHERE d.id = $1")
+            .bind(dossier_id).fetch_optional(p).await?
+    });
+    Ok(row.map(|r| r.0))
+}
+
+/// Where a national code stands when a partner files a dossier with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NationalClaim {
+    /// Reserved for this filing (written before the filing, so its first push uses it).
+    Reserved,
+    /// A dossier was already filed with it: (its code, its idempotency key).
+    Filed(String, String),
+    /// Another filing with it is under way (reserved less than [`CLAIM_HOLD_MS`] ago).
+    Busy,
+}
+
+/// How long a reservation without a dossier is held for the filing that made it (longer than a
+/// request may take); after that, a filing that failed is assumed and another may take the code.
+pub const CLAIM_HOLD_MS: i64 = 120_000;
+
+/// Reserves `national_code` for the filing whose dossier will carry `idempotency_key`.
+pub async fn claim_national_code(
+    db: &Db,
+    idempotency_key: &str,
+    national_code: &str,
+    now: i64,
+) -> StoreResult<NationalClaim> {
+    let claim = db_tx!(db, tx => {
+        let held: Option<(String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT n.idempotency_key, d.code, n.created_at FROM national_codes n \
+             LEFT JOIN dossiers d ON d.idempotency_key = n.idempotency_key WHERE n.national_code = $1",
+        )
+        .bind(national_code).fetch_optional(&mut *tx).await?;
+        let c = match held {
+            Some((key, Some(code), _)) => NationalClaim::Filed(code, key),
+            Some((key, None, at)) if key != idempotency_key && at > now - CLAIM_HOLD_MS => {
+                NationalClaim::Busy
+            }
+            _ => {
+                // A reservation of a filing that never committed (this code, or this key).
+                sqlx::query(
+                    "DELETE FROM national_codes WHERE (national_code = $1 OR idempotency_key = $2) \
+                     AND NOT EXISTS (SELECT 1 FROM dossiers d WHERE d.idempotency_key = national_codes.idempotency_key)",
+                )
+                .bind(national_code).bind(idempotency_key).execute(&mut *tx).await?;
+                let r = sqlx::query(
+                    "INSERT INTO national_codes (idempotency_key, national_code, source, created_at) \
+                     VALUES ($1, $2, 'filed', $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(idempotency_key).bind(national_code).bind(now).execute(&mut *tx).await?;
+                if r.rows_affected() == 1 { NationalClaim::Reserved } else { NationalClaim::Busy }
+            }
+        };
+        tx.commit().await?;
+        c
+    });
+    Ok(claim)
+}
+
+/// Records the code the national portal answered a push of `dossier_id` with (unless the dossier
+/// has one already, or another dossier holds that code).
+pub async fn record_national_code(
+    db: &Db,
+    dossier_id: i64,
+    national_code: &str,
+    now: i64,
+) -> StoreResult<()> {
+    db_run!(db, p => {
+        sqlx::query(
+            "INSERT INTO national_codes (idempotency_key, national_code, source, created_at) \
+             SELECT d.idempotency_key, $2, 'answer', $3 FROM dossiers d WHERE d.id = $1 ON CONFLICT DO NOTHING",
+        )
+        .bind(dossier_id).bind(national_code).bind(now).execute(p).await?;
+    });
+    Ok(())
+}
+
+/// An attached file as a signed link serves it: (dossier id, storage key, file name, type).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LinkedAttachment {
+    pub dossier_id: i64,
+    pub storage_key: String,
+    pub file_name: String,
+    pub content_type: String,
+}
+
+pub async fn linked_attachment(db: &Db, id: i64) -> StoreResult<Option<LinkedAttachment>> {
+    let row = db_run!(db, p => {
+        sqlx::query_as::<_, LinkedAttachment>(
+            "SELECT dossier_id, storage_key, file_name, content_type FROM attachments WHERE id = $1",
+        )
+        .bind(id).fetch_optional(p).await?
+    });
+    Ok(row)
+}

@@ -50,6 +50,7 @@ pub const COPIED: &[Table] = &[
     t("webhook_agencies"),
     serial("deliveries"),
     serial("payments"),
+    t("national_codes"),
 ];
 
 /// Short-lived state, not worth moving: citizens sign in again, challenges and limits reset.

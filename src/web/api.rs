@@ -39,6 +39,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         partner_api::get_dossier,
         partner_api::events,
         partner_api::create_webhook,
+        partner_api::national_attachment,
         super::statistics::api
     ),
     components(schemas(
@@ -144,6 +145,7 @@ api_routes! {
     "get" "/api/v1/dossiers/{code}" => get(partner_api::get_dossier),
     "get" "/api/v1/events" => get(partner_api::events),
     "post" "/api/v1/webhooks" => post(partner_api::create_webhook),
+    "get" "/api/v1/national/attachments/{id}" => get(partner_api::national_attachment),
     "get" "/api/v1/statistics" => get(super::statistics::api),
 }
 

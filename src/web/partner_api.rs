@@ -90,6 +90,8 @@ fn problem_with(
         StatusCode::UNAUTHORIZED => "Chưa xác thực",
         StatusCode::FORBIDDEN => "Không có quyền",
         StatusCode::NOT_FOUND => "Không tìm thấy",
+        StatusCode::GONE => "Đường dẫn đã hết hạn",
+        StatusCode::CONFLICT => "Xung đột dữ liệu",
         StatusCode::UNPROCESSABLE_ENTITY => "Hồ sơ chưa hợp lệ",
         StatusCode::TOO_MANY_REQUESTS => "Quá nhiều yêu cầu",
         StatusCode::PAYLOAD_TOO_LARGE => "Dữ liệu quá lớn",
@@ -585,6 +587,20 @@ pub struct FilingRequest {
     /// Files by form field name.
     #[serde(default)]
     pub attachments: BTreeMap<String, Base64File>,
+    /// The dossier's code on the national public-services portal (`MaHoSo`), when it was filed
+    /// there: kept, and used instead of ours in every synchronisation of the dossier. One
+    /// dossier per code: the same partner filing again with it gets the dossier already filed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "G22.99-261205-0001")]
+    pub national_code: Option<String>,
+}
+
+/// A national portal dossier code as accepted: 1–100 letters, digits and `.-_/`.
+fn valid_national_code(code: &str) -> bool {
+    (1..=100).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/'))
 }
 
 /// The dossier filed.
@@ -794,11 +810,12 @@ fn validation_problem(errors: Vec<FieldError>) -> Response {
     security(("bearer" = ["dossiers:write"])),
     responses(
         (status = 201, description = "Đã nộp hồ sơ", body = Filed),
-        (status = 200, description = "Gửi lại cùng khóa Idempotency-Key: hồ sơ đã nộp trước đó", body = Filed),
+        (status = 200, description = "Gửi lại cùng khóa Idempotency-Key, hoặc cùng national_code: hồ sơ đã nộp trước đó", body = Filed),
         (status = 400, description = "Nội dung không đọc được", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Thiếu, sai hoặc hết hạn mã truy cập", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "Thiếu phạm vi dossiers:write, hoặc cơ quan ngoài phạm vi của đối tác", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 413, description = "Quá lớn", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "national_code đã gắn với hồ sơ của đối tác khác, hoặc một yêu cầu khác cùng national_code đang được xử lý", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "Kiểu nội dung không hỗ trợ", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "Hồ sơ chưa hợp lệ (một mục errors cho mỗi trường), hoặc Idempotency-Key đã dùng cho yêu cầu khác", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 429, description = "Quá nhiều yêu cầu", body = ProblemDetails, content_type = "application/problem+json")))]
@@ -877,6 +894,20 @@ pub async fn file_dossier(
         errors.push(FieldError {
             field: AGENCY_FIELD.into(),
             message: "Chọn nơi nộp hồ sơ (cơ quan giải quyết) trong danh sách.".into(),
+        });
+    }
+    let national_code = req
+        .national_code
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
+    if let Some(c) = &national_code
+        && !valid_national_code(c)
+    {
+        errors.push(FieldError {
+            field: "national_code".into(),
+            message: "Mã hồ sơ trên Cổng Dịch vụ công quốc gia chỉ gồm chữ cái, chữ số và các dấu . - _ / (tối đa 100 ký tự).".into(),
         });
     }
     let mut raw = RawAnswers::new();
@@ -1005,6 +1036,35 @@ pub async fn file_dossier(
         {
             Ok(stored) if ct_eq(&stored, &hash) => {}
             Ok(_) => return key_reused(),
+            Err(e) => return internal(e),
+        }
+    }
+    // The national portal's code is reserved before the filing commits, so that the dossier's
+    // first push already uses it; a code already filed by this partner answers that dossier.
+    if let Some(nc) = &national_code {
+        match partners::claim_national_code(&state.db, &idempotency_key, nc, state.clock.now_ms())
+            .await
+        {
+            Ok(partners::NationalClaim::Reserved) => {}
+            Ok(partners::NationalClaim::Filed(code, key))
+                if key.starts_with(&format!("api:{}:", partner.id)) =>
+            {
+                return filed_response(&code, StatusCode::OK);
+            }
+            Ok(partners::NationalClaim::Filed(..)) => {
+                return problem(
+                    StatusCode::CONFLICT,
+                    "national_code_used",
+                    "Mã hồ sơ trên Cổng Dịch vụ công quốc gia này đã gắn với một hồ sơ khác.",
+                );
+            }
+            Ok(partners::NationalClaim::Busy) => {
+                return problem(
+                    StatusCode::CONFLICT,
+                    "national_code_busy",
+                    "Một yêu cầu khác với cùng mã hồ sơ trên Cổng Dịch vụ công quốc gia đang được xử lý; hãy gửi lại sau ít phút.",
+                );
+            }
             Err(e) => return internal(e),
         }
     }
@@ -1200,6 +1260,10 @@ pub struct DossierView {
     pub result_name: Option<String>,
     /// When the national portal acknowledged the last change (absent: not synchronised).
     pub synced_at: Option<String>,
+    /// The dossier's code on the national public-services portal, when it has one (filed
+    /// there: the `national_code` it was filed with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub national_code: Option<String>,
     pub attachments: Vec<AttachmentView>,
     pub timeline: Vec<TimelineView>,
 }
@@ -1248,10 +1312,11 @@ pub async fn get_dossier(
     if let Err(r) = partner.check_agency(&row.agency_code) {
         return *r;
     }
-    let (events, files, sync) = match futures_util::try_join!(
+    let (events, files, sync, national_code) = match futures_util::try_join!(
         dossiers::events(&state.db, row.id),
         dossiers::attachments(&state.db, row.id),
-        partners::sync_state(&state.db, row.id)
+        partners::sync_state(&state.db, row.id),
+        partners::national_code(&state.db, row.id)
     ) {
         Ok(x) => x,
         Err(e) => return internal(e),
@@ -1276,6 +1341,7 @@ pub async fn get_dossier(
         finished_at: row.finished_at.map(rfc3339),
         result_name: row.result_name,
         synced_at: sync.0.map(rfc3339),
+        national_code,
         attachments: files
             .into_iter()
             .map(|a| AttachmentView {
@@ -1521,4 +1587,95 @@ pub async fn create_webhook(
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /api/v1/national/attachments/{id}
+
+/// The signed, expiring link an attached file is sent to the national portal with
+/// (`TaiLieuNop[].DuongDanTaiTepTin`, see `jobs::deliveries`).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AttachmentLinkParams {
+    /// Until when the link is valid (Unix seconds).
+    expires: i64,
+    /// Hex HMAC-SHA256 over dossier, attachment and expiry, under a key derived from the
+    /// server's audit key.
+    signature: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/national/attachments/{id}", tag = "partners",
+    params(("id" = i64, Path, description = "Số của tệp đính kèm"), AttachmentLinkParams),
+    security(()),
+    responses(
+        (status = 200, description = "Tệp đính kèm của hồ sơ (tải về, không hiển thị trong trình duyệt)", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 403, description = "Đường dẫn không hợp lệ (chữ ký sai hoặc đường dẫn bị sửa)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "Tệp không còn được lưu", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 410, description = "Đường dẫn đã hết hạn", body = ProblemDetails, content_type = "application/problem+json")))]
+pub async fn national_attachment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    use dvc_domain::integration::{LinkCheck, check_attachment_link};
+    let invalid = || {
+        problem(
+            StatusCode::FORBIDDEN,
+            "invalid_link",
+            "Đường dẫn tải tệp không hợp lệ: hãy dùng đúng đường dẫn mà Cổng Dịch vụ công đã gửi, không sửa đổi.",
+        )
+    };
+    let params: BTreeMap<String, String> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let (Ok(id), Some(Ok(expires)), Some(signature)) = (
+        id.parse::<i64>(),
+        params.get("expires").map(|e| e.parse::<i64>()),
+        params.get("signature"),
+    ) else {
+        return invalid();
+    };
+    let a = match partners::linked_attachment(&state.db, id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return invalid(),
+        Err(e) => return internal(e),
+    };
+    let key = crate::integrations::attachment_link_key(&state.audit_key);
+    let now = state.clock.now_ms().div_euclid(1000);
+    match check_attachment_link(key.as_bytes(), a.dossier_id, id, expires, signature, now) {
+        LinkCheck::Valid => {}
+        LinkCheck::Expired => {
+            return problem(
+                StatusCode::GONE,
+                "link_expired",
+                "Đường dẫn tải tệp đã hết hạn. Lần đồng bộ sau của hồ sơ sẽ gửi đường dẫn mới.",
+            );
+        }
+        LinkCheck::Invalid => return invalid(),
+    }
+    match state.files.get(&a.storage_key).await {
+        Ok(bytes) => {
+            tracing::info!(
+                attachment = id,
+                dossier = a.dossier_id,
+                "attachment fetched through a signed link"
+            );
+            let mut resp = super::portal::lookup::download(bytes, &a.content_type, &a.file_name);
+            resp.headers_mut().insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            resp
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, attachment = id, "linked attachment unreadable");
+            problem(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "Tệp này không còn được lưu trên Cổng Dịch vụ công.",
+            )
+        }
+    }
 }

@@ -38,6 +38,7 @@ pub struct Builder {
     signing: Option<(PathBuf, String)>,
     rate_api: u32,
     dvcqg_url: Option<String>,
+    dvcqg_mapping: Option<PathBuf>,
     webhook_insecure: bool,
     payment: PaymentMode,
 }
@@ -229,6 +230,12 @@ impl Builder {
         self
     }
 
+    /// The national portal's mapping file (`DVC_DVCQG_MAPPING`).
+    pub fn dvcqg_mapping(mut self, path: PathBuf) -> Self {
+        self.dvcqg_mapping = Some(path);
+        self
+    }
+
     /// Online payment of fees (`DVC_PAYMENT`), e.g. the built-in sandbox gateway.
     pub fn payment(mut self, mode: PaymentMode) -> Self {
         self.payment = mode;
@@ -324,7 +331,7 @@ impl Builder {
             dvcqg_username: Some("dvc-test".into()),
             dvcqg_password: Some("mat-khau-thu".into()),
             dvcqg_unit: Some("000.00.00.H31".into()),
-            dvcqg_mapping: None,
+            dvcqg_mapping: self.dvcqg_mapping,
             payment: self.payment,
             vnpay_tmn_code: None,
             vnpay_hash_secret: None,
@@ -448,6 +455,7 @@ impl TestApp {
             signing: None,
             rate_api: 10_000,
             dvcqg_url: None,
+            dvcqg_mapping: None,
             webhook_insecure: true,
             payment: PaymentMode::Off,
         }

@@ -624,13 +624,29 @@ impl StandIn {
     pub fn national(&self) -> Vec<Value> {
         self.national.lock().expect("national").clone()
     }
+    /// The pushes (`DongBoHoSoMC`, `CapNhatTienDoHoSoMC`), without the lookups.
+    pub fn pushes(&self) -> Vec<Value> {
+        self.national()
+            .into_iter()
+            .filter(|c| c["service"] != "TraCuuHoSo")
+            .collect()
+    }
+    /// The lookups (`TraCuuHoSo`) received.
+    pub fn lookups(&self) -> Vec<Value> {
+        self.national()
+            .into_iter()
+            .filter(|c| c["service"] == "TraCuuHoSo")
+            .collect()
+    }
     pub fn attempts(&self) -> u64 {
         *self.attempts.lock().expect("attempts")
     }
 }
 
 /// Starts the stand-in on a free port: `POST /hook` (webhooks), `POST /auth` and
-/// `POST /integration` (the national portal's adapter, §3.1 of the research notes).
+/// `POST /integration` (the national portal's adapter, §3.1 of the research notes). It answers
+/// `TraCuuHoSo` as OpenCPS reads it: `result` lists the dossier when a `DongBoHoSoMC` carried
+/// its `MaHoSo` before.
 pub async fn stand_in() -> StandIn {
     use axum::routing::post;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -687,9 +703,31 @@ pub async fn stand_in() -> StandIn {
                 let known = v["session"] == "phien-1"
                     && headers.get("dstcode").is_some_and(|d| d == "000.00.00.H31");
                 match s.mode() {
+                    Mode::Ok if known && v["service"] == "TraCuuHoSo" => {
+                        let mut calls = s.national.lock().expect("national");
+                        let found: Vec<Value> = calls
+                            .iter()
+                            .filter(|c| {
+                                c["service"] == "DongBoHoSoMC"
+                                    && c["data"][0]["MaHoSo"] == v["mahoso"]
+                            })
+                            .map(|c| json!({ "MaHoSo": c["data"][0]["MaHoSo"] }))
+                            .take(1)
+                            .collect();
+                        calls.push(v);
+                        axum::Json(json!({ "error_code": "00", "result": found }))
+                    }
                     Mode::Ok if known => {
+                        // A code of its own for a new dossier, in a member no documented answer
+                        // has (read only with the mapping's answer_code_field).
+                        let own = (v["service"] == "DongBoHoSoMC" && v["isUpdating"] == "False")
+                            .then(|| {
+                                format!("QG-{}", v["data"][0]["MaHoSo"].as_str().unwrap_or(""))
+                            });
                         s.national.lock().expect("national").push(v);
-                        axum::Json(json!({ "error_code": "00", "message": "Thành công" }))
+                        axum::Json(
+                            json!({ "error_code": "00", "message": "Thành công", "MaHoSoQG": own }),
+                        )
                     }
                     Mode::Ok => {
                         axum::Json(json!({ "error_code": 401, "message": "phiên không hợp lệ" }))
@@ -924,11 +962,16 @@ async fn national_portal_receives_every_status_change() {
     // Filed on the web by a citizen: pushed as status 1, new to the national portal.
     let code = app.submit_birth_registration().await;
     assert!(
-        wait_until(15, || async { s.national().len() >= 2 }).await,
+        wait_until(15, || async { s.pushes().len() >= 2 }).await,
         "{:?}",
         s.national()
     );
-    let calls = s.national();
+    // Asked first whether the national portal has it (a push repeated after a crash).
+    let lookups = s.lookups();
+    assert_eq!(lookups.len(), 1, "{lookups:?}");
+    assert_eq!(lookups[0]["mahoso"], code.as_str());
+    assert_eq!(s.national()[0]["service"], "TraCuuHoSo");
+    let calls = s.pushes();
     assert_eq!(calls[0]["service"], "DongBoHoSoMC");
     assert_eq!(calls[0]["madonvi"], "000.00.00.H31");
     assert_eq!(calls[0]["isUpdating"], "False");
@@ -1014,7 +1057,7 @@ async fn national_portal_receives_every_status_change() {
     assert!(
         wait_until(30, || async {
             app.clock().advance(Duration::from_secs(120));
-            s.national()
+            s.pushes()
                 .iter()
                 .any(|c| c["service"] == "CapNhatTienDoHoSoMC" && c["data"][0]["TrangThai"] == "2")
         })
@@ -1023,11 +1066,13 @@ async fn national_portal_receives_every_status_change() {
         s.national()
     );
     let update = s
-        .national()
+        .pushes()
         .into_iter()
         .find(|c| c["service"] == "DongBoHoSoMC" && c["data"][0]["TrangThaiHoSo"] == "2")
         .expect("status 2 pushed");
     assert_eq!(update["isUpdating"], "True");
+    // Synced once already: no second lookup.
+    assert_eq!(s.lookups().len(), 1);
     assert!(wait_until(5, || async { synced(&app, code.clone()).await.1 == 0 }).await);
     // The sync rate (QĐ 766 indicator 1.4) on the administrators' Tích hợp page.
     let admin = app
@@ -1036,6 +1081,407 @@ async fn national_portal_receives_every_status_change() {
     let (_, page) = admin.get(&app, "/can-bo/quan-tri/tich-hop").await;
     assert!(page.contains("Tỷ lệ đồng bộ"), "{page}");
     assert!(page.contains("100,0%") && page.contains("(1/1"), "{page}");
+}
+
+/// The `DongBoHoSoMC` records pushed so far for `code`, in order.
+fn dossier_pushes(s: &StandIn, code: &str) -> Vec<Value> {
+    s.pushes()
+        .into_iter()
+        .filter(|c| c["service"] == "DongBoHoSoMC" && c["data"][0]["MaHoSo"] == code)
+        .collect()
+}
+
+#[tokio::test]
+async fn national_portal_gets_status_6_until_the_fee_is_paid_then_the_payment_fields() {
+    let s = stand_in().await;
+    let app = TestApp::builder()
+        .payment(dichvucong::config::PaymentMode::Sandbox)
+        .dvcqg(&s.url)
+        .spawn()
+        .await;
+    // Cấp Giấy xác nhận tình trạng hôn nhân, 2 copies: 20.000 đồng paid at filing.
+    let (r, _) = crate::payment::file_xntthn(&app, "2").await;
+    assert_eq!(r.status().as_u16(), 303);
+    let pay_url = location(&r);
+    let txn_ref = crate::payment::query_of(&pay_url)
+        .get("vnp_TxnRef")
+        .cloned()
+        .expect("txn_ref");
+    let payment = dichvucong::store::payments::find_by_txn_ref(&app.state.db, &txn_ref)
+        .await
+        .expect("read")
+        .expect("payment");
+    let row = dichvucong::store::dossiers::find_by_id(&app.state.db, payment.dossier_id)
+        .await
+        .expect("read")
+        .expect("dossier");
+    let code = row.code.clone();
+    assert_eq!(row.status, "awaiting_payment");
+    // Waiting for the fee: 6 "Yêu cầu thực hiện nghĩa vụ tài chính", with the fee lines.
+    assert!(
+        wait_until(15, || async { !dossier_pushes(&s, &code).is_empty() }).await,
+        "{:?}",
+        s.national()
+    );
+    let first = &dossier_pushes(&s, &code)[0];
+    assert_eq!(first["isUpdating"], "False");
+    let d = &first["data"][0];
+    assert_eq!(d["TrangThaiHoSo"], "6", "{d}");
+    let fees = d["DanhSachLePhi"].as_array().expect("DanhSachLePhi");
+    assert!(!fees.is_empty(), "{d}");
+    assert_eq!(
+        fees.iter()
+            .map(|f| f["Gia"].as_u64().unwrap_or(0))
+            .sum::<u64>(),
+        20_000,
+        "{d}"
+    );
+    for f in fees {
+        assert_eq!(f["HinhThucThu"], "1", "paid at filing: {f}");
+        assert!(f["TenPhiLePhi"].as_str().is_some_and(|n| !n.is_empty()));
+        assert!(f["LoaiPhiLePhi"] == "1" || f["LoaiPhiLePhi"] == "2");
+    }
+    assert!(
+        d.get("DuocThanhToanTrucTuyen").is_none(),
+        "not paid yet: {d}"
+    );
+    assert_eq!(d["ThongTinThanhToan"]["TrangThaiThanhToan"], "0", "{d}");
+    assert!(
+        wait_until(10, || async {
+            s.pushes().iter().any(|c| {
+                c["service"] == "CapNhatTienDoHoSoMC"
+                    && c["data"][0]["MaHoSo"] == code.as_str()
+                    && c["data"][0]["TrangThai"] == "6"
+            })
+        })
+        .await,
+        "{:?}",
+        s.national()
+    );
+    // Wait until every change so far is acknowledged, then lose that acknowledgement, as a
+    // crash between the push and its record would: the next push asks the portal first and
+    // updates the dossier instead of creating it again.
+    let synced = || async {
+        dichvucong::store::partners::sync_state(&app.state.db, row.id)
+            .await
+            .expect("sync")
+    };
+    assert!(wait_until(15, || async { synced().await.1 == 0 }).await);
+    dichvucong::db_run!(&app.state.db, p => {
+        sqlx::query("UPDATE dossiers SET synced_at = NULL WHERE id = $1").bind(row.id).execute(p).await.expect("unsync");
+    });
+    let lookups_before = s.lookups().len();
+
+    // Paid at the gateway (the IPN): back to its own status, 1, with the payment fields.
+    let back = crate::payment::at_gateway(&app, &pay_url, "pay").await;
+    let (st, page) = app.get_text(crate::payment::path_of(&app, &back)).await;
+    assert_eq!(st, 200, "{page}");
+    assert!(
+        wait_until(15, || async {
+            dossier_pushes(&s, &code)
+                .iter()
+                .any(|c| c["data"][0]["TrangThaiHoSo"] == "1")
+        })
+        .await,
+        "{:?}",
+        s.national()
+    );
+    let paid = dossier_pushes(&s, &code)
+        .into_iter()
+        .find(|c| c["data"][0]["TrangThaiHoSo"] == "1")
+        .expect("pushed as 1");
+    assert_eq!(s.lookups().len(), lookups_before + 1, "asked again");
+    assert_eq!(
+        paid["isUpdating"], "True",
+        "found by TraCuuHoSo: no duplicate"
+    );
+    let d = &paid["data"][0];
+    assert_eq!(
+        d["DuocThanhToanTrucTuyen"], "2",
+        "paid through our gateway: {d}"
+    );
+    let info = &d["ThongTinThanhToan"];
+    assert_eq!(info["TrangThaiThanhToan"], "1", "{d}");
+    assert_eq!(info["SoTien"], 20_000, "{d}");
+    assert_eq!(info["MaThamChieu"], txn_ref.as_str(), "{d}");
+    assert!(
+        info["MaGiaoDich"].as_str().is_some_and(|t| !t.is_empty()),
+        "the gateway's transaction number: {d}"
+    );
+    let at = info["ThoiGianThanhToan"].as_str().expect("date");
+    assert!(
+        at.len() == 14 && at.bytes().all(|b| b.is_ascii_digit()),
+        "{at}"
+    );
+    assert!(
+        d["DanhSachLePhi"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|l| l["Gia"].as_u64() > Some(0))),
+        "{d}"
+    );
+    assert!(
+        wait_until(10, || async {
+            s.pushes().iter().any(|c| {
+                c["service"] == "CapNhatTienDoHoSoMC"
+                    && c["data"][0]["MaHoSo"] == code.as_str()
+                    && c["data"][0]["TrangThai"] == "1"
+            })
+        })
+        .await,
+        "{:?}",
+        s.national()
+    );
+}
+
+#[tokio::test]
+async fn a_dossier_filed_with_a_national_code_keeps_it_in_every_push() {
+    let s = stand_in().await;
+    let app = TestApp::builder()
+        .manual_clock(jiff::Timestamp::now())
+        .dvcqg(&s.url)
+        .spawn()
+        .await;
+    let (_, id, secret) = create_partner(
+        &app,
+        "Cổng Dịch vụ công quốc gia",
+        PROVINCE,
+        "dossiers:write,dossiers:read",
+    )
+    .await;
+    let token = token(&app, &id, &secret).await;
+    const NATIONAL: &str = "G22.99-261205-0042";
+    let mut body = filing(AGENCY, &[]);
+    body["national_code"] = json!(NATIONAL);
+    let r = file(&app, &token, &body, Some("dvcqg-1")).await;
+    assert_eq!(r.status().as_u16(), 201);
+    let code = r.json::<Value>().await.expect("json")["code"]
+        .as_str()
+        .expect("code")
+        .to_string();
+    assert_ne!(code, NATIONAL);
+    let (st, read) = get_json(&app, &token, &format!("/api/v1/dossiers/{code}")).await;
+    assert_eq!(st, 200, "{read}");
+    assert_eq!(read["national_code"], NATIONAL);
+    // Sent again by the national portal under another key: the same dossier.
+    let r = file(&app, &token, &body, Some("dvcqg-2")).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.json::<Value>().await.expect("json")["code"],
+        code.as_str()
+    );
+    assert_eq!(
+        dichvucong::store::dossiers::count(&app.state.db)
+            .await
+            .expect("count"),
+        1
+    );
+    // Another partner cannot file a dossier under that national code.
+    let (_, id_b, secret_b) = create_partner(&app, "Bưu điện", AGENCY, "dossiers:write").await;
+    let token_b = token_at(&app.client, &app.base, &id_b, &secret_b).await;
+    let r = file(&app, &token_b, &body, Some("buu-dien-1")).await;
+    assert_eq!(r.status().as_u16(), 409);
+    let p: Value = r.json().await.expect("json");
+    assert_eq!(p["error"]["code"], "national_code_used", "{p}");
+    // A malformed national code is a field error.
+    let mut bad = filing(AGENCY, &[]);
+    bad["national_code"] = json!("G22 99; DROP");
+    let r = file(&app, &token, &bad, Some("dvcqg-3")).await;
+    assert_eq!(r.status().as_u16(), 422);
+    let p: Value = r.json().await.expect("json");
+    assert!(p["errors"].to_string().contains("national_code"), "{p}");
+
+    // Pushed under the national code, as an update (the national portal has it), no lookup.
+    assert!(
+        wait_until(15, || async { s.pushes().len() >= 2 }).await,
+        "{:?}",
+        s.national()
+    );
+    let officer = app
+        .official("motcua@hongbang.gov.vn", Role::Reception, AGENCY)
+        .await;
+    assert_eq!(
+        officer
+            .act(&app, &code, "tiep-nhan", &[])
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    assert!(
+        wait_until(15, || async {
+            s.pushes()
+                .iter()
+                .any(|c| c["service"] == "CapNhatTienDoHoSoMC" && c["data"][0]["TrangThai"] == "2")
+        })
+        .await,
+        "{:?}",
+        s.national()
+    );
+    let pushes = s.pushes();
+    assert!(pushes.len() >= 4, "{pushes:?}");
+    for c in &pushes {
+        assert_eq!(c["data"][0]["MaHoSo"], NATIONAL, "{c}");
+        if c["service"] == "DongBoHoSoMC" {
+            assert_eq!(c["isUpdating"], "True", "{c}");
+        }
+    }
+    assert!(
+        !serde_json::to_string(&s.national())
+            .expect("json")
+            .contains(&code),
+        "our code never sent"
+    );
+    assert!(s.lookups().is_empty());
+}
+
+#[tokio::test]
+async fn a_code_the_national_portal_answers_with_is_kept_when_the_mapping_names_it() {
+    let s = stand_in().await;
+    let mapping = std::env::temp_dir().join(format!(
+        "dvc-dvcqg-mapping-{}-{}.toml",
+        std::process::id(),
+        jiff::Timestamp::now().as_nanosecond()
+    ));
+    std::fs::write(
+        &mapping,
+        "answer_code_field = \"MaHoSoQG\"\nlookup = false\n[statuses]\nreceived = 4\n",
+    )
+    .expect("write mapping");
+    let app = TestApp::builder()
+        .dvcqg(&s.url)
+        .dvcqg_mapping(mapping.clone())
+        .spawn()
+        .await;
+    let code = app.submit_birth_registration().await;
+    assert!(
+        wait_until(15, || async { s.pushes().len() >= 2 }).await,
+        "{:?}",
+        s.national()
+    );
+    // Lookup turned off: no TraCuuHoSo; created under our code.
+    assert!(s.lookups().is_empty());
+    assert_eq!(s.pushes()[0]["data"][0]["MaHoSo"], code.as_str());
+    assert_eq!(s.pushes()[0]["isUpdating"], "False");
+    let officer = app
+        .official("motcua@hongbang.gov.vn", Role::Reception, AGENCY)
+        .await;
+    assert_eq!(
+        officer
+            .act(&app, &code, "tiep-nhan", &[])
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    // Then under the code the portal answered with, with the mapped status (received → 4).
+    let own = format!("QG-{code}");
+    assert!(
+        wait_until(15, || async {
+            s.pushes().iter().any(|c| {
+                c["service"] == "CapNhatTienDoHoSoMC" && c["data"][0]["MaHoSo"] == own.as_str()
+            })
+        })
+        .await,
+        "{:?}",
+        s.national()
+    );
+    let update = s
+        .pushes()
+        .into_iter()
+        .find(|c| c["service"] == "DongBoHoSoMC" && c["data"][0]["MaHoSo"] == own.as_str())
+        .expect("pushed under the portal's code");
+    assert_eq!(update["isUpdating"], "True");
+    assert_eq!(update["data"][0]["TrangThaiHoSo"], "4");
+    let _ = std::fs::remove_file(&mapping);
+}
+
+#[tokio::test]
+async fn attachment_links_download_the_file_and_fail_once_expired_or_altered() {
+    let s = stand_in().await;
+    let app = TestApp::builder()
+        .manual_clock(jiff::Timestamp::now())
+        .dvcqg(&s.url)
+        .spawn()
+        .await;
+    let code = app.submit_birth_registration().await;
+    assert!(
+        wait_until(15, || async { !dossier_pushes(&s, &code).is_empty() }).await,
+        "{:?}",
+        s.national()
+    );
+    let d = &dossier_pushes(&s, &code)[0]["data"][0];
+    let file = &d["TaiLieuNop"][0];
+    assert_eq!(file["TenTepDinhKem"], "giay-chung-sinh.pdf", "{d}");
+    let link = file["DuongDanTaiTepTin"]
+        .as_str()
+        .expect("link")
+        .to_string();
+    let path = link
+        .strip_prefix(app.base.as_str())
+        .unwrap_or_else(|| panic!("{link} is not on the portal"))
+        .to_string();
+    assert!(path.starts_with("/api/v1/national/attachments/"), "{path}");
+    assert!(
+        path.contains("expires=") && path.contains("signature="),
+        "{path}"
+    );
+    // No personal data and no dossier code in the link.
+    assert!(!link.contains(&code) && !link.contains("Hoa"), "{link}");
+    // The national portal downloads the file.
+    let r = app.get(&path).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("attachment")
+    );
+    assert_eq!(r.bytes().await.expect("bytes").to_vec(), valid_pdf());
+    // Altered: the signature, the attachment or the expiry.
+    let q = crate::payment::query_of(&path);
+    let (id, _) = path["/api/v1/national/attachments/".len()..]
+        .split_once('?')
+        .expect("query");
+    let expires: i64 = q["expires"].parse().expect("expires");
+    let sig = &q["signature"];
+    let flipped = format!(
+        "{}{}",
+        &sig[..sig.len() - 1],
+        if sig.ends_with('0') { "1" } else { "0" }
+    );
+    let id_n: i64 = id.parse().expect("id");
+    for altered in [
+        format!("/api/v1/national/attachments/{id}?expires={expires}&signature={flipped}"),
+        format!(
+            "/api/v1/national/attachments/{}?expires={expires}&signature={sig}",
+            id_n + 1
+        ),
+        format!(
+            "/api/v1/national/attachments/{id}?expires={}&signature={sig}",
+            expires + 86_400
+        ),
+        format!("/api/v1/national/attachments/{id}?expires={expires}"),
+        format!("/api/v1/national/attachments/{id}"),
+    ] {
+        let r = app.get(&altered).await;
+        assert_eq!(r.status().as_u16(), 403, "{altered}");
+        let p: Value = r.json().await.expect("json");
+        assert!(
+            p["detail"]
+                .as_str()
+                .is_some_and(|m| m.contains("không hợp lệ")),
+            "{p}"
+        );
+    }
+    // Expired (30 days by default): refused with a Vietnamese message.
+    app.clock().advance(Duration::from_secs(31 * 24 * 3600));
+    let r = app.get(&path).await;
+    assert_eq!(r.status().as_u16(), 410);
+    let p: Value = r.json().await.expect("json");
+    assert!(
+        p["detail"].as_str().is_some_and(|m| m.contains("hết hạn")),
+        "{p}"
+    );
 }
 
 #[tokio::test]

@@ -45,7 +45,7 @@ fn xntthn_form(csrf: &str, copies: &str) -> multipart::Form {
 }
 
 /// Fills the declaration, checks the fee on the review page and sends it: the 303 answer.
-async fn file_xntthn(app: &TestApp, copies: &str) -> (reqwest::Response, String) {
+pub async fn file_xntthn(app: &TestApp, copies: &str) -> (reqwest::Response, String) {
     let csrf = app.open_form(XNTTHN).await;
     let r = app
         .post_declaration(XNTTHN, xntthn_form(&csrf, copies))
@@ -63,14 +63,14 @@ async fn file_xntthn(app: &TestApp, copies: &str) -> (reqwest::Response, String)
     (r, review)
 }
 
-fn query_of(url: &str) -> BTreeMap<String, String> {
+pub fn query_of(url: &str) -> BTreeMap<String, String> {
     let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
     url::form_urlencoded::parse(q.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
-fn path_of<'a>(app: &TestApp, url: &'a str) -> &'a str {
+pub fn path_of<'a>(app: &TestApp, url: &'a str) -> &'a str {
     url.strip_prefix(app.base.as_str()).unwrap_or(url)
 }
 
@@ -82,7 +82,7 @@ async fn status_json(app: &TestApp, code: &str) -> serde_json::Value {
 
 /// At the sandbox gateway: opens the pay page and presses `action` (`pay` or `cancel`); returns
 /// the return URL the browser is sent to.
-async fn at_gateway(app: &TestApp, pay_url: &str, action: &str) -> String {
+pub async fn at_gateway(app: &TestApp, pay_url: &str, action: &str) -> String {
     let (status, page) = app.get_text(path_of(app, pay_url)).await;
     assert_eq!(status, 200, "{page}");
     assert!(
@@ -727,7 +727,24 @@ async fn payment_left_pending_is_expired_by_reconciliation_through_querydr_then_
 #[tokio::test]
 async fn payment_at_the_result_late_khai_sinh_is_paid_once_the_result_is_ready() {
     use dvc_domain::staff::Role;
-    let app = sandbox_app().await;
+    // With the national portal's stand-in: the result waiting for its fee is pushed as 6.
+    let national = crate::partners::stand_in().await;
+    let app = TestApp::builder()
+        .payment(PaymentMode::Sandbox)
+        .dvcqg(&national.url)
+        .spawn()
+        .await;
+    let pushed = |status: &'static str| {
+        let national = national.clone();
+        move || {
+            let national = national.clone();
+            async move {
+                national.pushes().into_iter().find(|c| {
+                    c["service"] == "DongBoHoSoMC" && c["data"][0]["TrangThaiHoSo"] == status
+                })
+            }
+        }
+    };
     // Registered ~11 months after the birth (late: charged), two extra copies.
     let csrf = app.open_form(crate::helpers::PROC).await;
     let form = crate::helpers::form_with(
@@ -844,6 +861,17 @@ async fn payment_at_the_result_late_khai_sinh_is_paid_once_the_result_is_ready()
         303
     );
     assert_eq!(status_json(&app, &code).await["status"], "result_ready");
+    // The result waits for its fee: 6 "Yêu cầu thực hiện nghĩa vụ tài chính", fee collected
+    // at the result (HinhThucThu 4), not paid yet.
+    assert!(
+        crate::helpers::wait_until(15, || async { pushed("6")().await.is_some() }).await,
+        "{:?}",
+        national.national()
+    );
+    let six = pushed("6")().await.expect("6");
+    let d = &six["data"][0];
+    assert_eq!(d["DanhSachLePhi"][0]["HinhThucThu"], "4", "{d}");
+    assert!(d.get("DuocThanhToanTrucTuyen").is_none(), "{d}");
 
     // Now payable from the private link.
     let (_, page) = app.get_text(&link).await;
@@ -867,5 +895,17 @@ async fn payment_at_the_result_late_khai_sinh_is_paid_once_the_result_is_ready()
     assert_eq!(
         (s["status"].as_str(), s["payment"]["status"].as_str()),
         (Some("result_ready"), Some("paid"))
+    );
+    // Paid: back to 9 "Đã xử lý xong", paid online through our gateway.
+    assert!(
+        crate::helpers::wait_until(15, || async { pushed("9")().await.is_some() }).await,
+        "{:?}",
+        national.national()
+    );
+    let nine = pushed("9")().await.expect("9");
+    assert_eq!(nine["data"][0]["DuocThanhToanTrucTuyen"], "2", "{nine}");
+    assert_eq!(
+        nine["data"][0]["ThongTinThanhToan"]["SoTien"], 24_000,
+        "{nine}"
     );
 }

@@ -204,13 +204,16 @@ pub fn national_date(ms: i64) -> String {
 
 /// How local values are written in the national portal's vocabulary. The status numbering 1–10
 /// is confirmed by several implementations; which local status maps to which, the procedure
-/// codes (`MaTTHC`) and the endpoints are not, so all of it can be overridden by a TOML file
-/// (`DVC_DVCQG_MAPPING`, see docs/integrations.md).
+/// codes (`MaTTHC`), the endpoints and the payment fields are not, so all of it can be
+/// overridden by a TOML file (`DVC_DVCQG_MAPPING`, see docs/integrations.md).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NationalMapping {
     /// Local status (`submitted`, …) → `TrangThaiHoSo` (1–10).
     pub statuses: BTreeMap<String, u8>,
+    /// `TrangThaiHoSo` of a result that waits for its fee (paid online at the result): 6
+    /// "Yêu cầu thực hiện nghĩa vụ tài chính".
+    pub fee_due: u8,
     /// Local procedure code → the national `MaTTHC` (absent: the same code).
     pub procedures: BTreeMap<String, String>,
     /// Path of the login call, after `DVC_DVCQG_URL`.
@@ -221,6 +224,63 @@ pub struct NationalMapping {
     pub dossier_service: String,
     /// Service that appends a progress record.
     pub progress_service: String,
+    /// Before the first push of a dossier, ask the portal whether it has it already
+    /// (`lookup_service` with `mahoso`), so that a push repeated after a crash updates instead
+    /// of creating a second dossier.
+    pub lookup: bool,
+    /// The lookup service (`TraCuuHoSo`).
+    pub lookup_service: String,
+    /// The member of the lookup's answer that lists what was found (OpenCPS reads `result`).
+    pub lookup_result_field: String,
+    /// A member of the `DongBoHoSoMC` answer carrying the portal's own dossier code, to be
+    /// kept and used in later pushes. Empty (the default): no documented answer carries one.
+    pub answer_code_field: String,
+    /// `HinhThucThu` of a fee paid at filing (the ministry-portal variant's 1 "khi tiếp nhận").
+    pub collected_at_filing: String,
+    /// `HinhThucThu` of a fee paid when the result is returned (4 "khi trả kết quả").
+    pub collected_at_result: String,
+    /// `DuocThanhToanTrucTuyen` of a fee paid through this portal's own gateway (2; 1 is the
+    /// national portal's payment platform).
+    pub paid_online: String,
+    /// Names of the payment record sent with a fee payable online (unconfirmed for
+    /// `DongBoHoSoMC`: taken from the national portal's payment messages).
+    pub payment_fields: PaymentFields,
+    /// How long a link to an attached file (`TaiLieuNop[].DuongDanTaiTepTin`) stays valid.
+    pub attachment_link_days: u32,
+}
+
+/// Names of the payment record in a pushed dossier. None of them is documented for
+/// `DongBoHoSoMC` (research notes §2.2, §2.4, §3.5 give them for the payment platform's
+/// messages and the inbound tax-payment proof); an empty `object` leaves the record out, an
+/// empty member name leaves that member out.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentFields {
+    /// The record's name (`ThongTinThanhToan`).
+    pub object: String,
+    /// 1 paid, 0 not paid (`TrangThaiThanhToan`).
+    pub status: String,
+    /// The amount paid, in đồng (`SoTien`).
+    pub amount: String,
+    /// When it was paid, `yyyyMMddHHmmss` Vietnam time (`ThoiGianThanhToan`).
+    pub paid_at: String,
+    /// The gateway's transaction number (`MaGiaoDich`).
+    pub transaction: String,
+    /// This portal's reference sent to the gateway (`MaThamChieu`).
+    pub reference: String,
+}
+
+impl Default for PaymentFields {
+    fn default() -> Self {
+        PaymentFields {
+            object: "ThongTinThanhToan".into(),
+            status: "TrangThaiThanhToan".into(),
+            amount: "SoTien".into(),
+            paid_at: "ThoiGianThanhToan".into(),
+            transaction: "MaGiaoDich".into(),
+            reference: "MaThamChieu".into(),
+        }
+    }
 }
 
 impl Default for NationalMapping {
@@ -228,6 +288,7 @@ impl Default for NationalMapping {
         use DossierStatus as S;
         let statuses = [
             (S::Submitted, 1),
+            (S::AwaitingPayment, 6),
             (S::Received, 2),
             (S::Refused, 3),
             (S::Processing, 4),
@@ -243,11 +304,21 @@ impl Default for NationalMapping {
         .collect();
         NationalMapping {
             statuses,
+            fee_due: 6,
             procedures: BTreeMap::new(),
             auth_path: "/auth".into(),
             integration_path: "/integration".into(),
             dossier_service: "DongBoHoSoMC".into(),
             progress_service: "CapNhatTienDoHoSoMC".into(),
+            lookup: true,
+            lookup_service: "TraCuuHoSo".into(),
+            lookup_result_field: "result".into(),
+            answer_code_field: String::new(),
+            collected_at_filing: "1".into(),
+            collected_at_result: "4".into(),
+            paid_online: "2".into(),
+            payment_fields: PaymentFields::default(),
+            attachment_link_days: 30,
         }
     }
 }
@@ -257,11 +328,13 @@ pub enum MappingError {
     #[error("Tệp ánh xạ Cổng DVC quốc gia không đọc được: {0}")]
     Syntax(String),
     #[error(
-        "Tệp ánh xạ: trạng thái “{0}” không có trong hệ thống (dùng submitted, received, processing, awaiting_supplement, awaiting_approval, result_ready, done, refused, stopped, withdrawn)."
+        "Tệp ánh xạ: trạng thái “{0}” không có trong hệ thống (dùng submitted, awaiting_payment, received, processing, awaiting_supplement, awaiting_approval, result_ready, done, refused, stopped, withdrawn)."
     )]
     UnknownStatus(String),
     #[error("Tệp ánh xạ: mã trạng thái {1} của “{0}” phải từ 1 đến 10.")]
     BadCode(String, u8),
+    #[error("Tệp ánh xạ: attachment_link_days phải từ 1 đến 365.")]
+    BadLinkDays,
 }
 
 impl NationalMapping {
@@ -279,13 +352,29 @@ impl NationalMapping {
             }
             m.statuses.insert(k, v);
         }
+        if !(1..=10).contains(&parsed.fee_due) {
+            return Err(MappingError::BadCode("fee_due".into(), parsed.fee_due));
+        }
+        if !(1..=365).contains(&parsed.attachment_link_days) {
+            return Err(MappingError::BadLinkDays);
+        }
+        m.fee_due = parsed.fee_due;
         m.procedures = parsed.procedures;
+        m.lookup = parsed.lookup;
+        m.answer_code_field = parsed.answer_code_field;
+        m.payment_fields = parsed.payment_fields;
+        m.attachment_link_days = parsed.attachment_link_days;
         let d = NationalMapping::default();
         let keep = |s: String, default: String| if s.is_empty() { default } else { s };
         m.auth_path = keep(parsed.auth_path, d.auth_path);
         m.integration_path = keep(parsed.integration_path, d.integration_path);
         m.dossier_service = keep(parsed.dossier_service, d.dossier_service);
         m.progress_service = keep(parsed.progress_service, d.progress_service);
+        m.lookup_service = keep(parsed.lookup_service, d.lookup_service);
+        m.lookup_result_field = keep(parsed.lookup_result_field, d.lookup_result_field);
+        m.collected_at_filing = keep(parsed.collected_at_filing, d.collected_at_filing);
+        m.collected_at_result = keep(parsed.collected_at_result, d.collected_at_result);
+        m.paid_online = keep(parsed.paid_online, d.paid_online);
         Ok(m)
     }
 
@@ -294,12 +383,105 @@ impl NationalMapping {
         self.statuses.get(status.as_str()).copied().unwrap_or(4)
     }
 
+    /// `TrangThaiHoSo` of a dossier in `status` while its fee payable online is owed
+    /// (`fee_owed`, see [`fee_owed`]) or not: waiting for payment at filing is
+    /// `statuses.awaiting_payment` (6), a result waiting for its fee is `fee_due` (6), and once
+    /// paid each goes back to its own status's code.
+    pub fn national_status(&self, status: DossierStatus, fee_owed: bool) -> u8 {
+        match status {
+            DossierStatus::ResultReady if fee_owed => self.fee_due,
+            s => self.status_code(s),
+        }
+    }
+
+    /// `HinhThucThu` of a fee paid online at filing (`at_filing`) or at the result.
+    pub fn collected(&self, at_filing: bool) -> &str {
+        if at_filing {
+            &self.collected_at_filing
+        } else {
+            &self.collected_at_result
+        }
+    }
+
     /// `MaTTHC` of a local procedure code.
     pub fn procedure_code<'a>(&'a self, local: &'a str) -> &'a str {
         self.procedures
             .get(local)
             .map(String::as_str)
             .unwrap_or(local)
+    }
+}
+
+/// Whether a dossier owes a fee payable online: it has one (`fee_vnd` > 0), it is payable
+/// through the portal (`payable_online`: the dossier has a payment state), and it is not paid
+/// yet (`paid`).
+pub fn fee_owed(fee_vnd: i64, payable_online: bool, paid: bool) -> bool {
+    fee_vnd > 0 && payable_online && !paid
+}
+
+/// `LoaiPhiLePhi` of a fee line from its label: 1 "phí" when the label starts with "Phí", else
+/// 2 "lệ phí" (the payment platform's codes, research notes §2.2; the value domain in
+/// `DongBoHoSoMC` is unconfirmed, and the catalogue does not say which a line is).
+pub fn fee_kind(label: &str) -> &'static str {
+    let l = label.trim_start().to_lowercase();
+    if l.starts_with("phí") { "1" } else { "2" }
+}
+
+/// The signature of a link to attachment `attachment_id` of dossier `dossier_id`, valid until
+/// `expires` (Unix seconds): hex HMAC-SHA256 of `"dvcqg-attachment|<dossier>|<attachment>|<expires>"`
+/// under `key`.
+pub fn attachment_link_signature(
+    key: &[u8],
+    dossier_id: i64,
+    attachment_id: i64,
+    expires: i64,
+) -> String {
+    attachment_mac(key, dossier_id, attachment_id, expires)
+        .map(|m| hex::encode(m.finalize().into_bytes()))
+        .unwrap_or_default()
+}
+
+fn attachment_mac(
+    key: &[u8],
+    dossier_id: i64,
+    attachment_id: i64,
+    expires: i64,
+) -> Option<HmacSha256> {
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).ok()?;
+    mac.update(format!("dvcqg-attachment|{dossier_id}|{attachment_id}|{expires}").as_bytes());
+    Some(mac)
+}
+
+/// What a presented attachment link is worth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkCheck {
+    Valid,
+    /// Signed by us, but past its expiry.
+    Expired,
+    /// Not signed by us for this attachment and expiry (altered, or made up).
+    Invalid,
+}
+
+/// Checks a link's signature (constant time) and then its expiry against `now_secs`.
+pub fn check_attachment_link(
+    key: &[u8],
+    dossier_id: i64,
+    attachment_id: i64,
+    expires: i64,
+    signature: &str,
+    now_secs: i64,
+) -> LinkCheck {
+    let Ok(given) = hex::decode(signature.trim()) else {
+        return LinkCheck::Invalid;
+    };
+    let ok = attachment_mac(key, dossier_id, attachment_id, expires)
+        .is_some_and(|m| m.verify_slice(&given).is_ok());
+    if !ok {
+        LinkCheck::Invalid
+    } else if now_secs > expires {
+        LinkCheck::Expired
+    } else {
+        LinkCheck::Valid
     }
 }
 
@@ -415,5 +597,67 @@ mod tests {
         assert_eq!(m.procedure_code("1.001193"), "1.001193.000.00.00.H31");
         assert!(NationalMapping::parse("[statuses]\nfoo = 1\n").is_err());
         assert!(NationalMapping::parse("[statuses]\ndone = 11\n").is_err());
+        assert!(NationalMapping::parse("fee_due = 0\n").is_err());
+        let p = NationalMapping::parse(
+            "fee_due = 4\nlookup = false\n[payment_fields]\nobject = \"\"\n",
+        )
+        .expect("parse");
+        assert_eq!(p.national_status(DossierStatus::ResultReady, true), 4);
+        assert!(!p.lookup);
+        assert_eq!(p.lookup_service, "TraCuuHoSo");
+        assert_eq!(p.payment_fields.object, "");
+        assert_eq!(p.payment_fields.amount, "SoTien");
+    }
+
+    #[test]
+    fn status_six_while_a_fee_is_owed() {
+        let d = NationalMapping::default();
+        assert_eq!(d.national_status(DossierStatus::AwaitingPayment, true), 6);
+        assert_eq!(d.national_status(DossierStatus::ResultReady, true), 6);
+        assert_eq!(d.national_status(DossierStatus::ResultReady, false), 9);
+        assert_eq!(d.national_status(DossierStatus::Submitted, false), 1);
+        assert_eq!(d.national_status(DossierStatus::Processing, true), 4);
+        assert!(fee_owed(20_000, true, false));
+        assert!(!fee_owed(20_000, true, true));
+        assert!(!fee_owed(20_000, false, false));
+        assert!(!fee_owed(0, true, false));
+        assert_eq!(fee_kind("Lệ phí cấp bản sao"), "2");
+        assert_eq!(fee_kind("Phí thẩm định"), "1");
+    }
+
+    #[test]
+    fn attachment_links() {
+        let k = b"khoa-thu";
+        let sig = attachment_link_signature(k, 7, 42, 1_000);
+        assert_eq!(sig.len(), 64);
+        assert_eq!(
+            check_attachment_link(k, 7, 42, 1_000, &sig, 999),
+            LinkCheck::Valid
+        );
+        assert_eq!(
+            check_attachment_link(k, 7, 42, 1_000, &sig, 1_001),
+            LinkCheck::Expired
+        );
+        // Another attachment, dossier or expiry under the same signature.
+        assert_eq!(
+            check_attachment_link(k, 7, 43, 1_000, &sig, 999),
+            LinkCheck::Invalid
+        );
+        assert_eq!(
+            check_attachment_link(k, 8, 42, 1_000, &sig, 999),
+            LinkCheck::Invalid
+        );
+        assert_eq!(
+            check_attachment_link(k, 7, 42, 9_000, &sig, 999),
+            LinkCheck::Invalid
+        );
+        assert_eq!(
+            check_attachment_link(b"khac", 7, 42, 1_000, &sig, 999),
+            LinkCheck::Invalid
+        );
+        assert_eq!(
+            check_attachment_link(k, 7, 42, 1_000, "zz", 999),
+            LinkCheck::Invalid
+        );
     }
 }
