@@ -13,7 +13,10 @@
 //!   by TCP back-pressure), and the time spent waiting is not held against the client's rate;
 //! - each client address (IPv6 grouped by /64, see [`super::security::client_group`]) has at most
 //!   [`PER_CLIENT`] bodies in flight; one more waits up to [`CLIENT_QUEUE_WAIT`] for a place
-//!   (citizens behind one NAT upload at the same time), then is refused with 429;
+//!   (citizens behind one NAT upload at the same time), then is refused with 429; an
+//!   authenticated partner system (the national portal, a ministry's software: many filings at
+//!   once from one address) has [`PER_PARTNER`] places of its own instead, checked after its
+//!   token ([`admit_partner`]);
 //! - a body must arrive at [`MIN_RATE_BYTES_PER_SEC`] on average once [`GRACE`] has passed, or
 //!   it is cut (408): a trickling client holds its place for seconds, not for the request timeout.
 //!
@@ -45,6 +48,18 @@ pub const BUDGET_BYTES: usize = super::MAX_DECLARATION_BODY + 1024 * 1024;
 /// Bodies in flight at the same time from one client address.
 pub const PER_CLIENT: usize = 3;
 
+/// Bodies in flight at once for one authenticated partner system.
+pub const PER_PARTNER: usize = 16;
+
+/// Whose places a body takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Uploader {
+    /// A client address (IPv6 grouped by /64).
+    Addr(IpAddr),
+    /// A partner system, by id, once its bearer token is verified.
+    Partner(i64),
+}
+
 /// How long a body waits for one of its client's places before it is refused.
 pub const CLIENT_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
@@ -58,7 +73,7 @@ pub struct UploadGate {
     budget: Arc<Semaphore>,
     max_kib: u32,
     per_client: usize,
-    clients: Arc<Mutex<HashMap<IpAddr, Client>>>,
+    clients: Arc<Mutex<HashMap<Uploader, Client>>>,
     queue_wait: Duration,
     min_rate: u64,
     grace: Duration,
@@ -68,6 +83,7 @@ pub struct UploadGate {
 /// none does, so the map holds only clients with a body in flight).
 struct Client {
     places: Arc<Semaphore>,
+    capacity: usize,
     users: usize,
 }
 
@@ -87,8 +103,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// A request holding or waiting for one of its client's places; dropping it gives the place
 /// back (the permit is dropped first) and forgets the client when nobody else uses it.
 struct ClientSlot {
-    clients: Arc<Mutex<HashMap<IpAddr, Client>>>,
-    client: IpAddr,
+    clients: Arc<Mutex<HashMap<Uploader, Client>>>,
+    client: Uploader,
     place: Option<OwnedSemaphorePermit>,
 }
 
@@ -197,10 +213,20 @@ impl UploadGate {
     /// Takes one of `client`'s places and wraps `body` so that it is metered; refuses (429)
     /// when the client's [`PER_CLIENT`] places stay taken for [`CLIENT_QUEUE_WAIT`].
     pub async fn admit_body(&self, client: IpAddr, body: Body) -> AppResult<(Admitted, Body)> {
+        self.admit_body_as(Uploader::Addr(client), body).await
+    }
+
+    /// [`UploadGate::admit_body`] for any [`Uploader`] (a partner has [`PER_PARTNER`] places).
+    pub async fn admit_body_as(&self, client: Uploader, body: Body) -> AppResult<(Admitted, Body)> {
+        let capacity = match client {
+            Uploader::Addr(_) => self.per_client,
+            Uploader::Partner(_) => PER_PARTNER.max(self.per_client),
+        };
         let places = {
             let mut map = lock(&self.clients);
             let c = map.entry(client).or_insert_with(|| Client {
-                places: Arc::new(Semaphore::new(self.per_client)),
+                places: Arc::new(Semaphore::new(capacity)),
+                capacity,
                 users: 0,
             });
             c.users += 1;
@@ -240,9 +266,14 @@ impl UploadGate {
 
     /// Bodies in flight for `client` (for tests and diagnostics).
     pub fn in_flight(&self, client: IpAddr) -> usize {
+        self.in_flight_as(Uploader::Addr(client))
+    }
+
+    /// Bodies in flight for any [`Uploader`].
+    pub fn in_flight_as(&self, client: Uploader) -> usize {
         lock(&self.clients)
             .get(&client)
-            .map(|c| self.per_client - c.places.available_permits())
+            .map(|c| c.capacity - c.places.available_permits())
             .unwrap_or(0)
     }
 
@@ -261,14 +292,41 @@ pub async fn admit(state: &AppState, req: Request) -> AppResult<(Admitted, Reque
         .map(|c| c.0);
     let client =
         super::security::client_group(super::security::client_ip(state, req.headers(), peer));
+    admit_as(state, req, Uploader::Addr(client)).await
+}
+
+/// [`admit`] for a partner system whose token was verified: its own [`PER_PARTNER`] places.
+pub async fn admit_partner(
+    state: &AppState,
+    req: Request,
+    partner_id: i64,
+) -> AppResult<(Admitted, Request)> {
+    admit_as(state, req, Uploader::Partner(partner_id)).await
+}
+
+async fn admit_as(state: &AppState, req: Request, who: Uploader) -> AppResult<(Admitted, Request)> {
     let (parts, body) = req.into_parts();
-    let (admitted, body) = state.uploads.admit_body(client, body).await?;
+    let (admitted, body) = state.uploads.admit_body_as(who, body).await?;
     Ok((admitted, Request::from_parts(parts, body)))
 }
 
 /// [`admit`], then the multipart reader over the metered body.
 pub async fn admit_multipart(state: &AppState, req: Request) -> AppResult<(Admitted, Multipart)> {
     let (admitted, req) = admit(state, req).await?;
+    multipart_of(admitted, req).await
+}
+
+/// [`admit_partner`], then the multipart reader over the metered body.
+pub async fn admit_partner_multipart(
+    state: &AppState,
+    req: Request,
+    partner_id: i64,
+) -> AppResult<(Admitted, Multipart)> {
+    let (admitted, req) = admit_partner(state, req, partner_id).await?;
+    multipart_of(admitted, req).await
+}
+
+async fn multipart_of(admitted: Admitted, req: Request) -> AppResult<(Admitted, Multipart)> {
     let unreadable = || {
         AppError::BadRequest(
             "Dữ liệu biểu mẫu gửi lên không đọc được. Hãy tải lại trang biểu mẫu và gửi lại."

@@ -626,7 +626,11 @@ fn bad_body(detail: &str) -> Response {
     problem(StatusCode::BAD_REQUEST, "bad_request", detail)
 }
 
-async fn read_filing(state: &AppState, req: Request) -> Result<ReadFiling, Response> {
+async fn read_filing(
+    state: &AppState,
+    partner_id: i64,
+    req: Request,
+) -> Result<ReadFiling, Response> {
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -635,8 +639,9 @@ async fn read_filing(state: &AppState, req: Request) -> Result<ReadFiling, Respo
         .to_ascii_lowercase();
     let mut hasher = Sha256::new();
     if ct.starts_with("application/json") {
-        // Through the same admission as uploads: bodies held in memory at once are bounded.
-        let (admitted, req) = crate::web::admission::admit(state, req)
+        // Through the same admission as uploads (bodies held in memory at once are bounded), with
+        // the partner's own places.
+        let (admitted, req) = crate::web::admission::admit_partner(state, req, partner_id)
             .await
             .map_err(app_problem)?;
         let body = match axum::body::to_bytes(req.into_body(), MAX_JSON_BODY).await {
@@ -680,7 +685,7 @@ async fn read_filing(state: &AppState, req: Request) -> Result<ReadFiling, Respo
             _admitted: admitted,
         })
     } else if ct.starts_with("multipart/form-data") {
-        let (admitted, mp) = crate::web::admission::admit_multipart(state, req)
+        let (admitted, mp) = crate::web::admission::admit_partner_multipart(state, req, partner_id)
             .await
             .map_err(app_problem)?;
         let mut mp = mp;
@@ -843,7 +848,7 @@ pub async fn file_dossier(
         files,
         hash,
         _admitted,
-    } = match read_filing(&state, req).await {
+    } = match read_filing(&state, partner.id, req).await {
         Ok(f) => f,
         Err(r) => return r,
     };

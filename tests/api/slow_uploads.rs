@@ -346,3 +346,51 @@ async fn a_client_trickling_its_headers_is_disconnected() {
     assert!(closed.is_ok(), "the connection is still open after 50 s");
     t.abort();
 }
+
+/// A partner system (the national portal, a ministry's software) files many dossiers at once
+/// from one address: once its token is checked, its bodies take the partner's own places
+/// (`PER_PARTNER`), not the three of an anonymous address, and nothing of the address's.
+#[tokio::test]
+async fn a_partner_system_has_places_of_its_own() {
+    use dichvucong::web::admission::{PER_CLIENT, PER_PARTNER, Uploader};
+    let app = TestApp::spawn().await;
+    let server: SocketAddr = app
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let (id, client_id, secret) =
+        crate::partners::create_partner(&app, "Cổng quốc gia", "000.00.00.H31", "dossiers:write")
+            .await;
+    let token = crate::partners::token(&app, &client_id, &secret).await;
+    let from = Ipv4Addr::new(127, 0, 3, 9);
+    let n = PER_CLIENT + 2;
+    assert!(n <= PER_PARTNER);
+    let mut held = Vec::new();
+    for _ in 0..n {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::new(IpAddr::V4(from), 0))
+            .expect("bind");
+        let mut s = socket.connect(server).await.expect("connect");
+        let head = format!(
+            "POST /api/v1/dossiers HTTP/1.1\r\nHost: {server}\r\nAuthorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: 67108864\r\n\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"tep_giay_chung_sinh\"; filename=\"a.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4\n"
+        );
+        s.write_all(head.as_bytes()).await.expect("head");
+        let (r, w) = s.into_split();
+        held.push((r, steady(w)));
+    }
+    let mut reading = 0;
+    for _ in 0..300 {
+        reading = app.state.uploads.in_flight_as(Uploader::Partner(id));
+        if reading == n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(reading, n, "every body of the partner is read at once");
+    assert_eq!(app.state.uploads.in_flight(IpAddr::V4(from)), 0);
+    for (r, _) in &held {
+        assert!(still_connected(r));
+    }
+}

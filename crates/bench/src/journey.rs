@@ -106,9 +106,19 @@ fn code_from(loc: &str) -> anyhow::Result<String> {
         .with_context(|| format!("not a confirmation URL: {loc:?}"))
 }
 
-/// A fresh browser: its own cookie jar and connection.
+/// A fresh browser: its own cookie jar, connection and client address (sent in
+/// `X-Forwarded-For`, which the portal trusts in the benchmark like behind a reverse proxy).
 pub fn browser() -> anyhow::Result<Client> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ip = std::net::Ipv4Addr::from(0x0a00_0000 | (n & 0x00ff_ffff));
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-forwarded-for",
+        reqwest::header::HeaderValue::from_str(&ip.to_string())?,
+    );
     Ok(Client::builder()
+        .default_headers(headers)
         .cookie_store(true)
         .redirect(Policy::none())
         .pool_max_idle_per_host(1)

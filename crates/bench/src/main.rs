@@ -345,6 +345,9 @@ async fn spawn_portal_with(
         .env("DVC_RATE_LOOKUP_PER_MINUTE", "1000000000")
         .env("DVC_RATE_API_PER_MINUTE", "1000000000")
         .env("DVC_WEBHOOK_ALLOW_INSECURE", "true")
+        // Each simulated browser is a citizen with an address of its own (journey::browser),
+        // passed on as a deployment's reverse proxy does.
+        .env("DVC_TRUST_PROXY", "true")
         .env("DVC_LOG", "warn")
         .env("DVC_SAMPLE_CATALOG", sample_catalog.to_string())
         // The paid journey: the stand-in gateway with the benchmark's merchant pair (the

@@ -379,7 +379,9 @@ pub fn markdown(run: &Run) -> String {
          Latencies at a fixed rate come from an open-loop generator that \
          schedules requests at fixed intervals and measures from the scheduled start (coordinated omission \
          corrected). Portal settings: release build, `DVC_CAPTCHA=off`, rate limits raised, `DVC_LOG=warn`, \
-         e-mails written as .eml files.\n",
+         e-mails written as .eml files, `DVC_TRUST_PROXY=true` with each simulated browser sending its own \
+         address in `X-Forwarded-For` (as behind a deployment's reverse proxy: the per-address upload places \
+         apply to each citizen, not to the load generator as a whole).\n",
         run.seconds_per_phase
     );
     for b in &run.backends {
