@@ -1617,13 +1617,31 @@ pub struct AttachmentLinkParams {
         (status = 200, description = "Tệp đính kèm của hồ sơ (tải về, không hiển thị trong trình duyệt)", body = Vec<u8>, content_type = "application/octet-stream"),
         (status = 403, description = "Đường dẫn không hợp lệ (chữ ký sai hoặc đường dẫn bị sửa)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "Tệp không còn được lưu", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 410, description = "Đường dẫn đã hết hạn", body = ProblemDetails, content_type = "application/problem+json")))]
+        (status = 410, description = "Đường dẫn đã hết hạn", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Quá nhiều yêu cầu", body = ProblemDetails, content_type = "application/problem+json")))]
 pub async fn national_attachment(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Response {
     use dvc_domain::integration::{LinkCheck, check_attachment_link};
+    // Counted like lookups per client address: a leaked link cannot be hammered.
+    let ip = client_ip(&state, &headers, peer);
+    if let Err(retry) = state
+        .limiter
+        .hit(
+            Limit::Lookup,
+            ip,
+            state.config.rate_lookup_per_minute,
+            60_000,
+            state.clock.now_ms(),
+        )
+        .await
+    {
+        return too_many(retry);
+    }
     let invalid = || {
         problem(
             StatusCode::FORBIDDEN,
@@ -1667,6 +1685,16 @@ pub async fn national_attachment(
                 dossier = a.dossier_id,
                 "attachment fetched through a signed link"
             );
+            // Who fetched which file, in the audit trail (the link carries no identity: the
+            // address is what there is).
+            audit_call(
+                &state,
+                "signed_link".into(),
+                ip,
+                "attachment_fetched",
+                format!("attachment:{id} dossier:{}", a.dossier_id),
+            )
+            .await;
             let mut resp = super::portal::lookup::download(bytes, &a.content_type, &a.file_name);
             resp.headers_mut().insert(
                 header::REFERRER_POLICY,

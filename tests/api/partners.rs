@@ -1437,6 +1437,16 @@ async fn attachment_links_download_the_file_and_fail_once_expired_or_altered() {
             .starts_with("attachment")
     );
     assert_eq!(r.bytes().await.expect("bytes").to_vec(), valid_pdf());
+    // The fetch is in the audit trail, with the address it came from.
+    app.seal_audit().await;
+    let fetched = dichvucong::store::audit::page(&app.state.db, 0, 1000)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.entry.action == "attachment_fetched")
+        .collect::<Vec<_>>();
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].entry.ip, "127.0.0.1");
     // Altered: the signature, the attachment or the expiry.
     let q = crate::payment::query_of(&path);
     let (id, _) = path["/api/v1/national/attachments/".len()..]
