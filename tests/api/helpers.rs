@@ -40,6 +40,8 @@ pub struct Builder {
     dvcqg_url: Option<String>,
     webhook_insecure: bool,
     payment: PaymentMode,
+    /// Another node of the same deployment: this database and data directory (audit key, files).
+    shared: Option<(String, PathBuf)>,
 }
 
 pub enum SmtpChoice {
@@ -235,6 +237,13 @@ impl Builder {
         self
     }
 
+    /// A second node of `other`'s deployment: the same database and data directory (its audit
+    /// key and stored files), its own server, state and mailbox; dropping it frees nothing.
+    pub fn node_of(mut self, other: &TestApp) -> Self {
+        self.shared = Some((other.database_url.clone(), other.dir.clone()));
+        self
+    }
+
     /// Runs the server on a manual clock standing at `start` ([`TestApp::clock`] moves it).
     pub fn manual_clock(mut self, start: jiff::Timestamp) -> Self {
         self.clock = Clock::manual(start);
@@ -245,13 +254,21 @@ impl Builder {
         if std::env::var("DVC_TEST_LOG").is_ok() {
             dichvucong::web::telemetry::init(LogFormat::Text);
         }
-        let dir = std::env::temp_dir().join(format!("dvc-test-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let (database_url, pg_db) = if backend_is_pg() {
-            let (url, name) = create_pg_database().await;
-            (url, Some(name))
-        } else {
-            (format!("sqlite://{}", dir.join("test.db").display()), None)
+        let owner = self.shared.is_none();
+        let (dir, database_url, pg_db) = match self.shared {
+            Some((url, dir)) => (dir, url, None),
+            None => {
+                let dir = std::env::temp_dir()
+                    .join(format!("dvc-test-{}", uuid::Uuid::new_v4().simple()));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                if backend_is_pg() {
+                    let (url, name) = create_pg_database().await;
+                    (dir, url, Some(name))
+                } else {
+                    let url = format!("sqlite://{}", dir.join("test.db").display());
+                    (dir, url, None)
+                }
+            }
         };
         let (smtp_url, mailbox) = match self.smtp {
             SmtpChoice::Live => {
@@ -342,7 +359,7 @@ impl Builder {
             state: launched.state,
             dir,
             pg_db,
-            owner: true,
+            owner,
         }
     }
 }
@@ -442,6 +459,7 @@ impl TestApp {
             dvcqg_url: None,
             webhook_insecure: true,
             payment: PaymentMode::Off,
+            shared: None,
         }
     }
 

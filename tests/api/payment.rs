@@ -869,3 +869,85 @@ async fn payment_at_the_result_late_khai_sinh_is_paid_once_the_result_is_ready()
         (Some("result_ready"), Some("paid"))
     );
 }
+
+#[tokio::test]
+async fn payment_sandbox_gateway_works_whichever_node_serves_it() {
+    // Two nodes of one deployment (one database, one data directory), each with its sandbox
+    // gateway: behind a load balancer the citizen's requests and the gateway's calls reach
+    // either.
+    let a = sandbox_app().await;
+    let b = TestApp::builder()
+        .payment(PaymentMode::Sandbox)
+        .node_of(&a)
+        .spawn()
+        .await;
+    let (r, _) = file_xntthn(&a, "1").await;
+    let pay_url = location(&r);
+    let txn_ref = query_of(&pay_url)
+        .get("vnp_TxnRef")
+        .cloned()
+        .unwrap_or_default();
+    // The pay page is shown by B…
+    let (st, page) = b.get_text(path_of(&a, &pay_url)).await;
+    assert_eq!(st, 200, "{page}");
+    let nonce = extract(&page, "name=\"nonce\" value=\"").expect("nonce");
+    let press = |app: &TestApp| {
+        app.client
+            .post(app.url("/sandbox/vnpay/paymentv2/xu-ly"))
+            .form(&[
+                ("txn_ref", txn_ref.clone()),
+                ("nonce", nonce.clone()),
+                ("action", "pay".to_string()),
+            ])
+            .send()
+    };
+    // …and "Thanh toán" is handled by A: the IPN confirms it, the browser goes to the return URL.
+    let r = press(&a).await.expect("pay");
+    assert_eq!(r.status().as_u16(), 303);
+    let back = location(&r);
+    let code = {
+        let p = dichvucong::store::payments::find_by_txn_ref(&a.state.db, &txn_ref)
+            .await
+            .expect("read")
+            .expect("payment");
+        assert_eq!(p.status, "paid");
+        dichvucong::store::dossiers::find_by_id(&a.state.db, p.dossier_id)
+            .await
+            .expect("read")
+            .expect("dossier")
+            .code
+    };
+    assert_eq!(status_json(&b, &code).await["payment"]["status"], "paid");
+    // The same button again, on B: already processed, nothing sent twice.
+    let r = press(&b).await.expect("second press");
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(
+        r.text().await.expect("body").contains("đã được xử lý"),
+        "a finished transaction is finished on every node"
+    );
+    // The gateway's IPN retried to B: already confirmed there.
+    assert_eq!(ipn(&b, &query_of(&back)).await["RspCode"], "02");
+    // querydr answered by B's gateway, refund by A's, each from the shared state.
+    let p = dichvucong::store::payments::find_by_txn_ref(&b.state.db, &txn_ref)
+        .await
+        .expect("read")
+        .expect("payment");
+    let on_b = b.state.vnpay.as_deref().expect("client of B");
+    match on_b.querydr(&p, b.state.clock.now_ms()).await {
+        Ok(dichvucong::payment::QueryOutcome::Final(s, _)) => {
+            assert_eq!(s, dvc_domain::payment::PaymentStatus::Paid)
+        }
+        other => panic!("querydr on B: {other:?}"),
+    }
+    let on_a = a.state.vnpay.as_deref().expect("client of A");
+    match on_a.refund_full(&p, a.state.clock.now_ms(), "test").await {
+        Ok(dichvucong::payment::RefundOutcome::Refunded(_)) => {}
+        other => panic!("refund on A: {other:?}"),
+    }
+    // Refunded once: B's gateway refuses a second refund.
+    let again = on_b.refund_full(&p, b.state.clock.now_ms(), "test").await;
+    assert!(
+        !matches!(again, Ok(dichvucong::payment::RefundOutcome::Refunded(_))),
+        "{again:?}"
+    );
+}
