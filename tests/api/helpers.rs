@@ -348,6 +348,13 @@ impl Builder {
             vnpay_pay_url: None,
             vnpay_api_url: None,
         };
+        MANUAL_BIRTH_DATE.with(|c| {
+            c.set(
+                self.clock
+                    .is_manual()
+                    .then(|| ten_days_before(self.clock.today_vn())),
+            )
+        });
         let launched = launch_with_clock(config, listener, self.clock)
             .await
             .expect("launch app");
@@ -661,6 +668,36 @@ pub fn result_pdf() -> Vec<u8> {
     out
 }
 
+thread_local! {
+    /// The child's birth date of [`answers`] for the app spawned on this thread with a manual
+    /// clock (10 days before that clock's date); `None`: 10 days before today.
+    static MANUAL_BIRTH_DATE: std::cell::Cell<Option<&'static str>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// 10 days before `today`, `YYYY-MM-DD`, kept for the whole run.
+fn ten_days_before(today: jiff::civil::Date) -> &'static str {
+    let d = today
+        .checked_sub(jiff::Span::new().days(10))
+        .unwrap_or(today);
+    Box::leak(d.to_string().into_boxed_str())
+}
+
+/// The child's birth date in the khai sinh answers: 10 days before the server's date, so the
+/// registration is on time (free of the fee due at the result) whatever day the tests run.
+pub fn birth_date() -> &'static str {
+    static TODAY: std::sync::LazyLock<&'static str> =
+        std::sync::LazyLock::new(|| ten_days_before(dichvucong::clock::Clock::system().today_vn()));
+    MANUAL_BIRTH_DATE.with(|c| c.get()).unwrap_or(*TODAY)
+}
+
+/// [`birth_date`] as pages show it (`DD/MM/YYYY`).
+pub fn birth_date_shown() -> String {
+    let mut parts: Vec<&str> = birth_date().split('-').collect();
+    parts.reverse();
+    parts.join("/")
+}
+
 pub fn answers() -> Vec<(&'static str, &'static str)> {
     vec![
         ("agency_code", AGENCY),
@@ -675,7 +712,7 @@ pub fn answers() -> Vec<(&'static str, &'static str)> {
         ),
         ("tre_ho_ten", "Trần Minh An"),
         ("tre_gioi_tinh", "nam"),
-        ("tre_ngay_sinh", "2026-11-20"),
+        ("tre_ngay_sinh", birth_date()),
         ("tre_noi_sinh", "Bệnh viện Phụ sản Hải Phòng"),
         ("yeu_to_nuoc_ngoai", "khong"),
         ("tre_dan_toc", "Kinh"),
