@@ -77,7 +77,8 @@ pub struct PublicStatus {
 /// The online payment of a dossier's fee, as the public status shows it (no personal data).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PaymentView {
-    /// `created`, `pending`, `paid`, `failed`, `cancelled`, `expired` or `refunded`.
+    /// `created`, `pending`, `paid`, `failed`, `cancelled`, `expired`, `refunded`, or `collected`
+    /// (a fee due at the result collected at the one-stop desk).
     pub status: String,
     pub amount_vnd: i64,
 }
