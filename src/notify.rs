@@ -15,6 +15,10 @@ pub enum Kind {
     Stopped,
     Withdrawn,
     ExtraTime,
+    /// The fee was paid online (a verified IPN or `querydr` answer).
+    Paid,
+    /// The fee paid online was refunded (a verified `refund` answer).
+    Refunded,
 }
 
 impl Kind {
@@ -28,6 +32,8 @@ impl Kind {
             Kind::Stopped => "stopped",
             Kind::Withdrawn => "withdrawn",
             Kind::ExtraTime => "extra_time",
+            Kind::Paid => "paid",
+            Kind::Refunded => "refunded",
         }
     }
     /// The e-mail's subject for dossier `code`.
@@ -37,6 +43,8 @@ impl Kind {
                 return format!("Thư xin lỗi và hẹn lại ngày trả kết quả hồ sơ {code}");
             }
             Kind::Stopped => return format!("Thông báo dừng giải quyết hồ sơ {code}"),
+            Kind::Paid => return format!("Xác nhận thanh toán phí, lệ phí hồ sơ {code}"),
+            Kind::Refunded => return format!("Hoàn trả phí, lệ phí hồ sơ {code}"),
             Kind::Received => "đã được tiếp nhận",
             Kind::Supplement => "cần bổ sung giấy tờ",
             Kind::Refused => "bị từ chối tiếp nhận",
@@ -62,6 +70,17 @@ pub struct Details<'a> {
     pub signed_result: bool,
     /// The postal tracking number of a result sent by post.
     pub postal_tracking: Option<String>,
+    /// A payment: the amount in words ("24.000 đồng"), the provider as people read it and the
+    /// merchant reference of the attempt.
+    pub payment: Option<PaymentDetails>,
+}
+
+/// What a payment e-mail says of the payment.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentDetails {
+    pub amount: String,
+    pub provider: String,
+    pub txn_ref: String,
 }
 
 pub fn mail(kind: Kind, row: &DossierRow, d: &Details<'_>) -> NewMail {
@@ -69,6 +88,9 @@ pub fn mail(kind: Kind, row: &DossierRow, d: &Details<'_>) -> NewMail {
         kind => kind.as_str(), name => row.applicant_name.clone(), code => row.code.clone(), procedure => d.procedure,
         agency => d.agency, reason => d.reason, due => d.due.clone(), missing => d.missing.clone(), online_result => d.online_result,
         signed_result => d.signed_result, postal_tracking => d.postal_tracking.clone(),
+        amount => d.payment.as_ref().map(|p| p.amount.clone()),
+        provider => d.payment.as_ref().map(|p| p.provider.clone()),
+        txn_ref => d.payment.as_ref().map(|p| p.txn_ref.clone()),
         private_url => format!("{}/ho-so/xem/{}", d.base_url, d.token),
         lookup_url => format!("{}/tra-cuu?ma={}", d.base_url, row.code),
     };
@@ -105,6 +127,14 @@ mod tests {
         assert_eq!(
             Kind::Received.subject(code),
             format!("Hồ sơ {code} đã được tiếp nhận")
+        );
+        assert_eq!(
+            Kind::Paid.subject(code),
+            format!("Xác nhận thanh toán phí, lệ phí hồ sơ {code}")
+        );
+        assert_eq!(
+            Kind::Refunded.subject(code),
+            format!("Hoàn trả phí, lệ phí hồ sơ {code}")
         );
     }
 }

@@ -8,7 +8,7 @@ use crate::store::StoreError;
 use crate::store::dossiers::{self, Actor, Decision, DossierRow};
 use crate::store::payments::{self, GatewayFields, NewPayment, PaymentRow, PaymentWrite};
 use crate::web::AppState;
-use crate::web::staff::dossier::rules_for;
+use crate::web::staff::dossier::{mail_for_event, rules_for};
 use dvc_domain::payment::PaymentStatus;
 use dvc_domain::workflow::{self, Actor as WorkflowActor, Command, PaymentFacts, Refusal};
 
@@ -64,7 +64,8 @@ fn facts(provider: &str, p: &PaymentRow, status: PaymentStatus, g: &GatewayField
     }
 }
 
-/// Decides `cmd` by `actor` on `row` and saves it with `write`.
+/// Decides `cmd` by `actor` on `row` and saves it with `write`, with the e-mail a confirmed
+/// payment or refund sends the applicant (in the same transaction, through the outbox).
 async fn record(
     state: &AppState,
     row: &DossierRow,
@@ -83,6 +84,14 @@ async fn record(
     let dossier = row.to_domain()?;
     let events = workflow::decide(&dossier, &cmd, actor, &rules, now)?;
     let next = events.iter().fold(dossier, |d, e| workflow::evolve(&d, e));
+    let (mail, access_link) = match events
+        .iter()
+        .find_map(|e| mail_for_event(state, row, &p, rules.agency_name, &e.kind, &next))
+    {
+        Some((m, link)) => (Some(m), Some(link)),
+        None => (None, None),
+    };
+    let sends_mail = mail.is_some();
     dossiers::save(
         &state.db,
         &state.audit_key,
@@ -91,13 +100,16 @@ async fn record(
             events: &events,
             next: &next,
             actor: &who,
-            mail: None,
-            access_link: None,
+            mail,
+            access_link,
             attachments: vec![],
             payment: Some(write),
         },
     )
     .await?;
+    if sends_mail {
+        state.mail.wake();
+    }
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod partners;
 pub mod payments;
 pub mod procedures;
 pub mod rate_limits;
+pub mod sandbox;
 pub mod sessions;
 pub mod signing;
 pub mod staff;

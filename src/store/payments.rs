@@ -88,6 +88,9 @@ pub enum PaymentWrite {
         to: PaymentStatus,
         gateway: GatewayFields,
     },
+    /// The fee due at the result was collected at the desk: no attempt, only the dossier's
+    /// `payment_status`.
+    Collected,
 }
 
 impl PaymentWrite {
@@ -96,6 +99,7 @@ impl PaymentWrite {
         match self {
             PaymentWrite::Start(_) => PaymentStatus::Pending,
             PaymentWrite::Update { to, .. } => *to,
+            PaymentWrite::Collected => PaymentStatus::Collected,
         }
     }
 }
@@ -136,6 +140,7 @@ macro_rules! payment_write {
                     ));
                 }
             }
+            PaymentWrite::Collected => {}
         }
         sqlx::query("UPDATE dossiers SET payment_status = $2 WHERE id = $1")
             .bind($dossier_id).bind(w.dossier_status().as_str())

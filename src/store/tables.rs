@@ -68,4 +68,6 @@ pub const NOT_COPIED: &[&str] = &[
     "stat_daily",
     "stat_monthly",
     "partner_tokens",
+    // The stand-in gateway of DVC_PAYMENT=sandbox: test transactions, never real payments.
+    "sandbox_vnpay_txns",
 ];

@@ -12,9 +12,12 @@
 //! - `POST /sandbox/vnpay/merchant_webapi/api/transaction`: `querydr` and `refund` with their
 //!   `|`-joined hashes, checked and answered signed.
 //!
-//! Transactions live in this node's memory (a sandbox is one local node). Refused when
-//! `DVC_BASE_URL` is https: it is not a gateway.
+//! Transactions are kept in the database ([`crate::store::sandbox`]), not in a node's memory:
+//! behind a load balancer the pay page, its buttons, the IPN retries (sent to the public base
+//! URL), `querydr` and `refund` work whichever node serves them. Refused when `DVC_BASE_URL` is
+//! https: it is not a gateway.
 
+use crate::store::sandbox::{self as store, TxnState};
 use crate::web::AppState;
 use crate::web::security::no_store;
 use crate::web::templates::render_status;
@@ -24,38 +27,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use dvc_domain::payment::vnpay as proto;
 use minijinja::context;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The test merchant used when `DVC_VNPAY_TMN_CODE` / `DVC_VNPAY_HASH_SECRET` are not set.
 pub const TEST_TMN_CODE: &str = "DVCTEST1";
 pub const TEST_HASH_SECRET: &str = "DVCSANDBOXSECRETKHONGDUNGTHATXXXXXXXXXXX";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum TxnState {
-    Open,
-    Paid,
-    Cancelled,
-    Refunded,
-}
-
-#[derive(Debug, Clone)]
-struct Txn {
-    request: BTreeMap<String, String>,
-    /// Ties the page's buttons to this transaction.
-    nonce: String,
-    state: TxnState,
-    transaction_no: String,
-    pay_date: String,
-}
-
 /// The stand-in gateway's state.
 pub struct Sandbox {
     tmn_code: String,
     secret: Vec<u8>,
     ipn_url: String,
-    txns: Mutex<HashMap<String, Txn>>,
     http: reqwest::Client,
     /// Delay before the first background IPN retry (doubles each time).
     retry_base: Duration,
@@ -68,19 +51,11 @@ impl Sandbox {
             tmn_code: tmn_code.to_string(),
             secret: secret.to_vec(),
             ipn_url: format!("{base_url}/thanh-toan/vnpay/ipn"),
-            txns: Mutex::new(HashMap::new()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()?,
             retry_base: Duration::from_secs(2),
         })
-    }
-
-    fn txns(&self) -> std::sync::MutexGuard<'_, HashMap<String, Txn>> {
-        match self.txns.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
     }
 
     /// Calls the merchant's IPN once; `Some(code)` is the merchant's `RspCode`.
@@ -105,6 +80,8 @@ fn parse_query(raw: Option<String>) -> BTreeMap<String, String> {
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
+
+const UNAVAILABLE: &str = "Hệ thống cổng thanh toán thử nghiệm tạm thời gián đoạn. Mã lỗi 99.";
 
 fn error_page(message: &str) -> Response {
     match render_status(
@@ -140,7 +117,8 @@ pub async fn pay_page(State(state): State<AppState>, RawQuery(raw): RawQuery) ->
         && amount.bytes().all(|b| b.is_ascii_digit())
         && amount.ends_with("00")
         && amount != "0";
-    if !amount_ok || get("vnp_CurrCode") != "VND" || get("vnp_TxnRef").is_empty() {
+    let ref_ok = (1..=100).contains(&get("vnp_TxnRef").len());
+    if !amount_ok || get("vnp_CurrCode") != "VND" || !ref_ok {
         return error_page(
             "Sai định dạng dữ liệu (vnp_Amount, vnp_CurrCode, vnp_TxnRef). Mã lỗi 03.",
         );
@@ -154,24 +132,13 @@ pub async fn pay_page(State(state): State<AppState>, RawQuery(raw): RawQuery) ->
     }
     let txn_ref = get("vnp_TxnRef");
     let nonce = crate::web::security::random_token(16);
-    {
-        let mut txns = sb.txns();
-        match txns.get(&txn_ref) {
-            Some(t) if t.state != TxnState::Open || t.request != p => {
-                return error_page("Giao dịch đã tồn tại (vnp_TxnRef). Mã lỗi 01.");
-            }
-            _ => {}
+    match store::open(&state.db, &txn_ref, &p, &nonce, now).await {
+        Ok(true) => {}
+        Ok(false) => return error_page("Giao dịch đã tồn tại (vnp_TxnRef). Mã lỗi 01."),
+        Err(e) => {
+            tracing::error!(error = %e, "sandbox gateway: cannot store the transaction");
+            return error_page(UNAVAILABLE);
         }
-        txns.insert(
-            txn_ref.clone(),
-            Txn {
-                request: p.clone(),
-                nonce: nonce.clone(),
-                state: TxnState::Open,
-                transaction_no: String::new(),
-                pay_date: String::new(),
-            },
-        );
     }
     let amount_vnd = amount.parse::<u64>().unwrap_or(0) / 100;
     match render_status(
@@ -211,25 +178,44 @@ pub async fn choose(
     let txn_ref = c.txn_ref.unwrap_or_default();
     let pay = c.action.as_deref() == Some("pay");
     let now = state.clock.now_ms();
-    let txn = {
-        let mut txns = sb.txns();
-        let Some(t) = txns.get_mut(&txn_ref) else {
-            return error_page("Không tìm thấy giao dịch. Mã lỗi 91.");
-        };
-        if t.state != TxnState::Open
-            || !crate::web::security::ct_eq(&t.nonce, c.nonce.as_deref().unwrap_or(""))
-        {
-            return error_page("Giao dịch đã được xử lý. Mã lỗi 01.");
+    let mut txn = match store::find(&state.db, &txn_ref).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return error_page("Không tìm thấy giao dịch. Mã lỗi 91."),
+        Err(e) => {
+            tracing::error!(error = %e, "sandbox gateway: cannot read the transaction");
+            return error_page(UNAVAILABLE);
         }
-        t.state = if pay {
-            TxnState::Paid
-        } else {
-            TxnState::Cancelled
-        };
-        t.transaction_no = format!("{}", 14_000_000 + (now.rem_euclid(1_000_000)));
-        t.pay_date = proto::vn_time(now);
-        t.clone()
     };
+    let nonce = c.nonce.unwrap_or_default();
+    if txn.state != TxnState::Open || !crate::web::security::ct_eq(&txn.nonce, &nonce) {
+        return error_page("Giao dịch đã được xử lý. Mã lỗi 01.");
+    }
+    txn.state = if pay {
+        TxnState::Paid
+    } else {
+        TxnState::Cancelled
+    };
+    txn.transaction_no = format!("{}", 14_000_000 + (now.rem_euclid(1_000_000)));
+    txn.pay_date = proto::vn_time(now);
+    // Once: a second press, here or on another node, finds it no longer open.
+    match store::finish(
+        &state.db,
+        &txn_ref,
+        &nonce,
+        txn.state,
+        &txn.transaction_no,
+        &txn.pay_date,
+        now,
+    )
+    .await
+    {
+        Ok(true) => {}
+        Ok(false) => return error_page("Giao dịch đã được xử lý. Mã lỗi 01."),
+        Err(e) => {
+            tracing::error!(error = %e, "sandbox gateway: cannot record the choice");
+            return error_page(UNAVAILABLE);
+        }
+    }
     let get = |k: &str| txn.request.get(k).cloned().unwrap_or_default();
     let mut result: BTreeMap<String, String> = BTreeMap::new();
     let mut put = |k: &str, v: String| {
@@ -350,30 +336,34 @@ pub async fn api(State(state): State<AppState>, body: axum::body::Bytes) -> Resp
         return short("02", "Invalid TmnCode");
     }
     let txn_ref = f("vnp_TxnRef");
-    let found = {
-        let mut txns = sb.txns();
-        match txns.get_mut(&txn_ref) {
-            None => None,
-            Some(t) => {
-                if command == "refund" {
-                    if t.state != TxnState::Paid {
-                        return short(
-                            "95",
-                            "Transaction is not successful at VNPAY, refund refused",
-                        );
-                    }
-                    if f("vnp_Amount") != t.request.get("vnp_Amount").cloned().unwrap_or_default() {
-                        return short("03", "Invalid amount");
-                    }
-                    t.state = TxnState::Refunded;
-                }
-                Some(t.clone())
-            }
+    let mut t = match store::find(&state.db, &txn_ref).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return short("91", "Transaction not found"),
+        Err(e) => {
+            tracing::error!(error = %e, "sandbox gateway: cannot read the transaction");
+            return short("99", "Unknown error");
         }
     };
-    let Some(t) = found else {
-        return short("91", "Transaction not found");
-    };
+    if command == "refund" {
+        if t.state != TxnState::Paid {
+            return short(
+                "95",
+                "Transaction is not successful at VNPAY, refund refused",
+            );
+        }
+        if f("vnp_Amount") != t.request.get("vnp_Amount").cloned().unwrap_or_default() {
+            return short("03", "Invalid amount");
+        }
+        match store::refund(&state.db, &txn_ref, state.clock.now_ms()).await {
+            Ok(true) => t.state = TxnState::Refunded,
+            // Refunded meanwhile by another request.
+            Ok(false) => return short("94", "Duplicate refund request"),
+            Err(e) => {
+                tracing::error!(error = %e, "sandbox gateway: cannot record the refund");
+                return short("99", "Unknown error");
+            }
+        }
+    }
     let get = |k: &str| t.request.get(k).cloned().unwrap_or_default();
     let (tx_type, tx_status) = match (&t.state, command.as_str()) {
         (TxnState::Refunded, "refund") => ("02", "05"),

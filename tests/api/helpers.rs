@@ -41,6 +41,8 @@ pub struct Builder {
     dvcqg_mapping: Option<PathBuf>,
     webhook_insecure: bool,
     payment: PaymentMode,
+    /// Another node of the same deployment: this database and data directory (audit key, files).
+    shared: Option<(String, PathBuf)>,
 }
 
 pub enum SmtpChoice {
@@ -242,6 +244,13 @@ impl Builder {
         self
     }
 
+    /// A second node of `other`'s deployment: the same database and data directory (its audit
+    /// key and stored files), its own server, state and mailbox; dropping it frees nothing.
+    pub fn node_of(mut self, other: &TestApp) -> Self {
+        self.shared = Some((other.database_url.clone(), other.dir.clone()));
+        self
+    }
+
     /// Runs the server on a manual clock standing at `start` ([`TestApp::clock`] moves it).
     pub fn manual_clock(mut self, start: jiff::Timestamp) -> Self {
         self.clock = Clock::manual(start);
@@ -252,13 +261,21 @@ impl Builder {
         if std::env::var("DVC_TEST_LOG").is_ok() {
             dichvucong::web::telemetry::init(LogFormat::Text);
         }
-        let dir = std::env::temp_dir().join(format!("dvc-test-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let (database_url, pg_db) = if backend_is_pg() {
-            let (url, name) = create_pg_database().await;
-            (url, Some(name))
-        } else {
-            (format!("sqlite://{}", dir.join("test.db").display()), None)
+        let owner = self.shared.is_none();
+        let (dir, database_url, pg_db) = match self.shared {
+            Some((url, dir)) => (dir, url, None),
+            None => {
+                let dir = std::env::temp_dir()
+                    .join(format!("dvc-test-{}", uuid::Uuid::new_v4().simple()));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                if backend_is_pg() {
+                    let (url, name) = create_pg_database().await;
+                    (dir, url, Some(name))
+                } else {
+                    let url = format!("sqlite://{}", dir.join("test.db").display());
+                    (dir, url, None)
+                }
+            }
         };
         let (smtp_url, mailbox) = match self.smtp {
             SmtpChoice::Live => {
@@ -338,6 +355,13 @@ impl Builder {
             vnpay_pay_url: None,
             vnpay_api_url: None,
         };
+        MANUAL_BIRTH_DATE.with(|c| {
+            c.set(
+                self.clock
+                    .is_manual()
+                    .then(|| ten_days_before(self.clock.today_vn())),
+            )
+        });
         let launched = launch_with_clock(config, listener, self.clock)
             .await
             .expect("launch app");
@@ -349,7 +373,7 @@ impl Builder {
             state: launched.state,
             dir,
             pg_db,
-            owner: true,
+            owner,
         }
     }
 }
@@ -458,6 +482,7 @@ impl TestApp {
             dvcqg_mapping: None,
             webhook_insecure: true,
             payment: PaymentMode::Off,
+            shared: None,
         }
     }
 
@@ -659,6 +684,36 @@ pub fn result_pdf() -> Vec<u8> {
     out
 }
 
+thread_local! {
+    /// The child's birth date of [`answers`] for the app spawned on this thread with a manual
+    /// clock (10 days before that clock's date); `None`: 10 days before today.
+    static MANUAL_BIRTH_DATE: std::cell::Cell<Option<&'static str>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// 10 days before `today`, `YYYY-MM-DD`, kept for the whole run.
+fn ten_days_before(today: jiff::civil::Date) -> &'static str {
+    let d = today
+        .checked_sub(jiff::Span::new().days(10))
+        .unwrap_or(today);
+    Box::leak(d.to_string().into_boxed_str())
+}
+
+/// The child's birth date in the khai sinh answers: 10 days before the server's date, so the
+/// registration is on time (free of the fee due at the result) whatever day the tests run.
+pub fn birth_date() -> &'static str {
+    static TODAY: std::sync::LazyLock<&'static str> =
+        std::sync::LazyLock::new(|| ten_days_before(dichvucong::clock::Clock::system().today_vn()));
+    MANUAL_BIRTH_DATE.with(|c| c.get()).unwrap_or(*TODAY)
+}
+
+/// [`birth_date`] as pages show it (`DD/MM/YYYY`).
+pub fn birth_date_shown() -> String {
+    let mut parts: Vec<&str> = birth_date().split('-').collect();
+    parts.reverse();
+    parts.join("/")
+}
+
 pub fn answers() -> Vec<(&'static str, &'static str)> {
     vec![
         ("agency_code", AGENCY),
@@ -673,7 +728,7 @@ pub fn answers() -> Vec<(&'static str, &'static str)> {
         ),
         ("tre_ho_ten", "Trần Minh An"),
         ("tre_gioi_tinh", "nam"),
-        ("tre_ngay_sinh", "2026-11-20"),
+        ("tre_ngay_sinh", birth_date()),
         ("tre_noi_sinh", "Bệnh viện Phụ sản Hải Phòng"),
         ("yeu_to_nuoc_ngoai", "khong"),
         ("tre_dan_toc", "Kinh"),

@@ -46,10 +46,11 @@ async fn citizen_journey_with_attachment_email_and_lookup() {
     assert_eq!(r.status().as_u16(), 303);
     assert_eq!(location(&r), format!("/thu-tuc/{PROC}/nop-ho-so/kiem-tra"));
     let (csrf, token, captcha, review) = app.review(PROC).await;
+    let born = birth_date_shown();
     for shown in [
         "Trần Minh An",
         "giay-chung-sinh.pdf",
-        "20/11/2026",
+        born.as_str(),
         "Nam",
         "Ủy ban nhân dân phường Hồng Bàng",
     ] {

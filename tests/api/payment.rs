@@ -122,6 +122,30 @@ fn resign(mut p: BTreeMap<String, String>) -> BTreeMap<String, String> {
     p
 }
 
+/// "Trả kết quả" with a result PDF (khai sinh is full-online: an electronic result).
+async fn give_result(
+    app: &TestApp,
+    official: &crate::back_office::Official,
+    code: &str,
+) -> reqwest::Response {
+    let form = multipart::Form::new()
+        .text("csrf", official.csrf.clone())
+        .part(
+            "result_file",
+            multipart::Part::bytes(crate::helpers::result_pdf())
+                .file_name("giay-khai-sinh.pdf")
+                .mime_str("application/pdf")
+                .expect("mime"),
+        );
+    official
+        .client
+        .post(app.url(&format!("/can-bo/ho-so/{code}/thao-tac/tra-ket-qua")))
+        .multipart(form)
+        .send()
+        .await
+        .expect("return result")
+}
+
 async fn event_actions(app: &TestApp, code: &str) -> Vec<String> {
     let row = dichvucong::store::dossiers::find_by_code(&app.state.db, code)
         .await
@@ -327,9 +351,10 @@ async fn payment_file_redirect_sandbox_pay_ipn_paid_and_hostile_callbacks_change
         .await
         .expect("confirmation mail");
     assert!(mail.contains("20.000 đồng"), "{mail}");
+    // (the confirmation, or the payment's e-mail with the receipt's address first)
     let link = mail
         .lines()
-        .find(|l| l.contains("/ho-so/xem/"))
+        .find(|l| l.contains("/ho-so/xem/") && !l.contains("/bien-lai"))
         .expect("private link")
         .trim()
         .trim_start_matches(app.base.as_str())
@@ -487,6 +512,7 @@ async fn payment_reconciliation_asks_querydr_and_a_refused_paid_dossier_is_refun
         max_extensions: 1,
         agency_name: "UBND",
         extra_time: &[],
+        fee: dvc_domain::workflow::Fee::default(),
     };
     let now = app.state.clock.now_ms();
     let events = dvc_domain::workflow::decide(
@@ -534,6 +560,28 @@ async fn payment_reconciliation_asks_querydr_and_a_refused_paid_dossier_is_refun
     assert_eq!(
         (s["status"].as_str(), s["payment"]["status"].as_str()),
         (Some("refused"), Some("refunded"))
+    );
+    // The citizen is told, by e-mail, of the payment and then of the refund.
+    let paid_mail = app
+        .mailbox
+        .wait_for(
+            &format!(
+                "đã thanh toán 10.000 đồng phí, lệ phí cho hồ sơ {}",
+                row.code
+            ),
+            10,
+        )
+        .await
+        .expect("payment e-mail");
+    assert!(paid_mail.contains("/bien-lai"), "{paid_mail}");
+    let refund_mail = app
+        .mailbox
+        .wait_for("đã hoàn trả Ông/Bà Lê Văn Nam 10.000 đồng", 10)
+        .await
+        .expect("refund e-mail");
+    assert!(
+        refund_mail.contains(&row.code) && refund_mail.contains(&txn_ref),
+        "{refund_mail}"
     );
     // An IPN after the refund: already confirmed, nothing changes.
     let mut late = BTreeMap::new();
@@ -873,9 +921,24 @@ async fn payment_at_the_result_late_khai_sinh_is_paid_once_the_result_is_ready()
     assert_eq!(d["DanhSachLePhi"][0]["HinhThucThu"], "4", "{d}");
     assert!(d.get("DuocThanhToanTrucTuyen").is_none(), "{d}");
 
-    // Now payable from the private link.
+    // Unpaid: "Trả kết quả" is refused, saying what is owed.
+    let r = give_result(&app, &reception, &code).await;
+    assert_eq!(r.status().as_u16(), 409);
+    let body = r.text().await.expect("body");
+    assert!(
+        body.contains("công dân chưa nộp 24.000 đồng phí, lệ phí phải nộp khi nhận kết quả"),
+        "{body}"
+    );
+    assert_eq!(status_json(&app, &code).await["status"], "result_ready");
+
+    // Now payable from the private link, which says what is owed.
     let (_, page) = app.get_text(&link).await;
     assert!(page.contains("Thanh toán 24.000 đồng qua VNPAY"), "{page}");
+    assert!(
+        page.contains("Ông/Bà cần nộp 24.000 đồng phí, lệ phí trước khi nhận kết quả")
+            && page.contains("Thanh toán trực tuyến"),
+        "{page}"
+    );
     let csrf = extract(&page, "name=\"csrf\" value=\"").expect("csrf");
     let r = app
         .client
@@ -890,7 +953,20 @@ async fn payment_at_the_result_late_khai_sinh_is_paid_once_the_result_is_ready()
         query_of(&pay_url).get("vnp_Amount").map(String::as_str),
         Some("2400000")
     );
-    let _ = at_gateway(&app, &pay_url, "pay").await;
+    // While the attempt is pending, the desk does not collect it and the result waits.
+    let r = reception
+        .act(&app, &code, "da-thu-phi", &[("receipt_number", "BL-1")])
+        .await;
+    assert_eq!(r.status().as_u16(), 409);
+    assert_eq!(
+        give_result(&app, &reception, &code).await.status().as_u16(),
+        409
+    );
+    let back = at_gateway(&app, &pay_url, "pay").await;
+    let txn_ref = query_of(&back)
+        .get("vnp_TxnRef")
+        .cloned()
+        .unwrap_or_default();
     let s = status_json(&app, &code).await;
     assert_eq!(
         (s["status"].as_str(), s["payment"]["status"].as_str()),
@@ -907,5 +983,119 @@ async fn payment_at_the_result_late_khai_sinh_is_paid_once_the_result_is_ready()
     assert_eq!(
         nine["data"][0]["ThongTinThanhToan"]["SoTien"], 24_000,
         "{nine}"
+    );
+    // The confirmation e-mail, written with the payment by the verified IPN: amount, dossier,
+    // transaction, and the receipt (biên lai) behind a private link.
+    let paid_mail = app
+        .mailbox
+        .wait_for(
+            &format!("đã thanh toán 24.000 đồng phí, lệ phí cho hồ sơ {code}"),
+            10,
+        )
+        .await
+        .expect("payment e-mail");
+    assert!(
+        paid_mail.contains("Ông/Bà Nguyễn Thị Hoa") && paid_mail.contains(&txn_ref),
+        "{paid_mail}"
+    );
+    let receipt = paid_mail
+        .lines()
+        .find(|l| l.contains("/bien-lai"))
+        .expect("receipt link")
+        .trim()
+        .trim_start_matches(app.base.as_str())
+        .to_string();
+    let r = app.get(&receipt).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.bytes().await.expect("pdf").starts_with(b"%PDF"));
+    // Paid: the page no longer asks, and the result is handed over.
+    let (_, page) = app.get_text(&link).await;
+    assert!(!page.contains("Ông/Bà cần nộp"), "{page}");
+    assert_eq!(
+        give_result(&app, &reception, &code).await.status().as_u16(),
+        303
+    );
+    assert_eq!(status_json(&app, &code).await["status"], "done");
+}
+
+#[tokio::test]
+async fn payment_sandbox_gateway_works_whichever_node_serves_it() {
+    // Two nodes of one deployment (one database, one data directory), each with its sandbox
+    // gateway: behind a load balancer the citizen's requests and the gateway's calls reach
+    // either.
+    let a = sandbox_app().await;
+    let b = TestApp::builder()
+        .payment(PaymentMode::Sandbox)
+        .node_of(&a)
+        .spawn()
+        .await;
+    let (r, _) = file_xntthn(&a, "1").await;
+    let pay_url = location(&r);
+    let txn_ref = query_of(&pay_url)
+        .get("vnp_TxnRef")
+        .cloned()
+        .unwrap_or_default();
+    // The pay page is shown by B…
+    let (st, page) = b.get_text(path_of(&a, &pay_url)).await;
+    assert_eq!(st, 200, "{page}");
+    let nonce = extract(&page, "name=\"nonce\" value=\"").expect("nonce");
+    let press = |app: &TestApp| {
+        app.client
+            .post(app.url("/sandbox/vnpay/paymentv2/xu-ly"))
+            .form(&[
+                ("txn_ref", txn_ref.clone()),
+                ("nonce", nonce.clone()),
+                ("action", "pay".to_string()),
+            ])
+            .send()
+    };
+    // …and "Thanh toán" is handled by A: the IPN confirms it, the browser goes to the return URL.
+    let r = press(&a).await.expect("pay");
+    assert_eq!(r.status().as_u16(), 303);
+    let back = location(&r);
+    let code = {
+        let p = dichvucong::store::payments::find_by_txn_ref(&a.state.db, &txn_ref)
+            .await
+            .expect("read")
+            .expect("payment");
+        assert_eq!(p.status, "paid");
+        dichvucong::store::dossiers::find_by_id(&a.state.db, p.dossier_id)
+            .await
+            .expect("read")
+            .expect("dossier")
+            .code
+    };
+    assert_eq!(status_json(&b, &code).await["payment"]["status"], "paid");
+    // The same button again, on B: already processed, nothing sent twice.
+    let r = press(&b).await.expect("second press");
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(
+        r.text().await.expect("body").contains("đã được xử lý"),
+        "a finished transaction is finished on every node"
+    );
+    // The gateway's IPN retried to B: already confirmed there.
+    assert_eq!(ipn(&b, &query_of(&back)).await["RspCode"], "02");
+    // querydr answered by B's gateway, refund by A's, each from the shared state.
+    let p = dichvucong::store::payments::find_by_txn_ref(&b.state.db, &txn_ref)
+        .await
+        .expect("read")
+        .expect("payment");
+    let on_b = b.state.vnpay.as_deref().expect("client of B");
+    match on_b.querydr(&p, b.state.clock.now_ms()).await {
+        Ok(dichvucong::payment::QueryOutcome::Final(s, _)) => {
+            assert_eq!(s, dvc_domain::payment::PaymentStatus::Paid)
+        }
+        other => panic!("querydr on B: {other:?}"),
+    }
+    let on_a = a.state.vnpay.as_deref().expect("client of A");
+    match on_a.refund_full(&p, a.state.clock.now_ms(), "test").await {
+        Ok(dichvucong::payment::RefundOutcome::Refunded(_)) => {}
+        other => panic!("refund on A: {other:?}"),
+    }
+    // Refunded once: B's gateway refuses a second refund.
+    let again = on_b.refund_full(&p, b.state.clock.now_ms(), "test").await;
+    assert!(
+        !matches!(again, Ok(dichvucong::payment::RefundOutcome::Refunded(_))),
+        "{again:?}"
     );
 }

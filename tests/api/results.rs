@@ -558,3 +558,132 @@ async fn an_agency_with_a_certificate_of_its_own_signs_its_results_with_it() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---- A fee due at the result ----------------------------------------------------------------
+
+async fn status_of(app: &TestApp, code: &str) -> serde_json::Value {
+    let r = app.get(&format!("/api/v1/dossiers/{code}/status")).await;
+    r.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn a_fee_due_at_the_result_collected_at_the_desk_is_recorded_before_the_result_is_returned() {
+    // No online payment (DVC_PAYMENT off): khai sinh registered late owes 8.000 đồng at the
+    // result, collected at the one-stop desk.
+    let app = TestApp::spawn().await;
+    let (code, reception) = ready_for_result(&app, &[("tre_ngay_sinh", Some("2025-06-01"))]).await;
+    // The citizen's private page says what is owed, and where to pay it.
+    let mail = app.mailbox.wait_for(&code, 10).await.expect("mail");
+    let link = private_link(&mail, &app.base);
+    let (_, page) = app.get_text(&link).await;
+    assert!(
+        page.contains("Ông/Bà cần nộp 8.000 đồng phí, lệ phí trước khi nhận kết quả")
+            && page.contains("nộp tại Bộ phận Một cửa"),
+        "{page}"
+    );
+    // The official sees it owed, and "Trả kết quả" is refused while it is.
+    let (_, detail) = reception.get(&app, &format!("/can-bo/ho-so/{code}")).await;
+    assert!(
+        detail.contains("chưa nộp: thu 8.000 đồng trước khi trả kết quả")
+            && detail.contains("/thao-tac/da-thu-phi"),
+        "{detail}"
+    );
+    let r = return_result(&app, &reception, &code, Some(result_pdf()), None).await;
+    assert_eq!(r.status().as_u16(), 409);
+    let body = r.text().await.expect("body");
+    assert!(
+        body.contains("Chưa trả kết quả được: công dân chưa nộp 8.000 đồng phí, lệ phí")
+            && body.contains("Đã thu phí tại Bộ phận Một cửa"),
+        "{body}"
+    );
+    assert_eq!(status_of(&app, &code).await["status"], "result_ready");
+    // Recorded without a receipt number: refused; by a specialist: refused.
+    let r = reception
+        .act(&app, &code, "da-thu-phi", &[("receipt_number", " ")])
+        .await;
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(r.text().await.expect("body").contains("số biên lai"));
+    let specialist = app
+        .login("chuyenvien@hongbang.gov.vn", "mật khẩu đủ dài 123")
+        .await
+        .1;
+    let r = specialist
+        .act(&app, &code, "da-thu-phi", &[("receipt_number", "BL-1")])
+        .await;
+    assert_eq!(r.status().as_u16(), 403);
+    // "Đã thu phí tại Bộ phận Một cửa" with the receipt number: audited, on the timeline.
+    let r = reception
+        .act(
+            &app,
+            &code,
+            "da-thu-phi",
+            &[("receipt_number", "BL-2026/000123")],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let s = status_of(&app, &code).await;
+    assert_eq!(
+        (s["status"].as_str(), s["payment"]["status"].as_str()),
+        (Some("result_ready"), Some("collected"))
+    );
+    assert_eq!(s["payment"]["amount_vnd"], 8000);
+    assert!(
+        s.to_string()
+            .contains("Đã thu phí, lệ phí tại Bộ phận Một cửa")
+            && !s.to_string().contains("000123"),
+        "the public timeline names no receipt: {s}"
+    );
+    let (_, detail) = reception.get(&app, &format!("/can-bo/ho-so/{code}")).await;
+    assert!(
+        detail.contains(
+            "Đã thu phí, lệ phí 8.000 đồng tại Bộ phận Một cửa, biên lai số BL-2026/000123"
+        ) && detail.contains("Đã thu tại Bộ phận Một cửa")
+            && !detail.contains("/thao-tac/da-thu-phi"),
+        "{detail}"
+    );
+    let (n,): (i64,) = dichvucong::db_run!(&app.state.db, p => {
+        sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE action = 'collect_fee' AND subject = $1")
+            .bind(&code).fetch_one(p).await.expect("audit")
+    });
+    assert_eq!(n, 1, "audited");
+    // Once only.
+    let r = reception
+        .act(
+            &app,
+            &code,
+            "da-thu-phi",
+            &[("receipt_number", "BL-2026/000124")],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 409);
+    // Now the result is returned.
+    let r = return_result(&app, &reception, &code, Some(result_pdf()), None).await;
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(status_of(&app, &code).await["status"], "done");
+    // Nothing was paid online: no receipt of an online payment.
+    assert_eq!(
+        app.get(&format!("{link}/bien-lai")).await.status().as_u16(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_result_without_a_fee_due_is_returned_at_once() {
+    // Registered on time: exempt, nothing to collect, no "Đã thu phí" action.
+    let app = TestApp::spawn().await;
+    let birth = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::fixed(jiff::tz::offset(7)))
+        .date()
+        .checked_sub(jiff::Span::new().days(5))
+        .expect("date")
+        .to_string();
+    let (code, reception) = ready_for_result(&app, &[("tre_ngay_sinh", Some(&birth))]).await;
+    let (_, detail) = reception.get(&app, &format!("/can-bo/ho-so/{code}")).await;
+    assert!(!detail.contains("/thao-tac/da-thu-phi"), "{detail}");
+    let r = reception
+        .act(&app, &code, "da-thu-phi", &[("receipt_number", "BL-1")])
+        .await;
+    assert_eq!(r.status().as_u16(), 409);
+    let r = return_result(&app, &reception, &code, Some(result_pdf()), None).await;
+    assert_eq!(r.status().as_u16(), 303);
+}

@@ -265,10 +265,13 @@ pub enum Action {
     Pay,
     /// A payment attempt changed state (started, failed, cancelled, expired, refunded).
     Payment,
+    /// An official records that the fee due at the result was collected at the one-stop desk
+    /// (with the receipt number); the dossier stays "result ready".
+    CollectFee,
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::Receive,
         Action::RequestSupplement,
         Action::Supplement,
@@ -285,6 +288,7 @@ impl Action {
         Action::Rate,
         Action::Pay,
         Action::Payment,
+        Action::CollectFee,
     ];
 
     /// The name stored in the event log and the audit trail.
@@ -306,6 +310,7 @@ impl Action {
             Action::Rate => "rate",
             Action::Pay => "pay",
             Action::Payment => "payment",
+            Action::CollectFee => "collect_fee",
         }
     }
 
@@ -332,6 +337,7 @@ impl Action {
             Action::Rate => "Đánh giá mức độ hài lòng",
             Action::Pay => "Xác nhận thanh toán",
             Action::Payment => "Cập nhật thanh toán",
+            Action::CollectFee => "Đã thu phí tại Bộ phận Một cửa",
         }
     }
 }
@@ -358,6 +364,8 @@ pub fn transition(from: DossierStatus, action: Action) -> Result<DossierStatus, 
         (S::AwaitingApproval, A::Approve) => S::ResultReady,
         (S::AwaitingApproval, A::SendBack) => S::Processing,
         (S::ResultReady, A::ReturnResult) => S::Done,
+        // A fee due at the result, collected in cash at the desk before the result is handed over.
+        (S::ResultReady, A::CollectFee) => S::ResultReady,
         (S::Received | S::Processing | S::AwaitingApproval | S::AwaitingSupplement, A::Stop) => {
             S::Stopped
         }
@@ -554,6 +562,7 @@ mod transition_table {
             (S::AwaitingApproval, A::Approve, S::ResultReady),
             (S::AwaitingApproval, A::SendBack, S::Processing),
             (S::ResultReady, A::ReturnResult, S::Done),
+            (S::ResultReady, A::CollectFee, S::ResultReady),
             (S::Received, A::Stop, S::Stopped),
             (S::Processing, A::Stop, S::Stopped),
             (S::AwaitingApproval, A::Stop, S::Stopped),

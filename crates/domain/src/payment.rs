@@ -27,10 +27,13 @@ pub enum PaymentStatus {
     /// Not paid before the gateway's deadline.
     Expired,
     Refunded,
+    /// Collected in cash at the one-stop desk (a fee due at the result), recorded by an official
+    /// with the receipt number. Only ever the dossier's state, never an online attempt's.
+    Collected,
 }
 
 impl PaymentStatus {
-    pub const ALL: [PaymentStatus; 7] = [
+    pub const ALL: [PaymentStatus; 8] = [
         PaymentStatus::Created,
         PaymentStatus::Pending,
         PaymentStatus::Paid,
@@ -38,6 +41,7 @@ impl PaymentStatus {
         PaymentStatus::Cancelled,
         PaymentStatus::Expired,
         PaymentStatus::Refunded,
+        PaymentStatus::Collected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +53,7 @@ impl PaymentStatus {
             PaymentStatus::Cancelled => "cancelled",
             PaymentStatus::Expired => "expired",
             PaymentStatus::Refunded => "refunded",
+            PaymentStatus::Collected => "collected",
         }
     }
 
@@ -65,7 +70,13 @@ impl PaymentStatus {
             PaymentStatus::Cancelled => "Đã hủy giao dịch thanh toán",
             PaymentStatus::Expired => "Giao dịch thanh toán đã hết hạn",
             PaymentStatus::Refunded => "Đã hoàn tiền",
+            PaymentStatus::Collected => "Đã thu tại Bộ phận Một cửa",
         }
+    }
+
+    /// The fee is settled: paid online or collected at the desk.
+    pub fn is_settled(self) -> bool {
+        matches!(self, PaymentStatus::Paid | PaymentStatus::Collected)
     }
 
     /// The citizen may start a new attempt.

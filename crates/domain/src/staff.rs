@@ -51,6 +51,7 @@ impl Role {
                     | A::Refuse
                     | A::Forward
                     | A::ReturnResult
+                    | A::CollectFee
                     | A::ApologiseAndExtend
                     | A::ExtraTime
             ),

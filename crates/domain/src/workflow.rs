@@ -11,7 +11,9 @@
 
 use crate::calendar::{DeadlinePolicy, format_vn_datetime};
 use crate::dossier::{Action, Channel, DossierStatus, IllegalTransition, step_of, transition};
+use crate::fees::PaymentTiming;
 use crate::outcome::{Delivery, MAX_RATING_COMMENT, Rating};
+use crate::payment::PaymentStatus;
 use crate::staff::Role;
 use serde::{Deserialize, Serialize};
 
@@ -133,6 +135,11 @@ pub enum Command {
     Withdraw {
         reason: Option<String>,
     },
+    /// The fee due at the result was collected at the one-stop desk; `receipt_number` is the
+    /// number of the receipt (biên lai) handed to the citizen.
+    CollectFee {
+        receipt_number: String,
+    },
     /// Grants the procedure's lawful extra time number `variant` (see [`Rules::extra_time`]).
     GrantExtraTime {
         variant: usize,
@@ -190,6 +197,7 @@ impl Command {
             Command::Withdraw { .. } => Action::Withdraw,
             Command::GrantExtraTime { .. } => Action::ExtraTime,
             Command::Rate { .. } => Action::Rate,
+            Command::CollectFee { .. } => Action::CollectFee,
             Command::RecordPayment { payment } => {
                 if payment.status == crate::payment::PaymentStatus::Paid {
                     Action::Pay
@@ -215,6 +223,32 @@ pub struct Rules<'a> {
     pub agency_name: &'a str,
     /// The procedure's lawful variants of its time limit.
     pub extra_time: &'a [crate::catalog::ExtraTime],
+    /// The dossier's fee as the caller read it, and when the procedure has it paid: a fee due
+    /// at the result is settled (paid online or collected at the desk) before the result is
+    /// handed over.
+    pub fee: Fee,
+}
+
+/// A dossier's fee: when the procedure has it paid, the amount computed at filing (đồng) and
+/// where its payment stands (the dossier's `payment_status`: paid online, collected at the desk,
+/// an attempt's state, or `None` when no online payment was offered and nothing collected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fee {
+    pub timing: PaymentTiming,
+    pub amount_vnd: u64,
+    pub payment: Option<PaymentStatus>,
+}
+
+impl Fee {
+    /// From the stored fee (`fee_vnd`) and payment state (`payment_status`); an unknown state
+    /// reads as not settled.
+    pub fn stored(timing: PaymentTiming, fee_vnd: i64, payment_status: Option<&str>) -> Fee {
+        Fee {
+            timing,
+            amount_vnd: u64::try_from(fee_vnd).unwrap_or(0),
+            payment: payment_status.and_then(PaymentStatus::parse),
+        }
+    }
 }
 
 /// Why a command was refused; the message is shown as it is.
@@ -232,6 +266,9 @@ pub enum Refusal {
     /// Already done, and it may be done only once (HTTP 409).
     #[error("{0}")]
     Already(String),
+    /// Not before the fee is settled, or not while a payment is being made (HTTP 409).
+    #[error("{0}")]
+    Unpaid(String),
 }
 
 /// One recorded fact of a dossier's life.
@@ -369,6 +406,14 @@ pub enum EventKind {
         #[serde(default)]
         payment: PaymentFacts,
     },
+    /// The fee due at the result was collected in cash at the one-stop desk.
+    CollectFee {
+        #[serde(default)]
+        amount_vnd: u64,
+        /// The number of the receipt (biên lai) handed to the citizen.
+        #[serde(default)]
+        receipt_number: String,
+    },
 }
 
 impl EventKind {
@@ -400,6 +445,7 @@ impl EventKind {
             EventKind::Rate { .. } => Action::Rate,
             EventKind::Pay { .. } => Action::Pay,
             EventKind::Payment { .. } => Action::Payment,
+            EventKind::CollectFee { .. } => Action::CollectFee,
         })
     }
 
@@ -454,6 +500,7 @@ impl EventKind {
             EventKind::Rate { .. } => "Người nộp đã đánh giá mức độ hài lòng",
             EventKind::Pay { .. } => "Đã thanh toán phí, lệ phí trực tuyến",
             EventKind::Payment { .. } => "Cập nhật tình trạng thanh toán phí, lệ phí",
+            EventKind::CollectFee { .. } => "Đã thu phí, lệ phí tại Bộ phận Một cửa",
         }
     }
 
@@ -563,6 +610,13 @@ impl EventKind {
                 provider_name(&payment.provider),
                 payment.txn_ref,
                 payment.status.label()
+            ),
+            EventKind::CollectFee {
+                amount_vnd,
+                receipt_number,
+            } => format!(
+                "Đã thu phí, lệ phí {} tại Bộ phận Một cửa, biên lai số {receipt_number}.",
+                crate::fees::format_vnd(*amount_vnd)
             ),
         }
     }
@@ -675,6 +729,36 @@ pub fn check_assignee(d: &Dossier, actor: Actor, action: Action) -> Result<(), R
     }
 }
 
+/// The fee still owed before the result may be handed over: the procedure's fee is due at the
+/// result, the dossier's fee is not zero, and it is neither paid online nor collected at the
+/// desk.
+pub fn fee_due_at_result(fee: &Fee) -> Option<u64> {
+    (fee.timing == PaymentTiming::AtResult
+        && fee.amount_vnd > 0
+        && !fee.payment.is_some_and(PaymentStatus::is_settled))
+    .then_some(fee.amount_vnd)
+}
+
+/// Most characters of a receipt number.
+pub const MAX_RECEIPT_NUMBER: usize = 50;
+
+/// The receipt (biên lai) number as typed: trimmed, not empty, at most
+/// [`MAX_RECEIPT_NUMBER`] letters, digits, spaces and `-/._:`.
+pub fn parse_receipt_number(raw: &str) -> Result<String, Refusal> {
+    let t = raw.trim();
+    let ok = !t.is_empty()
+        && t.chars().count() <= MAX_RECEIPT_NUMBER
+        && t.chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || "-/._:".contains(c));
+    if ok {
+        Ok(t.split_whitespace().collect::<Vec<_>>().join(" "))
+    } else {
+        Err(Refusal::Invalid(format!(
+            "Nhập số biên lai thu phí, lệ phí đã giao cho công dân (tối đa {MAX_RECEIPT_NUMBER} ký tự: chữ, số, dấu cách và - / . _ :)."
+        )))
+    }
+}
+
 /// Decides what `cmd` by `actor` does to `d` at `now`: the events to record, or why not.
 pub fn decide(
     d: &Dossier,
@@ -769,6 +853,20 @@ pub fn decide(
             signer,
             postal_tracking,
         } => {
+            if let Some(owed) = fee_due_at_result(&rules.fee) {
+                let owed = crate::fees::format_vnd(owed);
+                return Err(Refusal::Unpaid(
+                    if rules.fee.payment == Some(PaymentStatus::Pending) {
+                        format!(
+                            "Chưa trả kết quả được: công dân đang thanh toán trực tuyến {owed} phí, lệ phí và giao dịch đang chờ kết quả từ tổ chức thanh toán. Vui lòng chờ kết quả giao dịch rồi trả kết quả."
+                        )
+                    } else {
+                        format!(
+                            "Chưa trả kết quả được: công dân chưa nộp {owed} phí, lệ phí phải nộp khi nhận kết quả. Đề nghị công dân thanh toán trực tuyến qua đường dẫn riêng của hồ sơ, hoặc thu tại Bộ phận Một cửa và ghi nhận “Đã thu phí tại Bộ phận Một cửa” kèm số biên lai, rồi trả kết quả."
+                        )
+                    },
+                ));
+            }
             if result.is_none() && rules.electronic_result_required {
                 return Err(Refusal::Invalid(
                     "Dịch vụ toàn trình: tải lên bản điện tử của kết quả (PDF) trước khi trả kết quả."
@@ -895,6 +993,24 @@ pub fn decide(
                 original_due_at: d
                     .original_due_at
                     .map(|o| rules.deadline.add_working_days(o, x.working_days)),
+            }
+        }
+        Command::CollectFee { receipt_number } => {
+            let Some(owed) = fee_due_at_result(&rules.fee) else {
+                return Err(Refusal::Already(
+                    "Hồ sơ không còn khoản phí, lệ phí nào phải thu khi trả kết quả: đã thanh toán trực tuyến, đã thu tại Bộ phận Một cửa, hoặc thủ tục không thu phí khi trả kết quả."
+                        .into(),
+                ));
+            };
+            if rules.fee.payment == Some(PaymentStatus::Pending) {
+                return Err(Refusal::Unpaid(
+                    "Công dân đang thanh toán trực tuyến khoản phí, lệ phí này và giao dịch đang chờ kết quả từ tổ chức thanh toán. Chờ kết quả giao dịch trước khi thu tại Bộ phận Một cửa, để không thu hai lần."
+                        .into(),
+                ));
+            }
+            EventKind::CollectFee {
+                amount_vnd: owed,
+                receipt_number: parse_receipt_number(receipt_number)?,
             }
         }
         Command::RecordPayment { payment } => {
@@ -1038,7 +1154,8 @@ pub fn evolve(d: &Dossier, e: &Event) -> Dossier {
                 n.expected_at = Some(*x);
             }
         }
-        EventKind::Payment { .. } => {}
+        // The fee's state is the caller's to store (the dossier's `payment_status`).
+        EventKind::Payment { .. } | EventKind::CollectFee { .. } => {}
         EventKind::ExtraTime {
             working_days,
             due_at,
@@ -1138,6 +1255,7 @@ mod tests {
             max_extensions: 1,
             agency_name: "UBND xã",
             extra_time: &EXTRA,
+            fee: Fee::default(),
         }
     }
 
@@ -1647,6 +1765,132 @@ mod tests {
     }
 
     #[test]
+    fn a_fee_due_at_the_result_is_paid_or_collected_at_the_desk_before_the_result_is_handed_over() {
+        use crate::payment::PaymentStatus as P;
+        let d = ready(Delivery::Desk);
+        let cal = WorkingCalendar::shipped();
+        let policy = DeadlinePolicy::new(&cal, WorkWeek::default(), DeadlineRule::days(3));
+        // Decides `cmd` on `d` with the dossier's fee in state `payment`.
+        let with = |d: &Dossier, cmd: Command, actor: Actor, payment: Option<P>| {
+            let mut rules = rules_with(&policy);
+            rules.fee = Fee {
+                timing: PaymentTiming::AtResult,
+                amount_vnd: 24_000,
+                payment,
+            };
+            decide(d, &cmd, actor, &rules, T0 + 10)
+                .map(|events| (events.iter().fold(d.clone(), |d, e| evolve(&d, e)), events))
+        };
+        let reception = staff(Role::Reception, 1);
+        let give = || Command::ReturnResult {
+            result: None,
+            signer: None,
+            postal_tracking: None,
+        };
+        // Unpaid: "Trả kết quả" is refused, saying what is owed and what to do.
+        for unpaid in [None, Some(P::Created), Some(P::Failed), Some(P::Cancelled)] {
+            match with(&d, give(), reception, unpaid) {
+                Err(Refusal::Unpaid(m)) => {
+                    assert!(m.contains("24.000 đồng"), "{m}");
+                    assert!(m.contains("Đã thu phí tại Bộ phận Một cửa"), "{m}");
+                }
+                other => panic!("{unpaid:?}: {other:?}"),
+            }
+        }
+        // Paid online or collected: handed over.
+        for settled in [P::Paid, P::Collected] {
+            let (done, _) = with(&d, give(), reception, Some(settled)).expect("return");
+            assert_eq!(done.status, DossierStatus::Done);
+        }
+        // While an online attempt is pending: neither the result nor the desk.
+        let collect = |n: &str| Command::CollectFee {
+            receipt_number: n.into(),
+        };
+        assert!(matches!(
+            with(&d, give(), reception, Some(P::Pending)),
+            Err(Refusal::Unpaid(m)) if m.contains("đang thanh toán")
+        ));
+        assert!(matches!(
+            with(&d, collect("BL-1"), reception, Some(P::Pending)),
+            Err(Refusal::Unpaid(_))
+        ));
+        // Fees due at filing, or none: nothing to settle at the result.
+        let fee = |timing, amount_vnd| Fee {
+            timing,
+            amount_vnd,
+            payment: None,
+        };
+        assert_eq!(
+            fee_due_at_result(&fee(PaymentTiming::AtResult, 24_000)),
+            Some(24_000)
+        );
+        assert_eq!(
+            fee_due_at_result(&fee(PaymentTiming::AtFiling, 24_000)),
+            None
+        );
+        assert_eq!(fee_due_at_result(&fee(PaymentTiming::None, 24_000)), None);
+        assert_eq!(fee_due_at_result(&fee(PaymentTiming::AtResult, 0)), None);
+        assert_eq!(
+            Fee::stored(PaymentTiming::AtResult, 8_000, Some("collected")).payment,
+            Some(P::Collected)
+        );
+        // Collected at the desk: only the one-stop desk, with a receipt number, once.
+        for who in [
+            staff(Role::Specialist, 2),
+            staff(Role::Leader, 9),
+            Actor::Citizen,
+        ] {
+            assert!(matches!(
+                with(&d, collect("BL-1"), who, None),
+                Err(Refusal::NotAllowed(_))
+            ));
+        }
+        let long = "9".repeat(MAX_RECEIPT_NUMBER + 1);
+        for bad in ["", "   ", "<script>", long.as_str()] {
+            assert!(
+                matches!(
+                    with(&d, collect(bad), reception, None),
+                    Err(Refusal::Invalid(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        let (collected, events) = with(
+            &d,
+            collect("  Ký hiệu 1C26TAA  số 0000123 "),
+            reception,
+            Some(P::Created),
+        )
+        .expect("collect");
+        assert_eq!(collected.status, DossierStatus::ResultReady);
+        let k = &events[0].kind;
+        assert_eq!(
+            k,
+            &EventKind::CollectFee {
+                amount_vnd: 24_000,
+                receipt_number: "Ký hiệu 1C26TAA số 0000123".into()
+            }
+        );
+        assert_eq!(events[0].kind.name(), "collect_fee");
+        assert!(k.note().contains("24.000 đồng") && k.note().contains("0000123"));
+        assert!(!k.public_text().contains("0000123"));
+        let json = serde_json::to_string(k).expect("json");
+        assert_eq!(serde_json::from_str::<EventKind>(&json).expect("back"), *k);
+        for settled in [P::Paid, P::Collected] {
+            assert!(matches!(
+                with(&d, collect("BL-2"), reception, Some(settled)),
+                Err(Refusal::Already(_))
+            ));
+        }
+        // Not before the result is ready.
+        let (early, _) = file(T0, None, false);
+        assert!(matches!(
+            with(&early, collect("BL-1"), reception, None),
+            Err(Refusal::State(_))
+        ));
+    }
+
+    #[test]
     fn a_dossier_handed_in_at_the_desk_says_so_and_is_received_at_once() {
         // Online filings keep the stored form they always had (no channel field).
         let (_, online) = file(T0, None, false);
@@ -1791,6 +2035,8 @@ mod tests {
                 }
             }),
             Just(Command::Withdraw { reason: None }),
+            prop_oneof![Just(String::new()), Just("BL-000123".to_string())]
+                .prop_map(|receipt_number| Command::CollectFee { receipt_number }),
             (0usize..2).prop_map(|variant| Command::GrantExtraTime {
                 variant,
                 note: None
@@ -1846,7 +2092,9 @@ mod tests {
         ) {
             let cal = WorkingCalendar::shipped();
             let policy = DeadlinePolicy::new(&cal, WorkWeek::default(), DeadlineRule::days(3));
-            let rules = rules_with(&policy);
+            let mut rules = rules_with(&policy);
+            // A fee due at the result (khai sinh registered late), not paid online.
+            rules.fee = Fee { timing: PaymentTiming::AtResult, amount_vnd: 8_000, payment: None };
             let (mut d, _) = file(T0, None, false);
             let mut now = T0;
             for (cmd, actor, dt) in steps {
@@ -1867,6 +2115,16 @@ mod tests {
                             prop_assert!(role == Role::Leader || before.assignee_id == Some(id));
                         }
                         prop_assert_eq!(events.len(), 1);
+                        // The result is handed over only once the fee is settled; collected at
+                        // the desk, the caller stores it settled.
+                        if let Command::ReturnResult { .. } = cmd {
+                            prop_assert!(rules.fee.payment.is_some_and(crate::payment::PaymentStatus::is_settled));
+                        }
+                        if let Command::CollectFee { .. } = cmd {
+                            prop_assert_eq!(before.status, DossierStatus::ResultReady);
+                            prop_assert!(rules.fee.payment.is_none(), "collected twice");
+                            rules.fee.payment = Some(crate::payment::PaymentStatus::Collected);
+                        }
                         for e in &events {
                             d = evolve(&d, e);
                             // Events survive their stored form.

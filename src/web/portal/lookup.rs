@@ -77,7 +77,8 @@ pub struct PublicStatus {
 /// The online payment of a dossier's fee, as the public status shows it (no personal data).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PaymentView {
-    /// `created`, `pending`, `paid`, `failed`, `cancelled`, `expired` or `refunded`.
+    /// `created`, `pending`, `paid`, `failed`, `cancelled`, `expired`, `refunded`, or `collected`
+    /// (a fee due at the result collected at the one-stop desk).
     pub status: String,
     pub amount_vnd: i64,
 }
@@ -330,9 +331,17 @@ pub async fn private(
         .iter()
         .map(|a| (a.field_name.clone(), a.file_name.clone()))
         .collect();
-    let sections = match super::as_filed(&state, &row.procedure_code, row.form_version).await? {
+    let as_filed = super::as_filed(&state, &row.procedure_code, row.form_version).await?;
+    let sections = match &as_filed {
         Some(p) => super::submit::display_answers(p.form.as_ref(), &row.answers(), &files),
         None => vec![],
+    };
+    // The result is ready and a fee due at the result is still owed.
+    let fee_due = match &as_filed {
+        Some(p) if row.status()? == DossierStatus::ResultReady => {
+            dvc_domain::workflow::fee_due_at_result(&crate::web::staff::dossier::fee_of(row, p))
+        }
+        _ => None,
     };
     let attachment_links: Vec<Value> = attachments
         .iter()
@@ -373,7 +382,7 @@ pub async fn private(
             may_rate => row.status()? == DossierStatus::Done && row.rating.is_none(),
             rated => row.rating()?.map(|r| r.label()),
             may_withdraw => dvc_domain::dossier::transition(row.status()?, dvc_domain::dossier::Action::Withdraw).is_ok(),
-            payment, csrf,
+            payment, csrf, fee_due => fee_due.map(dvc_domain::fees::format_vnd),
         },
     )?
     .into_response();

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use dvc_domain::calendar::{DeadlinePolicy, format_vn_datetime};
 use dvc_domain::catalog::Procedure;
 use dvc_domain::dossier::{Action, transition};
+use dvc_domain::fees::format_vnd;
 use dvc_domain::form::FileKind;
 use dvc_domain::staff::Role;
 use dvc_domain::workflow::{
@@ -30,7 +31,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 
 /// The back office's URL slug of each action (the event log stores the domain's names).
-pub const ACTIONS: [(&str, Action); 11] = [
+pub const ACTIONS: [(&str, Action); 12] = [
     ("tiep-nhan", Action::Receive),
     ("yeu-cau-bo-sung", Action::RequestSupplement),
     ("tu-choi", Action::Refuse),
@@ -38,6 +39,7 @@ pub const ACTIONS: [(&str, Action); 11] = [
     ("trinh-phe-duyet", Action::SubmitForApproval),
     ("phe-duyet", Action::Approve),
     ("tra-lai", Action::SendBack),
+    ("da-thu-phi", Action::CollectFee),
     ("tra-ket-qua", Action::ReturnResult),
     ("xin-loi-gia-han", Action::ApologiseAndExtend),
     ("gia-han-theo-quy-dinh", Action::ExtraTime),
@@ -97,12 +99,16 @@ pub async fn page(
         role: ctx.role,
     };
     let dossier = row.to_domain()?;
+    // A fee due at the result, not paid online nor collected yet.
+    let fee = fee_of(&row, &p);
+    let fee_due = workflow::fee_due_at_result(&fee);
     let actions: Vec<Value> = ACTIONS
         .iter()
         .filter(|(_, a)| {
             ctx.role.may(*a)
                 && transition(status, *a).is_ok()
                 && (*a != Action::ExtraTime || !p.processing_time.extra.is_empty())
+                && (*a != Action::CollectFee || fee_due.is_some())
                 && workflow::check_assignee(&dossier, me, *a).is_ok()
         })
         .map(|(slug, a)| context! { slug => *slug, label => a.label() })
@@ -172,6 +178,10 @@ pub async fn page(
                 rating => dossier.rating.map(|r| r.label()), rating_comment,
                 channel => row.channel().label(), digitised => row.digitised == 1,
                 national => national,
+                fee => (fee.amount_vnd > 0).then(|| context! {
+                    amount => format_vnd(fee.amount_vnd), timing => p.payment.label(),
+                    status => fee.payment.map(|s| s.label()), due => fee_due.map(format_vnd),
+                }),
             },
             p => ser(&p), sections, steps => ser(&steps), timeline, actions, forward_to,
             attachments => attachments.iter().map(|a| context! { id => a.id, name => a.file_name.clone(), size_kb => (a.size_bytes + 1023) / 1024, field => a.field_name.clone() }).collect::<Vec<_>>(),
@@ -235,7 +245,14 @@ pub fn rules_for<'a>(
             .map(|a| a.name.as_str())
             .unwrap_or_default(),
         extra_time: &p.processing_time.extra,
+        fee: fee_of(row, p),
     }
+}
+
+/// The dossier's fee as the workflow sees it: when procedure `p` has it paid, the amount and
+/// where its payment stands.
+pub fn fee_of(row: &DossierRow, p: &Procedure) -> workflow::Fee {
+    workflow::Fee::stored(p.payment, row.fee_vnd, row.payment_status.as_deref())
 }
 
 /// A refusal of the workflow as the error page shows it.
@@ -244,7 +261,7 @@ pub fn refusal(r: Refusal) -> AppError {
         Refusal::NotAllowed(m) => AppError::Forbidden(m),
         Refusal::State(e) => AppError::Conflict(e.to_string()),
         Refusal::Invalid(m) => AppError::Unprocessable(m),
-        Refusal::Already(m) => AppError::Conflict(m),
+        Refusal::Already(m) | Refusal::Unpaid(m) => AppError::Conflict(m),
     }
 }
 
@@ -477,6 +494,9 @@ async fn command(
                 note: form.get("note").map(str::to_string),
             }
         }
+        Action::CollectFee => Command::CollectFee {
+            receipt_number: form.get("receipt_number").unwrap_or_default().to_string(),
+        },
         Action::Supplement | Action::Withdraw | Action::Rate | Action::Pay | Action::Payment => {
             return Err(AppError::not_found());
         }
@@ -522,6 +542,13 @@ pub fn mail_for_event(
         }
         EventKind::Stop { .. } => (Kind::Stopped, None, vec![]),
         EventKind::Withdraw { .. } => (Kind::Withdrawn, None, vec![]),
+        // Paid at filing, the appointment is estimated from the payment.
+        EventKind::Pay { expected_at, .. } => (Kind::Paid, *expected_at, vec![]),
+        EventKind::Payment { payment }
+            if payment.status == dvc_domain::payment::PaymentStatus::Refunded =>
+        {
+            (Kind::Refunded, None, vec![])
+        }
         _ => return None,
     };
     let token = security::random_token(32);
@@ -555,6 +582,16 @@ pub fn mail_for_event(
                 EventKind::ReturnResult {
                     postal_tracking, ..
                 } => postal_tracking.clone(),
+                _ => None,
+            },
+            payment: match kind {
+                EventKind::Pay { payment, .. } | EventKind::Payment { payment } => {
+                    Some(notify::PaymentDetails {
+                        amount: format_vnd(payment.amount_vnd),
+                        provider: workflow::provider_name(&payment.provider).to_string(),
+                        txn_ref: payment.txn_ref.clone(),
+                    })
+                }
                 _ => None,
             },
         },
@@ -658,6 +695,11 @@ pub async fn record(
         ip,
     };
     let sends_mail = mail.is_some();
+    // The fee collected at the desk: the dossier's payment state goes with the event.
+    let payment = events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::CollectFee { .. }))
+        .then_some(crate::store::payments::PaymentWrite::Collected);
     dossiers::save(
         &state.db,
         &state.audit_key,
@@ -669,7 +711,7 @@ pub async fn record(
             mail,
             access_link,
             attachments: vec![],
-            payment: None,
+            payment,
         },
     )
     .await?;
