@@ -68,11 +68,15 @@ pub async fn serve(
     loop {
         let deadline = idle_since + idle;
         if leftover.is_empty() {
-            // Nothing of hyper's is held while the connection waits for its next request.
+            // Nothing of hyper's is held while the connection waits for its next request. (A
+            // peek, not `readable()`: a socket just accepted is reported readable before
+            // anything has come.)
+            let mut first = [0u8; 1];
             tokio::select! {
-                ready = tokio::time::timeout_at(deadline, stream.readable()) => {
-                    if !matches!(ready, Ok(Ok(()))) {
-                        // Idle timeout (nothing was sent, nothing to linger over) or a socket error.
+                peeked = tokio::time::timeout_at(deadline, stream.peek(&mut first)) => {
+                    if !matches!(peeked, Ok(Ok(n)) if n > 0) {
+                        // The idle timeout (nothing to linger over: nothing was sent), the
+                        // client closed, or a socket error.
                         return;
                     }
                 }
