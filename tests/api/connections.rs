@@ -28,8 +28,10 @@ fn parse(raw: &[u8]) -> (u16, String, String) {
 }
 
 /// A client sends the headers and the start of a 6 MB declaration with a wrong CSRF token, then
-/// keeps sending the rest: the server refuses it after the first part, and the client, reading
-/// once it has sent everything (as simple clients do), still reads the refusal.
+/// keeps sending the rest: the server refuses it after the first part, the rest is still taken
+/// in (no reset while sending), and the client, reading once it has sent everything (as simple
+/// clients do), reads the refusal. (Without the lingering close, about one round in three was
+/// reset while sending.)
 #[tokio::test]
 async fn a_refused_upload_still_being_sent_gets_its_answer_not_a_reset() {
     let app = TestApp::spawn().await;
@@ -44,7 +46,7 @@ async fn a_refused_upload_still_being_sent_gets_its_answer_not_a_reset() {
     let head = format!(
         "POST /thu-tuc/{PROC}/nop-ho-so HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nContent-Type: multipart/form-data; boundary={b}\r\nContent-Length: {len}\r\n\r\n"
     );
-    for round in 0..5 {
+    for round in 0..8 {
         let s = connect(&app).await;
         let (mut r, mut w) = s.into_split();
         let sender = {
@@ -73,9 +75,12 @@ async fn a_refused_upload_still_being_sent_gets_its_answer_not_a_reset() {
         let read = tokio::time::timeout(Duration::from_secs(20), r.read_to_end(&mut raw))
             .await
             .expect("the server answered and closed within 20 s");
+        // Neither the rest of the body nor the answer meets a reset (a browser or an HTTP
+        // library still sending when the connection is reset reports an error instead of the
+        // page).
         assert!(
-            read.is_ok(),
-            "round {round}: the answer was lost to a reset ({read:?}; sending ended with {:?})",
+            sent.is_ok() && read.is_ok(),
+            "round {round}: reset (sending: {:?}, reading: {read:?})",
             sent.as_ref().err()
         );
         let (status, head, body) = parse(&raw);
