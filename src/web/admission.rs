@@ -20,9 +20,9 @@
 //! - a body must arrive at [`MIN_RATE_BYTES_PER_SEC`] on average once [`GRACE`] has passed, or
 //!   it is cut (408): a trickling client holds its place for seconds, not for the request timeout.
 //!
-//! - a body refused midway (bad CSRF token, unreadable form) is still read and dropped for up to
-//!   [`LINGER_BYTES`] / [`LINGER_TIME`] after the answer, so that the client gets the error page
-//!   rather than a connection reset.
+//! A body refused midway (bad CSRF token, unreadable form, too large) is left unread: hyper
+//! closes the connection after the answer, with a lingering close (see
+//! [`super::connection`]) so that the client gets the error page rather than a reset.
 //!
 //! Under a real overload (budget spent by bodies that all still need more) the wait ends with
 //! the request timeout; memory stays bounded either way.
@@ -334,13 +334,6 @@ async fn multipart_of(admitted: Admitted, req: Request) -> AppResult<(Admitted, 
         )
     };
     if !has_multipart_boundary(&req) {
-        // Refused before its body is read: take in a small body first, so that closing the
-        // connection does not reset it under the answer (the client would see no answer).
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            axum::body::to_bytes(req.into_body(), DRAIN_BEFORE_REFUSAL),
-        )
-        .await;
         return Err(unreadable());
     }
     let mp = Multipart::from_request(req, &())
@@ -348,9 +341,6 @@ async fn multipart_of(admitted: Admitted, req: Request) -> AppResult<(Admitted, 
         .map_err(|_| unreadable())?;
     Ok((admitted, mp))
 }
-
-/// The most of a refused body read (and dropped) before answering.
-const DRAIN_BEFORE_REFUSAL: usize = 64 * 1024;
 
 /// Whether the request says `multipart/form-data` with a non-empty boundary (the multipart
 /// reader checks the rest).
@@ -424,81 +414,29 @@ impl Meter {
     }
 }
 
-/// At most this much of a body refused before its end is still read (and dropped) after the
-/// answer, for at most [`LINGER_TIME`]: closing a connection with unread data makes the kernel
-/// reset it, and the client may then lose the answer (a clear error page) before reading it.
-pub const LINGER_BYTES: usize = 256 * 1024;
-pub const LINGER_TIME: Duration = Duration::from_secs(1);
-
-/// The request body; when dropped before its end (the handler refused the request midway), the
-/// rest is read and dropped in the background, within [`LINGER_BYTES`] and [`LINGER_TIME`].
-struct Linger {
-    stream: Option<axum::body::BodyDataStream>,
-    /// Read to its end, or given up on (too slow, an error): nothing to linger over.
-    finished: bool,
-}
-
-impl Drop for Linger {
-    fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        let (Some(mut stream), Ok(rt)) =
-            (self.stream.take(), tokio::runtime::Handle::try_current())
-        else {
-            return;
-        };
-        rt.spawn(async move {
-            let _ = tokio::time::timeout(LINGER_TIME, async move {
-                let mut read = 0usize;
-                while let Some(Ok(chunk)) = stream.next().await {
-                    read = read.saturating_add(chunk.len());
-                    if read > LINGER_BYTES {
-                        break;
-                    }
-                }
-            })
-            .await;
-        });
-    }
-}
-
 fn metered(body: Body, meter: Meter) -> Body {
-    let linger = Linger {
-        stream: Some(body.into_data_stream()),
-        finished: false,
-    };
     let guarded = futures_util::stream::unfold(
-        (linger, meter, false),
-        |(mut linger, mut m, done)| async move {
-            let stream = linger.stream.as_mut().filter(|_| !done)?;
+        (body.into_data_stream(), meter, false),
+        |(mut stream, mut m, done)| async move {
+            if done {
+                return None;
+            }
             let next = match tokio::time::timeout_at(m.deadline(), stream.next()).await {
                 Ok(next) => next,
                 Err(_) => {
                     m.held.too_slow.store(true, Ordering::Relaxed);
-                    linger.finished = true;
                     let e: BoxError = Box::new(TooSlow);
-                    return Some((Err(e), (linger, m, true)));
+                    return Some((Err(e), (stream, m, true)));
                 }
             };
             match next {
-                None => {
-                    linger.finished = true;
-                    drop(linger);
-                    None
-                }
-                Some(Err(e)) => {
-                    linger.finished = true;
-                    Some((Err(BoxError::from(e)), (linger, m, true)))
-                }
+                None => None,
+                Some(Err(e)) => Some((Err(BoxError::from(e)), (stream, m, true))),
                 Some(Ok(chunk)) => {
                     m.received = m.received.saturating_add(chunk.len() as u64);
                     match m.reserve().await {
-                        Ok(()) => Some((Ok::<Bytes, BoxError>(chunk), (linger, m, false))),
-                        Err(e) => {
-                            linger.finished = true;
-                            Some((Err(e), (linger, m, true)))
-                        }
+                        Ok(()) => Some((Ok::<Bytes, BoxError>(chunk), (stream, m, false))),
+                        Err(e) => Some((Err(e), (stream, m, true))),
                     }
                 }
             }

@@ -5,6 +5,7 @@ pub mod admission;
 pub mod antivirus;
 pub mod api;
 pub mod captcha;
+pub mod connection;
 pub mod extract;
 pub mod partner_api;
 pub mod portal;
@@ -578,19 +579,15 @@ pub async fn launch_with_clock(
     })
 }
 
-/// The HTTP/1.1 server: `axum::serve` with a header read timeout (`idle`, which needs hyper's
-/// timer, not set by `axum::serve`), the peer address for the handlers (`ConnectInfo`), and a
-/// graceful shutdown on Ctrl-C or SIGTERM.
+/// The HTTP/1.1 server: hyper with a header read timeout (`idle`), the peer address for the
+/// handlers (`ConnectInfo`), a graceful shutdown on Ctrl-C or SIGTERM, and each connection
+/// served by [`connection::serve`] (no HTTP state held while idle, lingering close).
 ///
 /// `idle` (`DVC_IDLE_TIMEOUT_SECS`) is the time a client has to send a request's line and headers,
 /// on a new connection and on a kept-alive one once it is idle; then the connection is closed.
-/// It bounds a client trickling its headers (slowloris) and how long an idle connection holds
-/// its memory (about 15 KB each: 10,000 kept-alive clients, a GET each every ~10 s, were 165 MB
-/// resident with 30 s; 5 s did not lower that and made clients reconnect, p99 85 → 474 ms).
-/// Reverse proxies keeping connections to the portal alive must close idle ones sooner.
+/// It bounds a client trickling its headers (slowloris) and how long an idle connection stays
+/// open. Reverse proxies keeping connections to the portal alive must close idle ones sooner.
 async fn serve_http(listener: tokio::net::TcpListener, app: Router, idle: Duration) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use tower::ServiceExt;
     let (close_tx, close_rx) = tokio::sync::watch::channel(());
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -608,32 +605,13 @@ async fn serve_http(listener: tokio::net::TcpListener, app: Router, idle: Durati
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = hyper::service::service_fn(
-            move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                req.extensions_mut()
-                    .insert(axum::extract::ConnectInfo(peer));
-                app.clone().oneshot(req.map(axum::body::Body::new))
-            },
-        );
-        let mut close = close_rx.clone();
-        tokio::spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(idle);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::trace!(error = %e, "connection ended");
-                    }
-                }
-                _ = close.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        });
+        tokio::spawn(connection::serve(
+            stream,
+            peer,
+            app.clone(),
+            idle,
+            close_rx.clone(),
+        ));
     }
     drop(listener);
     drop(close_rx);

@@ -16,6 +16,7 @@ mod authorization;
 mod back_office;
 mod catalogue;
 mod clock;
+mod connections;
 mod crash;
 mod desk;
 mod editor;
