@@ -338,6 +338,7 @@ async fn whole_path_submit_receive_supplement_process_approve_return() {
     assert_eq!(r.status().as_u16(), 409);
 
     // The audit chain is intact and covers the logins and every transition.
+    app.seal_audit().await;
     let verified = dichvucong::store::audit::verify(&app.state.db, &app.state.audit_key, None)
         .await
         .expect("verify")

@@ -641,6 +641,7 @@ async fn a_fee_due_at_the_result_collected_at_the_desk_is_recorded_before_the_re
             && !detail.contains("/thao-tac/da-thu-phi"),
         "{detail}"
     );
+    app.seal_audit().await;
     let (n,): (i64,) = dichvucong::db_run!(&app.state.db, p => {
         sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE action = 'collect_fee' AND subject = $1")
             .bind(&code).fetch_one(p).await.expect("audit")
