@@ -314,8 +314,12 @@ impl FromRequestParts<AppState> for PartnerCtx {
             agencies,
             ip,
         };
-        let subject = format!("{} {}", parts.method, parts.uri.path());
-        audit_call(state, ctx.actor(), ip, "api_call", subject).await;
+        // A filing is audited by the handler: a dossier filed has its `api_file` entry in the
+        // filing's own statement; any other outcome gets this `api_call` entry there.
+        if !is_filing(&parts.method, parts.uri.path()) {
+            let subject = format!("{} {}", parts.method, parts.uri.path());
+            audit_call(state, ctx.actor(), ip, "api_call", subject).await;
+        }
         Ok(ctx)
     }
 }
@@ -616,7 +620,7 @@ pub struct Filed {
 /// and the SHA-256 of its content (for the Idempotency-Key check).
 struct ReadFiling {
     req: FilingRequest,
-    files: Vec<(String, String, Bytes)>,
+    files: Vec<(String, String, SentFile)>,
     hash: String,
     /// The body's place in the upload admission, held while its bytes are in memory.
     _admitted: crate::web::admission::Admitted,
@@ -624,6 +628,19 @@ struct ReadFiling {
 
 fn bad_body(detail: &str) -> Response {
     problem(StatusCode::BAD_REQUEST, "bad_request", detail)
+}
+
+/// A file sent with a filing, with its SHA-256 (hex), computed once.
+struct SentFile {
+    bytes: Bytes,
+    sha256: String,
+}
+
+impl SentFile {
+    fn new(bytes: Bytes) -> SentFile {
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        SentFile { bytes, sha256 }
+    }
 }
 
 async fn read_filing(
@@ -676,7 +693,7 @@ async fn read_filing(
                         "Tệp của mục “{field}” không phải base64 hợp lệ (content_base64)."
                     ))
                 })?;
-            files.push((field, f.file_name, Bytes::from(bytes)));
+            files.push((field, f.file_name, SentFile::new(Bytes::from(bytes))));
         }
         Ok(ReadFiling {
             req,
@@ -724,8 +741,8 @@ async fn read_filing(
             hasher.update((name.len() as u64).to_be_bytes());
             hasher.update(name.as_bytes());
             hasher.update((bytes.len() as u64).to_be_bytes());
-            hasher.update(&bytes);
             if name == "dossier" {
+                hasher.update(&bytes);
                 dossier = Some(serde_json::from_slice(&bytes).map_err(|e| {
                     bad_body(&format!(
                         "Phần “dossier” phải là JSON (procedure_code, agency_code, answers): {}",
@@ -733,7 +750,13 @@ async fn read_filing(
                     ))
                 })?);
             } else if !bytes.is_empty() {
-                files.push((name, file_name.unwrap_or_default(), bytes));
+                // A file enters the request's hash through its own SHA-256, kept for the
+                // attachment: each upload is hashed once.
+                let file = SentFile::new(bytes);
+                hasher.update(file.sha256.as_bytes());
+                files.push((name, file_name.unwrap_or_default(), file));
+            } else {
+                hasher.update(&bytes);
             }
         }
         let mut req = dossier.ok_or_else(|| {
@@ -747,7 +770,7 @@ async fn read_filing(
                         "Tệp của mục “{field}” không phải base64 hợp lệ (content_base64)."
                     ))
                 })?;
-            files.push((field, f.file_name, Bytes::from(bytes)));
+            files.push((field, f.file_name, SentFile::new(Bytes::from(bytes))));
         }
         Ok(ReadFiling {
             req,
@@ -829,6 +852,22 @@ pub async fn file_dossier(
     partner: PartnerCtx,
     req: Request,
 ) -> Response {
+    let (actor, ip) = (partner.actor(), partner.ip);
+    let r = file(state.clone(), partner, req).await;
+    if r.status() != StatusCode::CREATED {
+        audit_call(&state, actor, ip, "api_call", FILING_CALL.to_string()).await;
+    }
+    r
+}
+
+/// The call that files a dossier ([`file_dossier`] audits it itself).
+const FILING_CALL: &str = "POST /api/v1/dossiers";
+
+fn is_filing(method: &axum::http::Method, path: &str) -> bool {
+    method == axum::http::Method::POST && path == "/api/v1/dossiers"
+}
+
+async fn file(state: AppState, partner: PartnerCtx, req: Request) -> Response {
     if let Err(r) = partner.require(Scope::DossiersWrite) {
         return *r;
     }
@@ -957,7 +996,7 @@ pub async fn file_dossier(
         }
     }
     // Files: the form's file fields only, within their size, through the scanner, by content.
-    let mut checked: Vec<(String, String, FileKind, Bytes)> = Vec::new();
+    let mut checked: Vec<(String, String, FileKind, SentFile)> = Vec::new();
     let place = format!("api {} {}", partner.client_id, p.code);
     let actor = partner.actor();
     let who = crate::web::antivirus::Uploader {
@@ -965,7 +1004,8 @@ pub async fn file_dossier(
         place: &place,
     };
     let mut seen = BTreeSet::new();
-    for (field, client_name, bytes) in files {
+    for (field, client_name, file) in files {
+        let bytes = &file.bytes;
         let Some(def) = form_def.field(&field).filter(|f| f.kind == FieldKind::File) else {
             errors.push(FieldError {
                 field: field.clone(),
@@ -996,7 +1036,7 @@ pub async fn file_dossier(
             });
             continue;
         }
-        match crate::web::antivirus::check(&state, &bytes, &client_name, &who).await {
+        match crate::web::antivirus::check(&state, bytes, &client_name, &who).await {
             Ok(None) => {}
             Ok(Some(message)) => {
                 errors.push(FieldError { field, message });
@@ -1004,8 +1044,8 @@ pub async fn file_dossier(
             }
             Err(e) => return app_problem(e),
         }
-        match dvc_domain::upload::inspect(&bytes) {
-            Ok(kind) => checked.push((field, client_name, kind, bytes)),
+        match dvc_domain::upload::inspect(bytes) {
+            Ok(kind) => checked.push((field, client_name, kind, file)),
             Err(refusal) => errors.push(FieldError {
                 field,
                 message: refusal.message(&format!("Tệp đã chọn cho mục “{}”", def.label)),
@@ -1076,9 +1116,8 @@ pub async fn file_dossier(
     let now = state.clock.now();
     let now_ms = now.as_millisecond();
     let mut attachments = Vec::new();
-    for (field, client_name, kind, bytes) in checked {
+    for (field, client_name, kind, SentFile { bytes, sha256: sha }) in checked {
         let key = crate::files::Files::new_key(now);
-        let sha = hex::encode(Sha256::digest(&bytes));
         let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
         if let Err(e) = state.files.put(&key, bytes).await {
             return app_problem(e.into());

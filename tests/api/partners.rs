@@ -420,6 +420,21 @@ async fn partner_files_retries_reads_and_follows_the_feed() {
             .iter()
             .any(|e| e.entry.action == "api_file" && e.entry.subject == code)
     );
+    // A filing is audited once: the three filed get their `api_file` entry (in the filing's own
+    // statement), every other outcome of the call (the retry's 200, the refusals) an `api_call`.
+    let filed = entries
+        .iter()
+        .filter(|e| e.entry.action == "api_file")
+        .count();
+    let other = entries
+        .iter()
+        .filter(|e| e.entry.action == "api_call" && e.entry.subject == "POST /api/v1/dossiers")
+        .count();
+    assert_eq!(filed, 3);
+    assert_eq!(
+        other, 6,
+        "the retry, four refusals and the read-only partner's 403"
+    );
 }
 
 #[tokio::test]
