@@ -331,13 +331,8 @@ pub async fn get_procedure(
     State(state): State<AppState>,
     Path(code): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let catalog = state.catalog();
-    let p = catalog.procedure(&code).ok_or_else(|| {
-        AppError::NotFound(format!(
-            "Không tìm thấy thủ tục có mã “{}”.",
-            code.chars().take(40).collect::<String>()
-        ))
-    })?;
+    // A retired procedure is answered like the page: 404, "đã ngừng áp dụng".
+    let (catalog, p) = super::portal::procedure_or_404(&state, &code)?;
     let mut v = serde_json::to_value(&*p).map_err(|e| AppError::Internal(e.into()))?;
     let agencies: Vec<serde_json::Value> = p
         .implementing_agencies(&catalog.agencies)

@@ -913,9 +913,11 @@ async fn file(state: AppState, partner: PartnerCtx, req: Request) -> Response {
     };
 
     let catalog = state.catalog();
+    let code = req.procedure_code.trim();
     let Some(p) = catalog
-        .procedure(req.procedure_code.trim())
+        .procedure(code)
         .filter(|p| p.level.online_submission() && p.form.is_some())
+        .filter(|_| !catalog.summary(code).is_some_and(|s| s.retired))
     else {
         return validation_problem(vec![FieldError {
             field: "procedure_code".into(),

@@ -327,6 +327,24 @@ async fn a_new_procedure_from_draft_to_catalogue_import_and_retire() {
     let (s, page) = app.get_text("/thu-tuc/9.999001").await;
     assert_eq!(s, 404);
     assert!(page.contains("đã ngừng áp dụng"));
+    // Nor through the API: not described, not filed by a partner system.
+    let (s, body) = app.get_text("/api/v1/procedures/9.999001").await;
+    assert_eq!(s, 404);
+    assert!(body.contains("đã ngừng áp dụng"), "{body}");
+    let (_, client_id, secret) =
+        crate::partners::create_partner(&app, "Một cửa", AGENCY, "dossiers:write").await;
+    let token = crate::partners::token(&app, &client_id, &secret).await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/dossiers"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "procedure_code": "9.999001", "agency_code": AGENCY, "answers": {} }))
+        .send()
+        .await
+        .expect("file");
+    assert_eq!(r.status().as_u16(), 422);
+    let problem: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(problem["errors"][0]["field"], "procedure_code", "{problem}");
     assert!(
         !app.get_text("/thu-tuc?q=thu+nghiem")
             .await

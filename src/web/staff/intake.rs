@@ -76,12 +76,8 @@ fn chosen_procedure(
     ctx: &StaffCtx,
     code: &str,
 ) -> AppResult<(Arc<Procedure>, Vec<Agency>)> {
-    let p = state.catalog().procedure(code.trim()).ok_or_else(|| {
-        AppError::NotFound(format!(
-            "Không tìm thấy thủ tục có mã “{}”. Chọn lại thủ tục trong danh sách.",
-            code.chars().take(40).collect::<String>()
-        ))
-    })?;
+    // A retired procedure takes no new dossier, at the desk either.
+    let (_, p) = crate::web::portal::procedure_or_404(state, code.trim())?;
     let agencies = desk_agencies(state, ctx, &p);
     if agencies.is_empty() {
         return Err(AppError::Forbidden(format!(
