@@ -22,11 +22,11 @@ use dvc_domain::audit::{AuditKey, ChainError, Entry, GENESIS, Stored, TimelineFi
 pub const PENDING_SQL: &str = "INSERT INTO audit_pending (at, actor, ip, action, subject, from_state, to_state, reason, event_id, event_hash, mac) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
-/// Records `$entry` (a `dvc_domain::audit::Entry`; its `seq` is ignored) inside transaction
-/// `$tx`, keyed under `$key`, for the sealer to chain ([`seal`]).
+/// Records `$entry` (a `dvc_domain::audit::Entry`; its `seq` is ignored), keyed under `$key`,
+/// for the sealer to chain ([`seal`]), on `$exec`: `&mut *tx` inside a business transaction.
 #[macro_export]
 macro_rules! audit_append {
-    ($tx:ident, $key:expr, $entry:expr) => {{
+    ($exec:expr, $key:expr, $entry:expr) => {{
         let entry: dvc_domain::audit::Entry = $entry;
         let mac = entry.pending_mac($key);
         sqlx::query($crate::store::audit::PENDING_SQL)
@@ -41,20 +41,15 @@ macro_rules! audit_append {
             .bind(entry.event_id)
             .bind(&entry.event_hash)
             .bind(&mac)
-            .execute(&mut *$tx)
+            .execute($exec)
             .await?;
     }};
 }
 
 /// Records one entry on its own (e.g. a login attempt): one insert, chained moments later.
 pub async fn append(db: &Db, key: &AuditKey, entry: Entry) -> StoreResult<()> {
-    let mac = entry.pending_mac(key);
     db_run!(db, p => {
-        sqlx::query(PENDING_SQL)
-            .bind(entry.at).bind(&entry.actor).bind(&entry.ip).bind(&entry.action).bind(&entry.subject)
-            .bind(&entry.from_state).bind(&entry.to_state).bind(&entry.reason)
-            .bind(entry.event_id).bind(&entry.event_hash).bind(&mac)
-            .execute(p).await?;
+        crate::audit_append!(p, key, entry);
     });
     Ok(())
 }

@@ -887,7 +887,7 @@ pub async fn save(
             sqlx::query(super::partners::ENQUEUE_SQL)
                 .bind(old.id).bind(event_id).bind(e.at).bind(e.kind.name()).bind(&old.agency_code)
                 .execute(&mut *tx).await?;
-            crate::audit_append!(tx, key, dvc_domain::audit::Entry {
+            crate::audit_append!(&mut *tx, key, dvc_domain::audit::Entry {
                 seq: 0,
                 at: e.at,
                 actor: decision.actor.id.clone(),

@@ -24,6 +24,19 @@ async fn set_note(app: &TestApp, event_id: i64, note: &str) {
     });
 }
 
+/// A birth registration filed and received by a reception official: (code, that official).
+async fn filed_and_received(app: &TestApp) -> (String, crate::back_office::Official) {
+    let code = app.submit_birth_registration().await;
+    let r = app
+        .official("r@hongbang.gov.vn", Role::Reception, AGENCY)
+        .await;
+    assert_eq!(
+        r.act(app, &code, "tiep-nhan", &[]).await.status().as_u16(),
+        303
+    );
+    (code, r)
+}
+
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -193,14 +206,7 @@ async fn audit_verify_catches_timeline_edits_a_cut_tail_and_a_chain_rehashed_wit
 #[tokio::test]
 async fn a_cut_tail_fails_with_the_recorded_head_and_a_rehash_without_the_key_fails() {
     let app = TestApp::spawn().await;
-    let code = app.submit_birth_registration().await;
-    let r = app
-        .official("r@hongbang.gov.vn", Role::Reception, AGENCY)
-        .await;
-    assert_eq!(
-        r.act(&app, &code, "tiep-nhan", &[]).await.status().as_u16(),
-        303
-    );
+    filed_and_received(&app).await;
     let out = audit_cli(&app, &["head"]);
     let head = String::from_utf8_lossy(&out.stdout)
         .trim()
@@ -340,14 +346,7 @@ async fn a_supplement_that_fails_midway_leaves_none_of_it() {
 #[tokio::test]
 async fn waiting_audit_entries_are_chained_and_a_forged_one_is_caught() {
     let app = TestApp::spawn().await;
-    let code = app.submit_birth_registration().await;
-    let r = app
-        .official("r@hongbang.gov.vn", Role::Reception, AGENCY)
-        .await;
-    assert_eq!(
-        r.act(&app, &code, "tiep-nhan", &[]).await.status().as_u16(),
-        303
-    );
+    let (code, r) = filed_and_received(&app).await;
     let db = &app.state.db;
     let chained = |action: &'static str| {
         let code = code.clone();
