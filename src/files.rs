@@ -12,6 +12,8 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub struct Files {
     store: Arc<dyn ObjectStore>,
+    /// The directory of a local store: new objects are written there directly (see [`Files::put`]).
+    local: Option<PathBuf>,
     /// Where the files are, for logs and messages (never holds credentials).
     location: String,
 }
@@ -69,6 +71,7 @@ impl Files {
         let store = LocalFileSystem::new_with_prefix(root)?.with_fsync(true);
         Ok(Files {
             store: Arc::new(store),
+            local: Some(std::fs::canonicalize(root)?),
             location: std::path::absolute(root)
                 .unwrap_or_else(|_| root.to_path_buf())
                 .display()
@@ -114,6 +117,7 @@ impl Files {
         };
         Ok(Files {
             store,
+            local: None,
             location: format!("s3://{bucket}/{prefix}"),
         })
     }
@@ -164,10 +168,43 @@ impl Files {
         )
     }
 
+    /// Stores an object under `key` (a key made by this module), durably: on return it is on
+    /// disk or in the bucket.
+    ///
+    /// On local disk the file is created at its final name, written and fsynced, then its
+    /// directory is fsynced — what the object store's `put` does, without its staging file and
+    /// rename (a second directory update under the directory's lock, for every upload): a new
+    /// key is never a file being read, and a file cut short by a crash is under a key no dossier names,
+    /// since the dossier is committed only after `put` returns.
     pub async fn put(&self, key: &str, data: Bytes) -> Result<(), FilesError> {
-        self.store
-            .put(&ObjPath::from(key), PutPayload::from(data))
-            .await?;
+        match &self.local {
+            Some(root) => {
+                let path = ObjPath::parse(key)
+                    .map_err(|e| FilesError::Config(format!("khóa tệp không hợp lệ: {e}")))?
+                    .parts()
+                    .fold(root.clone(), |p, part| p.join(part.as_ref()));
+                let copy = data.clone();
+                match tokio::task::spawn_blocking(move || write_new(&path, &copy))
+                    .await
+                    .map_err(|e| FilesError::Io(std::io::Error::other(e)))?
+                {
+                    Ok(()) => {}
+                    // Written before (`migrate-data` run again): replaced atomically, as the
+                    // object store does it.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        self.store
+                            .put(&ObjPath::from(key), PutPayload::from(data))
+                            .await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            None => {
+                self.store
+                    .put(&ObjPath::from(key), PutPayload::from(data))
+                    .await?;
+            }
+        }
         Ok(())
     }
 
@@ -180,5 +217,76 @@ impl Files {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Creates `path` (which must not exist) with `data`, fsyncs it and its directory; a directory
+/// created on the way is fsynced with its own parent.
+fn write_new(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("no parent directory"))?;
+    let open = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+    };
+    let mut file = match open() {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_dirs(dir)?;
+            open()?
+        }
+        Err(e) => return Err(e),
+    };
+    file.write_all(data)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// `create_dir_all`, then every directory it made is fsynced with its parent.
+fn create_dirs(dir: &Path) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut d = dir;
+    while !d.exists() {
+        missing.push(d.to_path_buf());
+        match d.parent() {
+            Some(p) => d = p,
+            None => break,
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    for m in missing.iter().rev() {
+        if let Some(parent) = m.parent() {
+            std::fs::File::open(parent)?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_local_put_makes_its_directories_and_a_second_put_replaces() {
+        let dir = std::env::temp_dir().join(format!("dvc-files-{}", uuid::Uuid::new_v4()));
+        let files = Files::local_dir(&dir).expect("open");
+        let key = "attachments/2026/12/a-new-key";
+        files
+            .put(key, Bytes::from_static(b"one"))
+            .await
+            .expect("put");
+        assert_eq!(files.get(key).await.expect("get").as_ref(), b"one");
+        files
+            .put(key, Bytes::from_static(b"two"))
+            .await
+            .expect("again");
+        assert_eq!(files.get(key).await.expect("get").as_ref(), b"two");
+        assert!(files.put("../outside", Bytes::new()).await.is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

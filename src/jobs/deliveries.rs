@@ -19,6 +19,7 @@ use dvc_domain::dossier::Action;
 use dvc_domain::fees::{FeeLine, PaymentTiming};
 use dvc_domain::integration::fee_owed;
 use dvc_domain::payment::PaymentStatus;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,6 +82,8 @@ impl Deliverer {
     pub async fn run(self) {
         let this = Arc::new(self);
         let slots = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+        let (marks, pending) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(record_delivered(this.state.clone(), pending));
         loop {
             let free = slots.available_permits();
             let mut claimed = 0;
@@ -95,13 +98,17 @@ impl Deliverer {
                 {
                     Ok(jobs) => {
                         claimed = jobs.len();
+                        // The webhooks' event bodies, read together.
+                        let mut events = this.events(&jobs).await;
                         for job in jobs {
                             let Ok(permit) = slots.clone().acquire_owned().await else {
                                 return;
                             };
                             let this = this.clone();
+                            let event = events.remove(&job.event_id);
+                            let marks = marks.clone();
                             tokio::spawn(async move {
-                                this.deliver(job).await;
+                                this.deliver(job, event, &marks).await;
                                 drop(permit);
                             });
                         }
@@ -118,10 +125,34 @@ impl Deliverer {
         }
     }
 
-    /// Sends one claimed delivery and records the outcome.
-    async fn deliver(&self, job: DeliveryJob) {
+    /// The bodies of the webhook deliveries among `jobs`, by event id (an event missing here
+    /// fails its delivery, which is retried).
+    async fn events(&self, jobs: &[DeliveryJob]) -> HashMap<i64, EventItem> {
+        let ids: Vec<i64> = jobs
+            .iter()
+            .filter(|j| j.target == "webhook")
+            .map(|j| j.event_id)
+            .collect();
+        match partners::feed_events(&self.state.db, &ids).await {
+            Ok(rows) => rows.iter().map(|r| (r.id, EventItem::from(r))).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "deliveries: events not read");
+                HashMap::new()
+            }
+        }
+    }
+
+    /// Sends one claimed delivery and records the outcome (a success through `marks`, recorded
+    /// with the others that went through at the same time).
+    async fn deliver(&self, job: DeliveryJob, event: Option<EventItem>, marks: &Marks) {
         let outcome = match job.target.as_str() {
-            "webhook" => self.send_webhook(&job).await,
+            "webhook" => match event {
+                Some(item) => self.send_webhook(&job, item).await,
+                None => Err(Failure {
+                    status: None,
+                    message: "event not found".into(),
+                }),
+            },
             "dvcqg" => self.send_national(&job).await,
             other => Err(Failure {
                 status: None,
@@ -143,7 +174,10 @@ impl Deliverer {
                 {
                     tracing::warn!(error = %e, "synced_at not recorded");
                 }
-                partners::mark_delivered(db, job.id, status, now).await
+                if marks.send((job.id, status)).is_ok() {
+                    return;
+                }
+                partners::mark_delivered(db, &[(job.id, status)], now).await
             }
             Err(f) => {
                 let give_up = now - job.created_at >= GIVE_UP_AFTER_MS;
@@ -167,19 +201,7 @@ impl Deliverer {
         }
     }
 
-    async fn event(&self, job: &DeliveryJob) -> Result<EventItem, Failure> {
-        match partners::feed_event(&self.state.db, job.event_id).await {
-            Ok(Some(row)) => Ok(EventItem::from(&row)),
-            Ok(None) => Err(Failure {
-                status: None,
-                message: "event not found".into(),
-            }),
-            Err(e) => Err(store_failure(e)),
-        }
-    }
-
-    async fn send_webhook(&self, job: &DeliveryJob) -> Result<i64, Failure> {
-        let item = self.event(job).await?;
+    async fn send_webhook(&self, job: &DeliveryJob, item: EventItem) -> Result<i64, Failure> {
         let body = serde_json::to_vec(&item).map_err(|e| Failure {
             status: None,
             message: e.to_string(),
@@ -343,6 +365,28 @@ impl Deliverer {
             tracing::warn!(error = %e, "national code not recorded");
         }
         Ok(200)
+    }
+}
+
+/// Where delivered deliveries are reported, `(id, HTTP status)`.
+type Marks = tokio::sync::mpsc::UnboundedSender<(i64, i64)>;
+
+/// Records the deliveries that went through, all those reported meanwhile in one statement. A
+/// delivery not recorded (the node stops first) is sent again once its lease ends: at least
+/// once, as before.
+async fn record_delivered(
+    state: AppState,
+    mut pending: tokio::sync::mpsc::UnboundedReceiver<(i64, i64)>,
+) {
+    let mut batch = Vec::new();
+    while pending.recv_many(&mut batch, 1000).await > 0 {
+        let now = state.clock.now_ms();
+        if let Err(e) = partners::mark_delivered(&state.light, &batch, now).await {
+            tracing::warn!(error = %e, deliveries = batch.len(), "delivery outcomes not recorded");
+        }
+        batch.clear();
+        // The next delivery of those dossiers may go now.
+        state.deliveries.notify_one();
     }
 }
 

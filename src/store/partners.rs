@@ -129,9 +129,15 @@ pub async fn claim_idempotency(
     request_hash: &str,
     now: i64,
 ) -> StoreResult<String> {
+    // A new key (the usual case) in one statement; a key already there is read back.
+    let inserted: Option<(String,)> = db_run!(db, p => {
+        sqlx::query_as("INSERT INTO api_idempotency (partner_id, idem_key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (partner_id, idem_key) DO NOTHING RETURNING request_hash")
+            .bind(partner_id).bind(key).bind(request_hash).bind(now).fetch_optional(p).await?
+    });
+    if let Some((stored,)) = inserted {
+        return Ok(stored);
+    }
     let (stored,): (String,) = db_run!(db, p => {
-        sqlx::query("INSERT INTO api_idempotency (partner_id, idem_key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (partner_id, idem_key) DO NOTHING")
-            .bind(partner_id).bind(key).bind(request_hash).bind(now).execute(p).await?;
         sqlx::query_as("SELECT request_hash FROM api_idempotency WHERE partner_id = $1 AND idem_key = $2")
             .bind(partner_id).bind(key).fetch_one(p).await?
     });
@@ -192,17 +198,33 @@ pub async fn feed(
     Ok(rows)
 }
 
-/// One event by id (for a delivery's body).
-pub async fn feed_event(db: &Db, event_id: i64) -> StoreResult<Option<FeedRow>> {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!(
-            "SELECT {FEED_COLS} FROM dossier_events e JOIN dossiers d ON d.id = e.dossier_id WHERE e.id = $1"
-        )
-    });
-    let row = db_run!(db, p => {
-        sqlx::query_as::<_, FeedRow>(sqlx::AssertSqlSafe(SQL.as_str())).bind(event_id).fetch_optional(p).await?
-    });
-    Ok(row)
+/// Events by id (for the bodies of the deliveries claimed together), in no particular order.
+pub async fn feed_events(db: &Db, event_ids: &[i64]) -> StoreResult<Vec<FeedRow>> {
+    if event_ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let json = serde_json::to_string(event_ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let rows = match db {
+        Db::Sqlite(p) => {
+            sqlx::query_as::<_, FeedRow>(sqlx::AssertSqlSafe(format!(
+                "SELECT {FEED_COLS} FROM dossier_events e JOIN dossiers d ON d.id = e.dossier_id WHERE e.id IN (SELECT value FROM json_each($1))"
+            )))
+            .bind(json)
+            .fetch_all(p)
+            .await?
+        }
+        Db::Postgres(p) => {
+            sqlx::query_as::<_, FeedRow>(sqlx::AssertSqlSafe(format!(
+                "SELECT {FEED_COLS} FROM dossier_events e JOIN dossiers d ON d.id = e.dossier_id WHERE e.id = ANY($1)"
+            )))
+            .bind(event_ids)
+            // Planned for each call: a plan kept from when the tables were small scans them.
+            .persistent(false)
+            .fetch_all(p)
+            .await?
+        }
+    };
+    Ok(rows)
 }
 
 /// Registers a webhook of `partner_id` for the events of `agencies`.
@@ -323,10 +345,13 @@ pub async fn claim_deliveries(
                 .await?
         }
         Db::Postgres(p) => {
+            // Planned for each call: a plan kept from when the table was a few rows checks the
+            // older pending deliveries of each one by scanning them all (quadratic in a backlog).
             sqlx::query_as(sqlx::AssertSqlSafe(SQL_PG.as_str()))
                 .bind(now + lease_ms)
                 .bind(now)
                 .bind(limit)
+                .persistent(false)
                 .fetch_all(p)
                 .await?
         }
@@ -351,11 +376,25 @@ pub async fn claim_deliveries(
     Ok(rows)
 }
 
-pub async fn mark_delivered(db: &Db, id: i64, status: i64, now: i64) -> StoreResult<()> {
-    db_run!(db, p => {
-        sqlx::query("UPDATE deliveries SET delivered_at = $2, locked_until = NULL, last_status = $3, last_error = NULL WHERE id = $1")
-            .bind(id).bind(now).bind(status).execute(p).await?;
-    });
+/// Records deliveries that went through, `(id, HTTP status)` each, in one statement per status.
+pub async fn mark_delivered(db: &Db, done: &[(i64, i64)], now: i64) -> StoreResult<()> {
+    let mut statuses: Vec<i64> = done.iter().map(|d| d.1).collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    for status in statuses {
+        let ids: Vec<i64> = done.iter().filter(|d| d.1 == status).map(|d| d.0).collect();
+        let json = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        match db {
+            Db::Sqlite(p) => {
+                sqlx::query("UPDATE deliveries SET delivered_at = $2, locked_until = NULL, last_status = $3, last_error = NULL WHERE id IN (SELECT value FROM json_each($1))")
+                    .bind(json).bind(now).bind(status).execute(p).await?;
+            }
+            Db::Postgres(p) => {
+                sqlx::query("UPDATE deliveries SET delivered_at = $2, locked_until = NULL, last_status = $3, last_error = NULL WHERE id = ANY($1)")
+                    .bind(&ids).bind(now).bind(status).persistent(false).execute(p).await?;
+            }
+        }
+    }
     Ok(())
 }
 

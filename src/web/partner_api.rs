@@ -316,8 +316,13 @@ impl FromRequestParts<AppState> for PartnerCtx {
         };
         // A filing is audited by the handler: a dossier filed has its `api_file` entry in the
         // filing's own statement; any other outcome gets this `api_call` entry there.
-        if !is_filing(&parts.method, parts.uri.path()) {
-            let subject = format!("{} {}", parts.method, parts.uri.path());
+        // The path as the partner sent it: under `.nest("/api", …)` `parts.uri` has lost `/api`.
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| parts.uri.path().to_string(), |u| u.0.path().to_string());
+        if !is_filing(&parts.method, &path) {
+            let subject = format!("{} {path}", parts.method);
             audit_call(state, ctx.actor(), ip, "api_call", subject).await;
         }
         Ok(ctx)
