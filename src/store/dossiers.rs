@@ -855,12 +855,14 @@ pub async fn save(
         .map(|e| e.at)
         .unwrap_or(old.updated_at)
         .max(old.updated_at + 1);
+    let is_pg = matches!(db, Db::Postgres(_));
     let event_id = db_tx!(db, tx => {
         let r = sqlx::query(
             "UPDATE dossiers SET status = $3, step = $4, step_started_at = $5, assignee_id = $6, unit = $7, supplement_count = $8, \
              paused_at = $9, resume_status = $10, received_at = $11, due_at = $12, finished_at = $13, result_key = $14, result_name = $15, \
              updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20, extra_working_days = $21, \
-             result_electronic = $22, postal_tracking = $23, rating = $24, expected_at = $25 \
+             result_electronic = $22, postal_tracking = $23, rating = $24, expected_at = $25, \
+             payment_status = COALESCE($26, payment_status) \
              WHERE id = $1 AND version = $2",
         )
         .bind(old.id).bind(old.version).bind(next.status.as_str()).bind(i64::try_from(next.step).unwrap_or(0)).bind(next.step_started_at)
@@ -869,24 +871,27 @@ pub async fn save(
         .bind(&result_key).bind(&result_name).bind(updated_at).bind(next.version).bind(next.original_due_at)
         .bind(next.extension_count).bind(&head).bind(next.extra_working_days)
         .bind(i64::from(next.result_signed)).bind(&next.postal_tracking).bind(next.rating.map(Rating::value)).bind(next.expected_at)
+        // A payment's state on the dossier, with the row itself (below).
+        .bind(decision.payment.as_ref().map(|w| w.dossier_status().as_str()))
         .execute(&mut *tx).await?;
         if r.rows_affected() != 1 {
             return Err(StoreError::Conflict(CONFLICT.into()));
         }
         let mut last_id = 0;
         for (e, details, note, step, hash) in &rows {
-            let (event_id,): (i64,) = sqlx::query_as(
-                "INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, actor_name, actor_title, unit, details, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-            )
-            .bind(old.id).bind(e.at).bind(&decision.actor.id).bind(e.kind.name()).bind(e.from.map(DossierStatus::as_str))
-            .bind(e.to.as_str()).bind(note).bind(step).bind(&decision.actor.name).bind(&decision.actor.title)
-            .bind(&next.unit).bind(details).bind(hash)
-            .fetch_one(&mut *tx).await?;
-            // Webhooks and the national portal: queued with the event, in its transaction.
-            sqlx::query(super::partners::ENQUEUE_SQL)
-                .bind(old.id).bind(event_id).bind(e.at).bind(e.kind.name()).bind(&old.agency_code)
-                .execute(&mut *tx).await?;
+            // Webhooks and the national portal: queued with the event, in its transaction
+            // (PostgreSQL: in the event's own statement).
+            let q = sqlx::query_as(if is_pg { EVENT_PG } else { EVENT_SQLITE })
+                .bind(old.id).bind(e.at).bind(&decision.actor.id).bind(e.kind.name()).bind(e.from.map(DossierStatus::as_str))
+                .bind(e.to.as_str()).bind(note).bind(step).bind(&decision.actor.name).bind(&decision.actor.title)
+                .bind(&next.unit).bind(details).bind(hash);
+            let q = if is_pg { q.bind(&old.agency_code) } else { q };
+            let (event_id,): (i64,) = q.fetch_one(&mut *tx).await?;
+            if !is_pg {
+                sqlx::query(super::partners::ENQUEUE_SQL)
+                    .bind(old.id).bind(event_id).bind(e.at).bind(e.kind.name()).bind(&old.agency_code)
+                    .execute(&mut *tx).await?;
+            }
             crate::audit_append!(&mut *tx, key, dvc_domain::audit::Entry {
                 seq: 0,
                 at: e.at,
@@ -932,6 +937,20 @@ pub async fn save(
     });
     Ok(event_id)
 }
+
+/// One timeline event of [`save`]: `$1` dossier, `$2` at, `$3` actor, `$4` action, `$5`–`$6` the
+/// statuses, `$7` note, `$8` step, `$9`–`$11` actor's name, title and unit, `$12` details, `$13`
+/// hash; PostgreSQL also `$14`, the dossier's agency, for the deliveries of
+/// [`super::partners::ENQUEUE_SQL`] in the same statement (SQLite runs that one after it).
+const EVENT_SQLITE: &str = "INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, actor_name, actor_title, unit, details, hash) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
+const EVENT_PG: &str = "WITH e AS (INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, actor_name, actor_title, unit, details, hash) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id), \
+  w AS (INSERT INTO deliveries (webhook_id, dossier_id, event_id, created_at, next_attempt_at) \
+    SELECT w.id, $1, e.id, $2, $2 FROM e, webhooks w WHERE w.disabled_at IS NULL \
+    AND (w.event_kinds = '*' OR (',' || w.event_kinds || ',') LIKE ('%,' || CAST($4 AS TEXT) || ',%')) \
+    AND (w.all_agencies = 1 OR EXISTS (SELECT 1 FROM webhook_agencies a WHERE a.webhook_id = w.id AND a.agency_code = CAST($14 AS TEXT)))) \
+  SELECT id FROM e";
 
 /// The stored `details` of an event: its kind's fields as JSON.
 pub fn event_details(kind: &EventKind) -> StoreResult<String> {

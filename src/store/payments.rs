@@ -104,8 +104,9 @@ impl PaymentWrite {
     }
 }
 
-/// Writes `w` for dossier `dossier_id` inside the transaction `$tx` (either backend), and the
-/// dossier's `payment_status`; a row no longer in the state it was read in is a conflict.
+/// Writes `w` for dossier `dossier_id` inside the transaction `$tx` (either backend); a row no
+/// longer in the state it was read in is a conflict. The dossier's `payment_status`
+/// ([`PaymentWrite::dossier_status`]) is written by `dossiers::save` with the dossier's row.
 #[macro_export]
 macro_rules! payment_write {
     ($tx:ident, $dossier_id:expr, $w:expr, $now:expr) => {{
@@ -140,11 +141,9 @@ macro_rules! payment_write {
                     ));
                 }
             }
+            // The dossier's `payment_status` is set by the update of the dossier itself.
             PaymentWrite::Collected => {}
         }
-        sqlx::query("UPDATE dossiers SET payment_status = $2 WHERE id = $1")
-            .bind($dossier_id).bind(w.dossier_status().as_str())
-            .execute(&mut *$tx).await?;
     }};
 }
 

@@ -824,8 +824,15 @@ async fn no_5xx(failures: &mut Vec<String>, what: &str, r: reqwest::Response) {
     let status = r.status().as_u16();
     let text = r.text().await.unwrap_or_default();
     if status >= 500 || text.contains("panicked") || text.to_lowercase().contains("sqlx") {
+        let lower = text.to_lowercase();
+        let hint = lower
+            .find("sqlx")
+            .or_else(|| lower.find("panicked"))
+            .and_then(|i| lower.get(i.saturating_sub(200)..))
+            .map(|t| t.chars().take(400).collect::<String>())
+            .unwrap_or_default();
         failures.push(format!(
-            "{status} {}",
+            "{status} {} {hint}",
             what.chars().take(200).collect::<String>()
         ));
     }

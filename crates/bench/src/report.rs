@@ -358,13 +358,17 @@ pub fn markdown(run: &Run) -> String {
     );
     let _ = writeln!(
         out,
-        "Machine: {} cores, shared; load average before {} / after {}; other compiler processes running before {} / after {}. \
+        "Machine: {} cores, shared; load average before {} / after {}; other compiler processes running before {} / after {}; \
+         creating a file took {:.0} µs at the start (after waiting {:.0} s for files removed just before to settle: \
+         ext4 without a journal passes over inodes freed in the last 30–60 s). \
          The load generator runs on the same cores as the servers.\n",
         run.machine.cores,
         run.machine.loadavg_before,
         run.machine.loadavg_after,
         run.machine.other_compilers_before,
-        run.machine.other_compilers_after
+        run.machine.other_compilers_after,
+        run.machine.file_create_us,
+        run.machine.settle_wait_s
     );
     let _ = writeln!(
         out,
