@@ -5,7 +5,7 @@
 
 use super::{Order, PaymentProvider, QueryOutcome, RefundOutcome};
 use crate::store::StoreError;
-use crate::store::dossiers::{self, Actor, Decision, DossierRow};
+use crate::store::dossiers::{self, Actor, DossierRow, OwnedDecision};
 use crate::store::payments::{self, GatewayFields, NewPayment, PaymentRow, PaymentWrite};
 use crate::web::AppState;
 use crate::web::staff::dossier::{mail_for_event, rules_for};
@@ -74,6 +74,24 @@ async fn record(
     who: Actor,
     write: PaymentWrite,
 ) -> Result<(), FlowError> {
+    let decision = decide(state, row, cmd, actor, who, write)?;
+    dossiers::save(&state.db, &state.audit_key, row, &decision.view()).await?;
+    if decision.mail.is_some() {
+        state.mail.wake();
+    }
+    Ok(())
+}
+
+/// The decision [`record`] saves: `cmd` by `actor` on `row`, with `write` and the e-mail that
+/// goes with it.
+fn decide(
+    state: &AppState,
+    row: &DossierRow,
+    cmd: Command,
+    actor: WorkflowActor,
+    who: Actor,
+    write: PaymentWrite,
+) -> Result<OwnedDecision, FlowError> {
     let catalog = state.catalog();
     let p = catalog
         .procedure(&row.procedure_code)
@@ -91,26 +109,15 @@ async fn record(
         Some((m, link)) => (Some(m), Some(link)),
         None => (None, None),
     };
-    let sends_mail = mail.is_some();
-    dossiers::save(
-        &state.db,
-        &state.audit_key,
-        row,
-        &Decision {
-            events: &events,
-            next: &next,
-            actor: &who,
-            mail,
-            access_link,
-            attachments: vec![],
-            payment: Some(write),
-        },
-    )
-    .await?;
-    if sends_mail {
-        state.mail.wake();
-    }
-    Ok(())
+    Ok(OwnedDecision {
+        events,
+        next,
+        actor: who,
+        mail,
+        access_link,
+        attachments: vec![],
+        payment: Some(write),
+    })
 }
 
 /// Starts an attempt to pay `row`'s fee with `provider` for the citizen at `ip`: records it as
@@ -121,6 +128,22 @@ pub async fn start(
     row: &DossierRow,
     ip: &str,
 ) -> Result<String, FlowError> {
+    let (decision, url) = start_decision(state, provider, row, ip)?;
+    dossiers::save(&state.db, &state.audit_key, row, &decision.view()).await?;
+    if decision.mail.is_some() {
+        state.mail.wake();
+    }
+    Ok(url)
+}
+
+/// What [`start`] records (the attempt, pending), and the address to send the citizen to; also
+/// recorded by a filing that owes its fee, in the filing's own transaction.
+pub fn start_decision(
+    state: &AppState,
+    provider: &dyn PaymentProvider,
+    row: &DossierRow,
+    ip: &str,
+) -> Result<(OwnedDecision, String), FlowError> {
     let now = state.clock.now_ms();
     let order = Order {
         txn_ref: super::new_txn_ref(),
@@ -148,7 +171,7 @@ pub async fn start(
         amount_vnd: order.amount_vnd,
         ..PaymentFacts::default()
     };
-    record(
+    let decision = decide(
         state,
         row,
         Command::RecordPayment { payment: facts },
@@ -160,9 +183,8 @@ pub async fn start(
             ip: ip.to_string(),
         },
         PaymentWrite::Start(new),
-    )
-    .await?;
-    Ok(url)
+    )?;
+    Ok((decision, url))
 }
 
 /// Records the outcome `to` of the pending attempt `p`, as reported by its provider in an answer

@@ -9,6 +9,96 @@ use dvc_domain::form::Answers;
 use dvc_domain::outcome::{Delivery, Rating};
 use dvc_domain::workflow::{Dossier, Event, EventKind, ResultFile};
 
+/// The writes of [`save`] inside the transaction `$tx` (either backend), `$is_pg` when it is
+/// PostgreSQL's; evaluates to the id of the last event. Also used by a filing that records a
+/// first decision in its own transaction ([`submit_from`]).
+macro_rules! save_in {
+    ($tx:ident, $is_pg:expr, $key:expr, $old:expr, $decision:expr, $prepared:expr) => {{
+        let is_pg: bool = $is_pg;
+        let key = $key;
+        let old: &DossierRow = $old;
+        let decision: &Decision<'_> = $decision;
+        let next = decision.next;
+        let Prepared { rows, head, result_key, result_name, updated_at } = $prepared;
+        let r = sqlx::query(
+            "UPDATE dossiers SET status = $3, step = $4, step_started_at = $5, assignee_id = $6, unit = $7, supplement_count = $8, \
+             paused_at = $9, resume_status = $10, received_at = $11, due_at = $12, finished_at = $13, result_key = $14, result_name = $15, \
+             updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20, extra_working_days = $21, \
+             result_electronic = $22, postal_tracking = $23, rating = $24, expected_at = $25, \
+             payment_status = COALESCE($26, payment_status) \
+             WHERE id = $1 AND version = $2",
+        )
+        .bind(old.id).bind(old.version).bind(next.status.as_str()).bind(i64::try_from(next.step).unwrap_or(0)).bind(next.step_started_at)
+        .bind(next.assignee_id).bind(&next.unit).bind(next.supplement_count).bind(next.paused_at)
+        .bind(next.resume_status.map(DossierStatus::as_str)).bind(next.received_at).bind(next.due_at).bind(next.finished_at)
+        .bind(&result_key).bind(&result_name).bind(updated_at).bind(next.version).bind(next.original_due_at)
+        .bind(next.extension_count).bind(&head).bind(next.extra_working_days)
+        .bind(i64::from(next.result_signed)).bind(&next.postal_tracking).bind(next.rating.map(Rating::value)).bind(next.expected_at)
+        // A payment's state on the dossier, with the row itself (below).
+        .bind(decision.payment.as_ref().map(|w| w.dossier_status().as_str()))
+        .execute(&mut *$tx).await?;
+        if r.rows_affected() != 1 {
+            return Err(StoreError::Conflict(CONFLICT.into()));
+        }
+        let mut last_id = 0;
+        for (e, details, note, step, hash) in &rows {
+            // Webhooks and the national portal: queued with the event, in its transaction
+            // (PostgreSQL: in the event's own statement).
+            let q = sqlx::query_as(if is_pg { EVENT_PG } else { EVENT_SQLITE })
+                .bind(old.id).bind(e.at).bind(&decision.actor.id).bind(e.kind.name()).bind(e.from.map(DossierStatus::as_str))
+                .bind(e.to.as_str()).bind(note).bind(step).bind(&decision.actor.name).bind(&decision.actor.title)
+                .bind(&next.unit).bind(details).bind(hash);
+            let q = if is_pg { q.bind(&old.agency_code) } else { q };
+            let (event_id,): (i64,) = q.fetch_one(&mut *$tx).await?;
+            if !is_pg {
+                sqlx::query(super::partners::ENQUEUE_SQL)
+                    .bind(old.id).bind(event_id).bind(e.at).bind(e.kind.name()).bind(&old.agency_code)
+                    .execute(&mut *$tx).await?;
+            }
+            crate::audit_append!(&mut *$tx, key, dvc_domain::audit::Entry {
+                seq: 0,
+                at: e.at,
+                actor: decision.actor.id.clone(),
+                ip: decision.actor.ip.clone(),
+                action: e.kind.name().to_string(),
+                subject: old.code.clone(),
+                from_state: e.from.map(|s| s.as_str().to_string()),
+                to_state: Some(e.to.as_str().to_string()),
+                reason: e.kind.reason().map(str::to_string),
+                event_id: Some(event_id),
+                event_hash: Some(hash.clone()),
+            });
+            last_id = event_id;
+        }
+        if let Some(w) = &decision.payment {
+            crate::payment_write!($tx, old.id, w, updated_at);
+        }
+        for a in &decision.attachments {
+            sqlx::query(
+                "INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, sha256, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(old.id).bind(&a.field_name).bind(&a.document_id).bind(&a.storage_key).bind(&a.file_name)
+            .bind(&a.content_type).bind(a.size_bytes).bind(&a.sha256).bind(updated_at)
+            .execute(&mut *$tx).await?;
+        }
+        if let Some(token_hash) = &decision.access_link {
+            sqlx::query("INSERT INTO access_links (token_hash, dossier_id, created_at) VALUES ($1, $2, $3)")
+                .bind(token_hash).bind(old.id).bind(updated_at).execute(&mut *$tx).await?;
+        }
+        if let Some(m) = &decision.mail {
+            let message_id = format!("<{}.{}.{}@dichvucong>", old.code, m.kind, last_id);
+            sqlx::query(
+                "INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            )
+            .bind(&m.kind).bind(old.id).bind(&m.recipient).bind(&m.subject).bind(&m.body_text).bind(&message_id).bind(updated_at)
+            .execute(&mut *$tx).await?;
+        }
+        crate::stat_refresh!($tx, super::statistics::FACT_BY_ID, old.id);
+        last_id
+    }};
+}
+
 /// Everything needed to file a new dossier, already validated.
 #[derive(Debug, Clone)]
 pub struct NewDossier {
@@ -127,8 +217,9 @@ pub async fn submit_from(
     new: &NewDossier,
     mail: impl Fn(&str) -> Option<NewMail>,
     from: Option<&FiledFrom>,
+    follow: Option<&FollowUp<'_>>,
 ) -> StoreResult<SubmitOutcome> {
-    match submit_once(db, key, seq_db, new, &mail, from).await {
+    match submit_once(db, key, seq_db, new, &mail, from, follow).await {
         Err(StoreError::Sqlx(e)) if is_unique_violation(&e) => {
             // A concurrent request with the same idempotency key won the race.
             match find_code_by_idempotency(db, &new.idempotency_key).await? {
@@ -213,6 +304,25 @@ macro_rules! bind_filing {
     };
 }
 
+/// Inside the filing's transaction `$tx`: reads the new dossier `$code` back and records the
+/// decision `$follow` makes of it, if any (see [`FollowUp`]).
+macro_rules! follow_up {
+    ($tx:ident, $is_pg:expr, $key:expr, $code:expr, $follow:expr) => {{
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!("SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE code = $1")
+        });
+        let row: DossierRow = sqlx::query_as(sqlx::AssertSqlSafe(SQL.as_str()))
+            .bind($code)
+            .fetch_one(&mut *$tx)
+            .await?;
+        if let Some(owned) = ($follow)(&row) {
+            let decision = owned.view();
+            let prepared = prepare($key, &row, &decision)?;
+            save_in!($tx, $is_pg, $key, &row, &decision, prepared);
+        }
+    }};
+}
+
 async fn submit_once(
     db: &Db,
     key: &AuditKey,
@@ -220,6 +330,7 @@ async fn submit_once(
     new: &NewDossier,
     mail: &impl Fn(&str) -> Option<NewMail>,
     from: Option<&FiledFrom>,
+    follow: Option<&FollowUp<'_>>,
 ) -> StoreResult<SubmitOutcome> {
     let answers =
         serde_json::to_string(&new.answers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -251,15 +362,21 @@ async fn submit_once(
                 .collect();
             let attachments = serde_json::to_string(&attachments)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let (mail_id,): (Option<i64>,) = bind_filing!(
+            let q = bind_filing!(
                 sqlx::query_as(sqlx::AssertSqlSafe(FILE_PG.as_str())),
                 f,
                 new,
                 answers,
                 attachments
-            )
-            .fetch_one(pool)
-            .await?;
+            );
+            let Some(follow) = follow else {
+                let (mail_id,): (Option<i64>,) = q.fetch_one(pool).await?;
+                return Ok(SubmitOutcome::Created(f.code, mail_id));
+            };
+            let mut tx = pool.begin().await?;
+            let (mail_id,): (Option<i64>,) = q.fetch_one(&mut *tx).await?;
+            follow_up!(tx, true, key, &f.code, follow);
+            tx.commit().await?;
             return Ok(SubmitOutcome::Created(f.code, mail_id));
         }
         Db::Sqlite(pool) => pool,
@@ -295,6 +412,9 @@ async fn submit_once(
             .bind(&a.sha256);
     }
     q.execute(&mut *tx).await?;
+    if let Some(follow) = follow {
+        follow_up!(tx, false, key, &f.code, follow);
+    }
     tx.commit().await?;
     Ok(SubmitOutcome::Created(f.code, None))
 }
@@ -804,6 +924,38 @@ pub struct Decision<'a> {
     pub payment: Option<super::payments::PaymentWrite>,
 }
 
+/// A [`Decision`] that owns what it records (made before the transaction that records it, e.g.
+/// by a filing's follow-up).
+#[derive(Debug, Clone)]
+pub struct OwnedDecision {
+    pub events: Vec<Event>,
+    pub next: Dossier,
+    pub actor: Actor,
+    pub mail: Option<NewMail>,
+    pub access_link: Option<String>,
+    pub attachments: Vec<NewAttachment>,
+    pub payment: Option<super::payments::PaymentWrite>,
+}
+
+impl OwnedDecision {
+    pub fn view(&self) -> Decision<'_> {
+        Decision {
+            events: &self.events,
+            next: &self.next,
+            actor: &self.actor,
+            mail: self.mail.clone(),
+            access_link: self.access_link.clone(),
+            attachments: self.attachments.clone(),
+            payment: self.payment.clone(),
+        }
+    }
+}
+
+/// A first decision on a dossier just filed, recorded in the filing's own transaction: given the
+/// new dossier's row, the decision to record, or `None` for none (e.g. a payment that could not
+/// be started: the filing stands alone).
+pub type FollowUp<'a> = dyn Fn(&DossierRow) -> Option<OwnedDecision> + Send + Sync + 'a;
+
 const CONFLICT: &str = "Hồ sơ vừa được người khác cập nhật, vui lòng xem lại.";
 
 /// Records `decision` on the dossier `old`, all or nothing: the dossier row (only if its version
@@ -817,6 +969,31 @@ pub async fn save(
     old: &DossierRow,
     decision: &Decision<'_>,
 ) -> StoreResult<i64> {
+    let prepared = prepare(key, old, decision)?;
+    let is_pg = matches!(db, Db::Postgres(_));
+    let event_id = db_tx!(db, tx => {
+        let last_id = save_in!(tx, is_pg, key, old, decision, prepared);
+        tx.commit().await?;
+        last_id
+    });
+    Ok(event_id)
+}
+
+/// What [`save`] computes before its transaction: the timeline rows (event, details, note,
+/// step, hash) chained from the dossier's head, the result, and the dossier's new `updated_at`.
+pub struct Prepared<'d> {
+    rows: Vec<(&'d Event, String, String, i64, String)>,
+    head: String,
+    result_key: Option<String>,
+    result_name: Option<String>,
+    updated_at: i64,
+}
+
+fn prepare<'d>(
+    key: &AuditKey,
+    old: &DossierRow,
+    decision: &'d Decision<'_>,
+) -> StoreResult<Prepared<'d>> {
     let next = decision.next;
     // The timeline rows and their hashes, computed before the transaction.
     let mut head = old
@@ -855,87 +1032,13 @@ pub async fn save(
         .map(|e| e.at)
         .unwrap_or(old.updated_at)
         .max(old.updated_at + 1);
-    let is_pg = matches!(db, Db::Postgres(_));
-    let event_id = db_tx!(db, tx => {
-        let r = sqlx::query(
-            "UPDATE dossiers SET status = $3, step = $4, step_started_at = $5, assignee_id = $6, unit = $7, supplement_count = $8, \
-             paused_at = $9, resume_status = $10, received_at = $11, due_at = $12, finished_at = $13, result_key = $14, result_name = $15, \
-             updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20, extra_working_days = $21, \
-             result_electronic = $22, postal_tracking = $23, rating = $24, expected_at = $25, \
-             payment_status = COALESCE($26, payment_status) \
-             WHERE id = $1 AND version = $2",
-        )
-        .bind(old.id).bind(old.version).bind(next.status.as_str()).bind(i64::try_from(next.step).unwrap_or(0)).bind(next.step_started_at)
-        .bind(next.assignee_id).bind(&next.unit).bind(next.supplement_count).bind(next.paused_at)
-        .bind(next.resume_status.map(DossierStatus::as_str)).bind(next.received_at).bind(next.due_at).bind(next.finished_at)
-        .bind(&result_key).bind(&result_name).bind(updated_at).bind(next.version).bind(next.original_due_at)
-        .bind(next.extension_count).bind(&head).bind(next.extra_working_days)
-        .bind(i64::from(next.result_signed)).bind(&next.postal_tracking).bind(next.rating.map(Rating::value)).bind(next.expected_at)
-        // A payment's state on the dossier, with the row itself (below).
-        .bind(decision.payment.as_ref().map(|w| w.dossier_status().as_str()))
-        .execute(&mut *tx).await?;
-        if r.rows_affected() != 1 {
-            return Err(StoreError::Conflict(CONFLICT.into()));
-        }
-        let mut last_id = 0;
-        for (e, details, note, step, hash) in &rows {
-            // Webhooks and the national portal: queued with the event, in its transaction
-            // (PostgreSQL: in the event's own statement).
-            let q = sqlx::query_as(if is_pg { EVENT_PG } else { EVENT_SQLITE })
-                .bind(old.id).bind(e.at).bind(&decision.actor.id).bind(e.kind.name()).bind(e.from.map(DossierStatus::as_str))
-                .bind(e.to.as_str()).bind(note).bind(step).bind(&decision.actor.name).bind(&decision.actor.title)
-                .bind(&next.unit).bind(details).bind(hash);
-            let q = if is_pg { q.bind(&old.agency_code) } else { q };
-            let (event_id,): (i64,) = q.fetch_one(&mut *tx).await?;
-            if !is_pg {
-                sqlx::query(super::partners::ENQUEUE_SQL)
-                    .bind(old.id).bind(event_id).bind(e.at).bind(e.kind.name()).bind(&old.agency_code)
-                    .execute(&mut *tx).await?;
-            }
-            crate::audit_append!(&mut *tx, key, dvc_domain::audit::Entry {
-                seq: 0,
-                at: e.at,
-                actor: decision.actor.id.clone(),
-                ip: decision.actor.ip.clone(),
-                action: e.kind.name().to_string(),
-                subject: old.code.clone(),
-                from_state: e.from.map(|s| s.as_str().to_string()),
-                to_state: Some(e.to.as_str().to_string()),
-                reason: e.kind.reason().map(str::to_string),
-                event_id: Some(event_id),
-                event_hash: Some(hash.clone()),
-            });
-            last_id = event_id;
-        }
-        if let Some(w) = &decision.payment {
-            crate::payment_write!(tx, old.id, w, updated_at);
-        }
-        for a in &decision.attachments {
-            sqlx::query(
-                "INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, sha256, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(old.id).bind(&a.field_name).bind(&a.document_id).bind(&a.storage_key).bind(&a.file_name)
-            .bind(&a.content_type).bind(a.size_bytes).bind(&a.sha256).bind(updated_at)
-            .execute(&mut *tx).await?;
-        }
-        if let Some(token_hash) = &decision.access_link {
-            sqlx::query("INSERT INTO access_links (token_hash, dossier_id, created_at) VALUES ($1, $2, $3)")
-                .bind(token_hash).bind(old.id).bind(updated_at).execute(&mut *tx).await?;
-        }
-        if let Some(m) = &decision.mail {
-            let message_id = format!("<{}.{}.{}@dichvucong>", old.code, m.kind, last_id);
-            sqlx::query(
-                "INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-            )
-            .bind(&m.kind).bind(old.id).bind(&m.recipient).bind(&m.subject).bind(&m.body_text).bind(&message_id).bind(updated_at)
-            .execute(&mut *tx).await?;
-        }
-        crate::stat_refresh!(tx, super::statistics::FACT_BY_ID, old.id);
-        tx.commit().await?;
-        last_id
-    });
-    Ok(event_id)
+    Ok(Prepared {
+        rows,
+        head,
+        result_key,
+        result_name,
+        updated_at,
+    })
 }
 
 /// One timeline event of [`save`]: `$1` dossier, `$2` at, `$3` actor, `$4` action, `$5`–`$6` the

@@ -1215,6 +1215,7 @@ async fn file(state: AppState, partner: PartnerCtx, req: Request) -> Response {
         &new,
         mail,
         None,
+        None,
     )
     .await
     {

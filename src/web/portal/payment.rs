@@ -122,24 +122,6 @@ async fn go_pay(state: &AppState, row: &DossierRow, ip: &str) -> AppResult<Respo
     Ok(no_store(Redirect::to(&url).into_response()))
 }
 
-/// Starts the payment of a dossier just filed, for `send` (after "Gửi thông tin"): the address
-/// of the gateway, or `None` when it could not be started (the confirmation page then offers
-/// "Thanh toán").
-pub async fn start_after_filing(state: &AppState, code: &str, ip: &str) -> Option<String> {
-    let client = state.vnpay.as_deref()?;
-    let row = dossiers::find_by_code(&state.db, code).await.ok()??;
-    if row.status != "awaiting_payment" {
-        return None;
-    }
-    match flow::start(state, client, &row, ip).await {
-        Ok(url) => Some(url),
-        Err(e) => {
-            tracing::warn!(dossier = %code, error = %e, "payment could not be started");
-            None
-        }
-    }
-}
-
 fn bad_form(_: FormRejection) -> AppError {
     AppError::BadRequest(
         "Dữ liệu gửi lên không đọc được. Ông/Bà hãy tải lại trang rồi bấm “Thanh toán” lại.".into(),

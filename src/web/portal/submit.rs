@@ -534,6 +534,26 @@ pub async fn send(
             ),
         })
     };
+    // Owing a fee at filing: the payment attempt is started (pending) in the filing's own
+    // transaction, and the citizen goes straight to the gateway (303). If it cannot be started,
+    // the dossier is filed alone and the confirmation page offers "Thanh toán".
+    let pay_url = std::sync::Mutex::new(None::<String>);
+    let client_ip = ip.to_string();
+    let start_payment = |row: &dossiers::DossierRow| {
+        let provider = state.vnpay.as_deref()?;
+        match crate::payment::flow::start_decision(&state, provider, row, &client_ip) {
+            Ok((decision, url)) => {
+                if let Ok(mut u) = pay_url.lock() {
+                    *u = Some(url);
+                }
+                Some(decision)
+            }
+            Err(e) => {
+                tracing::warn!(dossier = %row.code, error = %e, "payment could not be started");
+                None
+            }
+        }
+    };
     let outcome = dossiers::submit_from(
         &state.db,
         &state.audit_key,
@@ -541,6 +561,7 @@ pub async fn send(
         &new,
         mail,
         Some(&from),
+        awaiting_payment.then_some(&start_payment as &dossiers::FollowUp<'_>),
     )
     .await?;
     let code = outcome.code().to_string();
@@ -551,12 +572,7 @@ pub async fn send(
             Some(id) => state.mail.queued(id),
             None => state.mail.wake(),
         }
-        // Owing a fee at filing: straight to the gateway (303). If the attempt cannot be
-        // started, the confirmation page offers "Thanh toán".
-        if awaiting_payment
-            && let Some(url) =
-                super::payment::start_after_filing(&state, &code, &ip.to_string()).await
-        {
+        if let Some(url) = pay_url.into_inner().ok().flatten() {
             return Ok(security::no_store(Redirect::to(&url).into_response()));
         }
     } else {

@@ -424,6 +424,7 @@ pub async fn submit(
         &new,
         |_| None,
         Some(&from),
+        None,
     )
     .await?;
     let code = outcome.code().to_string();
