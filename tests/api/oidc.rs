@@ -38,13 +38,6 @@ impl Drop for Provider {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 impl Provider {
     /// Starts a provider whose client redirects to the portal at `portal` (its base URL);
     /// `tamper`: "audience" or "expired" makes every ID token wrong that way (re-signed with the
@@ -56,11 +49,11 @@ impl Provider {
             "the test OpenID provider is not installed: run `npm ci` in tests/oidc (scripts/test.sh does)"
         );
         let node = std::env::var("DVC_TEST_NODE").unwrap_or_else(|_| "node".into());
-        let port = free_port();
         let mut child = Command::new(node)
             .arg(format!("{dir}/provider.mjs"))
             .current_dir(dir)
-            .env("OIDC_PORT", port.to_string())
+            // Any free port, chosen by the provider itself (named in its READY line).
+            .env("OIDC_PORT", "0")
             .env("OIDC_PORTAL", portal)
             .env("OIDC_CLIENT_ID", CLIENT_ID)
             .env("OIDC_CLIENT_SECRET", CLIENT_SECRET)

@@ -7,7 +7,7 @@
 //   node tests/oidc/provider.mjs            # http://127.0.0.1:9090, redirect to http://127.0.0.1:8080
 //
 // Settings (environment):
-//   OIDC_PORT            port to listen on (default 9090)
+//   OIDC_PORT            port to listen on (default 9090; 0: any free port, named in READY)
 //   OIDC_CLIENT_ID       default "dichvucong"
 //   OIDC_CLIENT_SECRET   default "dichvucong-test-secret-0123456789"
 //   OIDC_PORTAL          the portal's base URL (default http://127.0.0.1:8080): redirect URI
@@ -16,10 +16,17 @@
 //                        provider's own key) for another audience, or already expired
 //
 // Prints "READY <issuer>" on standard output once it listens.
+import { createServer } from 'node:http';
 import Provider from 'oidc-provider';
 import { generateKeyPair, exportJWK, SignJWT } from 'jose';
 
-const port = Number(process.env.OIDC_PORT || 9090);
+// Listening first: with port 0 the system picks a free port, with no race against other tests.
+const server = createServer();
+await new Promise((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(Number(process.env.OIDC_PORT ?? 9090), '127.0.0.1', resolve);
+});
+const port = server.address().port;
 const issuer = `http://127.0.0.1:${port}`;
 const portal = (process.env.OIDC_PORTAL || 'http://127.0.0.1:8080').replace(/\/$/, '');
 const clientId = process.env.OIDC_CLIENT_ID || 'dichvucong';
@@ -85,7 +92,6 @@ if (tamper) {
   });
 }
 
-const server = provider.listen(port, '127.0.0.1', () => {
-  console.log(`READY ${issuer}`);
-});
+server.on('request', provider.callback());
+console.log(`READY ${issuer}`);
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => server.close(() => process.exit(0)));
