@@ -25,7 +25,7 @@ macro_rules! save_in {
              paused_at = $9, resume_status = $10, received_at = $11, due_at = $12, finished_at = $13, result_key = $14, result_name = $15, \
              updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20, extra_working_days = $21, \
              result_electronic = $22, postal_tracking = $23, rating = $24, expected_at = $25, \
-             payment_status = COALESCE($26, payment_status) \
+             payment_status = COALESCE($26, payment_status), stat_dirty = 1 \
              WHERE id = $1 AND version = $2",
         )
         .bind(old.id).bind(old.version).bind(next.status.as_str()).bind(i64::try_from(next.step).unwrap_or(0)).bind(next.step_started_at)
@@ -94,7 +94,7 @@ macro_rules! save_in {
             .bind(&m.kind).bind(old.id).bind(&m.recipient).bind(&m.subject).bind(&m.body_text).bind(&message_id).bind(updated_at)
             .execute(&mut *$tx).await?;
         }
-        crate::stat_refresh!($tx, super::statistics::FACT_BY_ID, old.id);
+        // Counted by the statistics job (`stat_dirty`, set above), not in this transaction.
         last_id
     }};
 }

@@ -1,17 +1,20 @@
 //! Statistics: the sums the public figures and the QĐ 766 indicators are read from.
 //!
-//! How it works (migration 0011): `stat_dossier` remembers what each dossier counts in (its
-//! [`MetricSet`], from [`dvc_domain::statistics::metrics`]); whenever a dossier changes, in the
-//! same transaction, [`stat_refresh!`] recomputes it and appends the difference to `stat_delta`
-//! (append only, so concurrent filings never wait on one sums row). [`fold`] (the statistics job,
+//! How it works (migrations 0011, 0018): `stat_dossier` remembers what each dossier counts in
+//! (its [`MetricSet`], from [`dvc_domain::statistics::metrics`]); a new filing counts itself in
+//! its own statements ([`filing_sql`]); any later change marks the dossier (`stat_dirty`, in the
+//! change's own UPDATE) and [`count_changed`] (the statistics job, every second, and any reader
+//! of the sums first, [`settle`]) recounts the marked dossiers hundreds per transaction,
+//! appending their differences to `stat_delta` (append only, so concurrent writers never wait
+//! on one sums row). [`fold`] (the statistics job,
 //! every few seconds) moves the deltas into `stat_daily` (agency, day) and `stat_monthly`
 //! (agency, month). [`figures`] reads whole months from `stat_monthly`, the partial months at the
 //! ends of the period from `stat_daily`, plus the deltas not folded yet: a transition shows at
 //! once, and a province-wide year is about a thousand rows. Open dossiers overdue depend on the
 //! time, so they are counted from `dossiers` (partial index on the open ones) when read.
 //!
-//! A feature that changes a fact statistics count (fee, payment, rating, …) outside
-//! `dossiers::save` calls [`refresh`] (or [`stat_refresh!`] inside its own transaction); the job
+//! A feature that changes a fact statistics count outside `dossiers::save` marks the dossier
+//! too ([`refresh`], or `stat_dirty = 1` in its UPDATE); the job
 //! also counts every dossier that has no `stat_dossier` row yet ([`catch_up`]), and
 //! `dichvucong statistics rebuild` recomputes everything.
 
@@ -242,15 +245,108 @@ macro_rules! stat_refresh {
     }};
 }
 
-/// Recounts one dossier in its own transaction (for features that change a counted fact outside
-/// `dossiers::save`).
+/// Marks one dossier for recounting (for features that change a counted fact outside
+/// `dossiers::save`, which marks it in its own UPDATE); [`count_changed`] recounts it.
 pub async fn refresh(db: &Db, dossier_id: i64) -> StoreResult<()> {
-    crate::db_tx!(db, tx => {
-        crate::stat_refresh!(tx, FACT_BY_ID, dossier_id);
-        tx.commit().await?;
+    db_run!(db, p => {
+        sqlx::query("UPDATE dossiers SET stat_dirty = 1 WHERE id = $1").bind(dossier_id).execute(p).await?;
     });
     Ok(())
 }
+
+/// Dossiers marked for recounting, at most `$1`, oldest first. PostgreSQL locks them (skipping
+/// any another node is recounting, or a transaction is changing): no change can slip between
+/// reading the facts and clearing the mark, and no two nodes count one change twice.
+static CHANGED_SQLITE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {FACT_COLUMNS} FROM dossiers d LEFT JOIN stat_dossier s ON s.dossier_id = d.id \
+         WHERE d.stat_dirty = 1 ORDER BY d.id LIMIT $1"
+    )
+});
+static CHANGED_PG: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {FACT_COLUMNS} FROM dossiers d LEFT JOIN stat_dossier s ON s.dossier_id = d.id \
+         WHERE d.stat_dirty = 1 ORDER BY d.id LIMIT $1 FOR UPDATE OF d SKIP LOCKED"
+    )
+});
+
+/// Recounts up to `batch` dossiers marked by a change, in one transaction: their differences
+/// summed per (agency, day) into few `stat_delta` rows, their snapshots, their marks cleared.
+/// Returns how many were recounted (fewer than `batch`: none is left, as far as this node sees).
+pub async fn count_changed(db: &Db, batch: i64) -> StoreResult<u64> {
+    crate::db_tx!(db, tx => {
+        let sql = if matches!(db, Db::Postgres(_)) { CHANGED_PG.as_str() } else { CHANGED_SQLITE.as_str() };
+        let rows: Vec<FactRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(batch).fetch_all(&mut *tx).await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut sums: std::collections::BTreeMap<(String, i64), (i64, Counts)> = Default::default();
+        let mut snapshots = Vec::new();
+        for row in &rows {
+            let change = row.change()?;
+            for d in change.deltas {
+                let e = sums.entry((d.agency, d.day)).or_insert((d.month, Counts::default()));
+                e.1.add(&d.counts);
+            }
+            if change.changed {
+                snapshots.push((row.id, row.agency_code.clone(), row.procedure_code.clone(), change.day, change.mask));
+            }
+        }
+        for ((agency, day), (month, counts)) in &sums {
+            if counts.is_zero() {
+                continue;
+            }
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(DELTA_INSERT.as_str())).bind(agency).bind(day).bind(month);
+            for v in counts.0 {
+                q = q.bind(v);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        if !snapshots.is_empty() {
+            let mut b = sqlx::QueryBuilder::new("INSERT INTO stat_dossier (dossier_id, agency_code, procedure_code, day, mask) ");
+            b.push_values(&snapshots, |mut r, (id, agency, procedure, day, mask)| {
+                r.push_bind(*id).push_bind(agency).push_bind(procedure).push_bind(*day).push_bind(*mask);
+            });
+            b.push(" ON CONFLICT (dossier_id) DO UPDATE SET agency_code = excluded.agency_code, \
+                     procedure_code = excluded.procedure_code, day = excluded.day, mask = excluded.mask");
+            b.build().execute(&mut *tx).await?;
+        }
+        let mut b = sqlx::QueryBuilder::new("UPDATE dossiers SET stat_dirty = 0 WHERE id IN (");
+        let mut ids = b.separated(", ");
+        for row in &rows {
+            ids.push_bind(row.id);
+        }
+        b.push(")");
+        b.build().execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    })
+}
+
+/// Recounts every dossier marked so far (a reader of the sums calls it first, so that a change
+/// shows at once); at most [`SETTLE_MAX`] dossiers, the job does the rest.
+pub async fn settle(db: &Db) -> StoreResult<()> {
+    // Usually none: one look at the (partial) index, no transaction.
+    let (any,): (bool,) = db_run!(db, p => {
+        sqlx::query_as("SELECT EXISTS (SELECT 1 FROM dossiers WHERE stat_dirty = 1)").fetch_one(p).await?
+    });
+    if !any {
+        return Ok(());
+    }
+    let mut done = 0;
+    while done < SETTLE_MAX {
+        let n = count_changed(db, COUNT_BATCH).await?;
+        done += n;
+        if n < COUNT_BATCH as u64 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Dossiers recounted per transaction.
+pub const COUNT_BATCH: i64 = 500;
+const SETTLE_MAX: u64 = 20_000;
 
 /// What a new online filing appends, as extra statements of the filing (both dialects):
 /// `$1` code, `$2` procedure, `$3` agency, `$34` day, `$35` month. SQLite: statements;
@@ -588,6 +684,8 @@ impl Cache {
         period: &Period,
         now: i64,
     ) -> StoreResult<std::sync::Arc<Table>> {
+        // Changes not counted yet first: the sums' version then tells whether anything changed.
+        settle(db).await?;
         let key = CacheKey {
             agencies: agencies.map(<[String]>::to_vec),
             from: period.from_day(),
@@ -671,6 +769,7 @@ pub async fn by_procedure(
         .iter()
         .map(|m| format!("CAST(SUM((mask >> {}) & 1) AS BIGINT)", *m as usize))
         .collect();
+    settle(db).await?;
     let filter = agency_filter(Some(agencies), 3);
     let sql = format!(
         "SELECT procedure_code, {} FROM stat_dossier WHERE day >= $1 AND day <= $2{filter} GROUP BY procedure_code ORDER BY procedure_code",

@@ -13,6 +13,7 @@ mod crowd;
 mod journey;
 mod load;
 mod report;
+mod smtp_sink;
 mod statistics;
 
 use anyhow::{Context, bail};
@@ -91,6 +92,10 @@ pub struct Args {
     /// Requests per measurement in the `statistics` phase.
     #[arg(long, default_value_t = 300)]
     stat_requests: usize,
+    /// The portal writes its e-mails as `.eml` files (the development fallback) instead of
+    /// sending them to the load generator's SMTP relay (for comparisons).
+    #[arg(long)]
+    mail_to_files: bool,
     /// Command that produced the run, recorded in the report.
     #[arg(long, default_value = "scripts/bench.sh")]
     command: String,
@@ -122,6 +127,8 @@ pub struct BackendResult {
     /// The paid journey (fee at filing): form, declaration, review, send (303 to the gateway),
     /// the gateway's IPN, the return page; maximum rate, closed loop.
     pub paid_max: Option<Pair>,
+    /// E-mails of the paid journeys received by the SMTP relay, of those expected (two each).
+    pub paid_mails: Option<(u64, u64)>,
     pub lookup_page_max: Option<Pair>,
     pub lookup_page_lat: Option<Pair>,
     pub lookup_api_max: Option<Pair>,
@@ -192,6 +199,7 @@ pub struct Run {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    smtp_sink::set_to_files(args.mail_to_files);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -337,9 +345,16 @@ async fn spawn_portal_with(
     let port = free_port()?;
     let log = data.join("portal.log");
     std::fs::create_dir_all(data)?;
+    // E-mails go to a relay, as in production (not to one `.eml` file each).
+    let smtp = if smtp_sink::to_files() {
+        None
+    } else {
+        Some(smtp_sink::url().await?)
+    };
+    smtp_sink::portal_started(data);
     let out = std::fs::File::create(&log)?;
-    let mut child = std::process::Command::new(bin)
-        .arg("serve")
+    let mut cmd = std::process::Command::new(bin);
+    cmd.arg("serve")
         .env("DVC_LISTEN", format!("127.0.0.1:{port}"))
         .env("DVC_DATA_DIR", data)
         .env("DVC_DATABASE_URL", db)
@@ -360,7 +375,11 @@ async fn spawn_portal_with(
         .env("DVC_VNPAY_TMN_CODE", journey::PAY_TMN_CODE)
         .env("DVC_VNPAY_HASH_SECRET", journey::PAY_HASH_SECRET)
         .stdout(Stdio::null())
-        .stderr(out)
+        .stderr(out);
+    if let Some(url) = &smtp {
+        cmd.env("DVC_SMTP_URL", url);
+    }
+    let mut child = cmd
         .spawn()
         .with_context(|| format!("start {}", bin.display()))?;
     let base = format!("http://127.0.0.1:{port}");
@@ -608,7 +627,7 @@ fn file_create_cost(dir: &Path) -> anyhow::Result<f64> {
 /// every inode freed in the last 30–60 s, reading each one's inode block: right after tens of
 /// thousands of files were removed (the previous run's clean-up, a test run) each new file
 /// costs up to ~1 ms of kernel time instead of ~25 µs, which weighs on whichever server creates
-/// more files (the portal: the attachment and each e-mail's .eml) and made runs differ by 30 %.
+/// more files and made runs differ by 30 %.
 /// Returns the last probe's cost and the seconds waited.
 async fn settle_file_system(work: &Path) -> anyhow::Result<(f64, f64)> {
     const SETTLED_US: f64 = 100.0;
@@ -796,16 +815,21 @@ where
     }
 }
 
-/// Waits until the portal has written an e-mail for every dossier filed so far (its outbox is
+/// Waits until the portal has sent an e-mail for every dossier filed so far (its outbox is
 /// empty), so that the next phase, on either server, does not share the cores with the backlog.
 async fn drain_mail(data: &Path, filed: usize) {
-    let dir = data.join("mail");
     let t = Instant::now();
     loop {
-        let n = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+        let n = if smtp_sink::to_files() {
+            std::fs::read_dir(data.join("mail"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        } else {
+            usize::try_from(smtp_sink::received_from(data)).unwrap_or(usize::MAX)
+        };
         if n >= filed || t.elapsed() > Duration::from_secs(180) {
             eprintln!(
-                "  portal e-mail backlog: {n}/{filed} written, waited {:.1} s",
+                "  portal e-mail backlog: {n}/{filed} sent, waited {:.1} s",
                 t.elapsed().as_secs_f64()
             );
             return;
@@ -1048,6 +1072,8 @@ async fn run_backend(
         res.webhooks = Some(hooks);
     }
     if ctx.args.phases.contains("paid") {
+        let mails_before = smtp_sink::received();
+        let journeys = Arc::new(std::sync::atomic::AtomicU64::new(5));
         for _ in 0..5 {
             journey::portal_paid_journey(&pbase, pdf)
                 .await
@@ -1062,11 +1088,17 @@ async fn run_backend(
             rounds,
             || {
                 let b = pbase.clone();
+                let journeys = journeys.clone();
                 load::measured(
                     portal.pid,
                     closed_loop(users, dur, move |_| {
                         let b = b.clone();
-                        async move { journey::portal_paid_journey(&b, pdf).await }
+                        let journeys = journeys.clone();
+                        async move {
+                            journey::portal_paid_journey(&b, pdf).await?;
+                            journeys.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            Ok(())
+                        }
                     }),
                 )
             },
@@ -1083,6 +1115,25 @@ async fn run_backend(
         )
         .await;
         res.paid_max = Some(paid);
+        // Two e-mails a paid journey (filed, paid): all must reach the relay, not wait queued.
+        let expected = 2 * journeys.load(std::sync::atomic::Ordering::Relaxed);
+        let waited = Instant::now();
+        while !smtp_sink::to_files()
+            && smtp_sink::received() - mails_before < expected
+            && waited.elapsed() < Duration::from_secs(30)
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let got = smtp_sink::received() - mails_before;
+        if !smtp_sink::to_files() {
+            println!(
+                "  e-mails of the paid journeys: {got} of {expected} received by the relay, the last {:.1} s after the phase",
+                waited.elapsed().as_secs_f64()
+            );
+        }
+        if !smtp_sink::to_files() {
+            res.paid_mails = Some((got, expected));
+        }
     }
     let pcodes: Arc<Vec<String>> = Arc::new(pcodes.all());
     let bcodes: Arc<Vec<String>> = Arc::new(bcodes.all());

@@ -272,6 +272,12 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
             r,
             verdict(r >= 0.5)
         );
+        if let Some((got, expected)) = b.paid_mails {
+            let _ = writeln!(
+                out,
+                "  (their e-mails, two a journey: {got} of {expected} received by the SMTP relay)"
+            );
+        }
     }
     for (label, lat) in [
         ("status page", &b.lookup_page_lat),
@@ -383,7 +389,7 @@ pub fn markdown(run: &Run) -> String {
          Latencies at a fixed rate come from an open-loop generator that \
          schedules requests at fixed intervals and measures from the scheduled start (coordinated omission \
          corrected). Portal settings: release build, `DVC_CAPTCHA=off`, rate limits raised, `DVC_LOG=warn`, \
-         e-mails written as .eml files, `DVC_TRUST_PROXY=true` with each simulated browser sending its own \
+         e-mails sent over SMTP (`DVC_SMTP_URL`, as in production) to a relay in the load generator that counts and discards them, `DVC_TRUST_PROXY=true` with each simulated browser sending its own \
          address in `X-Forwarded-For` (as behind a deployment's reverse proxy: the per-address upload places \
          apply to each citizen, not to the load generator as a whole).\n",
         run.seconds_per_phase
