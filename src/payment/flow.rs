@@ -75,9 +75,10 @@ async fn record(
     write: PaymentWrite,
 ) -> Result<(), FlowError> {
     let decision = decide(state, row, cmd, actor, who, write)?;
-    dossiers::save(&state.db, &state.audit_key, row, &decision.view()).await?;
-    if decision.mail.is_some() {
-        state.mail.wake();
+    let (_, mail_id) =
+        dossiers::save_with_mail(&state.db, &state.audit_key, row, &decision.view()).await?;
+    if let Some(id) = mail_id {
+        state.mail.queued(id);
     }
     Ok(())
 }
@@ -129,9 +130,10 @@ pub async fn start(
     ip: &str,
 ) -> Result<String, FlowError> {
     let (decision, url) = start_decision(state, provider, row, ip)?;
-    dossiers::save(&state.db, &state.audit_key, row, &decision.view()).await?;
-    if decision.mail.is_some() {
-        state.mail.wake();
+    let (_, mail_id) =
+        dossiers::save_with_mail(&state.db, &state.audit_key, row, &decision.view()).await?;
+    if let Some(id) = mail_id {
+        state.mail.queued(id);
     }
     Ok(url)
 }

@@ -10,7 +10,7 @@ use dvc_domain::outcome::{Delivery, Rating};
 use dvc_domain::workflow::{Dossier, Event, EventKind, ResultFile};
 
 /// The writes of [`save`] inside the transaction `$tx` (either backend), `$is_pg` when it is
-/// PostgreSQL's; evaluates to the id of the last event. Also used by a filing that records a
+/// PostgreSQL's; evaluates to the id of the last event and the e-mail's outbox id. Also used by a filing that records a
 /// first decision in its own transaction ([`submit_from`]).
 macro_rules! save_in {
     ($tx:ident, $is_pg:expr, $key:expr, $old:expr, $decision:expr, $prepared:expr) => {{
@@ -25,7 +25,7 @@ macro_rules! save_in {
              paused_at = $9, resume_status = $10, received_at = $11, due_at = $12, finished_at = $13, result_key = $14, result_name = $15, \
              updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20, extra_working_days = $21, \
              result_electronic = $22, postal_tracking = $23, rating = $24, expected_at = $25, \
-             payment_status = COALESCE($26, payment_status), stat_dirty = 1 \
+             payment_status = COALESCE($26, payment_status) \
              WHERE id = $1 AND version = $2",
         )
         .bind(old.id).bind(old.version).bind(next.status.as_str()).bind(i64::try_from(next.step).unwrap_or(0)).bind(next.step_started_at)
@@ -51,7 +51,7 @@ macro_rules! save_in {
             let q = if is_pg { q.bind(&old.agency_code) } else { q };
             let (event_id,): (i64,) = q.fetch_one(&mut *$tx).await?;
             if !is_pg {
-                sqlx::query(super::partners::ENQUEUE_SQL)
+                sqlx::query(sqlx::AssertSqlSafe(ENQUEUE_SQLITE.as_str()))
                     .bind(old.id).bind(event_id).bind(e.at).bind(e.kind.name()).bind(&old.agency_code)
                     .execute(&mut *$tx).await?;
             }
@@ -86,16 +86,18 @@ macro_rules! save_in {
             sqlx::query("INSERT INTO access_links (token_hash, dossier_id, created_at) VALUES ($1, $2, $3)")
                 .bind(token_hash).bind(old.id).bind(updated_at).execute(&mut *$tx).await?;
         }
+        let mut mail_id: Option<i64> = None;
         if let Some(m) = &decision.mail {
             let message_id = format!("<{}.{}.{}@dichvucong>", old.code, m.kind, last_id);
-            sqlx::query(
-                "INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
             )
             .bind(&m.kind).bind(old.id).bind(&m.recipient).bind(&m.subject).bind(&m.body_text).bind(&message_id).bind(updated_at)
-            .execute(&mut *$tx).await?;
+            .fetch_one(&mut *$tx).await?;
+            mail_id = Some(id);
         }
-        // Counted by the statistics job (`stat_dirty`, set above), not in this transaction.
-        last_id
+        // Counted by the statistics job (queued with the event), not in this transaction.
+        (last_id, mail_id)
     }};
 }
 
@@ -969,14 +971,25 @@ pub async fn save(
     old: &DossierRow,
     decision: &Decision<'_>,
 ) -> StoreResult<i64> {
+    Ok(save_with_mail(db, key, old, decision).await?.0)
+}
+
+/// [`save`], also returning the outbox id of the decision's e-mail (for the mail worker to
+/// claim it directly: [`crate::jobs::mailer::MailQueue::queued`]).
+pub async fn save_with_mail(
+    db: &Db,
+    key: &AuditKey,
+    old: &DossierRow,
+    decision: &Decision<'_>,
+) -> StoreResult<(i64, Option<i64>)> {
     let prepared = prepare(key, old, decision)?;
     let is_pg = matches!(db, Db::Postgres(_));
-    let event_id = db_tx!(db, tx => {
-        let last_id = save_in!(tx, is_pg, key, old, decision, prepared);
+    let saved = db_tx!(db, tx => {
+        let saved = save_in!(tx, is_pg, key, old, decision, prepared);
         tx.commit().await?;
-        last_id
+        saved
     });
-    Ok(event_id)
+    Ok(saved)
 }
 
 /// What [`save`] computes before its transaction: the timeline rows (event, details, note,
@@ -1052,8 +1065,16 @@ const EVENT_PG: &str = "WITH e AS (INSERT INTO dossier_events (dossier_id, at, a
   w AS (INSERT INTO deliveries (webhook_id, dossier_id, event_id, created_at, next_attempt_at) \
     SELECT w.id, $1, e.id, $2, $2 FROM e, webhooks w WHERE w.disabled_at IS NULL \
     AND (w.event_kinds = '*' OR (',' || w.event_kinds || ',') LIKE ('%,' || CAST($4 AS TEXT) || ',%')) \
-    AND (w.all_agencies = 1 OR EXISTS (SELECT 1 FROM webhook_agencies a WHERE a.webhook_id = w.id AND a.agency_code = CAST($14 AS TEXT)))) \
+    AND (w.all_agencies = 1 OR EXISTS (SELECT 1 FROM webhook_agencies a WHERE a.webhook_id = w.id AND a.agency_code = CAST($14 AS TEXT)))), \
+  q AS (INSERT INTO stat_queue (dossier_id) VALUES ($1) ON CONFLICT DO NOTHING) \
   SELECT id FROM e";
+/// SQLite: after the event, its deliveries and the dossier queued for the statistics job.
+static ENQUEUE_SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{};\nINSERT INTO stat_queue (dossier_id) VALUES ($1) ON CONFLICT DO NOTHING;",
+        super::partners::ENQUEUE_SQL
+    )
+});
 
 /// The stored `details` of an event: its kind's fields as JSON.
 pub fn event_details(kind: &EventKind) -> StoreResult<String> {

@@ -480,12 +480,14 @@ pub async fn resend(db: &Db, id: i64, now: i64) -> StoreResult<bool> {
 /// The national portal acknowledged the dossier's latest change; the statistics (indicator
 /// 3.3's sync rate) count it next ([`super::statistics::count_changed`]).
 pub async fn set_synced(db: &Db, dossier_id: i64, now: i64) -> StoreResult<()> {
-    crate::db_run!(db, p => {
-        sqlx::query("UPDATE dossiers SET synced_at = $2, stat_dirty = 1 WHERE id = $1")
+    crate::db_tx!(db, tx => {
+        sqlx::query("UPDATE dossiers SET synced_at = $2 WHERE id = $1")
             .bind(dossier_id)
             .bind(now)
-            .execute(p)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query(super::statistics::QUEUE_SQL).bind(dossier_id).execute(&mut *tx).await?;
+        tx.commit().await?;
     });
     Ok(())
 }

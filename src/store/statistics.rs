@@ -2,9 +2,10 @@
 //!
 //! How it works (migrations 0011, 0018): `stat_dossier` remembers what each dossier counts in
 //! (its [`MetricSet`], from [`dvc_domain::statistics::metrics`]); a new filing counts itself in
-//! its own statements ([`filing_sql`]); any later change marks the dossier (`stat_dirty`, in the
-//! change's own UPDATE) and [`count_changed`] (the statistics job, every second, and any reader
-//! of the sums first, [`settle`]) recounts the marked dossiers hundreds per transaction,
+//! its own statements ([`filing_sql`]); any later change queues the dossier (`stat_queue`, in the
+//! statement that records its event) and [`count_changed`] (the statistics job, every second,
+//! and any reader of the sums first, [`settle`]) recounts the queued dossiers hundreds per
+//! transaction,
 //! appending their differences to `stat_delta` (append only, so concurrent writers never wait
 //! on one sums row). [`fold`] (the statistics job,
 //! every few seconds) moves the deltas into `stat_daily` (agency, day) and `stat_monthly`
@@ -13,8 +14,8 @@
 //! once, and a province-wide year is about a thousand rows. Open dossiers overdue depend on the
 //! time, so they are counted from `dossiers` (partial index on the open ones) when read.
 //!
-//! A feature that changes a fact statistics count outside `dossiers::save` marks the dossier
-//! too ([`refresh`], or `stat_dirty = 1` in its UPDATE); the job
+//! A feature that changes a fact statistics count outside `dossiers::save` queues the dossier
+//! too ([`refresh`], [`QUEUE_SQL`]); the job
 //! also counts every dossier that has no `stat_dossier` row yet ([`catch_up`]), and
 //! `dichvucong statistics rebuild` recomputes everything.
 
@@ -245,41 +246,46 @@ macro_rules! stat_refresh {
     }};
 }
 
-/// Marks one dossier for recounting (for features that change a counted fact outside
-/// `dossiers::save`, which marks it in its own UPDATE); [`count_changed`] recounts it.
+/// Queues one dossier for recounting: `$1` its id.
+pub const QUEUE_SQL: &str =
+    "INSERT INTO stat_queue (dossier_id) VALUES ($1) ON CONFLICT DO NOTHING";
+
+/// Queues one dossier for recounting (for features that change a counted fact outside
+/// `dossiers::save`, which queues it with the event); [`count_changed`] recounts it.
 pub async fn refresh(db: &Db, dossier_id: i64) -> StoreResult<()> {
     db_run!(db, p => {
-        sqlx::query("UPDATE dossiers SET stat_dirty = 1 WHERE id = $1").bind(dossier_id).execute(p).await?;
+        sqlx::query(QUEUE_SQL).bind(dossier_id).execute(p).await?;
     });
     Ok(())
 }
 
-/// Dossiers marked for recounting, at most `$1`, oldest first. PostgreSQL locks them (skipping
-/// any another node is recounting, or a transaction is changing): no change can slip between
-/// reading the facts and clearing the mark, and no two nodes count one change twice.
-static CHANGED_SQLITE: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {FACT_COLUMNS} FROM dossiers d LEFT JOIN stat_dossier s ON s.dossier_id = d.id \
-         WHERE d.stat_dirty = 1 ORDER BY d.id LIMIT $1"
-    )
-});
-static CHANGED_PG: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {FACT_COLUMNS} FROM dossiers d LEFT JOIN stat_dossier s ON s.dossier_id = d.id \
-         WHERE d.stat_dirty = 1 ORDER BY d.id LIMIT $1 FOR UPDATE OF d SKIP LOCKED"
-    )
-});
+/// Takes up to `$1` queued dossiers off the queue, oldest first. PostgreSQL skips the entries
+/// another node is taking: the entry stays locked until that node commits, so a change queued
+/// meanwhile waits for it and is recounted next time, and no two nodes count one change twice.
+const TAKE_SQLITE: &str = "DELETE FROM stat_queue WHERE dossier_id IN \
+    (SELECT dossier_id FROM stat_queue ORDER BY dossier_id LIMIT $1) RETURNING dossier_id";
+const TAKE_PG: &str = "DELETE FROM stat_queue WHERE dossier_id IN \
+    (SELECT dossier_id FROM stat_queue ORDER BY dossier_id LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING dossier_id";
 
-/// Recounts up to `batch` dossiers marked by a change, in one transaction: their differences
-/// summed per (agency, day) into few `stat_delta` rows, their snapshots, their marks cleared.
-/// Returns how many were recounted (fewer than `batch`: none is left, as far as this node sees).
+/// Recounts up to `batch` queued dossiers in one transaction: their differences summed per
+/// (agency, day) into few `stat_delta` rows, their snapshots in one statement. Returns how many
+/// were taken off the queue (fewer than `batch`: none is left, as far as this node sees).
 pub async fn count_changed(db: &Db, batch: i64) -> StoreResult<u64> {
     crate::db_tx!(db, tx => {
-        let sql = if matches!(db, Db::Postgres(_)) { CHANGED_PG.as_str() } else { CHANGED_SQLITE.as_str() };
-        let rows: Vec<FactRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(batch).fetch_all(&mut *tx).await?;
-        if rows.is_empty() {
+        let take = if matches!(db, Db::Postgres(_)) { TAKE_PG } else { TAKE_SQLITE };
+        let ids: Vec<(i64,)> = sqlx::query_as(take).bind(batch).fetch_all(&mut *tx).await?;
+        if ids.is_empty() {
             return Ok(0);
         }
+        let mut b = sqlx::QueryBuilder::new(format!(
+            "SELECT {FACT_COLUMNS} FROM dossiers d LEFT JOIN stat_dossier s ON s.dossier_id = d.id WHERE d.id IN ("
+        ));
+        let mut list = b.separated(", ");
+        for (id,) in &ids {
+            list.push_bind(*id);
+        }
+        b.push(")");
+        let rows: Vec<FactRow> = b.build_query_as().fetch_all(&mut *tx).await?;
         let mut sums: std::collections::BTreeMap<(String, i64), (i64, Counts)> = Default::default();
         let mut snapshots = Vec::new();
         for row in &rows {
@@ -311,24 +317,17 @@ pub async fn count_changed(db: &Db, batch: i64) -> StoreResult<u64> {
                      procedure_code = excluded.procedure_code, day = excluded.day, mask = excluded.mask");
             b.build().execute(&mut *tx).await?;
         }
-        let mut b = sqlx::QueryBuilder::new("UPDATE dossiers SET stat_dirty = 0 WHERE id IN (");
-        let mut ids = b.separated(", ");
-        for row in &rows {
-            ids.push_bind(row.id);
-        }
-        b.push(")");
-        b.build().execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(rows.len() as u64)
+        Ok(ids.len() as u64)
     })
 }
 
-/// Recounts every dossier marked so far (a reader of the sums calls it first, so that a change
+/// Recounts every dossier queued so far (a reader of the sums calls it first, so that a change
 /// shows at once); at most [`SETTLE_MAX`] dossiers, the job does the rest.
 pub async fn settle(db: &Db) -> StoreResult<()> {
-    // Usually none: one look at the (partial) index, no transaction.
+    // Usually none: one look at a small table, no transaction.
     let (any,): (bool,) = db_run!(db, p => {
-        sqlx::query_as("SELECT EXISTS (SELECT 1 FROM dossiers WHERE stat_dirty = 1)").fetch_one(p).await?
+        sqlx::query_as("SELECT EXISTS (SELECT 1 FROM stat_queue)").fetch_one(p).await?
     });
     if !any {
         return Ok(());

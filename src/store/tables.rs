@@ -67,6 +67,7 @@ pub const NOT_COPIED: &[&str] = &[
     "stat_delta",
     "stat_daily",
     "stat_monthly",
+    "stat_queue",
     "partner_tokens",
     // The stand-in gateway of DVC_PAYMENT=sandbox: test transactions, never real payments.
     "sandbox_vnpay_txns",

@@ -357,6 +357,14 @@ async fn every_outcome_is_counted_exactly_and_the_indicators_follow() {
     ] {
         assert_expected(&stats(&app, &q).await, &format!("deltas, {q}"));
     }
+    // The changes were queued and the readers counted them first: nothing is left queued.
+    assert_eq!(
+        dichvucong::store::statistics::count_changed(&app.state.db, 500)
+            .await
+            .expect("count queued changes"),
+        0,
+        "a reader of the sums counts the queued changes first"
+    );
     let other = stats(
         &app,
         &format!("agency={OTHER_WARD}&from=2027-01-01&to=2027-12-31"),

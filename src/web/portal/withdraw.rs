@@ -106,8 +106,7 @@ pub async fn submit(
         title: None,
         ip: citizen.ip.to_string(),
     };
-    let sends_mail = mail.is_some();
-    dossiers::save(
+    let (_, mail_id) = dossiers::save_with_mail(
         &state.db,
         &state.audit_key,
         &row,
@@ -122,8 +121,8 @@ pub async fn submit(
         },
     )
     .await?;
-    if sends_mail {
-        state.mail.wake();
+    if let Some(id) = mail_id {
+        state.mail.queued(id);
     }
     if row.payment_status.as_deref() == Some("paid") {
         // Withdrawn after paying: the fee is refunded (retried by the reconciliation job).

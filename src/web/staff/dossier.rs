@@ -694,13 +694,12 @@ pub async fn record(
         title: Some(ctx.staff.title.clone()),
         ip,
     };
-    let sends_mail = mail.is_some();
     // The fee collected at the desk: the dossier's payment state goes with the event.
     let payment = events
         .iter()
         .any(|e| matches!(e.kind, EventKind::CollectFee { .. }))
         .then_some(crate::store::payments::PaymentWrite::Collected);
-    dossiers::save(
+    let (_, mail_id) = dossiers::save_with_mail(
         &state.db,
         &state.audit_key,
         old,
@@ -715,8 +714,8 @@ pub async fn record(
         },
     )
     .await?;
-    if sends_mail {
-        state.mail.wake();
+    if let Some(id) = mail_id {
+        state.mail.queued(id);
     }
     // A paid dossier closed without a result: ask for the refund now (the reconciliation job
     // retries it if the gateway does not confirm).
