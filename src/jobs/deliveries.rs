@@ -32,6 +32,12 @@ pub const GIVE_UP_AFTER_MS: i64 = 3 * 24 * 3600 * 1000;
 /// Deliveries sent at the same time by one node.
 const PARALLEL: usize = 16;
 
+/// How often a claim looks at the whole queue rather than past the last claimed id.
+const SWEEP_EVERY: Duration = Duration::from_secs(2);
+
+/// After a wake-up, how long the worker lets more events arrive before claiming.
+const GATHER: Duration = Duration::from_millis(50);
+
 pub fn backoff(attempts: i64) -> Duration {
     let exp = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
     RETRY_BASE
@@ -84,20 +90,36 @@ impl Deliverer {
         let slots = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
         let (marks, pending) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(record_delivered(this.state.clone(), pending));
+        // The largest id claimed: while busy, claims start there; every SWEEP_EVERY (and when
+        // one finds nothing) a claim looks at the whole queue again, for retries that fell due,
+        // an event committed after a later one, and other nodes' events.
+        let mut after = 0i64;
+        let mut swept = std::time::Instant::now();
+        let mut full = true;
         loop {
             let free = slots.available_permits();
             let mut claimed = 0;
             if free > 0 {
+                if swept.elapsed() >= SWEEP_EVERY {
+                    full = true;
+                }
                 match partners::claim_deliveries(
                     &this.state.light,
                     this.state.clock.now_ms(),
                     this.lease_ms(),
                     i64::try_from(free).unwrap_or(1),
+                    if full { 0 } else { after },
                 )
                 .await
                 {
                     Ok(jobs) => {
                         claimed = jobs.len();
+                        if full {
+                            swept = std::time::Instant::now();
+                        }
+                        after = jobs.iter().map(|j| j.id).fold(after, i64::max);
+                        // Nothing past the mark: look at the whole queue next time.
+                        full = claimed == 0 && !full;
                         // The webhooks' event bodies, read together.
                         let mut events = this.events(&jobs).await;
                         for job in jobs {
@@ -118,7 +140,12 @@ impl Deliverer {
             }
             if claimed == 0 || slots.available_permits() == 0 {
                 tokio::select! {
-                    _ = this.state.deliveries.notified() => {}
+                    _ = this.state.deliveries.notified() => {
+                        // Lets the events of a busy moment gather: one claim for many, instead
+                        // of one per event (on PostgreSQL each claim also passes over the
+                        // queue's dead row versions until autovacuum comes).
+                        tokio::time::sleep(GATHER).await;
+                    }
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
             }
