@@ -138,7 +138,12 @@ impl Deliverer {
                     Err(e) => tracing::warn!(error = %e, "deliveries: claim failed"),
                 }
             }
-            if claimed == 0 || slots.available_permits() == 0 {
+            if claimed > 0 && slots.available_permits() == 0 {
+                // Busy: claim again as soon as a sending slot frees.
+                if let Ok(permit) = slots.clone().acquire_owned().await {
+                    drop(permit);
+                }
+            } else if claimed == 0 {
                 tokio::select! {
                     _ = this.state.deliveries.notified() => {
                         // Lets the events of a busy moment gather: one claim for many, instead
