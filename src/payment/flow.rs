@@ -75,8 +75,7 @@ async fn record(
     write: PaymentWrite,
 ) -> Result<(), FlowError> {
     let decision = decide(state, row, cmd, actor, who, write)?;
-    let (_, mail_id) =
-        dossiers::save_with_mail(&state.db, &state.audit_key, row, &decision.view()).await?;
+    let mail_id = dossiers::save(&state.db, &state.audit_key, row, &decision.view()).await?;
     if let Some(id) = mail_id {
         state.mail.queued(id);
     }
@@ -130,8 +129,7 @@ pub async fn start(
     ip: &str,
 ) -> Result<String, FlowError> {
     let (decision, url) = start_decision(state, provider, row, ip)?;
-    let (_, mail_id) =
-        dossiers::save_with_mail(&state.db, &state.audit_key, row, &decision.view()).await?;
+    let mail_id = dossiers::save(&state.db, &state.audit_key, row, &decision.view()).await?;
     if let Some(id) = mail_id {
         state.mail.queued(id);
     }

@@ -10,7 +10,7 @@ use dvc_domain::outcome::{Delivery, Rating};
 use dvc_domain::workflow::{Dossier, Event, EventKind, ResultFile};
 
 /// The writes of [`save`] inside the transaction `$tx` (either backend), `$is_pg` when it is
-/// PostgreSQL's; evaluates to the id of the last event and the e-mail's outbox id. Also used by a filing that records a
+/// PostgreSQL's; evaluates to the e-mail's outbox id, if any. Also used by a filing that records a
 /// first decision in its own transaction ([`submit_from`]).
 macro_rules! save_in {
     ($tx:ident, $is_pg:expr, $key:expr, $old:expr, $decision:expr, $prepared:expr) => {{
@@ -97,7 +97,7 @@ macro_rules! save_in {
             mail_id = Some(id);
         }
         // Counted by the statistics job (queued with the event), not in this transaction.
-        (last_id, mail_id)
+        mail_id
     }};
 }
 
@@ -963,33 +963,23 @@ const CONFLICT: &str = "Hồ sơ vừa được người khác cập nhật, vui
 /// Records `decision` on the dossier `old`, all or nothing: the dossier row (only if its version
 /// is still the one read: optimistic concurrency), the timeline events chained under `key`, an
 /// audit entry per event, the attachments, the access link and the e-mail. Fails with
-/// `Conflict` when someone else changed the dossier since it was read. Returns the id of the
-/// last event.
+/// `Conflict` when someone else changed the dossier since it was read. Returns the outbox id of
+/// the e-mail, if any, for the mail worker to claim it directly
+/// ([`crate::jobs::mailer::MailQueue::queued`]).
 pub async fn save(
     db: &Db,
     key: &AuditKey,
     old: &DossierRow,
     decision: &Decision<'_>,
-) -> StoreResult<i64> {
-    Ok(save_with_mail(db, key, old, decision).await?.0)
-}
-
-/// [`save`], also returning the outbox id of the decision's e-mail (for the mail worker to
-/// claim it directly: [`crate::jobs::mailer::MailQueue::queued`]).
-pub async fn save_with_mail(
-    db: &Db,
-    key: &AuditKey,
-    old: &DossierRow,
-    decision: &Decision<'_>,
-) -> StoreResult<(i64, Option<i64>)> {
+) -> StoreResult<Option<i64>> {
     let prepared = prepare(key, old, decision)?;
     let is_pg = matches!(db, Db::Postgres(_));
-    let saved = db_tx!(db, tx => {
-        let saved = save_in!(tx, is_pg, key, old, decision, prepared);
+    let mail_id = db_tx!(db, tx => {
+        let mail_id = save_in!(tx, is_pg, key, old, decision, prepared);
         tx.commit().await?;
-        saved
+        mail_id
     });
-    Ok(saved)
+    Ok(mail_id)
 }
 
 /// What [`save`] computes before its transaction: the timeline rows (event, details, note,

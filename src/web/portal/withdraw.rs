@@ -106,7 +106,7 @@ pub async fn submit(
         title: None,
         ip: citizen.ip.to_string(),
     };
-    let (_, mail_id) = dossiers::save_with_mail(
+    let mail_id = dossiers::save(
         &state.db,
         &state.audit_key,
         &row,

@@ -699,7 +699,7 @@ pub async fn record(
         .iter()
         .any(|e| matches!(e.kind, EventKind::CollectFee { .. }))
         .then_some(crate::store::payments::PaymentWrite::Collected);
-    let (_, mail_id) = dossiers::save_with_mail(
+    let mail_id = dossiers::save(
         &state.db,
         &state.audit_key,
         old,
