@@ -90,9 +90,11 @@ impl Deliverer {
         let slots = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
         let (marks, pending) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(record_delivered(this.state.clone(), pending));
-        // The largest id claimed: while busy, claims start there; every SWEEP_EVERY (and when
-        // one finds nothing) a claim looks at the whole queue again, for retries that fell due,
-        // an event committed after a later one, and other nodes' events.
+        // The largest id claimed: claims start there; every SWEEP_EVERY a claim looks at the
+        // whole queue again, for retries that fell due, an event committed after a later one,
+        // and other nodes' events. (Looking at the whole queue whenever a claim past the mark
+        // found nothing made every other claim one: on PostgreSQL ~2,000 buffers each, the
+        // delivered rows' index entries that autovacuum had not removed yet.)
         let mut after = 0i64;
         let mut swept = std::time::Instant::now();
         let mut full = true;
@@ -118,8 +120,7 @@ impl Deliverer {
                             swept = std::time::Instant::now();
                         }
                         after = jobs.iter().map(|j| j.id).fold(after, i64::max);
-                        // Nothing past the mark: look at the whole queue next time.
-                        full = claimed == 0 && !full;
+                        full = false;
                         // The webhooks' event bodies, read together.
                         let mut events = this.events(&jobs).await;
                         for job in jobs {

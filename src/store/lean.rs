@@ -73,6 +73,30 @@ impl<DB: Database> LeanDb<DB> {
         self.lean.close().await;
         self.pool.close().await;
     }
+
+    /// A lean connection held for several statements (a transaction begun and ended by the
+    /// statements themselves, e.g. `BEGIN IMMEDIATE; …` and `…; COMMIT`): handed back by
+    /// [`Held::release`] once the caller left it outside any transaction, and closed if dropped
+    /// otherwise (the server then rolls back whatever was left open).
+    pub async fn hold(&self) -> Result<Held<DB>, Error> {
+        let mut lease = self.lean.lease().await?;
+        lease.keep = false;
+        Ok(Held(lease))
+    }
+}
+
+/// See [`LeanDb::hold`].
+pub struct Held<DB: Database>(Lease<DB>);
+
+impl<DB: Database> Held<DB> {
+    pub fn conn(&mut self) -> Result<&mut DB::Connection, Error> {
+        self.0.conn()
+    }
+
+    /// Hands the connection back for reuse: only once no transaction is left open on it.
+    pub fn release(mut self) {
+        self.0.keep = true;
+    }
 }
 
 /// At most `max` connections, opened on demand and kept open; handed back without a ping.
@@ -177,7 +201,7 @@ impl<DB: Database> Lease<DB> {
 /// (except those that end the session: SQLSTATE class 08, or 57P01–57P03 when the server is shut
 /// down or the backend terminated), or one in encoding arguments or decoding rows. Anything else
 /// (I/O, protocol) may have broken it.
-fn leaves_connection_usable(e: &Error) -> bool {
+pub(crate) fn leaves_connection_usable(e: &Error) -> bool {
     if let Error::Database(d) = e {
         return !d
             .code()

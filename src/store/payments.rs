@@ -1,9 +1,12 @@
 //! Online payments of dossier fees: one row per attempt, with the gateway's fields.
 //!
 //! A payment's state changes only inside [`super::dossiers::save`], with the dossier's timeline
-//! event, its audit entry and the dossier's `payment_status`, in one transaction
+//! event, its audit entry and the dossier's `payment_status`, all or nothing
 //! ([`PaymentWrite`]); the row is updated only from the state it was read in, so two answers
-//! from the gateway about the same attempt (IPN twice, IPN and querydr) record it once.
+//! from the gateway about the same attempt (IPN twice, IPN and querydr) record it once. That
+//! every change of a payment's state goes with its dossier's version is what the save relies on:
+//! its version-checked update of the dossier serialises them (the save still checks the payment's
+//! state, and reports a conflict, should anything else have changed it).
 
 use super::{Db, StoreResult};
 use crate::db_run;
@@ -102,49 +105,6 @@ impl PaymentWrite {
             PaymentWrite::Collected => PaymentStatus::Collected,
         }
     }
-}
-
-/// Writes `w` for dossier `dossier_id` inside the transaction `$tx` (either backend); a row no
-/// longer in the state it was read in is a conflict. The dossier's `payment_status`
-/// ([`PaymentWrite::dossier_status`]) is written by `dossiers::save` with the dossier's row.
-#[macro_export]
-macro_rules! payment_write {
-    ($tx:ident, $dossier_id:expr, $w:expr, $now:expr) => {{
-        use $crate::store::payments::PaymentWrite;
-        let w: &PaymentWrite = $w;
-        match w {
-            PaymentWrite::Start(p) => {
-                sqlx::query(
-                    "INSERT INTO payments (dossier_id, provider, txn_ref, amount_vnd, status, order_info, created_at, create_date, \
-                     expire_at, updated_at, client_ip) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $6, $9)",
-                )
-                .bind($dossier_id).bind(&p.provider).bind(&p.txn_ref).bind(p.amount_vnd).bind(&p.order_info)
-                .bind(p.created_at).bind(&p.create_date).bind(p.expire_at).bind(&p.client_ip)
-                .execute(&mut *$tx).await?;
-            }
-            PaymentWrite::Update { txn_ref, from, to, gateway: g } => {
-                let paid_at: Option<i64> = (*to == dvc_domain::payment::PaymentStatus::Paid).then_some($now);
-                let r = sqlx::query(
-                    "UPDATE payments SET status = $3, updated_at = $4, transaction_no = COALESCE($5, transaction_no), \
-                     bank_code = COALESCE($6, bank_code), bank_tran_no = COALESCE($7, bank_tran_no), card_type = COALESCE($8, card_type), \
-                     pay_date = COALESCE($9, pay_date), response_code = COALESCE($10, response_code), \
-                     transaction_status = COALESCE($11, transaction_status), paid_at = COALESCE($12, paid_at) \
-                     WHERE txn_ref = $1 AND status = $2 AND dossier_id = $13",
-                )
-                .bind(txn_ref).bind(from.as_str()).bind(to.as_str()).bind($now).bind(&g.transaction_no).bind(&g.bank_code)
-                .bind(&g.bank_tran_no).bind(&g.card_type).bind(&g.pay_date).bind(&g.response_code).bind(&g.transaction_status)
-                .bind(paid_at).bind($dossier_id)
-                .execute(&mut *$tx).await?;
-                if r.rows_affected() != 1 {
-                    return Err($crate::store::StoreError::Conflict(
-                        "Giao dịch thanh toán vừa được cập nhật.".into(),
-                    ));
-                }
-            }
-            // The dossier's `payment_status` is set by the update of the dossier itself.
-            PaymentWrite::Collected => {}
-        }
-    }};
 }
 
 pub async fn find_by_txn_ref(db: &Db, txn_ref: &str) -> StoreResult<Option<PaymentRow>> {

@@ -1099,3 +1099,77 @@ async fn payment_sandbox_gateway_works_whichever_node_serves_it() {
         "{again:?}"
     );
 }
+
+/// A payment row changed behind its dossier's back (never done by the portal: every change of a
+/// payment goes with its dossier's version) makes the recording of a gateway answer read before
+/// it a conflict, and nothing of that recording is saved: not the dossier, its timeline, its
+/// audit entry, its e-mail nor the payment row. Both backends (SQLite refuses the update;
+/// PostgreSQL's one-statement save rolls back whole).
+#[tokio::test]
+async fn payment_changed_under_its_dossier_is_a_conflict_and_nothing_of_the_answer_is_saved() {
+    use dichvucong::store::{StoreError, dossiers, payments};
+    let app = sandbox_app().await;
+    let (r, _) = file_xntthn(&app, "2").await;
+    assert_eq!(r.status().as_u16(), 303);
+    let pay_url = location(&r);
+    let txn_ref = query_of(&pay_url)["vnp_TxnRef"].clone();
+    let stale = payments::find_by_txn_ref(&app.state.db, &txn_ref)
+        .await
+        .expect("read")
+        .expect("payment");
+    assert_eq!(stale.status, "pending");
+    let before = dossiers::find_by_id(&app.state.db, stale.dossier_id)
+        .await
+        .expect("read")
+        .expect("dossier");
+    let counts = |db: dichvucong::store::Db, id: i64| async move {
+        let q = "SELECT (SELECT COUNT(*) FROM dossier_events WHERE dossier_id = $1) \
+                 + 1000 * (SELECT COUNT(*) FROM outbox WHERE dossier_id = $1) \
+                 + 1000000 * (SELECT COUNT(*) FROM audit_pending) + 1000000 * (SELECT COUNT(*) FROM audit_log)";
+        let n: i64 = db_count(&db, q, id).await;
+        n
+    };
+    let counted = counts(app.state.db.clone(), before.id).await;
+    dichvucong::db_run!(&app.state.db, p => {
+        sqlx::query("UPDATE payments SET status = 'failed' WHERE txn_ref = $1")
+            .bind(&txn_ref).execute(p).await.expect("update");
+    });
+    let r = dichvucong::payment::flow::record_outcome(
+        &app.state,
+        &stale,
+        dvc_domain::payment::PaymentStatus::Paid,
+        payments::GatewayFields::default(),
+        "test",
+    )
+    .await;
+    assert!(
+        matches!(
+            r,
+            Err(dichvucong::payment::flow::FlowError::Store(
+                StoreError::Conflict(_)
+            ))
+        ),
+        "{r:?}"
+    );
+    let after = dossiers::find_by_id(&app.state.db, before.id)
+        .await
+        .expect("read")
+        .expect("dossier");
+    assert_eq!(after.version, before.version);
+    assert_eq!(after.status, before.status);
+    assert_eq!(after.payment_status, before.payment_status);
+    assert_eq!(counts(app.state.db.clone(), before.id).await, counted);
+    let now = payments::find_by_txn_ref(&app.state.db, &txn_ref)
+        .await
+        .expect("read")
+        .expect("payment");
+    assert_eq!(now.status, "failed");
+    assert_eq!(now.paid_at, None);
+}
+
+async fn db_count(db: &dichvucong::store::Db, sql: &'static str, id: i64) -> i64 {
+    let (n,): (i64,) = dichvucong::db_run!(db, p => {
+        sqlx::query_as(sql).bind(id).fetch_one(p).await.expect("count")
+    });
+    n
+}

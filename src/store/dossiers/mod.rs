@@ -1,105 +1,16 @@
 //! Dossiers, their attachments and their timeline (the audit trail of every state change).
 
 use super::{Db, StoreError, StoreResult, is_unique_violation};
-use crate::{db_run, db_tx};
+use crate::db_run;
 use dvc_domain::agency::AgencyCode;
 use dvc_domain::audit::{AuditKey, GENESIS, TimelineFields};
 use dvc_domain::dossier::{Channel, DossierCode, DossierStatus};
 use dvc_domain::form::Answers;
 use dvc_domain::outcome::{Delivery, Rating};
 use dvc_domain::workflow::{Dossier, Event, EventKind, ResultFile};
+use sqlx::{FromRow, Row};
 
-/// The writes of [`save`] inside the transaction `$tx` (either backend), `$is_pg` when it is
-/// PostgreSQL's; evaluates to the e-mail's outbox id, if any. Also used by a filing that records a
-/// first decision in its own transaction ([`submit_from`]).
-macro_rules! save_in {
-    ($tx:ident, $is_pg:expr, $key:expr, $old:expr, $decision:expr, $prepared:expr) => {{
-        let is_pg: bool = $is_pg;
-        let key = $key;
-        let old: &DossierRow = $old;
-        let decision: &Decision<'_> = $decision;
-        let next = decision.next;
-        let Prepared { rows, head, result_key, result_name, updated_at } = $prepared;
-        let r = sqlx::query(
-            "UPDATE dossiers SET status = $3, step = $4, step_started_at = $5, assignee_id = $6, unit = $7, supplement_count = $8, \
-             paused_at = $9, resume_status = $10, received_at = $11, due_at = $12, finished_at = $13, result_key = $14, result_name = $15, \
-             updated_at = $16, version = $17, original_due_at = $18, extension_count = $19, events_head = $20, extra_working_days = $21, \
-             result_electronic = $22, postal_tracking = $23, rating = $24, expected_at = $25, \
-             payment_status = COALESCE($26, payment_status) \
-             WHERE id = $1 AND version = $2",
-        )
-        .bind(old.id).bind(old.version).bind(next.status.as_str()).bind(i64::try_from(next.step).unwrap_or(0)).bind(next.step_started_at)
-        .bind(next.assignee_id).bind(&next.unit).bind(next.supplement_count).bind(next.paused_at)
-        .bind(next.resume_status.map(DossierStatus::as_str)).bind(next.received_at).bind(next.due_at).bind(next.finished_at)
-        .bind(&result_key).bind(&result_name).bind(updated_at).bind(next.version).bind(next.original_due_at)
-        .bind(next.extension_count).bind(&head).bind(next.extra_working_days)
-        .bind(i64::from(next.result_signed)).bind(&next.postal_tracking).bind(next.rating.map(Rating::value)).bind(next.expected_at)
-        // A payment's state on the dossier, with the row itself (below).
-        .bind(decision.payment.as_ref().map(|w| w.dossier_status().as_str()))
-        .execute(&mut *$tx).await?;
-        if r.rows_affected() != 1 {
-            return Err(StoreError::Conflict(CONFLICT.into()));
-        }
-        let mut last_id = 0;
-        for (e, details, note, step, hash) in &rows {
-            // Webhooks and the national portal: queued with the event, in its transaction
-            // (PostgreSQL: in the event's own statement).
-            let q = sqlx::query_as(if is_pg { EVENT_PG } else { EVENT_SQLITE })
-                .bind(old.id).bind(e.at).bind(&decision.actor.id).bind(e.kind.name()).bind(e.from.map(DossierStatus::as_str))
-                .bind(e.to.as_str()).bind(note).bind(step).bind(&decision.actor.name).bind(&decision.actor.title)
-                .bind(&next.unit).bind(details).bind(hash);
-            let q = if is_pg { q.bind(&old.agency_code) } else { q };
-            let (event_id,): (i64,) = q.fetch_one(&mut *$tx).await?;
-            if !is_pg {
-                sqlx::query(sqlx::AssertSqlSafe(ENQUEUE_SQLITE.as_str()))
-                    .bind(old.id).bind(event_id).bind(e.at).bind(e.kind.name()).bind(&old.agency_code)
-                    .execute(&mut *$tx).await?;
-            }
-            crate::audit_append!(&mut *$tx, key, dvc_domain::audit::Entry {
-                seq: 0,
-                at: e.at,
-                actor: decision.actor.id.clone(),
-                ip: decision.actor.ip.clone(),
-                action: e.kind.name().to_string(),
-                subject: old.code.clone(),
-                from_state: e.from.map(|s| s.as_str().to_string()),
-                to_state: Some(e.to.as_str().to_string()),
-                reason: e.kind.reason().map(str::to_string),
-                event_id: Some(event_id),
-                event_hash: Some(hash.clone()),
-            });
-            last_id = event_id;
-        }
-        if let Some(w) = &decision.payment {
-            crate::payment_write!($tx, old.id, w, updated_at);
-        }
-        for a in &decision.attachments {
-            sqlx::query(
-                "INSERT INTO attachments (dossier_id, field_name, document_id, storage_key, file_name, content_type, size_bytes, sha256, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(old.id).bind(&a.field_name).bind(&a.document_id).bind(&a.storage_key).bind(&a.file_name)
-            .bind(&a.content_type).bind(a.size_bytes).bind(&a.sha256).bind(updated_at)
-            .execute(&mut *$tx).await?;
-        }
-        if let Some(token_hash) = &decision.access_link {
-            sqlx::query("INSERT INTO access_links (token_hash, dossier_id, created_at) VALUES ($1, $2, $3)")
-                .bind(token_hash).bind(old.id).bind(updated_at).execute(&mut *$tx).await?;
-        }
-        let mut mail_id: Option<i64> = None;
-        if let Some(m) = &decision.mail {
-            let message_id = format!("<{}.{}.{}@dichvucong>", old.code, m.kind, last_id);
-            let (id,): (i64,) = sqlx::query_as(
-                "INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-            )
-            .bind(&m.kind).bind(old.id).bind(&m.recipient).bind(&m.subject).bind(&m.body_text).bind(&message_id).bind(updated_at)
-            .fetch_one(&mut *$tx).await?;
-            mail_id = Some(id);
-        }
-        // Counted by the statistics job (queued with the event), not in this transaction.
-        mail_id
-    }};
-}
+mod save;
 
 /// Everything needed to file a new dossier, already validated.
 #[derive(Debug, Clone)]
@@ -183,8 +94,8 @@ pub struct NewMail {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmitOutcome {
-    /// A new dossier: its code, and the id of its confirmation e-mail in the outbox where the
-    /// backend reports it (PostgreSQL), for the mail worker to claim it directly.
+    /// A new dossier: its code, and the id of its confirmation e-mail in the outbox (if it has
+    /// one), for the mail worker to claim it directly.
     Created(String, Option<i64>),
     /// The same idempotency key was already used: the existing dossier's code.
     Existing(String),
@@ -306,25 +217,6 @@ macro_rules! bind_filing {
     };
 }
 
-/// Inside the filing's transaction `$tx`: reads the new dossier `$code` back and records the
-/// decision `$follow` makes of it, if any (see [`FollowUp`]).
-macro_rules! follow_up {
-    ($tx:ident, $is_pg:expr, $key:expr, $code:expr, $follow:expr) => {{
-        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-            format!("SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE code = $1")
-        });
-        let row: DossierRow = sqlx::query_as(sqlx::AssertSqlSafe(SQL.as_str()))
-            .bind($code)
-            .fetch_one(&mut *$tx)
-            .await?;
-        if let Some(owned) = ($follow)(&row) {
-            let decision = owned.view();
-            let prepared = prepare($key, &row, &decision)?;
-            save_in!($tx, $is_pg, $key, &row, &decision, prepared);
-        }
-    }};
-}
-
 async fn submit_once(
     db: &Db,
     key: &AuditKey,
@@ -339,7 +231,7 @@ async fn submit_once(
     let day = new.receipt_date.strftime("%y%m%d").to_string();
     // A key already used makes the dossier INSERT fail on its unique index; [`submit_from`]
     // then answers with the existing dossier.
-    let pool = match db {
+    match db {
         Db::Postgres(pool) => {
             let seq_pool = match seq_db {
                 Some(Db::Postgres(light)) => light,
@@ -351,47 +243,89 @@ async fn submit_once(
                 .fetch_one(seq_pool)
                 .await?;
             let f = Filing::new(key, new, seq, mail, from)?;
-            let attachments: Vec<serde_json::Value> = new
-                .attachments
-                .iter()
-                .map(|a| {
-                    serde_json::json!({
-                        "field_name": a.field_name, "document_id": a.document_id, "storage_key": a.storage_key,
-                        "file_name": a.file_name, "content_type": a.content_type, "size_bytes": a.size_bytes,
-                        "sha256": a.sha256,
-                    })
-                })
-                .collect();
-            let attachments = serde_json::to_string(&attachments)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let q = bind_filing!(
-                sqlx::query_as(sqlx::AssertSqlSafe(FILE_PG.as_str())),
-                f,
-                new,
-                answers,
-                attachments
-            );
             let Some(follow) = follow else {
-                let (mail_id,): (Option<i64>,) = q.fetch_one(pool).await?;
+                let args = file_pg(FILE_PG.as_str(), &f, new, &answers)?;
+                let (mail_id,): (Option<i64>,) =
+                    sqlx::query_as_with(sqlx::AssertSqlSafe(FILE_PG.as_str()), args)
+                        .fetch_one(pool)
+                        .await?;
                 return Ok(SubmitOutcome::Created(f.code, mail_id));
             };
-            let mut tx = pool.begin().await?;
-            let (mail_id,): (Option<i64>,) = q.fetch_one(&mut *tx).await?;
-            follow_up!(tx, true, key, &f.code, follow);
-            tx.commit().await?;
-            return Ok(SubmitOutcome::Created(f.code, mail_id));
+            // With a follow-up: the filing (returning the new row) and the decision in one
+            // transaction on one held connection.
+            let mut held = pool.hold().await?;
+            let conn = held.conn()?;
+            let r = file_pg_with_follow_up(conn, key, &f, new, &answers, follow).await;
+            match r {
+                Ok(mail_id) => {
+                    held.release();
+                    Ok(SubmitOutcome::Created(f.code, mail_id))
+                }
+                Err(e) => {
+                    // Closed rather than reused if even the rollback fails.
+                    if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_ok() {
+                        held.release();
+                    }
+                    Err(e)
+                }
+            }
         }
-        Db::Sqlite(pool) => pool,
-    };
-    // SQLite: one writer at a time, so the number is taken inside the filing transaction (no
-    // gaps). Everything after it goes to SQLite as one multi-statement command: each command is
-    // a round trip to the connection's worker thread.
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let (seq,): (i64,) = sqlx::query_as(NEXT_SEQ)
+        Db::Sqlite(pool) => {
+            let mut held = pool.hold().await?;
+            let r = file_sqlite(held.conn()?, key, new, &day, &answers, mail, from, follow).await;
+            let (code, mail_id) = finish_sqlite(held, r).await?;
+            Ok(SubmitOutcome::Created(code, mail_id))
+        }
+    }
+}
+
+/// SQLite: a held connection after commands that began a transaction and end it with `COMMIT`
+/// when they succeed: handed back; after a failure, rolled back first (or closed if that fails
+/// below SQL).
+async fn finish_sqlite<T>(
+    mut held: super::lean::Held<sqlx::Sqlite>,
+    r: StoreResult<T>,
+) -> StoreResult<T> {
+    if r.is_ok() {
+        held.release();
+        return r;
+    }
+    let conn = held.conn()?;
+    match sqlx::query("ROLLBACK").execute(&mut *conn).await {
+        // "No transaction is active" (the failure came before BEGIN took hold): usable too.
+        Ok(_) => held.release(),
+        Err(e) if super::lean::leaves_connection_usable(&e) => held.release(),
+        Err(_) => {}
+    }
+    r
+}
+
+/// SQLite: the filing on `conn`. One writer at a time, so the day's number is taken inside the
+/// transaction (no gaps): `BEGIN IMMEDIATE` and the number in one command; the filing in a second
+/// one that also commits (each command is a round trip to the connection's worker thread). With
+/// a follow-up, the second command also reads the new row back, and the decision's save commits.
+#[allow(clippy::too_many_arguments)]
+async fn file_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    key: &AuditKey,
+    new: &NewDossier,
+    day: &str,
+    answers: &str,
+    mail: &impl Fn(&str) -> Option<NewMail>,
+    from: Option<&FiledFrom>,
+    follow: Option<&FollowUp<'_>>,
+) -> StoreResult<(String, Option<i64>)> {
+    static BEGIN_SEQ: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("BEGIN IMMEDIATE;\n{NEXT_SEQ}"));
+    let rows = sqlx::query(sqlx::AssertSqlSafe(BEGIN_SEQ.as_str()))
         .bind(new.agency.as_str())
-        .bind(&day)
-        .fetch_one(&mut *tx)
+        .bind(day)
+        .fetch_all(&mut *conn)
         .await?;
+    let seq: i64 = rows
+        .last()
+        .ok_or_else(|| StoreError::Corrupt("no sequence number".into()))?
+        .try_get(0)?;
     let f = Filing::new(key, new, seq, mail, from)?;
     let mut sql = FILE_SQLITE.clone();
     for i in 0..new.attachments.len() {
@@ -401,6 +335,13 @@ async fn submit_once(
              size_bytes, sha256, created_at) VALUES ((SELECT id FROM dossiers WHERE code = $1), ${}, ${}, ${}, ${}, ${}, ${}, ${}, $12);\n",
             b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6
         ));
+    }
+    if follow.is_some() {
+        sql.push_str(&format!(
+            "SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE code = $1;"
+        ));
+    } else {
+        sql.push_str("COMMIT;");
     }
     let mut q = bind_filing!(sqlx::query(sqlx::AssertSqlSafe(sql)), f, new, answers, "");
     for a in &new.attachments {
@@ -413,12 +354,90 @@ async fn submit_once(
             .bind(a.size_bytes)
             .bind(&a.sha256);
     }
-    q.execute(&mut *tx).await?;
-    if let Some(follow) = follow {
-        follow_up!(tx, false, key, &f.code, follow);
+    let rows = q.fetch_all(&mut *conn).await?;
+    // The e-mail's `RETURNING id` (one column), then with a follow-up the new row.
+    let mail_id = match rows.first() {
+        Some(r) if r.columns().len() == 1 => Some(r.try_get::<i64, _>(0)?),
+        _ => None,
+    };
+    let Some(follow) = follow else {
+        return Ok((f.code, mail_id));
+    };
+    let row = rows
+        .iter()
+        .find(|r| r.columns().len() > 1)
+        .ok_or_else(|| StoreError::Corrupt("the new dossier was not read back".into()))?;
+    let row = DossierRow::from_row(row)?;
+    match follow(&row) {
+        Some(owned) => {
+            let decision = owned.view();
+            let prepared = prepare(key, &row, &decision)?;
+            // Its own e-mail, if any, is the mail worker's to find (a follow-up sends none today).
+            save::sqlite(conn, false, key, &row, &decision, &prepared).await?;
+        }
+        None => {
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+        }
     }
-    tx.commit().await?;
-    Ok(SubmitOutcome::Created(f.code, None))
+    Ok((f.code, mail_id))
+}
+
+/// PostgreSQL: the filing statement `sql` ([`FILE_PG`] or [`FILE_PG_ROW`]) with its arguments.
+fn file_pg(
+    sql: &'static str,
+    f: &Filing,
+    new: &NewDossier,
+    answers: &str,
+) -> StoreResult<sqlx::postgres::PgArguments> {
+    let attachments: Vec<serde_json::Value> = new
+        .attachments
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "field_name": a.field_name, "document_id": a.document_id, "storage_key": a.storage_key,
+                "file_name": a.file_name, "content_type": a.content_type, "size_bytes": a.size_bytes,
+                "sha256": a.sha256,
+            })
+        })
+        .collect();
+    let attachments =
+        serde_json::to_string(&attachments).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let q = bind_filing!(
+        sqlx::query::<sqlx::Postgres>(sqlx::AssertSqlSafe(sql)),
+        f,
+        new,
+        answers,
+        attachments
+    );
+    let args = sqlx::Execute::take_arguments(&mut { q })
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        .unwrap_or_default();
+    Ok(args)
+}
+
+/// PostgreSQL: the filing and its follow-up decision in one transaction on `conn`.
+async fn file_pg_with_follow_up(
+    conn: &mut sqlx::PgConnection,
+    key: &AuditKey,
+    f: &Filing,
+    new: &NewDossier,
+    answers: &str,
+    follow: &FollowUp<'_>,
+) -> StoreResult<Option<i64>> {
+    sqlx::query("BEGIN").execute(&mut *conn).await?;
+    let args = file_pg(FILE_PG_ROW.as_str(), f, new, answers)?;
+    let row = sqlx::query_with(sqlx::AssertSqlSafe(FILE_PG_ROW.as_str()), args)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mail_id: Option<i64> = row.try_get("mail_id")?;
+    let row = DossierRow::from_row(&row)?;
+    if let Some(owned) = follow(&row) {
+        let decision = owned.view();
+        let prepared = prepare(key, &row, &decision)?;
+        save::postgres(conn, key, &row, &decision, &prepared).await?;
+    }
+    sqlx::query("COMMIT").execute(&mut *conn).await?;
+    Ok(mail_id)
 }
 
 const FIRST_ATTACHMENT_BIND: usize = 44;
@@ -439,7 +458,7 @@ INSERT INTO deliveries (webhook_id, dossier_id, event_id, created_at, next_attem
     WHERE e.dossier_id = (SELECT id FROM dossiers WHERE code = $1) AND w.disabled_at IS NULL AND (w.event_kinds = '*' OR (',' || w.event_kinds || ',') LIKE '%,file,%') \
     AND (w.all_agencies = 1 OR EXISTS (SELECT 1 FROM webhook_agencies a WHERE a.webhook_id = w.id AND a.agency_code = $3));
 INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id, created_at, next_attempt_at) \
-    SELECT $16, (SELECT id FROM dossiers WHERE code = $1), $17, $18, $19, $20, $12, $12 WHERE $33;
+    SELECT $16, (SELECT id FROM dossiers WHERE code = $1), $17, $18, $19, $20, $12, $12 WHERE $33 RETURNING id;
 DELETE FROM drafts WHERE session_hash = $26 AND procedure_code = $2;
 UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23;
 INSERT INTO audit_pending (at, actor, ip, action, subject, to_state, mac) VALUES ($12, $40, $41, $42, $1, $4, $43);
@@ -567,6 +586,21 @@ static FILE_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         &format!("{}r AS (DELETE", super::statistics::filing_sql(true)),
         1,
     )
+});
+
+/// PostgreSQL: [`FILE_PG`] returning the new row too (`mail_id` and [`DOSSIER_COLUMNS`]), for a
+/// follow-up decision in the same transaction.
+static FILE_PG_ROW: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    FILE_PG
+        .replacen(
+            "RETURNING id), ",
+            &format!("RETURNING {DOSSIER_COLUMNS}), "),
+            1,
+        )
+        .replace(
+            "SELECT (SELECT id FROM o)",
+            "SELECT (SELECT id FROM o) AS mail_id, d.* FROM d",
+        )
 });
 
 const FILE_PG_BASE: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, \
@@ -973,13 +1007,26 @@ pub async fn save(
     decision: &Decision<'_>,
 ) -> StoreResult<Option<i64>> {
     let prepared = prepare(key, old, decision)?;
-    let is_pg = matches!(db, Db::Postgres(_));
-    let mail_id = db_tx!(db, tx => {
-        let mail_id = save_in!(tx, is_pg, key, old, decision, prepared);
-        tx.commit().await?;
-        mail_id
-    });
-    Ok(mail_id)
+    match db {
+        Db::Sqlite(pool) => {
+            let mut held = pool.hold().await?;
+            let r = save::sqlite(held.conn()?, true, key, old, decision, &prepared).await;
+            finish_sqlite(held, r).await
+        }
+        Db::Postgres(pool) => {
+            // No transaction: the save is one statement after the ids are drawn.
+            let mut held = pool.hold().await?;
+            let r = save::postgres(held.conn()?, key, old, decision, &prepared).await;
+            let usable = match &r {
+                Err(StoreError::Sqlx(e)) => super::lean::leaves_connection_usable(e),
+                _ => true,
+            };
+            if usable {
+                held.release();
+            }
+            r
+        }
+    }
 }
 
 /// What [`save`] computes before its transaction: the timeline rows (event, details, note,
@@ -1043,28 +1090,6 @@ fn prepare<'d>(
         updated_at,
     })
 }
-
-/// One timeline event of [`save`]: `$1` dossier, `$2` at, `$3` actor, `$4` action, `$5`–`$6` the
-/// statuses, `$7` note, `$8` step, `$9`–`$11` actor's name, title and unit, `$12` details, `$13`
-/// hash; PostgreSQL also `$14`, the dossier's agency, for the deliveries of
-/// [`super::partners::ENQUEUE_SQL`] in the same statement (SQLite runs that one after it).
-const EVENT_SQLITE: &str = "INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, actor_name, actor_title, unit, details, hash) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
-const EVENT_PG: &str = "WITH e AS (INSERT INTO dossier_events (dossier_id, at, actor, action, from_status, to_status, public_note, step, actor_name, actor_title, unit, details, hash) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id), \
-  w AS (INSERT INTO deliveries (webhook_id, dossier_id, event_id, created_at, next_attempt_at) \
-    SELECT w.id, $1, e.id, $2, $2 FROM e, webhooks w WHERE w.disabled_at IS NULL \
-    AND (w.event_kinds = '*' OR (',' || w.event_kinds || ',') LIKE ('%,' || CAST($4 AS TEXT) || ',%')) \
-    AND (w.all_agencies = 1 OR EXISTS (SELECT 1 FROM webhook_agencies a WHERE a.webhook_id = w.id AND a.agency_code = CAST($14 AS TEXT)))), \
-  q AS (INSERT INTO stat_queue (dossier_id) VALUES ($1) ON CONFLICT DO NOTHING) \
-  SELECT id FROM e";
-/// SQLite: after the event, its deliveries and the dossier queued for the statistics job.
-static ENQUEUE_SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "{};\nINSERT INTO stat_queue (dossier_id) VALUES ($1) ON CONFLICT DO NOTHING;",
-        super::partners::ENQUEUE_SQL
-    )
-});
 
 /// The stored `details` of an event: its kind's fields as JSON.
 pub fn event_details(kind: &EventKind) -> StoreResult<String> {
