@@ -35,6 +35,9 @@ const PARALLEL: usize = 16;
 /// How often a claim looks at the whole queue rather than past the last claimed id.
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
 
+/// How far before the largest id claimed a claim starts (see [`Deliverer::run`]).
+const LOOK_BACK: i64 = 256;
+
 /// After a wake-up, how long the worker lets more events arrive before claiming.
 const GATHER: Duration = Duration::from_millis(50);
 
@@ -90,11 +93,12 @@ impl Deliverer {
         let slots = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
         let (marks, pending) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(record_delivered(this.state.clone(), pending));
-        // The largest id claimed: claims start there; every SWEEP_EVERY a claim looks at the
-        // whole queue again, for retries that fell due, an event committed after a later one,
-        // and other nodes' events. (Looking at the whole queue whenever a claim past the mark
-        // found nothing made every other claim one: on PostgreSQL ~2,000 buffers each, the
-        // delivered rows' index entries that autovacuum had not removed yet.)
+        // The largest id claimed: claims start LOOK_BACK ids before it (events of concurrent
+        // filings commit out of id order); every SWEEP_EVERY a claim looks at the whole queue
+        // again, for retries that fell due, a late commit further back and other nodes' events,
+        // and goes on doing so while it finds a full batch. (Looking at the whole queue whenever
+        // a claim past the mark found nothing made every other claim one: on PostgreSQL ~2,000
+        // buffers each, the delivered rows' index entries that autovacuum had not removed yet.)
         let mut after = 0i64;
         let mut swept = std::time::Instant::now();
         let mut full = true;
@@ -110,17 +114,18 @@ impl Deliverer {
                     this.state.clock.now_ms(),
                     this.lease_ms(),
                     i64::try_from(free).unwrap_or(1),
-                    if full { 0 } else { after },
+                    if full { 0 } else { (after - LOOK_BACK).max(0) },
                 )
                 .await
                 {
                     Ok(jobs) => {
                         claimed = jobs.len();
+                        let filled = claimed >= free;
                         if full {
                             swept = std::time::Instant::now();
                         }
                         after = jobs.iter().map(|j| j.id).fold(after, i64::max);
-                        full = false;
+                        full = full && filled;
                         // The webhooks' event bodies, read together.
                         let mut events = this.events(&jobs).await;
                         for job in jobs {

@@ -200,13 +200,25 @@ pub async fn record_outcome(
     let row = dossiers::find_by_id(&state.db, p.dossier_id)
         .await?
         .ok_or(FlowError::Missing)?;
+    record_outcome_on(state, p, &row, to, gateway, via).await
+}
+
+/// [`record_outcome`] with the dossier `row` already read (with the payment).
+pub async fn record_outcome_on(
+    state: &AppState,
+    p: &PaymentRow,
+    row: &DossierRow,
+    to: PaymentStatus,
+    gateway: GatewayFields,
+    via: &str,
+) -> Result<(), FlowError> {
     let from = p.status();
     if !from.may_become(to) {
         return Err(StoreError::Conflict("Giao dịch thanh toán đã được ghi nhận.".into()).into());
     }
     record(
         state,
-        &row,
+        row,
         Command::RecordPayment {
             payment: facts(&p.provider, p, to, &gateway),
         },

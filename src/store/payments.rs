@@ -107,6 +107,50 @@ impl PaymentWrite {
     }
 }
 
+/// The payment `txn_ref` with its dossier, read together (one statement: the IPN and the return
+/// page need both).
+pub async fn find_with_dossier(
+    db: &Db,
+    txn_ref: &str,
+) -> StoreResult<Option<(PaymentRow, super::dossiers::DossierRow)>> {
+    use sqlx::{FromRow, Row};
+    if !super::storable_key(txn_ref) {
+        return Ok(None);
+    }
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let pay: Vec<String> = COLUMNS
+            .split(',')
+            .map(|c| format!("p.{c} AS pay_{c}", c = c.trim()))
+            .collect();
+        format!(
+            "SELECT {}, {} FROM payments p JOIN dossiers d ON d.id = p.dossier_id WHERE p.txn_ref = $1",
+            pay.join(", "),
+            super::dossiers::DOSSIER_COLUMNS
+                .split(',')
+                .map(|c| format!("d.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    });
+    macro_rules! payment_from {
+        ($row:expr, $($f:ident),*) => {
+            PaymentRow { $($f: $row.try_get(concat!("pay_", stringify!($f)))?),* }
+        };
+    }
+    let row = db_run!(db, p => {
+        match sqlx::query(sqlx::AssertSqlSafe(SQL.as_str())).bind(txn_ref).fetch_optional(p).await? {
+            Some(r) => Some((
+                payment_from!(r, id, dossier_id, provider, txn_ref, amount_vnd, status, order_info, created_at,
+                    create_date, expire_at, updated_at, client_ip, transaction_no, bank_code, bank_tran_no, card_type,
+                    pay_date, response_code, transaction_status, paid_at, checked_at, refund_requested_at),
+                super::dossiers::DossierRow::from_row(&r)?,
+            )),
+            None => None,
+        }
+    });
+    Ok(row)
+}
+
 pub async fn find_by_txn_ref(db: &Db, txn_ref: &str) -> StoreResult<Option<PaymentRow>> {
     if !super::storable_key(txn_ref) {
         return Ok(None);

@@ -769,7 +769,7 @@ impl DossierRow {
     }
 }
 
-const DOSSIER_COLUMNS: &str = "id, code, procedure_code, agency_code, status, applicant_name, applicant_email, applicant_phone, \
+pub(crate) const DOSSIER_COLUMNS: &str = "id, code, procedure_code, agency_code, status, applicant_name, applicant_email, applicant_phone, \
      applicant_id_number, answers, submitted_at, received_at, expected_at, due_at, updated_at, step, step_started_at, assignee_id, unit, \
      supplement_count, paused_at, resume_status, finished_at, result_key, result_name, version, original_due_at, extension_count, extra_working_days, events_head, \
      delivery, result_electronic, postal_tracking, rating, channel, digitised, fee_vnd, payment_status, fee_quote, form_version";

@@ -216,24 +216,33 @@ pub async fn vnpay_ipn(State(state): State<AppState>, RawQuery(raw): RawQuery) -
     }
     let txn_ref = p.get("vnp_TxnRef").cloned().unwrap_or_default();
     for _ in 0..3 {
-        let stored = match payments::find_by_txn_ref(&state.db, &txn_ref).await {
+        let stored = match payments::find_with_dossier(&state.db, &txn_ref).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "IPN: cannot read the payment");
                 return ipn_answer(IpnAnswer::Unknown);
             }
         };
-        let (report, outcome) = match client.check_ipn(&p, stored.as_ref()) {
+        let (report, outcome) = match client.check_ipn(&p, stored.as_ref().map(|(s, _)| s)) {
             Ok(x) => x,
             Err(a) => {
                 tracing::info!(txn_ref = %txn_ref, code = a.code(), "IPN refused");
                 return ipn_answer(a);
             }
         };
-        let Some(stored) = stored else {
+        let Some((stored, row)) = stored else {
             return ipn_answer(IpnAnswer::OrderNotFound);
         };
-        match flow::record_outcome(&state, &stored, outcome, gateway_fields(&report), "ipn").await {
+        match flow::record_outcome_on(
+            &state,
+            &stored,
+            &row,
+            outcome,
+            gateway_fields(&report),
+            "ipn",
+        )
+        .await
+        {
             Ok(()) => {
                 tracing::info!(txn_ref = %txn_ref, status = outcome.as_str(), "IPN recorded");
                 return ipn_answer(IpnAnswer::Confirmed);
@@ -264,8 +273,9 @@ pub async fn vnpay_return(
             context! { invalid => true },
         )?));
     };
-    let stored = payments::find_by_txn_ref(&state.db, &report.txn_ref).await?;
-    let Some(stored) = stored.filter(|s| Some(report.amount_x100) == s.amount().checked_mul(100))
+    let stored = payments::find_with_dossier(&state.db, &report.txn_ref).await?;
+    let Some((stored, row)) =
+        stored.filter(|(s, _)| Some(report.amount_x100) == s.amount().checked_mul(100))
     else {
         return Ok(no_store(render_status(
             StatusCode::NOT_FOUND,
@@ -273,9 +283,6 @@ pub async fn vnpay_return(
             context! { unknown => true },
         )?));
     };
-    let row = dossiers::find_by_id(&state.db, stored.dossier_id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
     let status = stored.status();
     Ok(no_store(render_status(
         StatusCode::OK,
