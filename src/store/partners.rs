@@ -120,30 +120,6 @@ pub async fn purge_tokens(db: &Db, now: i64) -> StoreResult<u64> {
     Ok(n)
 }
 
-/// Records that `partner` used `key` for a request whose SHA-256 is `request_hash`, unless the
-/// key was used before; returns the hash the key was first used with.
-pub async fn claim_idempotency(
-    db: &Db,
-    partner_id: i64,
-    key: &str,
-    request_hash: &str,
-    now: i64,
-) -> StoreResult<String> {
-    // A new key (the usual case) in one statement; a key already there is read back.
-    let inserted: Option<(String,)> = db_run!(db, p => {
-        sqlx::query_as("INSERT INTO api_idempotency (partner_id, idem_key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (partner_id, idem_key) DO NOTHING RETURNING request_hash")
-            .bind(partner_id).bind(key).bind(request_hash).bind(now).fetch_optional(p).await?
-    });
-    if let Some((stored,)) = inserted {
-        return Ok(stored);
-    }
-    let (stored,): (String,) = db_run!(db, p => {
-        sqlx::query_as("SELECT request_hash FROM api_idempotency WHERE partner_id = $1 AND idem_key = $2")
-            .bind(partner_id).bind(key).fetch_one(p).await?
-    });
-    Ok(stored)
-}
-
 /// The SHA-256 of the request `partner` first sent with `key`, if any.
 pub async fn idempotency_hash(db: &Db, partner_id: i64, key: &str) -> StoreResult<Option<String>> {
     let row: Option<(String,)> = db_run!(db, p => {

@@ -1079,18 +1079,9 @@ async fn file(state: AppState, partner: PartnerCtx, req: Request) -> Response {
     // A file for a field not shown with these answers (a hidden section's upload) is not kept.
     let shown = form_def.shown_keys(&raw);
     checked.retain(|(f, ..)| shown.contains(f.as_str()));
-    // The key is recorded with the request only once the request is valid (a refused request
-    // does not use up its key). On the light pool: the filing's own durable commit comes after it
-    // and flushes it too (SQLite's and PostgreSQL's logs are both written in order).
-    if let Some(k) = &idem {
-        match partners::claim_idempotency(&state.light, partner.id, k, &hash, state.clock.now_ms())
-            .await
-        {
-            Ok(stored) if ct_eq(&stored, &hash) => {}
-            Ok(_) => return key_reused(),
-            Err(e) => return internal(e),
-        }
-    }
+    // The key is recorded with the request's hash by the filing itself (a refused request does
+    // not use up its key); a concurrent request with the same key meets the filing's unique key
+    // and is answered below like a retry.
     // The national portal's code is reserved before the filing commits, so that the dossier's
     // first push already uses it; a code already filed by this partner answers that dossier.
     if let Some(nc) = &national_code {
@@ -1189,6 +1180,11 @@ async fn file(state: AppState, partner: PartnerCtx, req: Request) -> Response {
             ip: partner.ip.to_string(),
             action: "api_file",
         },
+        api_request: idem.as_ref().map(|k| dossiers::ApiRequest {
+            partner_id: partner.id,
+            key: k.clone(),
+            hash: hash.clone(),
+        }),
     };
     let base = state.config.base_url();
     let mail = |code: &str| {
@@ -1233,7 +1229,15 @@ async fn file(state: AppState, partner: PartnerCtx, req: Request) -> Response {
             state.deliveries.notify_one();
             filed_response(&code, StatusCode::CREATED)
         }
-        dossiers::SubmitOutcome::Existing(_) => filed_response(&code, StatusCode::OK),
+        // The same key again: the same request answers its dossier, another one 422.
+        dossiers::SubmitOutcome::Existing(_) => match &idem {
+            Some(k) => match partners::idempotency_hash(&state.db, partner.id, k).await {
+                Ok(Some(h)) if ct_eq(&h, &hash) => filed_response(&code, StatusCode::OK),
+                Ok(_) => key_reused(),
+                Err(e) => internal(e),
+            },
+            None => filed_response(&code, StatusCode::OK),
+        },
     }
 }
 

@@ -1731,3 +1731,49 @@ async fn kill_9_mid_delivery_loses_no_webhook() {
         .collect();
     assert!(before.is_subset(&after), "{before:?} not resent: {after:?}");
 }
+
+/// Requests racing with one `Idempotency-Key`: one dossier is filed; the others with the same
+/// request answer it (200), those with another request 422 — whichever commits first.
+#[tokio::test]
+async fn one_idempotency_key_raced_files_once_and_tells_other_requests_apart() {
+    let app = TestApp::spawn().await;
+    let (_, id, secret) = create_partner(&app, "Bưu điện tỉnh", PROVINCE, "dossiers:write").await;
+    let token = token(&app, &id, &secret).await;
+    let same = filing(AGENCY, &[]);
+    let other = filing(AGENCY, &[("tre_ho_ten", "Trần Minh Bình")]);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let body = if i % 2 == 0 { &same } else { &other };
+        tasks.push(file(&app, &token, body, Some("dua-1")));
+    }
+    let answers = futures_util::future::join_all(tasks).await;
+    let mut statuses: Vec<u16> = Vec::new();
+    let mut codes = std::collections::BTreeSet::new();
+    for (i, r) in answers.into_iter().enumerate() {
+        let s = r.status().as_u16();
+        statuses.push(s);
+        if s != 422 {
+            let v: Value = r.json().await.expect("json");
+            codes.insert((i % 2, v["code"].as_str().expect("code").to_string()));
+        }
+    }
+    assert_eq!(
+        dichvucong::store::dossiers::count(&app.state.db)
+            .await
+            .expect("count"),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    // The four requests with the winner's body name the one dossier; the four others get 422.
+    assert_eq!(codes.len(), 1, "{codes:?} {statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 422).count(),
+        4,
+        "{statuses:?}"
+    );
+}

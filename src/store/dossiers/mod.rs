@@ -51,6 +51,18 @@ pub struct NewDossier {
     pub payment_status: Option<String>,
     /// Who filed it and from where, for the filing's audit entry (written by the filing itself).
     pub filed_by: FiledBy,
+    /// Filed through the partner API with an `Idempotency-Key`: the key and the request's hash,
+    /// recorded by the filing itself (`api_idempotency`), so that a retry of the same key with
+    /// another request is told apart ([`super::partners::idempotency_hash`]).
+    pub api_request: Option<ApiRequest>,
+}
+
+/// See [`NewDossier::api_request`].
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub partner_id: i64,
+    pub key: String,
+    pub hash: String,
 }
 
 /// The filing's entry in the audit trail: who (`citizen`, an official's e-mail, `partner:<id>`),
@@ -164,7 +176,8 @@ const NEXT_SEQ: &str = "INSERT INTO dossier_sequences (agency_code, day, last_se
 /// signed-in citizen, `$28`–`$29` the answers reused from the identity (count, names), `$30` the
 /// delivery, `$31` the channel, `$32` digitised, `$33` whether there is an e-mail to enqueue,
 /// `$34`–`$35` the statistics day and month ([`super::statistics::filing_sql`]), `$36`–`$38` the fee, `$39` the form version,
-/// `$40`–`$43` the audit entry (actor, address, action, MAC; see [`super::audit`]).
+/// `$40`–`$43` the audit entry (actor, address, action, MAC; see [`super::audit`]), `$44`–`$46`
+/// the partner API's `Idempotency-Key` record (partner, key, request hash; NULL otherwise).
 macro_rules! bind_filing {
     ($q:expr, $f:expr, $new:expr, $answers:expr, $attachments:expr) => {
         $q.bind(&$f.code)
@@ -214,6 +227,9 @@ macro_rules! bind_filing {
             .bind(&$new.filed_by.ip)
             .bind($new.filed_by.action)
             .bind(&$f.audit_mac)
+            .bind($new.api_request.as_ref().map(|r| r.partner_id))
+            .bind($new.api_request.as_ref().map(|r| r.key.as_str()))
+            .bind($new.api_request.as_ref().map(|r| r.hash.as_str()))
     };
 }
 
@@ -440,7 +456,7 @@ async fn file_pg_with_follow_up(
     Ok(mail_id)
 }
 
-const FIRST_ATTACHMENT_BIND: usize = 44;
+const FIRST_ATTACHMENT_BIND: usize = 47;
 
 /// SQLite: the filing after the number, as one command (binds as in [`bind_filing`]; `$14`
 /// unused; one attachments statement per file is appended), counted in the statistics.
@@ -462,6 +478,8 @@ INSERT INTO outbox (kind, dossier_id, recipient, subject, body_text, message_id,
 DELETE FROM drafts WHERE session_hash = $26 AND procedure_code = $2;
 UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23;
 INSERT INTO audit_pending (at, actor, ip, action, subject, to_state, mac) VALUES ($12, $40, $41, $42, $1, $4, $43);
+INSERT INTO api_idempotency (partner_id, idem_key, request_hash, created_at) SELECT $44, $45, $46, $12 WHERE $44 IS NOT NULL \
+    ON CONFLICT (partner_id, idem_key) DO UPDATE SET request_hash = excluded.request_hash, created_at = excluded.created_at;
 ";
 
 /// What a filing writes besides the dossier's own columns: its code, its first event (note,
@@ -619,7 +637,9 @@ const FILE_PG_BASE: &str = "WITH d AS (INSERT INTO dossiers (code, procedure_cod
     SELECT $16, d.id, $17, $18, $19, $20, $12, $12 FROM d WHERE $33 RETURNING id), \
   r AS (DELETE FROM drafts WHERE session_hash = $26 AND procedure_code = $2), \
   s AS (UPDATE sessions SET data = $22 WHERE id_hash = $21 AND $23), \
-  au AS (INSERT INTO audit_pending (at, actor, ip, action, subject, to_state, mac) VALUES ($12, $40, $41, $42, $1, $4, $43)) \
+  au AS (INSERT INTO audit_pending (at, actor, ip, action, subject, to_state, mac) VALUES ($12, $40, $41, $42, $1, $4, $43)), \
+  ik AS (INSERT INTO api_idempotency (partner_id, idem_key, request_hash, created_at) SELECT $44, $45, $46, $12 WHERE $44 IS NOT NULL \
+    ON CONFLICT (partner_id, idem_key) DO UPDATE SET request_hash = excluded.request_hash, created_at = excluded.created_at) \
   SELECT (SELECT id FROM o)";
 
 #[derive(Debug, Clone, sqlx::FromRow)]

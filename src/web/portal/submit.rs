@@ -510,6 +510,7 @@ pub async fn send(
             ip: ip.to_string(),
             action: "file",
         },
+        api_request: None,
     };
     let from = dossiers::FiledFrom {
         session_hash: session.id_hash.clone(),

@@ -411,6 +411,7 @@ pub async fn submit(
             ip: ip.clone(),
             action: "file",
         },
+        api_request: None,
     };
     let from = FiledFrom {
         session_hash: session.id_hash.clone(),
