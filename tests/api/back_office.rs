@@ -594,14 +594,13 @@ async fn audit_verify_catches_a_tampered_row() {
     );
     let url = app.database_url();
     let run = |url: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_dichvucong"))
-            .args(["audit", "verify"])
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dichvucong"));
+        cmd.args(["audit", "verify"])
             .env("DVC_DATABASE_URL", url)
-            .env("DVC_DATA_DIR", &app.dir)
-            .output()
-            .expect("run audit verify")
+            .env("DVC_DATA_DIR", &app.dir);
+        crate::helpers::run_cli(cmd)
     };
-    let ok = run(&url);
+    let ok = run(&url).await;
     assert!(
         ok.status.success(),
         "{}",
@@ -611,7 +610,7 @@ async fn audit_verify_catches_a_tampered_row() {
     dichvucong::db_run!(&app.state.db, p => {
         sqlx::query("UPDATE audit_log SET reason = 'sửa trộm' WHERE seq = 2").execute(p).await.expect("tamper");
     });
-    let bad = run(&url);
+    let bad = run(&url).await;
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("số 2"), "{err}");
@@ -643,14 +642,13 @@ async fn audit_verify_catches_a_removed_row() {
         .expect("an intact chain to start from");
     assert!(rows.entries >= 3, "{rows:?}");
     let run = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_dichvucong"))
-            .args(["audit", "verify"])
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dichvucong"));
+        cmd.args(["audit", "verify"])
             .env("DVC_DATABASE_URL", app.database_url())
-            .env("DVC_DATA_DIR", &app.dir)
-            .output()
-            .expect("run audit verify")
+            .env("DVC_DATA_DIR", &app.dir);
+        crate::helpers::run_cli(cmd)
     };
-    assert!(run().status.success(), "the intact chain fails");
+    assert!(run().await.status.success(), "the intact chain fails");
     // A row in the middle goes; its neighbours are untouched.
     dichvucong::db_run!(&app.state.db, p => {
         sqlx::query("DELETE FROM audit_log WHERE seq = 2").execute(p).await.expect("delete");
@@ -662,7 +660,10 @@ async fn audit_verify_catches_a_removed_row() {
             .is_err(),
         "a removed row went unnoticed"
     );
-    assert!(!run().status.success(), "audit verify missed a removed row");
+    assert!(
+        !run().await.status.success(),
+        "audit verify missed a removed row"
+    );
 }
 
 #[tokio::test]

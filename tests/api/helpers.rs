@@ -784,3 +784,13 @@ pub fn form_with(
 pub fn birth_form(csrf: &str, pdf: Vec<u8>) -> multipart::Form {
     form_with(csrf, &[], Some((pdf, "giay-chung-sinh.pdf")))
 }
+
+/// Runs a command of the binary (a CLI) while the test's server goes on serving: the command
+/// waits on a blocking-pool thread, not on the runtime that runs the server's tasks. (Waited for
+/// on the runtime's only thread, `audit verify` could wait forever for the audit chain's lock
+/// held by the server's sealer, itself waiting to be polled to commit.)
+pub async fn run_cli(mut cmd: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("run the command"))
+        .await
+        .expect("the command's thread")
+}

@@ -5,16 +5,15 @@ use crate::helpers::*;
 use dichvucong::db_run;
 use dvc_domain::staff::Role;
 
-fn audit_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_dichvucong"))
-        .arg("audit")
+async fn audit_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dichvucong"));
+    cmd.arg("audit")
         .args(args)
         .env("DVC_DATABASE_URL", app.database_url())
         .env("DVC_DATA_DIR", &app.dir)
         .env_remove("DVC_AUDIT_KEY")
-        .env_remove("DVC_AUDIT_KEY_FILE")
-        .output()
-        .expect("run dichvucong audit")
+        .env_remove("DVC_AUDIT_KEY_FILE");
+    run_cli(cmd).await
 }
 
 async fn set_note(app: &TestApp, event_id: i64, note: &str) {
@@ -154,9 +153,9 @@ async fn audit_verify_catches_timeline_edits_a_cut_tail_and_a_chain_rehashed_wit
             303
         );
     }
-    let ok = audit_cli(&app, &["verify"]);
+    let ok = audit_cli(&app, &["verify"]).await;
     assert!(ok.status.success(), "{}", stderr(&ok));
-    let head = audit_cli(&app, &["head"]);
+    let head = audit_cli(&app, &["head"]).await;
     assert!(head.status.success());
     let head = String::from_utf8_lossy(&head.stdout)
         .trim()
@@ -166,7 +165,7 @@ async fn audit_verify_catches_timeline_edits_a_cut_tail_and_a_chain_rehashed_wit
         seq.parse::<i64>().expect("seq") >= 3 && hash.len() == 64,
         "{head}"
     );
-    let with_head = audit_cli(&app, &["verify", "--expect-head", &head]);
+    let with_head = audit_cli(&app, &["verify", "--expect-head", &head]).await;
     assert!(with_head.status.success(), "{}", stderr(&with_head));
 
     let db = &app.state.db;
@@ -182,12 +181,12 @@ async fn audit_verify_catches_timeline_edits_a_cut_tail_and_a_chain_rehashed_wit
         "Hồ sơ được tiếp nhận; hẹn trả kết quả sau.",
     )
     .await;
-    let bad = audit_cli(&app, &["verify"]);
+    let bad = audit_cli(&app, &["verify"]).await;
     assert!(!bad.status.success(), "a changed timeline row must fail");
     assert!(stderr(&bad).contains(&code), "{}", stderr(&bad));
     // Put back, it verifies again: the check is exact, not a latch.
     set_note(&app, events[1].0, &original).await;
-    let again = audit_cli(&app, &["verify"]);
+    let again = audit_cli(&app, &["verify"]).await;
     assert!(again.status.success(), "{}", stderr(&again));
 
     // 2. The last timeline row of the other dossier deleted, its head rewound to the one
@@ -198,7 +197,7 @@ async fn audit_verify_catches_timeline_edits_a_cut_tail_and_a_chain_rehashed_wit
         sqlx::query("UPDATE dossiers SET events_head = (SELECT hash FROM dossier_events WHERE id = $1) WHERE code = $2")
             .bind(events_other[0].0).bind(&other).execute(p).await.expect("rewind");
     });
-    let bad = audit_cli(&app, &["verify"]);
+    let bad = audit_cli(&app, &["verify"]).await;
     assert!(!bad.status.success(), "a deleted timeline row must fail");
     assert!(stderr(&bad).contains(&other), "{}", stderr(&bad));
 }
@@ -207,7 +206,7 @@ async fn audit_verify_catches_timeline_edits_a_cut_tail_and_a_chain_rehashed_wit
 async fn a_cut_tail_fails_with_the_recorded_head_and_a_rehash_without_the_key_fails() {
     let app = TestApp::spawn().await;
     filed_and_received(&app).await;
-    let out = audit_cli(&app, &["head"]);
+    let out = audit_cli(&app, &["head"]).await;
     let head = String::from_utf8_lossy(&out.stdout)
         .trim()
         .replace(' ', ":");
@@ -220,14 +219,14 @@ async fn a_cut_tail_fails_with_the_recorded_head_and_a_rehash_without_the_key_fa
         sqlx::query("DELETE FROM audit_log WHERE seq = $1").bind(seq).execute(p).await.expect("cut");
     });
     // …but not against the head recorded before.
-    let cut = audit_cli(&app, &["verify", "--expect-head", &head]);
+    let cut = audit_cli(&app, &["verify", "--expect-head", &head]).await;
     assert!(
         !cut.status.success(),
         "a cut tail must fail with --expect-head"
     );
     assert!(stderr(&cut).contains(&seq.to_string()), "{}", stderr(&cut));
     // A malformed head is refused with guidance.
-    let bad_arg = audit_cli(&app, &["verify", "--expect-head", "abc"]);
+    let bad_arg = audit_cli(&app, &["verify", "--expect-head", "abc"]).await;
     assert!(!bad_arg.status.success());
     assert!(
         stderr(&bad_arg).contains("SỐ:MÃBĂM"),
@@ -249,7 +248,7 @@ async fn a_cut_tail_fails_with_the_recorded_head_and_a_rehash_without_the_key_fa
         });
         prev = hash;
     }
-    let forged = audit_cli(&app, &["verify"]);
+    let forged = audit_cli(&app, &["verify"]).await;
     assert!(
         !forged.status.success(),
         "a chain rehashed without the key must fail"
@@ -393,7 +392,7 @@ async fn waiting_audit_entries_are_chained_and_a_forged_one_is_caught() {
         sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE subject = 'H-GIA'").fetch_one(p).await.expect("count")
     });
     assert_eq!(forged, 0);
-    let bad = audit_cli(&app, &["verify"]);
+    let bad = audit_cli(&app, &["verify"]).await;
     assert!(!bad.status.success(), "a forged waiting entry must fail");
     assert!(
         stderr(&bad).contains("đang chờ nối chuỗi"),
@@ -404,7 +403,7 @@ async fn waiting_audit_entries_are_chained_and_a_forged_one_is_caught() {
     db_run!(db, p => {
         sqlx::query("DELETE FROM audit_pending WHERE subject = 'H-GIA'").execute(p).await.expect("remove");
     });
-    let ok = audit_cli(&app, &["verify"]);
+    let ok = audit_cli(&app, &["verify"]).await;
     assert!(ok.status.success(), "{}", stderr(&ok));
     assert_eq!(chained("request_supplement").await, 1);
 }
