@@ -11,6 +11,10 @@
 //!   file with fsync of the file and its directory, then one `INSERT` of a dossier-sized row in one
 //!   transaction (`BEGIN IMMEDIATE` on SQLite, WAL + `synchronous=FULL`, or PostgreSQL), and
 //!   answers 303 with the code, as the portal does;
+//! * the paid journey (`/j/send-paid`, `/j/ipn`, `/j/return`: the dossier and its payment row
+//!   filed together, then the verified IPN updating both) and, for the targets of the paid journey
+//!   and the partner API, the same with the records the portal writes in the same transactions
+//!   (`/j/send-paid-all`, `/j/ipn-all`, `/submit-all`; see [`RECORDS`]);
 //! * `GET /tra-cuu?ma=` and `GET /api/status/{code}`: the same dossier query by code, rendered by
 //!   a minimal minijinja template or as JSON;
 //! * `GET /thu-tuc?q=`: the same folded, all-words search over the same 10,000 procedure names
@@ -22,6 +26,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
+use dvc_domain::audit::{AuditKey, Entry, GENESIS, TimelineFields};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -67,6 +72,8 @@ struct Inner {
     /// (code, name, folded name)
     procedures: Vec<(String, String, String)>,
     env: minijinja::Environment<'static>,
+    /// The key of the timeline hashes and audit MACs of the `-all` routes.
+    key: AuditKey,
 }
 
 type AppState = Arc<Inner>;
@@ -87,8 +94,33 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS dossiers (
     secret_hash TEXT NOT NULL UNIQUE,
     idempotency_key TEXT NOT NULL UNIQUE,
     submitted_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    events_head TEXT
 )";
+
+/// What the portal writes with each change of a dossier besides the dossier and payment rows,
+/// in the same transaction as the change: the routes ending in `-all` write them too, so that
+/// the paid journey and the API filing are measured against the same durable writes (primary
+/// keys only: the baseline's indexes are the floor). Each change is a timeline event whose hash
+/// is chained on the dossier's previous one, an audit entry naming the event under its MAC
+/// (both HMAC-SHA-256 with the portal's own functions), and, when the citizen is told, an
+/// e-mail in the outbox; a filing adds its attachment row, and a filing that a webhook
+/// subscribes to (the API phase registers one) its delivery row. Not written, although the
+/// portal writes them: the statistics queue, the session's update, the access link of a
+/// "paid" e-mail.
+const RECORDS: [&str; 5] = [
+    "CREATE TABLE IF NOT EXISTS attachments (id BIGSERIAL PRIMARY KEY, dossier_code TEXT NOT NULL, \
+     storage_key TEXT NOT NULL, sha256 TEXT NOT NULL, size_bytes BIGINT NOT NULL, created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS events (id BIGSERIAL PRIMARY KEY, dossier_code TEXT NOT NULL, at BIGINT NOT NULL, \
+     actor TEXT NOT NULL, action TEXT NOT NULL, from_status TEXT, to_status TEXT NOT NULL, hash TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit (id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, actor TEXT NOT NULL, \
+     action TEXT NOT NULL, subject TEXT NOT NULL, from_state TEXT, to_state TEXT NOT NULL, event_id BIGINT NOT NULL, \
+     event_hash TEXT NOT NULL, mac TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS outbox (id BIGSERIAL PRIMARY KEY, dossier_code TEXT NOT NULL, recipient TEXT NOT NULL, \
+     subject TEXT NOT NULL, body_text TEXT NOT NULL, created_at BIGINT NOT NULL, sent_at BIGINT)",
+    "CREATE TABLE IF NOT EXISTS deliveries (id BIGSERIAL PRIMARY KEY, event_id BIGINT NOT NULL, \
+     created_at BIGINT NOT NULL, delivered_at BIGINT)",
+];
 
 /// The paid journey's payments (one per dossier).
 const PAYMENTS: &str = "CREATE TABLE IF NOT EXISTS payments (
@@ -119,8 +151,8 @@ const REVIEW_HTML: &str = r#"<!doctype html><html lang="vi"><head><meta charset=
 <button>Gửi thông tin</button></form></body></html>"#;
 
 const INSERT: &str = "INSERT INTO dossiers (code, procedure_code, agency_code, status, applicant_name, applicant_email, \
-    applicant_phone, applicant_id_number, answers, storage_key, sha256, secret_hash, idempotency_key, submitted_at, updated_at) \
-    VALUES ($1, $2, $3, 'submitted', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)";
+    applicant_phone, applicant_id_number, answers, storage_key, sha256, secret_hash, idempotency_key, submitted_at, updated_at, \
+    events_head) VALUES ($1, $2, $3, $15, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)";
 
 const SELECT: &str = "SELECT code, procedure_code, agency_code, status, applicant_name, submitted_at, updated_at \
     FROM dossiers WHERE code = $1";
@@ -217,10 +249,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Pool::Pg(p) => {
             sqlx::query(DRAFTS).execute(p).await?;
             sqlx::query(PAYMENTS).execute(p).await?;
+            for t in RECORDS {
+                sqlx::query(t).execute(p).await?;
+            }
         }
         Pool::Sqlite(p) => {
             sqlx::query(DRAFTS).execute(p).await?;
             sqlx::query(PAYMENTS).execute(p).await?;
+            for t in RECORDS {
+                sqlx::query(sqlx::AssertSqlSafe(
+                    t.replace("BIGSERIAL PRIMARY KEY", "INTEGER PRIMARY KEY"),
+                ))
+                .execute(p)
+                .await?;
+            }
         }
     }
     let mut env = minijinja::Environment::new();
@@ -236,14 +278,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         prefix: format!("000.00.02.H31-{}", uuid::Uuid::new_v4().simple()),
         procedures,
         env,
+        key: AuditKey::new(b"dvc-baseline: the key of its timeline hashes and audit MACs".to_vec())
+            .map_err(|_| anyhow::anyhow!("weak audit key"))?,
     });
     let app = Router::new()
         .route("/submit", post(submit))
+        .route("/submit-all", post(submit_all))
         .route("/j/form", get(journey_form).post(journey_draft))
         .route("/j/review/{id}", get(journey_review))
         .route("/j/send", post(journey_send))
         .route("/j/send-paid", post(journey_send_paid))
+        .route("/j/send-paid-all", post(journey_send_paid_all))
         .route("/j/ipn", get(journey_ipn))
+        .route("/j/ipn-all", get(journey_ipn_all))
         .route("/j/return", get(journey_return))
         .route("/ho-so/{code}/da-nop", get(journey_done))
         .route("/tra-cuu", get(lookup_page))
@@ -434,7 +481,7 @@ async fn journey_send(
     State(state): State<AppState>,
     axum::extract::Form(f): axum::extract::Form<SendForm>,
 ) -> Response {
-    send(state, f, false).await
+    send(state, f, false, false).await
 }
 
 /// `POST /j/send-paid`: the same with a fee due at filing: the payment row in the same
@@ -443,15 +490,174 @@ async fn journey_send_paid(
     State(state): State<AppState>,
     axum::extract::Form(f): axum::extract::Form<SendForm>,
 ) -> Response {
-    send(state, f, true).await
+    send(state, f, true, false).await
 }
 
-async fn send(state: AppState, f: SendForm, paid: bool) -> Response {
+/// `POST /j/send-paid-all`: [`journey_send_paid`] with the portal's records (see [`RECORDS`]):
+/// the attachment, the filing's and the payment attempt's events and audit entries, the
+/// filing's e-mail.
+async fn journey_send_paid_all(
+    State(state): State<AppState>,
+    axum::extract::Form(f): axum::extract::Form<SendForm>,
+) -> Response {
+    send(state, f, true, true).await
+}
+
+/// One change of a dossier as the portal records it (see [`RECORDS`]): its timeline event's
+/// fields and hash, and the e-mail that tells the applicant, if any.
+struct Change<'a> {
+    code: &'a str,
+    at: i64,
+    actor: &'a str,
+    action: &'a str,
+    from: Option<&'a str>,
+    to: &'a str,
+    hash: String,
+    /// (recipient, subject, body)
+    mail: Option<(String, String, String)>,
+}
+
+impl<'a> Change<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        key: &AuditKey,
+        code: &'a str,
+        at: i64,
+        actor: &'a str,
+        action: &'a str,
+        from: Option<&'a str>,
+        to: &'a str,
+        prev: &str,
+        mail: Option<(String, String, String)>,
+    ) -> Change<'a> {
+        let hash = TimelineFields {
+            dossier_code: code,
+            at,
+            actor,
+            action,
+            from_status: from,
+            to_status: to,
+            public_note: None,
+            step: Some(0),
+            actor_name: None,
+            actor_title: None,
+            unit: None,
+            details: None,
+        }
+        .hash(key, prev);
+        Change {
+            code,
+            at,
+            actor,
+            action,
+            from,
+            to,
+            hash,
+            mail,
+        }
+    }
+}
+
+/// The e-mail that tells the applicant `what` about dossier `code`.
+fn mail_to(recipient: &str, code: &str, what: &str) -> Option<(String, String, String)> {
+    Some((
+        recipient.to_string(),
+        format!("Hồ sơ {code}: {what}"),
+        format!(
+            "Kính gửi Ông/Bà,\n\nHồ sơ {code}: {what}.\nTra cứu tại http://127.0.0.1/tra-cuu?ma={code}\n"
+        ),
+    ))
+}
+
+/// Writes `$c` ([`Change`]) in the transaction `$tx`: the event, the audit entry naming it (its
+/// MAC computed with the event's id), the e-mail; evaluates to the event's id.
+macro_rules! write_change {
+    ($tx:expr, $key:expr, $c:expr) => {{
+        let c: &Change = $c;
+        let (event_id,): (i64,) = sqlx::query_as(
+            "INSERT INTO events (dossier_code, at, actor, action, from_status, to_status, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(c.code)
+        .bind(c.at)
+        .bind(c.actor)
+        .bind(c.action)
+        .bind(c.from)
+        .bind(c.to)
+        .bind(&c.hash)
+        .fetch_one(&mut *$tx)
+        .await?;
+        let mac = Entry {
+            seq: 0,
+            at: c.at,
+            actor: c.actor.to_string(),
+            ip: "127.0.0.1".into(),
+            action: c.action.to_string(),
+            subject: c.code.to_string(),
+            from_state: c.from.map(str::to_string),
+            to_state: Some(c.to.to_string()),
+            reason: None,
+            event_id: Some(event_id),
+            event_hash: Some(c.hash.clone()),
+        }
+        .pending_mac($key);
+        sqlx::query(
+            "INSERT INTO audit (at, actor, action, subject, from_state, to_state, event_id, event_hash, mac) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(c.at)
+        .bind(c.actor)
+        .bind(c.action)
+        .bind(c.code)
+        .bind(c.from)
+        .bind(c.to)
+        .bind(event_id)
+        .bind(&c.hash)
+        .bind(&mac)
+        .execute(&mut *$tx)
+        .await?;
+        if let Some((to, subject, body)) = &c.mail {
+            sqlx::query(
+                "INSERT INTO outbox (dossier_code, recipient, subject, body_text, created_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(c.code)
+            .bind(to)
+            .bind(subject)
+            .bind(body)
+            .bind(c.at)
+            .execute(&mut *$tx)
+            .await?;
+        }
+        event_id
+    }};
+}
+
+/// Writes the attachment row of a filing in `$tx`.
+macro_rules! write_attachment {
+    ($tx:expr, $code:expr, $key:expr, $sha:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO attachments (dossier_code, storage_key, sha256, size_bytes, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind($code)
+        .bind($key)
+        .bind($sha)
+        .bind(PDF_BYTES)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+
+/// The size recorded for an attachment (the benchmark's PDF is ~100 KB).
+const PDF_BYTES: i64 = 100 * 1024;
+
+async fn send(state: AppState, f: SendForm, paid: bool, all: bool) -> Response {
     let txn_ref = uuid::Uuid::new_v4().simple().to_string()[..20].to_uppercase();
     let seq = state.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let code = format!("{}-{seq:06}", state.prefix);
     let now = jiff::Timestamp::now().as_millisecond();
     let secret = uuid::Uuid::new_v4().simple().to_string();
+    let key = &state.key;
     const SEL: &str = "SELECT answers, storage_key, sha256 FROM drafts WHERE id = $1";
     const DEL: &str = "DELETE FROM drafts WHERE id = $1";
     macro_rules! file_it {
@@ -460,7 +666,7 @@ async fn send(state: AppState, f: SendForm, paid: bool) -> Response {
                 .bind(&f.submit_token)
                 .fetch_optional(&mut *$tx)
                 .await?;
-            let Some((answers, key, sha)) = row else {
+            let Some((answers, storage_key, sha)) = row else {
                 return Ok(None);
             };
             let fields: Vec<(String, String)> = serde_json::from_str(&answers).unwrap_or_default();
@@ -471,20 +677,35 @@ async fn send(state: AppState, f: SendForm, paid: bool) -> Response {
                     .map(|(_, v)| v.clone())
                     .unwrap_or_default()
             };
+            let email = get("applicant_email");
+            // With the records: the filing's event (and the payment attempt's, chained on it).
+            let status = if paid && all { "awaiting_payment" } else { "submitted" };
+            let filed = all.then(|| {
+                Change::new(key, &code, now, "citizen", "file", None, status, GENESIS,
+                    mail_to(&email, &code, "đã tiếp nhận trực tuyến"))
+            });
+            let started = match (&filed, paid) {
+                (Some(c), true) => Some(Change::new(key, &code, now, "citizen", "payment", Some(status),
+                    status, &c.hash, None)),
+                _ => None,
+            };
+            let head = started.as_ref().or(filed.as_ref()).map(|c| c.hash.clone());
             sqlx::query(INSERT)
                 .bind(&code)
                 .bind("1.001193")
                 .bind(get("agency_code"))
                 .bind(get("applicant_full_name"))
-                .bind(get("applicant_email"))
+                .bind(&email)
                 .bind(get("applicant_phone"))
                 .bind(get("applicant_id_number"))
                 .bind(&answers)
-                .bind(&key)
+                .bind(&storage_key)
                 .bind(&sha)
                 .bind(&secret)
                 .bind(&f.submit_token)
                 .bind(now)
+                .bind(head)
+                .bind(status)
                 .execute(&mut *$tx)
                 .await?;
             sqlx::query(DEL)
@@ -499,6 +720,13 @@ async fn send(state: AppState, f: SendForm, paid: bool) -> Response {
                     .bind(now)
                     .execute(&mut *$tx)
                     .await?;
+            }
+            if let Some(c) = &filed {
+                write_attachment!($tx, &code, &storage_key, &sha, now);
+                write_change!($tx, key, c);
+            }
+            if let Some(c) = &started {
+                write_change!($tx, key, c);
             }
             Some(())
         }};
@@ -564,6 +792,20 @@ async fn journey_ipn(
     State(state): State<AppState>,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Response {
+    ipn(state, raw, false).await
+}
+
+/// `GET /j/ipn-all`: [`journey_ipn`] with the portal's records (see [`RECORDS`]): the dossier
+/// leaves "awaiting payment", its event chained on the dossier's last one, the audit entry, the
+/// "paid" e-mail.
+async fn journey_ipn_all(
+    State(state): State<AppState>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Response {
+    ipn(state, raw, true).await
+}
+
+async fn ipn(state: AppState, raw: Option<String>, all: bool) -> Response {
     use dvc_domain::payment::vnpay::{IpnAnswer, Report};
     let p = query_map(raw);
     let answer =
@@ -575,29 +817,44 @@ async fn journey_ipn(
         return answer(IpnAnswer::Unknown);
     };
     let now = jiff::Timestamp::now().as_millisecond();
+    let key = &state.key;
+    const SEL: &str = "SELECT p.code, p.amount_vnd, p.status, COALESCE(d.events_head, ''), d.applicant_email \
+        FROM payments p JOIN dossiers d ON d.code = p.code WHERE p.txn_ref = $1";
     macro_rules! confirm {
         ($tx:expr) => {{
-            let row: Option<(String, i64, String)> =
-                sqlx::query_as("SELECT code, amount_vnd, status FROM payments WHERE txn_ref = $1")
-                    .bind(&r.txn_ref)
-                    .fetch_optional(&mut *$tx)
-                    .await?;
+            let row: Option<(String, i64, String, String, String)> = sqlx::query_as(SEL)
+                .bind(&r.txn_ref)
+                .fetch_optional(&mut *$tx)
+                .await?;
             match row {
                 None => IpnAnswer::OrderNotFound,
-                Some((_, amount, _)) if Some(r.amount_x100) != u64::try_from(amount).ok().map(|a| a * 100) => IpnAnswer::InvalidAmount,
-                Some((_, _, status)) if status != "pending" => IpnAnswer::AlreadyConfirmed,
-                Some((code, _, _)) => {
+                Some((_, amount, _, _, _)) if Some(r.amount_x100) != u64::try_from(amount).ok().map(|a| a * 100) => IpnAnswer::InvalidAmount,
+                Some((_, _, status, _, _)) if status != "pending" => IpnAnswer::AlreadyConfirmed,
+                Some((code, _, _, head, email)) => {
                     sqlx::query("UPDATE payments SET status = 'paid', transaction_no = $2, updated_at = $3 WHERE txn_ref = $1")
                         .bind(&r.txn_ref)
                         .bind(&r.transaction_no)
                         .bind(now)
                         .execute(&mut *$tx)
                         .await?;
-                    sqlx::query("UPDATE dossiers SET updated_at = $2 WHERE code = $1")
-                        .bind(&code)
-                        .bind(now)
-                        .execute(&mut *$tx)
-                        .await?;
+                    if all {
+                        let c = Change::new(key, &code, now, "gateway:vnpay:ipn", "payment",
+                            Some("awaiting_payment"), "submitted", &head,
+                            mail_to(&email, &code, "đã thanh toán phí, lệ phí"));
+                        sqlx::query("UPDATE dossiers SET status = 'submitted', updated_at = $2, events_head = $3 WHERE code = $1")
+                            .bind(&code)
+                            .bind(now)
+                            .bind(&c.hash)
+                            .execute(&mut *$tx)
+                            .await?;
+                        write_change!($tx, key, &c);
+                    } else {
+                        sqlx::query("UPDATE dossiers SET updated_at = $2 WHERE code = $1")
+                            .bind(&code)
+                            .bind(now)
+                            .execute(&mut *$tx)
+                            .await?;
+                    }
                     IpnAnswer::Confirmed
                 }
             }
@@ -664,6 +921,17 @@ async fn journey_done(State(state): State<AppState>, Path(code): Path<String>) -
 }
 
 async fn submit(State(state): State<AppState>, mp: Multipart) -> Response {
+    submit_inner(state, mp, false).await
+}
+
+/// `POST /submit-all`: [`submit`] with the portal's records of a filing through the partner API
+/// (see [`RECORDS`]): the attachment, the filing's event, audit entry and e-mail, and the
+/// delivery of the event to the webhook the API phase registers.
+async fn submit_all(State(state): State<AppState>, mp: Multipart) -> Response {
+    submit_inner(state, mp, true).await
+}
+
+async fn submit_inner(state: AppState, mp: Multipart, all: bool) -> Response {
     let (fields, file) = match read_multipart(mp).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -688,14 +956,28 @@ async fn submit(State(state): State<AppState>, mp: Multipart) -> Response {
     let now = jiff::Timestamp::now().as_millisecond();
     let secret = uuid::Uuid::new_v4().simple().to_string();
     let idem = uuid::Uuid::new_v4().simple().to_string();
+    let email = get("applicant_email");
+    let filed = all.then(|| {
+        Change::new(
+            &state.key,
+            &code,
+            now,
+            "partner:1",
+            "file",
+            None,
+            "submitted",
+            GENESIS,
+            mail_to(&email, &code, "đã tiếp nhận trực tuyến"),
+        )
+    });
     macro_rules! insert {
-        ($tx:expr) => {
+        ($tx:expr) => {{
             sqlx::query(INSERT)
                 .bind(&code)
                 .bind("1.001193")
                 .bind(get("agency_code"))
                 .bind(get("applicant_full_name"))
-                .bind(get("applicant_email"))
+                .bind(&email)
                 .bind(get("applicant_phone"))
                 .bind(get("applicant_id_number"))
                 .bind(&answers)
@@ -704,15 +986,26 @@ async fn submit(State(state): State<AppState>, mp: Multipart) -> Response {
                 .bind(&secret)
                 .bind(&idem)
                 .bind(now)
+                .bind(filed.as_ref().map(|c| c.hash.as_str()))
+                .bind("submitted")
                 .execute(&mut *$tx)
-                .await
-        };
+                .await?;
+            if let Some(c) = &filed {
+                write_attachment!($tx, &code, &key, &sha, now);
+                let event_id = write_change!($tx, &state.key, c);
+                sqlx::query("INSERT INTO deliveries (event_id, created_at) VALUES ($1, $2)")
+                    .bind(event_id)
+                    .bind(now)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+        }};
     }
     let result: Result<(), sqlx::Error> = match &state.pool {
         Pool::Sqlite(p) => {
             async {
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                insert!(tx)?;
+                insert!(tx);
                 tx.commit().await
             }
             .await
@@ -720,7 +1013,7 @@ async fn submit(State(state): State<AppState>, mp: Multipart) -> Response {
         Pool::Pg(p) => {
             async {
                 let mut tx = p.begin().await?;
-                insert!(tx)?;
+                insert!(tx);
                 tx.commit().await
             }
             .await

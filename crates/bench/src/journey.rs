@@ -245,10 +245,17 @@ pub async fn baseline_journey(base: &str, pdf: &'static [u8]) -> anyhow::Result<
     Ok(code)
 }
 
-/// The baseline's single durable submission (same fields, same file).
-pub async fn baseline_submit(c: &Client, base: &str, pdf: &'static [u8]) -> anyhow::Result<String> {
+/// The baseline's single durable submission (same fields, same file); with `all`, with the
+/// records the portal writes for a filing through its API (`/submit-all`).
+pub async fn baseline_submit(
+    c: &Client,
+    base: &str,
+    pdf: &'static [u8],
+    all: bool,
+) -> anyhow::Result<String> {
+    let path = if all { "/submit-all" } else { "/submit" };
     let r = c
-        .post(format!("{base}/submit"))
+        .post(format!("{base}{path}"))
         .multipart(form(None, pdf))
         .send()
         .await?;
@@ -454,8 +461,18 @@ pub async fn portal_paid_journey(base: &str, pdf: &'static [u8]) -> anyhow::Resu
 
 /// The same on the baseline: form → declaration (durable draft) → review → send (dossier and
 /// payment in one durable transaction, 303 to the signed pay URL) → IPN (signature checked,
-/// payment and dossier updated in one durable transaction) → return page.
-pub async fn baseline_paid_journey(base: &str, pdf: &'static [u8]) -> anyhow::Result<()> {
+/// payment and dossier updated in one durable transaction) → return page. With `all`, the send and
+/// the IPN also write the records the portal writes with them (`/j/send-paid-all`, `/j/ipn-all`).
+pub async fn baseline_paid_journey(
+    base: &str,
+    pdf: &'static [u8],
+    all: bool,
+) -> anyhow::Result<()> {
+    let (send, ipn) = if all {
+        ("/j/send-paid-all", "/j/ipn-all")
+    } else {
+        ("/j/send-paid", "/j/ipn")
+    };
     let c = browser()?;
     let url = |p: &str| format!("{base}{p}");
     let r = c.get(url("/j/form")).send().await?;
@@ -472,13 +489,13 @@ pub async fn baseline_paid_journey(base: &str, pdf: &'static [u8]) -> anyhow::Re
     let csrf = extract(&body, "name=\"csrf\" value=\"").context("no csrf in baseline review")?;
     let token = extract(&body, "name=\"submit_token\" value=\"").context("no submit token")?;
     let r = c
-        .post(url("/j/send-paid"))
+        .post(url(send))
         .form(&[("csrf", csrf.as_str()), ("submit_token", token.as_str())])
         .send()
         .await?;
     let pay_url = location(&expect(r, 303, "baseline paid send").await?);
     let answer = gateway_answer(&pay_url)?;
-    ipn_ok(&c, url(&format!("/j/ipn?{answer}")), "baseline IPN").await?;
+    ipn_ok(&c, url(&format!("{ipn}?{answer}")), "baseline IPN").await?;
     let r = c.get(url(&format!("/j/return?{answer}"))).send().await?;
     expect(r, 200, "baseline return page")
         .await?

@@ -119,14 +119,21 @@ pub struct BackendResult {
     pub submit_80: Option<Pair>,
     /// The baseline's single durable POST (no pages), maximum rate: a reference floor.
     pub insert_only_max: Option<Stats>,
-    /// Filings through the partner API (portal) against the baseline's same durable write (one
-    /// multipart POST), max, closed loop.
+    /// Filings through the partner API (portal) against the baseline's same durable writes (one
+    /// multipart POST: the file, the dossier and the records the portal writes with a filing),
+    /// max, closed loop.
     pub api_submit_max: Option<Pair>,
+    /// The baseline's durable insert alone (the file and the dossier row), one round: a
+    /// reference for the API filings.
+    pub api_minimal_max: Option<Stats>,
     /// Webhook deliveries to a local receiver of the events of the API filings.
     pub webhooks: Option<WebhookRun>,
     /// The paid journey (fee at filing): form, declaration, review, send (303 to the gateway),
     /// the gateway's IPN, the return page; maximum rate, closed loop.
     pub paid_max: Option<Pair>,
+    /// The baseline's paid journey writing only the dossier and payment rows, one round: a
+    /// reference.
+    pub paid_minimal_max: Option<Stats>,
     /// E-mails of the paid journeys received by the SMTP relay, of those expected (two each).
     pub paid_mails: Option<(u64, u64)>,
     pub lookup_page_max: Option<Pair>,
@@ -946,7 +953,7 @@ async fn run_backend(
                 .context("warm-up journey on the baseline")?,
         );
         bcodes.push(
-            journey::baseline_submit(&shared, &bbase, pdf)
+            journey::baseline_submit(&shared, &bbase, pdf, false)
                 .await
                 .context("warm-up on the baseline")?,
         );
@@ -1058,7 +1065,7 @@ async fn run_backend(
         let s = closed_loop(users, dur, move |_| {
             let (b, codes, c) = (b.clone(), codes.clone(), c.clone());
             async move {
-                codes.push(journey::baseline_submit(&c, &b, pdf).await?);
+                codes.push(journey::baseline_submit(&c, &b, pdf, false).await?);
                 Ok(())
             }
         })
@@ -1067,8 +1074,10 @@ async fn run_backend(
         res.insert_only_max = Some(s);
     }
     if ctx.args.phases.contains("api") {
-        let (pair, hooks) = api_phase(ctx, &pdata, &pdb, &pbase, &bbase, &pcodes, &bcodes).await?;
+        let (pair, hooks, minimal) =
+            api_phase(ctx, &pdata, &pdb, &pbase, &bbase, &pcodes, &bcodes).await?;
         res.api_submit_max = Some(pair);
+        res.api_minimal_max = Some(minimal);
         res.webhooks = Some(hooks);
     }
     if ctx.args.phases.contains("paid") {
@@ -1078,9 +1087,11 @@ async fn run_backend(
             journey::portal_paid_journey(&pbase, pdf)
                 .await
                 .context("warm-up paid journey on the portal")?;
-            journey::baseline_paid_journey(&bbase, pdf)
-                .await
-                .context("warm-up paid journey on the baseline")?;
+            for all in [true, false] {
+                journey::baseline_paid_journey(&bbase, pdf, all)
+                    .await
+                    .context("warm-up paid journey on the baseline")?;
+            }
         }
         let rounds = if ctx.args.quick { 1 } else { 3 };
         let paid = pair_rounds(
@@ -1108,13 +1119,23 @@ async fn run_backend(
                     baseline.pid,
                     closed_loop(users, dur, move |_| {
                         let b = b.clone();
-                        async move { journey::baseline_paid_journey(&b, pdf).await }
+                        async move { journey::baseline_paid_journey(&b, pdf, true).await }
                     }),
                 )
             },
         )
         .await;
         res.paid_max = Some(paid);
+        // For reference: the baseline writing only the dossier and payment rows (no events,
+        // audit entries or e-mails), one round.
+        let b = bbase.clone();
+        let s = closed_loop(users, dur, move |_| {
+            let b = b.clone();
+            async move { journey::baseline_paid_journey(&b, pdf, false).await }
+        })
+        .await;
+        print_phase("paid journey, baseline without the records (closed)", &s);
+        res.paid_minimal_max = Some(s);
         // Two e-mails a paid journey (filed, paid): all must reach the relay, not wait queued.
         let expected = 2 * journeys.load(std::sync::atomic::Ordering::Relaxed);
         let waited = Instant::now();
@@ -1406,7 +1427,7 @@ async fn api_phase(
     bbase: &Arc<str>,
     pcodes: &Codes,
     bcodes: &Codes,
-) -> anyhow::Result<(Pair, WebhookRun)> {
+) -> anyhow::Result<(Pair, WebhookRun, Stats)> {
     use std::sync::atomic::Ordering;
     // A partner of the province (every commune the filings rotate over), through the real command.
     let out = std::process::Command::new(&ctx.portal_bin)
@@ -1469,7 +1490,7 @@ async fn api_phase(
     let users = ctx.args.users;
     let dur = ctx.dur;
     let pair = pair_rounds(
-        "API filings max (closed) vs the baseline's durable insert",
+        "API filings max (closed) vs the baseline's same durable writes",
         rounds,
         || {
             let (b, codes, filed, t, c) = (
@@ -1500,7 +1521,7 @@ async fn api_phase(
             closed_loop(users, dur, move |_| {
                 let (b, codes, c) = (b.clone(), codes.clone(), c.clone());
                 async move {
-                    codes.push(journey::baseline_submit(&c, &b, pdf).await?);
+                    codes.push(journey::baseline_submit(&c, &b, pdf, true).await?);
                     Ok(())
                 }
             })
@@ -1532,6 +1553,20 @@ async fn api_phase(
         "  webhooks: {} of {} events delivered; {:.1}/s during the filings (which include the baseline's rounds), backlog {} drained at {:.1}/s",
         run.received, run.events, run.during_per_s, run.backlog, run.drain_per_s
     );
+    // For reference: the baseline's durable insert alone (no records), one round.
+    let (b, codes, c2) = (bbase.clone(), bcodes.clone(), c.clone());
+    let minimal = closed_loop(users, dur, move |_| {
+        let (b, codes, c) = (b.clone(), codes.clone(), c2.clone());
+        async move {
+            codes.push(journey::baseline_submit(&c, &b, pdf, false).await?);
+            Ok(())
+        }
+    })
+    .await;
+    print_phase(
+        "API filings, baseline's durable insert alone (closed)",
+        &minimal,
+    );
     drain_mail(pdata, pcodes.count()).await;
-    Ok((pair, run))
+    Ok((pair, run, minimal))
 }

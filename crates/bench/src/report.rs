@@ -133,7 +133,7 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
         row_rate(
             out,
             &format!(
-                "filings through the partner API (multipart, bearer token, Idempotency-Key), max ({} concurrent clients) vs the baseline's same durable insert (target ≥ 0.5×)",
+                "filings through the partner API (multipart, bearer token, Idempotency-Key), max ({} concurrent clients) vs the baseline's same durable writes (target ≥ 0.5×)",
                 run.users
             ),
             &b.api_submit_max,
@@ -154,6 +154,24 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
                 run.users
             ),
             &b.paid_max,
+        );
+    }
+    if let (Some(p), Some(i)) = (&b.api_submit_max, &b.api_minimal_max) {
+        let _ = writeln!(
+            out,
+            "| *reference:* API filings vs the baseline's durable insert alone (the file and the dossier row, no records; one round) | {} | {} | {} |",
+            rate(&p.portal),
+            rate(i),
+            ratio(p.portal.rate, i.rate)
+        );
+    }
+    if let (Some(p), Some(i)) = (&b.paid_max, &b.paid_minimal_max) {
+        let _ = writeln!(
+            out,
+            "| *reference:* paid journeys vs the baseline writing only the dossier and payment rows (no records; one round) | {} | {} | {} |",
+            rate(&p.portal),
+            rate(i),
+            ratio(p.portal.rate, i.rate)
         );
     }
     if let (Some(p), Some(i)) = (&b.submit_max, &b.insert_only_max) {
@@ -268,7 +286,7 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
         let r = p.portal.rate / p.baseline.rate.max(1e-9);
         let _ = writeln!(
             out,
-            "- paid journeys ≥ 0.5× baseline (filing + redirect + IPN + return page, the same durable writes on bare axum): {:.2}× — {}",
+            "- paid journeys ≥ 0.5× baseline (filing + redirect + IPN + return page, the same durable writes on bare axum: dossier, payment and the records): {:.2}× — {}",
             r,
             verdict(r >= 0.5)
         );
@@ -278,6 +296,15 @@ fn backend(out: &mut String, b: &BackendResult, run: &Run) {
                 "  (their e-mails, two a journey: {got} of {expected} received by the SMTP relay)"
             );
         }
+    }
+    if let Some(p) = &b.api_submit_max {
+        let r = p.portal.rate / p.baseline.rate.max(1e-9);
+        let _ = writeln!(
+            out,
+            "- API filings ≥ 0.5× baseline (the same durable writes on bare axum: the file, the dossier and the records): {:.2}× — {}",
+            r,
+            verdict(r >= 0.5)
+        );
     }
     for (label, lat) in [
         ("status page", &b.lookup_page_lat),
@@ -386,6 +413,12 @@ pub fn markdown(run: &Run) -> String {
          draft row; the send POST commits the dossier row made from the draft and deletes the draft in one \
          transaction; the other three read and render. The reference row *durable insert alone* is one multipart \
          POST to the baseline doing only the file and one committed dossier row, the floor under any submission. \
+         For the paid journey and the API filings the baseline also writes, in the same transactions, the \
+         records the portal writes with them (its routes ending in `-all`): the attachment row, one timeline \
+         event per change with its chained HMAC, an audit entry per event with its MAC, the e-mail in an outbox \
+         and, for an API filing, the webhook delivery (primary keys only; not the portal's statistics queue, \
+         session update or access link); the rows *reference* compare with the baseline writing only the \
+         dossier (and payment) rows. \
          Latencies at a fixed rate come from an open-loop generator that \
          schedules requests at fixed intervals and measures from the scheduled start (coordinated omission \
          corrected). Portal settings: release build, `DVC_CAPTCHA=off`, rate limits raised, `DVC_LOG=warn`, \
