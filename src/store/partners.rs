@@ -293,10 +293,11 @@ const DUE: &str = "SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.web
       AND p.id < d.id AND p.delivered_at IS NULL AND p.failed_at IS NULL) \
     AND d.id > $4 ORDER BY d.id LIMIT $3";
 
-/// Claims up to `limit` deliveries with an id above `after` for `lease_ms` (one statement;
-/// PostgreSQL skips rows another node holds). `after` lets a busy worker start past the
-/// deliveries it already handled: on PostgreSQL a scan from the start passes over every
-/// delivered row version autovacuum has not removed yet (measured: ~1,600 buffers a claim).
+/// Claims up to `limit` deliveries with an id above `after` for `lease_ms`, with what is needed
+/// to send them (one statement; PostgreSQL skips rows another node holds). `after` lets a busy
+/// worker start past the deliveries it already handled: on PostgreSQL a scan from the start
+/// passes over every delivered row version autovacuum has not removed yet (measured: ~1,600
+/// buffers a claim).
 pub async fn claim_deliveries(
     db: &Db,
     now: i64,
@@ -304,17 +305,28 @@ pub async fn claim_deliveries(
     limit: i64,
     after: i64,
 ) -> StoreResult<Vec<DeliveryJob>> {
+    // SQLite's RETURNING may not name a table of an `UPDATE … FROM`: the webhook's columns by
+    // subqueries (rowid lookups).
     static SQL_SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let hook = |c: &str| {
+            format!("(SELECT {c} FROM webhooks WHERE webhooks.id = deliveries.webhook_id) AS {c}")
+        };
         format!(
-            "UPDATE deliveries SET locked_until = $1, attempts = attempts + 1 WHERE id IN ({DUE}) RETURNING id"
+            "UPDATE deliveries SET locked_until = $1, attempts = attempts + 1 WHERE id IN ({DUE}) \
+             RETURNING id, webhook_id, dossier_id, event_id, attempts, created_at, {}, {}, {}",
+            hook("target"),
+            hook("url"),
+            hook("secret_salt")
         )
     });
     static SQL_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
-            "UPDATE deliveries SET locked_until = $1, attempts = attempts + 1 WHERE id IN ({DUE} FOR UPDATE OF d SKIP LOCKED) RETURNING id"
+            "UPDATE deliveries x SET locked_until = $1, attempts = x.attempts + 1 FROM webhooks wh \
+             WHERE wh.id = x.webhook_id AND x.id IN ({DUE} FOR UPDATE OF d SKIP LOCKED) \
+             RETURNING x.id, x.webhook_id, x.dossier_id, x.event_id, x.attempts, x.created_at, wh.target, wh.url, wh.secret_salt"
         )
     });
-    let ids: Vec<(i64,)> = match db {
+    let mut rows: Vec<DeliveryJob> = match db {
         Db::Sqlite(p) => {
             sqlx::query_as(sqlx::AssertSqlSafe(SQL_SQLITE.as_str()))
                 .bind(now + lease_ms)
@@ -335,22 +347,6 @@ pub async fn claim_deliveries(
                 .persistent(false)
                 .fetch_all(p)
                 .await?
-        }
-    };
-    if ids.is_empty() {
-        return Ok(vec![]);
-    }
-    let ids: Vec<i64> = ids.into_iter().map(|r| r.0).collect();
-    let json = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    const COLS: &str = "d.id, d.webhook_id, d.dossier_id, d.event_id, d.attempts, d.created_at, w.target, w.url, w.secret_salt";
-    let mut rows: Vec<DeliveryJob> = match db {
-        Db::Sqlite(p) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.id IN (SELECT value FROM json_each($1))")))
-                .bind(json).fetch_all(p).await?
-        }
-        Db::Postgres(p) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ANY($1)")))
-                .bind(&ids).persistent(false).fetch_all(p).await?
         }
     };
     rows.sort_by_key(|r| r.id);
