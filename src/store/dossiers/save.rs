@@ -480,6 +480,12 @@ pub(super) async fn postgres(
     let n = prepared.rows.len();
     let ids: Vec<i64> = if n == 0 {
         Vec::new()
+    } else if n == 1 {
+        // Most decisions: a statement without parameters keeps its plan (the series below is
+        // planned afresh at each call: ~0.03 ms of PostgreSQL's time).
+        sqlx::query_scalar("SELECT nextval('dossier_events_id_seq')")
+            .fetch_all(&mut *conn)
+            .await?
     } else {
         sqlx::query_scalar("SELECT nextval('dossier_events_id_seq') FROM generate_series(1, $1)")
             .bind(i64::try_from(n).unwrap_or(i64::MAX))
